@@ -1,0 +1,10 @@
+DROP TABLE observations;
+DROP TABLE bays;
+DROP TABLE drives;
+DROP TABLE enclosures;
+DROP TABLE audit_log;
+DROP TABLE login_failures;
+DROP TABLE api_tokens;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE appliance;

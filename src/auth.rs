@@ -1,0 +1,244 @@
+//! Roles, password hashing and the random secrets behind sessions, CSRF
+//! tokens and API tokens.
+
+use std::fmt;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What a user may do. Ordered: each role can do everything the one before
+/// it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads every page.
+    Viewer,
+    /// Reads, and runs operational actions (blink, scrub, replace).
+    Operator,
+    /// Everything, including users and deletes.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Whether a user with this role may do something that needs `required`.
+    pub fn allows(self, required: Role) -> bool {
+        self >= required
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Argon2id with OWASP's recommended minimum: 19 MiB, two passes, one lane.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .expect("constant argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks a new password against the policy; the message is for the user.
+pub fn check_new_password(password: &str, username: &str) -> Result<(), String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password must be at least {MIN_PASSWORD_CHARS} characters long"
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes long"
+        ));
+    }
+    if password.eq_ignore_ascii_case(username) {
+        return Err("the password must not be the user name".into());
+    }
+    if password.trim() != password {
+        return Err("the password must not start or end with spaces".into());
+    }
+    Ok(())
+}
+
+/// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    fill_random(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing of a bounded password cannot fail")
+        .to_string()
+}
+
+/// Verifies a password against a stored PHC string. A malformed hash never
+/// verifies.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    argon2().verify_password(password.as_bytes(), &parsed).is_ok()
+}
+
+/// Whether a stored hash uses other parameters than the current ones, so it
+/// should be replaced after the next successful login.
+pub fn needs_rehash(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return true;
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return true;
+    };
+    parsed.algorithm.as_str() != "argon2id"
+        || params.m_cost() != ARGON2_M_KIB
+        || params.t_cost() != ARGON2_T
+        || params.p_cost() != ARGON2_P
+}
+
+/// A hash that no password matches, verified when a user does not exist so
+/// that a missing user costs as much time as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no user has this password, it is random-free padding"))
+}
+
+pub fn fill_random(buf: &mut [u8]) {
+    getrandom::fill(buf).expect("the operating system's random source is available");
+}
+
+/// 256 random bits, URL-safe base64 (43 characters), with a prefix that says
+/// what the secret is for.
+pub fn random_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    fill_random(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How secrets are stored: SHA-256, hex. The secrets are 256-bit random, so a
+/// fast hash is enough; only the holder of the secret can present it.
+pub fn secret_hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Compares two strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Admin.allows(Role::Operator));
+        assert!(Role::Admin.allows(Role::Viewer));
+        assert!(Role::Operator.allows(Role::Viewer));
+        assert!(Role::Operator.allows(Role::Operator));
+        assert!(!Role::Operator.allows(Role::Admin));
+        assert!(!Role::Viewer.allows(Role::Operator));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert_eq!(Role::parse("Admin"), None);
+    }
+
+    #[test]
+    fn password_hash_round_trip_uses_argon2id_owasp_parameters() {
+        let phc = hash_password("correct horse battery");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("correct horse batterx", &phc));
+        assert!(!verify_password("", &phc));
+        assert!(!needs_rehash(&phc));
+        // Two hashes of one password differ: the salt is random.
+        assert_ne!(phc, hash_password("correct horse battery"));
+    }
+
+    #[test]
+    fn malformed_or_weaker_hashes() {
+        assert!(!verify_password("x", "not a hash"));
+        assert!(needs_rehash("not a hash"));
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(
+            b"correct horse battery",
+            &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+        )
+        .unwrap()
+        .to_string();
+        assert!(verify_password("correct horse battery", &weak));
+        assert!(needs_rehash(&weak));
+        assert!(!verify_password("anything at all", dummy_hash()));
+    }
+
+    #[test]
+    fn password_policy() {
+        assert!(check_new_password("short", "admin").is_err());
+        assert!(check_new_password("adminadmin", "adminadmin").is_err());
+        assert!(check_new_password(" leading space pw", "admin").is_err());
+        assert!(check_new_password(&"x".repeat(2000), "admin").is_err());
+        assert!(check_new_password("a long enough one", "admin").is_ok());
+    }
+
+    #[test]
+    fn secrets_are_random_and_hashed() {
+        let a = random_secret("bst_");
+        let b = random_secret("bst_");
+        assert_ne!(a, b);
+        assert!(a.starts_with("bst_"));
+        assert_eq!(a.len(), 4 + 43);
+        assert_eq!(secret_hash(&a).len(), 64);
+        assert_eq!(secret_hash(&a), secret_hash(&a));
+        assert_ne!(secret_hash(&a), secret_hash(&b));
+        assert!(constant_time_eq(&a, &a.clone()));
+        assert!(!constant_time_eq(&a, &b));
+        assert!(!constant_time_eq("a", "ab"));
+    }
+}

@@ -1,0 +1,273 @@
+//! What each CLI subcommand does. `main.rs` only parses arguments.
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::sync::watch;
+
+use crate::agent;
+use crate::auth::{self, Role};
+use crate::config::{BackendKind, Settings};
+use crate::db::{self, Db, appliance, auth::Actor};
+use crate::naming;
+use crate::storage::{self, linux};
+use crate::web::{self, AppState};
+
+/// `baystack serve`: the web console, and the agent unless `with_agent` is
+/// false.
+pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    tracing::info!("database {} ({})", db.description(), db.kind());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let agent_task = if with_agent {
+        let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
+        let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
+        Some(tokio::spawn(agent::run(db.clone(), backend, interval, stop_rx)))
+    } else {
+        None
+    };
+    let listen = settings.listen;
+    let state = actix_web::web::Data::new(AppState::new(db, settings));
+    let server = actix_web::HttpServer::new(move || web::app(state.clone()))
+        .workers(2)
+        .shutdown_timeout(10)
+        .bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?
+        .run();
+    tracing::info!("console listening on http://{listen}/");
+    let result = server.await;
+    let _ = stop_tx.send(true);
+    if let Some(task) = agent_task {
+        let _ = task.await;
+    }
+    result.context("the web server stopped with an error")
+}
+
+/// `baystack agent`: only the agent, until SIGINT or SIGTERM.
+pub async fn agent(settings: Settings) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
+    let task = tokio::spawn(agent::run(db, backend, interval, stop_rx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = stop_tx.send(true);
+    task.await?;
+    Ok(())
+}
+
+/// `baystack migrate`: applies pending migrations and says what it did.
+pub fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    if db.applied_at_open.is_empty() {
+        println!(
+            "{}: schema is current ({})",
+            db.description(),
+            db::binary_schema_version()
+        );
+    } else {
+        println!(
+            "{}: applied {} migration(s): {}",
+            db.description(),
+            db.applied_at_open.len(),
+            db.applied_at_open.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Reads a new password: twice at a terminal (without echo), once as a line
+/// from a pipe. Never from the command line.
+fn read_new_password(username: &str) -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New password for {username}: "))?;
+        let second = rpassword::prompt_password("Again: ")?;
+        if first != second {
+            bail!("the two passwords differ; nothing changed");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    auth::check_new_password(&password, username)
+        .map_err(|m| anyhow::anyhow!("{m}; nothing changed"))?;
+    Ok(password)
+}
+
+fn cli_actor() -> String {
+    format!("cli:{}", nix::unistd::getuid())
+}
+
+/// `baystack user add NAME --role ROLE`.
+pub fn user_add(settings: &Settings, username: &str, role: &str) -> anyhow::Result<()> {
+    naming::validate_username(username).map_err(|m| anyhow::anyhow!("{m}"))?;
+    let role = Role::parse(role)
+        .ok_or_else(|| anyhow::anyhow!("the role must be admin, operator or viewer, not {role:?}"))?;
+    let db = Db::open(&settings.database)?;
+    let mut conn = db.get()?;
+    if appliance::get(&mut conn.conn())?.is_none() {
+        bail!(
+            "the appliance is not set up yet: finish the first-boot wizard at /setup (or POST /api/v1/setup) first"
+        );
+    }
+    if db::auth::user_by_name(&mut conn.conn(), username)?.is_some() {
+        bail!("a user named {username:?} already exists; use `baystack user passwd {username}`");
+    }
+    let password = read_new_password(username)?;
+    let hash = auth::hash_password(&password);
+    let actor = cli_actor();
+    conn.write(|c| {
+        db::auth::create_user(
+            c,
+            Actor {
+                username: &actor,
+                address: "local",
+            },
+            username,
+            &hash,
+            role,
+            db::now(),
+        )
+    })?;
+    println!("user {username} created with the {role} role");
+    Ok(())
+}
+
+/// `baystack user passwd NAME`.
+pub fn user_passwd(settings: &Settings, username: &str) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    let mut conn = db.get()?;
+    if db::auth::user_by_name(&mut conn.conn(), username)?.is_none() {
+        bail!("there is no user named {username:?}");
+    }
+    let password = read_new_password(username)?;
+    let hash = auth::hash_password(&password);
+    let actor = cli_actor();
+    conn.write(|c| {
+        db::auth::set_password(
+            c,
+            Actor {
+                username: &actor,
+                address: "local",
+            },
+            username,
+            &hash,
+            None,
+            db::now(),
+        )
+    })?;
+    println!("password of {username} changed; their sessions are signed out");
+    Ok(())
+}
+
+/// One line of `check`'s report.
+pub struct CheckLine {
+    pub subject: String,
+    pub ok: bool,
+    pub text: String,
+}
+
+/// `baystack check`: config, database and, for `linux`, the system tools.
+pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<CheckLine> {
+    let mut lines = Vec::new();
+    lines.push(CheckLine {
+        subject: "config".into(),
+        ok: true,
+        text: format!(
+            "{}; listen {}, data dir {}, backend {}",
+            config_file
+                .map(|p| format!("file {}", p.display()))
+                .unwrap_or_else(|| "embedded defaults and environment".into()),
+            settings.listen,
+            settings.data_dir.display(),
+            settings.backend
+        ),
+    });
+    match Db::inspect(&settings.database) {
+        Ok(status) => lines.push(CheckLine {
+            subject: "database".into(),
+            ok: true,
+            text: match (&status.applied, status.pending) {
+                (None, _) => format!(
+                    "{}: new, {} migration(s) will be applied at start",
+                    settings.database.redacted(),
+                    status.pending
+                ),
+                (Some(v), 0) => format!("{}: schema {v}, current", settings.database.redacted()),
+                (Some(v), n) => format!(
+                    "{}: schema {v}, {n} migration(s) up to {} will be applied at start",
+                    settings.database.redacted(),
+                    status.binary
+                ),
+            },
+        }),
+        Err(e) => lines.push(CheckLine {
+            subject: "database".into(),
+            ok: false,
+            text: e.to_string(),
+        }),
+    }
+    match settings.backend {
+        BackendKind::Sim => lines.push(CheckLine {
+            subject: "backend".into(),
+            ok: true,
+            text: format!(
+                "sim: a simulated appliance with {} enclosure(s) of {} bays, state in {}",
+                settings.sim.enclosures,
+                settings.sim.bays,
+                settings.data_dir.display()
+            ),
+        }),
+        BackendKind::Linux => {
+            lines.push(CheckLine {
+                subject: "backend".into(),
+                ok: true,
+                text: "linux: the real storage stack".into(),
+            });
+            for tool in linux::TOOLS {
+                let verdict = linux::check_tool(tool, &settings.linux);
+                let text = match &verdict {
+                    linux::ToolVerdict::Ok { path, version } => {
+                        format!("{version} at {} ({})", path.display(), tool.purpose)
+                    }
+                    linux::ToolVerdict::Missing { searched } => format!(
+                        "not found in {}: install the {} package ({})",
+                        searched
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        tool.package,
+                        tool.purpose
+                    ),
+                    linux::ToolVerdict::TooOld { path, version } => format!(
+                        "{version} at {} is older than {}: upgrade the {} package",
+                        path.display(),
+                        tool.min_version,
+                        tool.package
+                    ),
+                    linux::ToolVerdict::Broken { path, reason } => {
+                        format!("{} does not work: {reason}", path.display())
+                    }
+                };
+                lines.push(CheckLine {
+                    subject: format!("tool {}", tool.name),
+                    ok: verdict.is_ok(),
+                    text,
+                });
+            }
+        }
+    }
+    lines
+}

@@ -1,0 +1,562 @@
+//! Settings and their precedence: built-in defaults, then the config file,
+//! then `BAYSTACK_*` environment variables, then command-line flags.
+//!
+//! Resolution is a pure function of its three inputs so that the precedence
+//! rules are tested without touching the process environment.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./baystack-data";
+pub const SQLITE_FILE_NAME: &str = "baystack.db";
+
+/// Which storage engine the agent drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A simulated appliance: the quick-start default and what web tests use.
+    Sim,
+    /// The real Linux storage stack.
+    Linux,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Sim => "sim",
+            BackendKind::Linux => "linux",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value {
+            "sim" => Ok(BackendKind::Sim),
+            "linux" => Ok(BackendKind::Linux),
+            other => Err(ConfigError::Invalid(format!(
+                "backend must be \"sim\" or \"linux\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Accepts `postgres://…`, `postgresql://…`, `sqlite://PATH`, `sqlite:PATH`
+    /// or a plain file path.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ConfigError::Invalid("database URL is empty".into()));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(value.to_string()));
+        }
+        let path = value
+            .strip_prefix("sqlite://")
+            .or_else(|| value.strip_prefix("sqlite:"))
+            .unwrap_or(value);
+        if path.contains("://") {
+            return Err(ConfigError::Invalid(format!(
+                "database URL {value:?} is neither postgres:// nor a SQLite file path"
+            )));
+        }
+        if path.is_empty() {
+            return Err(ConfigError::Invalid("SQLite database path is empty".into()));
+        }
+        Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The URL with any password replaced, for logs and `check`.
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
+            DatabaseUrl::Postgres(url) => redact_url_password(url),
+        }
+    }
+}
+
+fn redact_url_password(url: &str) -> String {
+    // postgres://user:secret@host/db -> postgres://user:***@host/db
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The config file, `--config FILE` (TOML). Every key is optional; unknown
+/// keys are refused so that a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub backend: Option<BackendKind>,
+    #[serde(default)]
+    pub sim: SimFileConfig,
+    #[serde(default)]
+    pub security: SecurityFileConfig,
+    #[serde(default)]
+    pub agent: AgentFileConfig,
+    #[serde(default)]
+    pub linux: LinuxFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimFileConfig {
+    pub enclosures: Option<u32>,
+    pub bays: Option<u32>,
+    pub speed: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityFileConfig {
+    pub session_idle_minutes: Option<u32>,
+    pub login_failures_per_user: Option<u32>,
+    pub login_failures_per_address: Option<u32>,
+    pub login_failure_window_minutes: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFileConfig {
+    pub observe_interval_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxFileConfig {
+    /// Directories searched for the storage tools, in order.
+    pub tool_dirs: Option<Vec<PathBuf>>,
+    /// Seconds a tool may run before it is killed.
+    pub command_timeout_seconds: Option<u64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })
+    }
+}
+
+/// Values given on the command line; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct CliOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    pub enclosures: u32,
+    pub bays: u32,
+    /// Multiplier on the simulated appliance's speed: 10.0 runs ten times
+    /// faster than real hardware would.
+    pub speed: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    pub session_idle_minutes: u32,
+    pub login_failures_per_user: u32,
+    pub login_failures_per_address: u32,
+    pub login_failure_window_minutes: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub observe_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinuxSettings {
+    pub tool_dirs: Vec<PathBuf>,
+    pub command_timeout_seconds: u64,
+}
+
+/// The resolved settings every part of Baystack reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseUrl,
+    pub backend: BackendKind,
+    pub sim: SimSettings,
+    pub security: SecuritySettings,
+    pub agent: AgentSettings,
+    pub linux: LinuxSettings,
+}
+
+pub const ENV_LISTEN: &str = "BAYSTACK_LISTEN";
+pub const ENV_DATA_DIR: &str = "BAYSTACK_DATA_DIR";
+pub const ENV_DATABASE_URL: &str = "BAYSTACK_DATABASE_URL";
+pub const ENV_BACKEND: &str = "BAYSTACK_BACKEND";
+pub const ENV_SIM_SPEED: &str = "BAYSTACK_SIM_SPEED";
+
+impl Settings {
+    /// Defaults < file < environment < flags.
+    pub fn resolve(
+        file: FileConfig,
+        env: &HashMap<String, String>,
+        cli: &CliOverrides,
+    ) -> Result<Self, ConfigError> {
+        let env_value = |key: &str| env.get(key).filter(|v| !v.is_empty()).cloned();
+
+        let listen_text = cli
+            .listen
+            .clone()
+            .or_else(|| env_value(ENV_LISTEN))
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen address {listen_text:?} is not an IP:port pair such as 127.0.0.1:8080"
+            ))
+        })?;
+
+        let data_dir = cli
+            .data_dir
+            .clone()
+            .or_else(|| env_value(ENV_DATA_DIR).map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+
+        let database = match cli
+            .database_url
+            .clone()
+            .or_else(|| env_value(ENV_DATABASE_URL))
+            .or(file.database_url)
+        {
+            Some(url) => DatabaseUrl::parse(&url)?,
+            None => DatabaseUrl::Sqlite(data_dir.join(SQLITE_FILE_NAME)),
+        };
+
+        let backend = match cli.backend.clone().or_else(|| env_value(ENV_BACKEND)) {
+            Some(text) => BackendKind::parse(&text)?,
+            None => file.backend.unwrap_or(BackendKind::Sim),
+        };
+
+        let speed = match env_value(ENV_SIM_SPEED) {
+            Some(text) => text.parse::<f64>().map_err(|_| {
+                ConfigError::Invalid(format!("{ENV_SIM_SPEED} must be a number, not {text:?}"))
+            })?,
+            None => file.sim.speed.unwrap_or(1.0),
+        };
+        if !(speed.is_finite() && speed > 0.0 && speed <= 10_000.0) {
+            return Err(ConfigError::Invalid(format!(
+                "simulator speed must be above 0 and at most 10000, not {speed}"
+            )));
+        }
+        let sim = SimSettings {
+            enclosures: in_range("sim.enclosures", file.sim.enclosures.unwrap_or(1), 1, 16)?,
+            bays: in_range("sim.bays", file.sim.bays.unwrap_or(12), 1, 102)?,
+            speed,
+        };
+
+        let security = SecuritySettings {
+            session_idle_minutes: in_range(
+                "security.session_idle_minutes",
+                file.security.session_idle_minutes.unwrap_or(8 * 60),
+                1,
+                7 * 24 * 60,
+            )?,
+            login_failures_per_user: in_range(
+                "security.login_failures_per_user",
+                file.security.login_failures_per_user.unwrap_or(5),
+                1,
+                1000,
+            )?,
+            login_failures_per_address: in_range(
+                "security.login_failures_per_address",
+                file.security.login_failures_per_address.unwrap_or(20),
+                1,
+                10_000,
+            )?,
+            login_failure_window_minutes: in_range(
+                "security.login_failure_window_minutes",
+                file.security.login_failure_window_minutes.unwrap_or(15),
+                1,
+                24 * 60,
+            )?,
+        };
+
+        let agent = AgentSettings {
+            observe_interval_seconds: in_range(
+                "agent.observe_interval_seconds",
+                file.agent.observe_interval_seconds.unwrap_or(30),
+                1,
+                3600,
+            )?,
+        };
+
+        let linux = LinuxSettings {
+            tool_dirs: file.linux.tool_dirs.unwrap_or_else(|| {
+                ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+                    .iter()
+                    .map(PathBuf::from)
+                    .collect()
+            }),
+            command_timeout_seconds: in_range(
+                "linux.command_timeout_seconds",
+                file.linux.command_timeout_seconds.unwrap_or(60),
+                1,
+                24 * 3600,
+            )?,
+        };
+
+        Ok(Settings {
+            listen,
+            data_dir,
+            database,
+            backend,
+            sim,
+            security,
+            agent,
+            linux,
+        })
+    }
+
+    /// Reads the config file (if any) and the real process environment.
+    pub fn load(config_file: Option<&Path>, cli: &CliOverrides) -> Result<Self, ConfigError> {
+        let file = match config_file {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BAYSTACK_"))
+            .collect();
+        Settings::resolve(file, &env, cli)
+    }
+
+    /// Settings for tests and tools: defaults rooted in `data_dir`.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        let cli = CliOverrides {
+            data_dir: Some(data_dir.to_path_buf()),
+            ..CliOverrides::default()
+        };
+        Settings::resolve(FileConfig::default(), &HashMap::new(), &cli)
+            .expect("default settings are valid")
+    }
+}
+
+fn in_range<T: PartialOrd + fmt::Display + Copy>(
+    name: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::Invalid(format!(
+            "{name} must be between {min} and {max}, not {value}"
+        )));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn file(text: &str) -> FileConfig {
+        FileConfig::parse(Path::new("test.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_sqlite_in_data_dir_on_loopback_with_sim() {
+        let s = Settings::resolve(FileConfig::default(), &env(&[]), &CliOverrides::default())
+            .unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./baystack-data"));
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite(PathBuf::from("./baystack-data/baystack.db"))
+        );
+        assert_eq!(s.backend, BackendKind::Sim);
+        assert_eq!(s.sim.bays, 12);
+        assert_eq!(s.sim.enclosures, 1);
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let f = file(
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/bs\"\nbackend = \"linux\"\n[sim]\nbays = 24\n",
+        );
+        let s = Settings::resolve(f, &env(&[]), &CliOverrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.data_dir, PathBuf::from("/srv/bs"));
+        assert_eq!(s.database, DatabaseUrl::Sqlite(PathBuf::from("/srv/bs/baystack.db")));
+        assert_eq!(s.backend, BackendKind::Linux);
+        assert_eq!(s.sim.bays, 24);
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let f = file("listen = \"0.0.0.0:9000\"\nbackend = \"linux\"\ndata_dir = \"/srv/bs\"\n");
+        let e = env(&[
+            (ENV_LISTEN, "127.0.0.1:9100"),
+            (ENV_BACKEND, "sim"),
+            (ENV_DATA_DIR, "/env/dir"),
+            (ENV_DATABASE_URL, "postgres://bs:pw@localhost/bs"),
+        ]);
+        let s = Settings::resolve(f, &e, &CliOverrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(s.backend, BackendKind::Sim);
+        assert_eq!(s.data_dir, PathBuf::from("/env/dir"));
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Postgres("postgres://bs:pw@localhost/bs".into())
+        );
+    }
+
+    #[test]
+    fn flags_override_environment_and_file() {
+        let f = file("listen = \"0.0.0.0:9000\"\nbackend = \"sim\"\n");
+        let e = env(&[(ENV_LISTEN, "127.0.0.1:9100"), (ENV_BACKEND, "sim")]);
+        let cli = CliOverrides {
+            listen: Some("127.0.0.1:9200".into()),
+            backend: Some("linux".into()),
+            data_dir: Some(PathBuf::from("/flag/dir")),
+            database_url: Some("sqlite:/flag/other.db".into()),
+        };
+        let s = Settings::resolve(f, &e, &cli).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:9200");
+        assert_eq!(s.backend, BackendKind::Linux);
+        assert_eq!(s.data_dir, PathBuf::from("/flag/dir"));
+        assert_eq!(s.database, DatabaseUrl::Sqlite(PathBuf::from("/flag/other.db")));
+    }
+
+    #[test]
+    fn empty_environment_values_are_ignored() {
+        let e = env(&[(ENV_LISTEN, ""), (ENV_BACKEND, "")]);
+        let s = Settings::resolve(FileConfig::default(), &e, &CliOverrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.backend, BackendKind::Sim);
+    }
+
+    #[test]
+    fn bad_values_are_refused_in_words() {
+        let cli = CliOverrides {
+            backend: Some("zfs".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &env(&[]), &cli).unwrap_err();
+        assert!(err.to_string().contains("\"sim\" or \"linux\""), "{err}");
+
+        let cli = CliOverrides {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
+        let err = Settings::resolve(FileConfig::default(), &env(&[]), &cli).unwrap_err();
+        assert!(err.to_string().contains("IP:port"), "{err}");
+
+        let err = Settings::resolve(
+            file("[sim]\nbays = 0\n"),
+            &env(&[]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sim.bays"), "{err}");
+
+        let err = Settings::resolve(
+            FileConfig::default(),
+            &env(&[(ENV_SIM_SPEED, "fast")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(ENV_SIM_SPEED), "{err}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let err = FileConfig::parse(Path::new("x.toml"), "lisen = \"1\"\n").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://h/db").unwrap().kind(),
+            "postgresql"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/b.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("/var/lib/b.db"))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("b.db").unwrap(),
+            DatabaseUrl::Sqlite(PathBuf::from("b.db"))
+        );
+        assert!(DatabaseUrl::parse("mysql://x/y").is_err());
+        assert!(DatabaseUrl::parse("").is_err());
+        assert_eq!(
+            DatabaseUrl::parse("postgres://bs:secret@db:5432/bs")
+                .unwrap()
+                .redacted(),
+            "postgres://bs:***@db:5432/bs"
+        );
+    }
+}

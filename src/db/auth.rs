@@ -1,0 +1,428 @@
+//! Users, sessions, API tokens and the record of failed logins.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::{api_tokens, login_failures, sessions, users};
+use super::{Conn, audit};
+use crate::auth::Role;
+use crate::db_run;
+use crate::error::{AppError, is_unique_violation};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+    pub password_changed_at: NaiveDateTime,
+}
+
+impl User {
+    /// The role; an unknown value in the database (hand-edited) reads as the
+    /// least privileged one rather than failing.
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Viewer)
+    }
+}
+
+/// A user as lists and the API show it (no hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub created_at: NaiveDateTime,
+    pub password_changed_at: NaiveDateTime,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role(),
+            created_at: u.created_at,
+            password_changed_at: u.password_changed_at,
+        }
+    }
+}
+
+pub fn user_by_name(c: &mut Conn<'_>, name: &str) -> QueryResult<Option<User>> {
+    db_run!(c, c => users::table
+        .filter(users::username.eq(name))
+        .select(User::as_select())
+        .first(c)
+        .optional())
+}
+
+pub fn list_users(c: &mut Conn<'_>) -> QueryResult<Vec<User>> {
+    db_run!(c, c => users::table
+        .select(User::as_select())
+        .order(users::username.asc())
+        .load(c))
+}
+
+fn admin_count(c: &mut Conn<'_>) -> QueryResult<i64> {
+    db_run!(c, c => users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .count()
+        .get_result(c))
+}
+
+/// Who did something, for the audit record written with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub username: &'a str,
+    pub address: &'a str,
+}
+
+fn audit_ok(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    action: &str,
+    target: &str,
+    detail: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    audit::record(
+        c,
+        &audit::Entry {
+            actor: Some(actor.username),
+            address: Some(actor.address),
+            action,
+            target: Some(target),
+            outcome: audit::Outcome::Ok,
+            detail,
+        },
+        now,
+    )
+}
+
+/// Creates a user; the name and password were validated and hashed by the
+/// caller. A taken name is a conflict.
+pub fn create_user(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    username: &str,
+    password_hash: &str,
+    role: Role,
+    now: NaiveDateTime,
+) -> Result<User, AppError> {
+    let inserted = db_run!(c, c => diesel::insert_into(users::table)
+        .values((
+            users::username.eq(username),
+            users::password_hash.eq(password_hash),
+            users::role.eq(role.as_str()),
+            users::created_at.eq(now),
+            users::password_changed_at.eq(now),
+        ))
+        .execute(c));
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(AppError::Conflict(format!(
+                "a user named {username:?} already exists"
+            )));
+        }
+        other => other?,
+    };
+    audit_ok(c, actor, "user.create", username, &format!("role {role}"), now)?;
+    user_by_name(c, username)?
+        .ok_or_else(|| AppError::Internal("new user vanished".into()))
+}
+
+fn existing(c: &mut Conn<'_>, username: &str) -> Result<User, AppError> {
+    user_by_name(c, username)?
+        .ok_or_else(|| AppError::NotFound(format!("there is no user named {username:?}")))
+}
+
+/// Sets a new password hash and ends the user's other sessions, so a stolen
+/// session does not outlive a password change. `keep_session` is the id of
+/// the session that made the change, if it was the user's own.
+pub fn set_password(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    username: &str,
+    password_hash: &str,
+    keep_session: Option<i64>,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let user = existing(c, username)?;
+    db_run!(c, c => diesel::update(users::table.find(user.id))
+        .set((
+            users::password_hash.eq(password_hash),
+            users::password_changed_at.eq(now),
+        ))
+        .execute(c))?;
+    db_run!(c, c => diesel::delete(
+            sessions::table
+                .filter(sessions::user_id.eq(user.id))
+                .filter(sessions::id.ne(keep_session.unwrap_or(-1))),
+        )
+        .execute(c))?;
+    audit_ok(c, actor, "user.password", username, "password changed", now)?;
+    Ok(())
+}
+
+/// Replaces a hash with one of the current parameters after a good login;
+/// not audited, nothing the user did changed.
+pub fn rehash_password(c: &mut Conn<'_>, user_id: i64, password_hash: &str) -> QueryResult<()> {
+    db_run!(c, c => diesel::update(users::table.find(user_id))
+        .set(users::password_hash.eq(password_hash))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Changes a role. The last admin cannot be demoted: the appliance would
+/// have nobody who can manage users.
+pub fn set_role(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    username: &str,
+    role: Role,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let user = existing(c, username)?;
+    if user.role() == role {
+        return Ok(());
+    }
+    if user.role() == Role::Admin && admin_count(c)? <= 1 {
+        return Err(AppError::Conflict(format!(
+            "{username:?} is the last admin; make another user admin first"
+        )));
+    }
+    db_run!(c, c => diesel::update(users::table.find(user.id))
+        .set(users::role.eq(role.as_str()))
+        .execute(c))?;
+    let detail = format!("role {} -> {role}", user.role());
+    audit_ok(c, actor, "user.role", username, &detail, now)?;
+    Ok(())
+}
+
+/// Deletes a user with their sessions and tokens. Not the last admin.
+pub fn delete_user(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    username: &str,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let user = existing(c, username)?;
+    if user.role() == Role::Admin && admin_count(c)? <= 1 {
+        return Err(AppError::Conflict(format!(
+            "{username:?} is the last admin and cannot be deleted"
+        )));
+    }
+    db_run!(c, c => diesel::delete(users::table.find(user.id)).execute(c))?;
+    audit_ok(c, actor, "user.delete", username, "user deleted", now)?;
+    Ok(())
+}
+
+// ---- sessions ----
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub struct Session {
+    pub id: i64,
+    pub token_hash: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub address: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub user_id: i64,
+    pub csrf_token: &'a str,
+    pub address: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn create_session(c: &mut Conn<'_>, s: &NewSession<'_>, now: NaiveDateTime) -> QueryResult<()> {
+    db_run!(c, c => diesel::insert_into(sessions::table)
+        .values((
+            sessions::token_hash.eq(s.token_hash),
+            sessions::user_id.eq(s.user_id),
+            sessions::csrf_token.eq(s.csrf_token),
+            sessions::address.eq(s.address),
+            sessions::created_at.eq(now),
+            sessions::last_seen_at.eq(now),
+            sessions::expires_at.eq(s.expires_at),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The live session with this token hash and its user.
+pub fn session_by_token(
+    c: &mut Conn<'_>,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(Session, User)>> {
+    db_run!(c, c => sessions::table
+        .inner_join(users::table)
+        .filter(sessions::token_hash.eq(token_hash))
+        .filter(sessions::expires_at.gt(now))
+        .select((Session::as_select(), User::as_select()))
+        .first(c)
+        .optional())
+}
+
+/// Slides a session's idle expiry forward.
+pub fn touch_session(
+    c: &mut Conn<'_>,
+    id: i64,
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    db_run!(c, c => diesel::update(sessions::table.find(id))
+        .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(expires_at)))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn delete_session(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
+    db_run!(c, c => diesel::delete(sessions::table.find(id)).execute(c))?;
+    Ok(())
+}
+
+/// Removes expired sessions and login failures older than `failures_before`.
+pub fn prune(
+    c: &mut Conn<'_>,
+    now: NaiveDateTime,
+    failures_before: NaiveDateTime,
+) -> QueryResult<usize> {
+    let s = db_run!(c, c => diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(c))?;
+    let f = db_run!(c, c => diesel::delete(login_failures::table.filter(login_failures::at.lt(failures_before))).execute(c))?;
+    Ok(s + f)
+}
+
+// ---- API tokens ----
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    pub id: i64,
+    #[serde(skip)]
+    pub user_id: i64,
+    pub name: String,
+    #[serde(skip)]
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+pub fn create_token(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    user_id: i64,
+    name: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db_run!(c, c => diesel::insert_into(api_tokens::table)
+        .values((
+            api_tokens::user_id.eq(user_id),
+            api_tokens::name.eq(name),
+            api_tokens::token_hash.eq(token_hash),
+            api_tokens::created_at.eq(now),
+        ))
+        .execute(c))?;
+    audit_ok(c, actor, "token.create", name, "API token issued", now)
+}
+
+pub fn token_user(c: &mut Conn<'_>, token_hash: &str) -> QueryResult<Option<(ApiToken, User)>> {
+    db_run!(c, c => api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::token_hash.eq(token_hash))
+        .select((ApiToken::as_select(), User::as_select()))
+        .first(c)
+        .optional())
+}
+
+pub fn touch_token(c: &mut Conn<'_>, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    db_run!(c, c => diesel::update(api_tokens::table.find(id))
+        .set(api_tokens::last_used_at.eq(now))
+        .execute(c))?;
+    Ok(())
+}
+
+pub fn list_tokens(c: &mut Conn<'_>, user_id: i64) -> QueryResult<Vec<ApiToken>> {
+    db_run!(c, c => api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .select(ApiToken::as_select())
+        .order(api_tokens::id.desc())
+        .load(c))
+}
+
+/// Revokes one of the user's own tokens.
+pub fn delete_token(
+    c: &mut Conn<'_>,
+    actor: Actor<'_>,
+    user_id: i64,
+    token_id: i64,
+    now: NaiveDateTime,
+) -> Result<(), AppError> {
+    let token: Option<ApiToken> = db_run!(c, c => api_tokens::table
+        .filter(api_tokens::id.eq(token_id))
+        .filter(api_tokens::user_id.eq(user_id))
+        .select(ApiToken::as_select())
+        .first(c)
+        .optional())?;
+    let Some(token) = token else {
+        return Err(AppError::NotFound("there is no such token".into()));
+    };
+    db_run!(c, c => diesel::delete(api_tokens::table.find(token.id)).execute(c))?;
+    audit_ok(c, actor, "token.revoke", &token.name, "API token revoked", now)?;
+    Ok(())
+}
+
+// ---- failed logins ----
+
+/// Failures recorded since `since` for this user name and this address.
+pub fn recent_failures(
+    c: &mut Conn<'_>,
+    username: &str,
+    address: &str,
+    since: NaiveDateTime,
+) -> QueryResult<(i64, i64)> {
+    let by_user = db_run!(c, c => login_failures::table
+        .filter(login_failures::username.eq(username))
+        .filter(login_failures::at.ge(since))
+        .count()
+        .get_result(c))?;
+    let by_address = db_run!(c, c => login_failures::table
+        .filter(login_failures::address.eq(address))
+        .filter(login_failures::at.ge(since))
+        .count()
+        .get_result(c))?;
+    Ok((by_user, by_address))
+}
+
+pub fn record_failure(
+    c: &mut Conn<'_>,
+    username: &str,
+    address: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db_run!(c, c => diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::username.eq(username),
+            login_failures::address.eq(address),
+            login_failures::at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// A good login forgives the user name's earlier failures (not the
+/// address's: one address guessing many names stays throttled).
+pub fn clear_failures(c: &mut Conn<'_>, username: &str) -> QueryResult<()> {
+    db_run!(c, c => diesel::delete(login_failures::table.filter(login_failures::username.eq(username))).execute(c))?;
+    Ok(())
+}

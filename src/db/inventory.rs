@@ -1,0 +1,290 @@
+//! Observed state: what the agent last saw of enclosures, bays and drives.
+//! Only the observer writes it; pages and the API read it.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::Conn;
+use super::schema::{bays, drives, enclosures, observations};
+use crate::db_run;
+use crate::storage::Inventory;
+use crate::storage::health::{Health, verdict};
+
+/// Writes one observation pass. Call inside a write transaction so readers
+/// see either the previous pass or this one.
+pub fn store(
+    c: &mut Conn<'_>,
+    inv: &Inventory,
+    backend: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    // Drives first: bays point at them.
+    for d in &inv.drives {
+        let (health, reason) = verdict(&d.smart);
+        let size = i64::try_from(d.size_bytes).unwrap_or(i64::MAX);
+        let values = (
+            drives::ident.eq(&d.ident),
+            drives::serial.eq(&d.serial),
+            drives::wwn.eq(d.wwn.as_deref()),
+            drives::vendor.eq(&d.vendor),
+            drives::model.eq(&d.model),
+            drives::size_bytes.eq(size),
+            drives::rotational.eq(d.rotational),
+            drives::transport.eq(d.transport.as_str()),
+            drives::dev_name.eq(d.dev_name.as_deref()),
+            drives::by_id.eq(d.by_id.as_deref()),
+            drives::health.eq(health.as_str()),
+            drives::health_reason.eq(&reason),
+            drives::temperature_c.eq(d.smart.temperature_c),
+            drives::power_on_hours.eq(d.smart.power_on_hours),
+            drives::present.eq(true),
+            drives::observed_at.eq(now),
+        );
+        db_run!(c, c => diesel::insert_into(drives::table)
+            .values((values.clone(), drives::first_seen_at.eq(now)))
+            .on_conflict(drives::ident)
+            .do_update()
+            .set(values)
+            .execute(c))?;
+    }
+    // Drives not seen in this pass are gone (pulled, dead, or renamed away).
+    db_run!(c, c => diesel::update(drives::table.filter(drives::observed_at.ne(now)))
+        .set((drives::present.eq(false), drives::dev_name.eq(None::<String>)))
+        .execute(c))?;
+
+    for e in &inv.enclosures {
+        let values = (
+            enclosures::ident.eq(&e.ident),
+            enclosures::vendor.eq(&e.vendor),
+            enclosures::product.eq(&e.product),
+            enclosures::label.eq(&e.label),
+            enclosures::slot_count.eq(e.slots.len() as i32),
+            enclosures::present.eq(true),
+            enclosures::observed_at.eq(now),
+        );
+        let enclosure_id: i64 = db_run!(c, c => diesel::insert_into(enclosures::table)
+            .values(values.clone())
+            .on_conflict(enclosures::ident)
+            .do_update()
+            .set(values)
+            .returning(enclosures::id)
+            .get_result(c))?;
+        for s in &e.slots {
+            let drive_id: Option<i64> = match &s.drive {
+                Some(ident) => db_run!(c, c => drives::table
+                    .filter(drives::ident.eq(ident))
+                    .select(drives::id)
+                    .first(c)
+                    .optional())?,
+                None => None,
+            };
+            let values = (
+                bays::enclosure_id.eq(enclosure_id),
+                bays::slot.eq(s.slot as i32),
+                bays::label.eq(&s.label),
+                bays::drive_id.eq(drive_id),
+                bays::status.eq(&s.status),
+                bays::locate.eq(s.locate),
+                bays::fault.eq(s.fault),
+                bays::observed_at.eq(now),
+            );
+            db_run!(c, c => diesel::insert_into(bays::table)
+                .values(values.clone())
+                .on_conflict((bays::enclosure_id, bays::slot))
+                .do_update()
+                .set(values)
+                .execute(c))?;
+        }
+        // Slots beyond what the enclosure now reports are gone.
+        db_run!(c, c => diesel::delete(
+                bays::table
+                    .filter(bays::enclosure_id.eq(enclosure_id))
+                    .filter(bays::observed_at.ne(now)),
+            )
+            .execute(c))?;
+    }
+    db_run!(c, c => diesel::update(enclosures::table.filter(enclosures::observed_at.ne(now)))
+        .set(enclosures::present.eq(false))
+        .execute(c))?;
+    record_observation(c, backend, None, now)
+}
+
+/// Notes when the observer last ran and, if it could not observe, why.
+pub fn record_observation(
+    c: &mut Conn<'_>,
+    backend: &str,
+    error: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let values = (
+        observations::id.eq(1i64),
+        observations::observed_at.eq(now),
+        observations::backend.eq(backend),
+        observations::error.eq(error),
+    );
+    db_run!(c, c => diesel::insert_into(observations::table)
+        .values(values)
+        .on_conflict(observations::id)
+        .do_update()
+        .set(values)
+        .execute(c))?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = observations)]
+pub struct Observation {
+    #[serde(skip)]
+    pub id: i64,
+    pub observed_at: NaiveDateTime,
+    pub backend: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = enclosures)]
+pub struct EnclosureRow {
+    pub id: i64,
+    pub ident: String,
+    pub vendor: String,
+    pub product: String,
+    pub label: String,
+    pub slot_count: i32,
+    pub present: bool,
+    pub observed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = bays)]
+pub struct BayRow {
+    pub id: i64,
+    pub enclosure_id: i64,
+    pub slot: i32,
+    pub label: String,
+    pub drive_id: Option<i64>,
+    pub status: String,
+    pub locate: bool,
+    pub fault: bool,
+    pub observed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = drives)]
+pub struct DriveRow {
+    pub id: i64,
+    pub ident: String,
+    pub serial: String,
+    pub wwn: Option<String>,
+    pub vendor: String,
+    pub model: String,
+    pub size_bytes: i64,
+    pub rotational: bool,
+    pub transport: String,
+    pub dev_name: Option<String>,
+    pub by_id: Option<String>,
+    pub health: String,
+    pub health_reason: String,
+    pub temperature_c: Option<i32>,
+    pub power_on_hours: Option<i64>,
+    pub present: bool,
+    pub first_seen_at: NaiveDateTime,
+    pub observed_at: NaiveDateTime,
+}
+
+impl DriveRow {
+    pub fn health(&self) -> Health {
+        Health::parse(&self.health)
+    }
+}
+
+/// An enclosure with its bays and the drive in each, for pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnclosureView {
+    pub enclosure: EnclosureRow,
+    pub bays: Vec<(BayRow, Option<DriveRow>)>,
+}
+
+impl EnclosureView {
+    pub fn used(&self) -> usize {
+        self.bays.iter().filter(|(_, d)| d.is_some()).count()
+    }
+}
+
+/// What the dashboard shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub observation: Option<Observation>,
+    pub enclosures: Vec<EnclosureView>,
+    pub bays_total: usize,
+    pub bays_used: usize,
+    pub drives_present: usize,
+    pub healthy: usize,
+    pub warning: usize,
+    pub failing: usize,
+    pub unknown: usize,
+    /// Present drives that are in no enclosure bay (internal, unmapped).
+    pub unbayed: usize,
+    /// Drives needing attention, worst first.
+    pub attention: Vec<DriveRow>,
+}
+
+pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
+    let observation: Option<Observation> = db_run!(c, c => observations::table
+        .select(Observation::as_select())
+        .first(c)
+        .optional())?;
+    let encl: Vec<EnclosureRow> = db_run!(c, c => enclosures::table
+        .filter(enclosures::present.eq(true))
+        .select(EnclosureRow::as_select())
+        .order(enclosures::id.asc())
+        .load(c))?;
+    let bay_rows: Vec<(BayRow, Option<DriveRow>)> = db_run!(c, c => bays::table
+        .left_join(drives::table)
+        .select((BayRow::as_select(), Option::<DriveRow>::as_select()))
+        .order((bays::enclosure_id.asc(), bays::slot.asc()))
+        .load(c))?;
+    let present: Vec<DriveRow> = db_run!(c, c => drives::table
+        .filter(drives::present.eq(true))
+        .select(DriveRow::as_select())
+        .order(drives::id.asc())
+        .load(c))?;
+
+    let enclosures: Vec<EnclosureView> = encl
+        .into_iter()
+        .map(|e| {
+            let bays = bay_rows
+                .iter()
+                .filter(|(b, _)| b.enclosure_id == e.id)
+                .map(|(b, d)| (b.clone(), d.clone().filter(|d| d.present)))
+                .collect();
+            EnclosureView { enclosure: e, bays }
+        })
+        .collect();
+    let bays_total = enclosures.iter().map(|e| e.bays.len()).sum();
+    let bays_used = enclosures.iter().map(EnclosureView::used).sum();
+    let count = |h: Health| present.iter().filter(|d| d.health() == h).count();
+    let in_bays: Vec<i64> = enclosures
+        .iter()
+        .flat_map(|e| e.bays.iter().filter_map(|(_, d)| d.as_ref().map(|d| d.id)))
+        .collect();
+    let mut attention: Vec<DriveRow> = present
+        .iter()
+        .filter(|d| matches!(d.health(), Health::Warning | Health::Failing))
+        .cloned()
+        .collect();
+    attention.sort_by_key(|d| std::cmp::Reverse(d.health()));
+    Ok(Summary {
+        observation,
+        bays_total,
+        bays_used,
+        drives_present: present.len(),
+        healthy: count(Health::Healthy),
+        warning: count(Health::Warning),
+        failing: count(Health::Failing),
+        unknown: count(Health::Unknown),
+        unbayed: present.iter().filter(|d| !in_bays.contains(&d.id)).count(),
+        attention,
+        enclosures,
+    })
+}

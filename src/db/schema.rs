@@ -1,0 +1,147 @@
+//! Table definitions shared by the SQLite and PostgreSQL migrations. Both
+//! dialects store the same types: ids are 64-bit, times are naive UTC.
+
+diesel::table! {
+    appliance (id) {
+        id -> BigInt,
+        hostname -> Text,
+        iqn_domain -> Text,
+        iqn_date -> Text,
+        timezone -> Text,
+        setup_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+        password_changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        address -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        username -> Text,
+        address -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        actor -> Nullable<Text>,
+        address -> Nullable<Text>,
+        action -> Text,
+        target -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    enclosures (id) {
+        id -> BigInt,
+        ident -> Text,
+        vendor -> Text,
+        product -> Text,
+        label -> Text,
+        slot_count -> Integer,
+        present -> Bool,
+        observed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    drives (id) {
+        id -> BigInt,
+        ident -> Text,
+        serial -> Text,
+        wwn -> Nullable<Text>,
+        vendor -> Text,
+        model -> Text,
+        size_bytes -> BigInt,
+        rotational -> Bool,
+        transport -> Text,
+        dev_name -> Nullable<Text>,
+        by_id -> Nullable<Text>,
+        health -> Text,
+        health_reason -> Text,
+        temperature_c -> Nullable<Integer>,
+        power_on_hours -> Nullable<BigInt>,
+        present -> Bool,
+        first_seen_at -> Timestamp,
+        observed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bays (id) {
+        id -> BigInt,
+        enclosure_id -> BigInt,
+        slot -> Integer,
+        label -> Text,
+        drive_id -> Nullable<BigInt>,
+        status -> Text,
+        locate -> Bool,
+        fault -> Bool,
+        observed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    observations (id) {
+        id -> BigInt,
+        observed_at -> Timestamp,
+        backend -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(bays -> enclosures (enclosure_id));
+diesel::joinable!(bays -> drives (drive_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    appliance,
+    users,
+    sessions,
+    api_tokens,
+    login_failures,
+    audit_log,
+    enclosures,
+    drives,
+    bays,
+    observations,
+);

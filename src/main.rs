@@ -1,0 +1,187 @@
+//! The `baystack` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use baystack::commands;
+use baystack::config::{CliOverrides, Settings};
+use clap::{Args, Parser, Subcommand};
+
+/// Baystack: a web console for a Linux storage appliance.
+///
+/// Settings come from built-in defaults, then the config file (--config),
+/// then the environment (BAYSTACK_LISTEN, BAYSTACK_DATA_DIR,
+/// BAYSTACK_DATABASE_URL, BAYSTACK_BACKEND), then these flags: each
+/// overrides the ones before it.
+#[derive(Parser)]
+#[command(name = "baystack", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct Common {
+    /// A TOML config file [default: $BAYSTACK_CONFIG, else none].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The address the console listens on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Where Baystack keeps its state [default: ./baystack-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A postgres:// URL, or a SQLite file path [default: DATA_DIR/baystack.db].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// The storage engine: `sim` (a simulated appliance) or `linux` (the real
+    /// storage stack) [default: sim].
+    #[arg(long, value_name = "sim|linux")]
+    backend: Option<String>,
+}
+
+impl Common {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let cli = CliOverrides {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            database_url: self.database.clone(),
+            backend: self.backend.clone(),
+        };
+        Ok(Settings::load(self.config_file().as_deref(), &cli)?)
+    }
+
+    fn config_file(&self) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            std::env::var_os("BAYSTACK_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web console and, unless --no-agent, the agent (job runner and
+    /// observer) in the same process.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Serve pages only; another process runs `baystack agent`.
+        #[arg(long)]
+        no_agent: bool,
+    },
+    /// Run only the agent: it observes the storage and runs jobs.
+    Agent {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Check the configuration, the database and, for the linux backend, the
+    /// system tools it needs; exits non-zero if anything is wrong.
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user. The password is read from standard input (twice at a
+    /// terminal), never from the command line.
+    Add {
+        /// The user name: lowercase letters, digits, '.', '_', '-'.
+        name: String,
+        /// What the user may do: admin (everything), operator (operational
+        /// actions), viewer (read only).
+        #[arg(long, value_name = "admin|operator|viewer")]
+        role: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a user's password, read from standard input; ends their sessions.
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BAYSTACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { common, no_agent } => {
+            let settings = common.settings()?;
+            init_logging();
+            runtime()?.block_on(commands::serve(settings, !no_agent))?;
+        }
+        Command::Agent { common } => {
+            let settings = common.settings()?;
+            init_logging();
+            runtime()?.block_on(commands::agent(settings))?;
+        }
+        Command::Migrate { common } => commands::migrate(&common.settings()?)?,
+        Command::User { action } => match action {
+            UserAction::Add { name, role, common } => {
+                commands::user_add(&common.settings()?, &name, &role)?
+            }
+            UserAction::Passwd { name, common } => {
+                commands::user_passwd(&common.settings()?, &name)?
+            }
+        },
+        Command::Check { common } => {
+            let settings = common.settings()?;
+            let lines = commands::check(&settings, common.config_file().as_deref());
+            let width = lines.iter().map(|l| l.subject.len()).max().unwrap_or(0);
+            let mut bad = 0;
+            for l in &lines {
+                let verdict = if l.ok { "ok  " } else { "FAIL" };
+                if !l.ok {
+                    bad += 1;
+                }
+                println!("{verdict}  {:width$}  {}", l.subject, l.text);
+            }
+            if bad > 0 {
+                println!("{bad} problem(s) found");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("all checks passed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes, no backtrace, no panic.
+            eprintln!("baystack: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The real Linux storage stack. Every tool it drives is named once, here,
+//! with the package that ships it and the oldest version it works with.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::cmd::{self, CommandSpec};
+use super::{Backend, BackendError, Inventory};
+use crate::config::{BackendKind, LinuxSettings};
+
+/// A system tool the `linux` backend runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub name: &'static str,
+    pub package: &'static str,
+    pub purpose: &'static str,
+    pub version_args: &'static [&'static str],
+    /// Oldest version known to work, compared numerically part by part.
+    pub min_version: &'static str,
+}
+
+pub const TOOLS: &[Tool] = &[
+    Tool {
+        name: "mdadm",
+        package: "mdadm",
+        purpose: "md RAID arrays (write journal needs 4.1)",
+        version_args: &["--version"],
+        min_version: "4.1",
+    },
+    Tool {
+        name: "lvm",
+        package: "lvm2",
+        purpose: "volume groups and logical volumes (JSON reports)",
+        version_args: &["version"],
+        min_version: "2.03",
+    },
+    Tool {
+        name: "thin_check",
+        package: "thin-provisioning-tools",
+        purpose: "thin pool metadata checks",
+        version_args: &["--version"],
+        min_version: "0.7",
+    },
+    Tool {
+        name: "thin_delta",
+        package: "thin-provisioning-tools",
+        purpose: "changed blocks between thin snapshots (replication)",
+        version_args: &["--version"],
+        min_version: "0.7",
+    },
+    Tool {
+        name: "smartctl",
+        package: "smartmontools",
+        purpose: "drive health (JSON output needs 7.0)",
+        version_args: &["--version"],
+        min_version: "7.0",
+    },
+    Tool {
+        name: "sg_ses",
+        package: "sg3-utils",
+        purpose: "enclosure LEDs where sysfs has none",
+        version_args: &["--version"],
+        min_version: "1.0",
+    },
+    Tool {
+        name: "lsblk",
+        package: "util-linux",
+        purpose: "block device inventory (JSON)",
+        version_args: &["--version"],
+        min_version: "2.33",
+    },
+    Tool {
+        name: "udevadm",
+        package: "udev",
+        purpose: "device properties and settling after changes",
+        version_args: &["--version"],
+        min_version: "240",
+    },
+];
+
+/// The first dotted number in a tool's version output: `mdadm - v4.2 -
+/// 2021-12-30` gives `4.2`, `  LVM version:     2.03.16(2)` gives `2.03.16`,
+/// `252` gives `252`.
+pub fn parse_version(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            let candidate = text[start..i].trim_end_matches('.');
+            // Skip dates such as 2021-12-30 that come before a version.
+            let is_date_part = i < bytes.len() && bytes[i] == b'-' && !candidate.contains('.');
+            if !is_date_part {
+                return Some(candidate.to_string());
+            }
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Compares dotted versions numerically: 2.10 > 2.9.
+pub fn version_at_least(have: &str, want: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (h, w) = (parts(have), parts(want));
+    for i in 0..h.len().max(w.len()) {
+        let (a, b) = (h.get(i).copied().unwrap_or(0), w.get(i).copied().unwrap_or(0));
+        if a != b {
+            return a > b;
+        }
+    }
+    true
+}
+
+/// What `baystack check` says of one tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolVerdict {
+    Ok { path: PathBuf, version: String },
+    Missing { searched: Vec<PathBuf> },
+    TooOld { path: PathBuf, version: String },
+    Broken { path: PathBuf, reason: String },
+}
+
+impl ToolVerdict {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, ToolVerdict::Ok { .. })
+    }
+}
+
+/// Finds a tool and asks it for its version.
+pub fn check_tool(tool: &Tool, settings: &LinuxSettings) -> ToolVerdict {
+    let Some(path) = cmd::find_program(tool.name, &settings.tool_dirs) else {
+        return ToolVerdict::Missing {
+            searched: settings.tool_dirs.clone(),
+        };
+    };
+    let spec = CommandSpec::new(path.clone(), Duration::from_secs(10)).args(tool.version_args);
+    let out = match cmd::run(&spec) {
+        Ok(out) => out,
+        Err(e) => {
+            return ToolVerdict::Broken {
+                path,
+                reason: e.to_string(),
+            };
+        }
+    };
+    // Some tools print their version on stderr (mdadm), some exit non-zero
+    // after printing it (older sg3_utils); the text is what counts.
+    let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
+    match parse_version(&text) {
+        Some(version) if version_at_least(&version, tool.min_version) => {
+            ToolVerdict::Ok { path, version }
+        }
+        Some(version) => ToolVerdict::TooOld { path, version },
+        None => ToolVerdict::Broken {
+            path,
+            reason: format!(
+                "`{}` printed no version ({})",
+                spec.argv().join(" "),
+                out.describe_end()
+            ),
+        },
+    }
+}
+
+pub struct LinuxBackend {
+    #[allow(dead_code)]
+    settings: LinuxSettings,
+}
+
+impl LinuxBackend {
+    pub fn new(settings: &LinuxSettings) -> Self {
+        LinuxBackend {
+            settings: settings.clone(),
+        }
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Linux
+    }
+
+    fn inventory(&self) -> Result<Inventory, BackendError> {
+        Err(BackendError::NotBuilt(
+            "the linux backend's drive and enclosure inventory is not built yet (it comes with the drives-in-bays work); use --backend sim to see the console with a simulated appliance"
+                .into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_from_real_tool_output() {
+        assert_eq!(parse_version("mdadm - v4.2 - 2021-12-30\n").as_deref(), Some("4.2"));
+        assert_eq!(
+            parse_version("  LVM version:     2.03.16(2) (2022-05-18)\n  Library version: 1.02.185").as_deref(),
+            Some("2.03.16")
+        );
+        assert_eq!(
+            parse_version("smartctl 7.3 2022-02-28 r5338 [x86_64-linux-6.1.0-26-amd64] (local build)").as_deref(),
+            Some("7.3")
+        );
+        assert_eq!(parse_version("lsblk from util-linux 2.38.1\n").as_deref(), Some("2.38.1"));
+        assert_eq!(parse_version("252\n").as_deref(), Some("252"));
+        assert_eq!(parse_version("0.9.0\n").as_deref(), Some("0.9.0"));
+        assert_eq!(parse_version("version: 2.59 20220105\n").as_deref(), Some("2.59"));
+        assert_eq!(parse_version("no digits here"), None);
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_at_least("4.2", "4.1"));
+        assert!(version_at_least("2.03.16", "2.03"));
+        assert!(version_at_least("2.10", "2.9"));
+        assert!(!version_at_least("6.2", "7.0"));
+        assert!(version_at_least("252", "240"));
+        assert!(!version_at_least("239", "240"));
+    }
+
+    #[test]
+    fn missing_tools_say_where_they_were_sought() {
+        let settings = LinuxSettings {
+            tool_dirs: vec![PathBuf::from("/nonexistent-dir")],
+            command_timeout_seconds: 5,
+        };
+        let v = check_tool(&TOOLS[0], &settings);
+        assert_eq!(
+            v,
+            ToolVerdict::Missing {
+                searched: vec![PathBuf::from("/nonexistent-dir")]
+            }
+        );
+    }
+
+    #[test]
+    fn a_tool_is_run_and_its_version_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("mdadm");
+        std::fs::write(&fake, "#!/bin/sh\necho 'mdadm - v4.2 - 2021-12-30' >&2\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let settings = LinuxSettings {
+            tool_dirs: vec![dir.path().to_path_buf()],
+            command_timeout_seconds: 5,
+        };
+        assert_eq!(
+            check_tool(&TOOLS[0], &settings),
+            ToolVerdict::Ok {
+                path: fake.clone(),
+                version: "4.2".into()
+            }
+        );
+        std::fs::write(&fake, "#!/bin/sh\necho 'mdadm - v3.4 - 2016-01-28'\n").unwrap();
+        assert!(matches!(
+            check_tool(&TOOLS[0], &settings),
+            ToolVerdict::TooOld { .. }
+        ));
+    }
+}

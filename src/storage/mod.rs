@@ -1,0 +1,160 @@
+//! The storage domain and the one trait both engines implement. The web layer
+//! never sees an engine; the agent drives it and records what it observes.
+
+pub mod cmd;
+pub mod health;
+pub mod linux;
+pub mod sim;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BackendKind, Settings};
+
+/// How a drive is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Sata,
+    Sas,
+    Nvme,
+    Virtio,
+    Other,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sata => "sata",
+            Transport::Sas => "sas",
+            Transport::Nvme => "nvme",
+            Transport::Virtio => "virtio",
+            Transport::Other => "other",
+        }
+    }
+}
+
+/// One SMART attribute as an ATA drive reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SmartAttribute {
+    pub id: u8,
+    pub name: String,
+    pub value: u8,
+    pub worst: u8,
+    pub thresh: u8,
+    pub raw: u64,
+    /// A pre-failure attribute: at or below its threshold, the drive is
+    /// failing.
+    pub prefail: bool,
+}
+
+/// What a drive's SMART says, or why there is nothing to say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Smart {
+    /// `None` when SMART could be read; otherwise the reason in words.
+    pub unavailable: Option<String>,
+    /// The drive's own overall health self-assessment.
+    pub passed: Option<bool>,
+    pub temperature_c: Option<i32>,
+    pub power_on_hours: Option<i64>,
+    pub attributes: Vec<SmartAttribute>,
+}
+
+impl Smart {
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Smart {
+            unavailable: Some(reason.into()),
+            passed: None,
+            temperature_c: None,
+            power_on_hours: None,
+            attributes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drive {
+    /// Stable identity: `wwn:<WWN>` where the drive has one, else
+    /// `serial:<SERIAL>`. The same drive seen through two paths is one.
+    pub ident: String,
+    pub serial: String,
+    pub wwn: Option<String>,
+    pub vendor: String,
+    pub model: String,
+    pub size_bytes: u64,
+    pub rotational: bool,
+    pub transport: Transport,
+    /// `sda`, `nvme0n1`: changes across boots, shown for orientation only.
+    pub dev_name: Option<String>,
+    /// The stable `/dev/disk/by-id` name.
+    pub by_id: Option<String>,
+    pub smart: Smart,
+}
+
+impl Drive {
+    pub fn ident_for(wwn: Option<&str>, serial: &str) -> String {
+        match wwn {
+            Some(w) => format!("wwn:{w}"),
+            None => format!("serial:{serial}"),
+        }
+    }
+}
+
+/// A bay (slot) in an enclosure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot {
+    pub slot: u32,
+    pub label: String,
+    /// The element status the enclosure reports ("OK", "Not installed", …).
+    pub status: String,
+    /// The `ident` of the drive in this bay, if any.
+    pub drive: Option<String>,
+    pub locate: bool,
+    pub fault: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enclosure {
+    /// The enclosure's logical identifier (its SAS address).
+    pub ident: String,
+    pub vendor: String,
+    pub product: String,
+    pub label: String,
+    pub slots: Vec<Slot>,
+}
+
+/// Everything an observation pass sees.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub enclosures: Vec<Enclosure>,
+    pub drives: Vec<Drive>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The capability exists in the design but is not built for this engine
+    /// yet; the message says which.
+    #[error("{0}")]
+    NotBuilt(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A storage engine. Methods block; the agent calls them off the async
+/// executor.
+pub trait Backend: Send + Sync {
+    fn kind(&self) -> BackendKind;
+
+    /// Enclosures, bays and drives with their SMART data as they are now.
+    fn inventory(&self) -> Result<Inventory, BackendError>;
+}
+
+/// Opens the engine the settings name.
+pub fn open(settings: &Settings) -> Result<Box<dyn Backend>, BackendError> {
+    match settings.backend {
+        BackendKind::Sim => Ok(Box::new(sim::SimBackend::open(
+            &settings.data_dir,
+            &settings.sim,
+        )?)),
+        BackendKind::Linux => Ok(Box::new(linux::LinuxBackend::new(&settings.linux))),
+    }
+}

@@ -1,0 +1,475 @@
+//! A simulated appliance: enclosures with bays and drives with SMART data,
+//! generated once from a fixed seed and kept in a JSON file in the data
+//! directory, so it is the same appliance after every restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Backend, BackendError, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute, Transport};
+use crate::config::{BackendKind, SimSettings};
+
+const STATE_FILE: &str = "sim-appliance.json";
+const STATE_VERSION: u32 = 1;
+
+/// The simulator's persistent state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    /// The layout the state was generated for.
+    enclosures_wanted: u32,
+    bays_wanted: u32,
+    /// When the simulated appliance was created (seconds since the epoch);
+    /// power-on hours grow from it.
+    created_unix: u64,
+    inventory: Inventory,
+}
+
+pub struct SimBackend {
+    path: PathBuf,
+    speed: f64,
+    state: Mutex<State>,
+}
+
+impl SimBackend {
+    /// Loads the simulated appliance from the data directory, or creates it.
+    pub fn open(data_dir: &Path, settings: &SimSettings) -> Result<Self, BackendError> {
+        let path = data_dir.join(STATE_FILE);
+        let loaded = match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(s)
+                    if s.version == STATE_VERSION
+                        && s.enclosures_wanted == settings.enclosures
+                        && s.bays_wanted == settings.bays =>
+                {
+                    Some(s)
+                }
+                Ok(_) => {
+                    tracing::warn!(
+                        "simulated appliance in {} has another layout than configured; making a new one",
+                        path.display()
+                    );
+                    None
+                }
+                Err(e) => {
+                    return Err(BackendError::Failed(format!(
+                        "simulated appliance state {} is unreadable: {e}",
+                        path.display()
+                    )));
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(BackendError::Failed(format!(
+                    "cannot read simulated appliance state {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let state = match loaded {
+            Some(s) => s,
+            None => {
+                let created_unix = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                let s = State {
+                    version: STATE_VERSION,
+                    enclosures_wanted: settings.enclosures,
+                    bays_wanted: settings.bays,
+                    created_unix,
+                    inventory: generate(settings.enclosures, settings.bays),
+                };
+                save(&path, &s)?;
+                s
+            }
+        };
+        Ok(SimBackend {
+            path,
+            speed: settings.speed,
+            state: Mutex::new(state),
+        })
+    }
+
+    pub fn state_path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn save(path: &Path, state: &State) -> Result<(), BackendError> {
+    let fail = |e: std::io::Error| {
+        BackendError::Failed(format!(
+            "cannot write simulated appliance state {}: {e}",
+            path.display()
+        ))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let bytes = serde_json::to_vec_pretty(state).expect("state serializes");
+    // Write a new file and rename it over the old: a crash leaves either the
+    // old state or the new one, never half of one.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+impl Backend for SimBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Sim
+    }
+
+    fn inventory(&self) -> Result<Inventory, BackendError> {
+        let state = self.state.lock().expect("sim state lock");
+        let mut inv = state.inventory.clone();
+        // Drives age while the appliance runs, at the simulator's speed.
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let elapsed_hours = (now.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64;
+        for d in &mut inv.drives {
+            if let Some(h) = d.smart.power_on_hours.as_mut() {
+                *h += elapsed_hours;
+            }
+            for a in &mut d.smart.attributes {
+                if a.id == 9 {
+                    a.raw += elapsed_hours as u64;
+                }
+            }
+        }
+        Ok(inv)
+    }
+}
+
+/// A small deterministic generator (splitmix64): the same seed makes the same
+/// appliance on every machine, which keeps screenshots and tests stable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chars(&mut self, alphabet: &[u8], n: usize) -> String {
+        (0..n)
+            .map(|_| alphabet[self.below(alphabet.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+struct Model {
+    vendor: &'static str,
+    model: &'static str,
+    size_bytes: u64,
+    rotational: bool,
+    transport: Transport,
+    serial_prefix: &'static str,
+    /// The first hex digits of the WWN: NAA 5 and the vendor's OUI.
+    wwn_prefix: &'static str,
+}
+
+const MODELS: &[Model] = &[
+    Model {
+        vendor: "WDC",
+        model: "WUH721816ALE6L4",
+        size_bytes: 16_000_900_661_248,
+        rotational: true,
+        transport: Transport::Sata,
+        serial_prefix: "2BK",
+        wwn_prefix: "5000cca2",
+    },
+    Model {
+        vendor: "SEAGATE",
+        model: "ST12000NM001G",
+        size_bytes: 12_000_138_625_024,
+        rotational: true,
+        transport: Transport::Sata,
+        serial_prefix: "ZL2",
+        wwn_prefix: "5000c500",
+    },
+    Model {
+        vendor: "TOSHIBA",
+        model: "MG09ACA18TE",
+        size_bytes: 18_000_207_937_536,
+        rotational: true,
+        transport: Transport::Sata,
+        serial_prefix: "X1",
+        wwn_prefix: "50000399",
+    },
+    Model {
+        vendor: "SEAGATE",
+        model: "ST16000NM004J",
+        size_bytes: 16_000_900_661_248,
+        rotational: true,
+        transport: Transport::Sas,
+        serial_prefix: "ZR5",
+        wwn_prefix: "5000c500",
+    },
+    Model {
+        vendor: "SAMSUNG",
+        model: "MZ7L3960HCJR",
+        size_bytes: 960_197_124_096,
+        rotational: false,
+        transport: Transport::Sata,
+        serial_prefix: "S6KN",
+        wwn_prefix: "5002538e",
+    },
+];
+
+const DIGITS_UPPER: &[u8] = b"0123456789ABCDEFGHJKLMNPRSTVWXYZ";
+const HEX: &[u8] = b"0123456789abcdef";
+
+fn smart_for(rng: &mut Rng, rotational: bool, worn: bool) -> Smart {
+    let hours = 8_000 + rng.below(30_000) as i64;
+    let temp = 28 + rng.below(12) as i32;
+    let mut attrs = vec![
+        SmartAttribute {
+            id: 1,
+            name: "Raw_Read_Error_Rate".into(),
+            value: 100,
+            worst: 100,
+            thresh: 16,
+            raw: 0,
+            prefail: true,
+        },
+        SmartAttribute {
+            id: 5,
+            name: "Reallocated_Sector_Ct".into(),
+            value: if worn { 98 } else { 100 },
+            worst: if worn { 98 } else { 100 },
+            thresh: 10,
+            raw: if worn { 8 } else { 0 },
+            prefail: true,
+        },
+        SmartAttribute {
+            id: 9,
+            name: "Power_On_Hours".into(),
+            value: 96,
+            worst: 96,
+            thresh: 0,
+            raw: hours as u64,
+            prefail: false,
+        },
+        SmartAttribute {
+            id: 194,
+            name: "Temperature_Celsius".into(),
+            value: (100 - temp) as u8,
+            worst: 60,
+            thresh: 0,
+            raw: temp as u64,
+            prefail: false,
+        },
+        SmartAttribute {
+            id: 197,
+            name: "Current_Pending_Sector".into(),
+            value: 100,
+            worst: 100,
+            thresh: 0,
+            raw: if worn { 2 } else { 0 },
+            prefail: false,
+        },
+        SmartAttribute {
+            id: 199,
+            name: "UDMA_CRC_Error_Count".into(),
+            value: 200,
+            worst: 200,
+            thresh: 0,
+            raw: 0,
+            prefail: false,
+        },
+    ];
+    if rotational {
+        attrs.insert(
+            1,
+            SmartAttribute {
+                id: 3,
+                name: "Spin_Up_Time".into(),
+                value: 84,
+                worst: 84,
+                thresh: 1,
+                raw: 300 + rng.below(100),
+                prefail: true,
+            },
+        );
+    }
+    Smart {
+        unavailable: None,
+        passed: Some(true),
+        temperature_c: Some(temp),
+        power_on_hours: Some(hours),
+        attributes: attrs,
+    }
+}
+
+/// Makes a new appliance: each enclosure has `bays` bays, most holding a
+/// drive, a few empty, one drive showing early wear.
+fn generate(enclosures: u32, bays: u32) -> Inventory {
+    let mut rng = Rng(0xBA75_7ACC);
+    let mut inv = Inventory::default();
+    let mut dev_index = 0usize;
+    for e in 0..enclosures {
+        let ident = format!("50030480{}", rng.chars(HEX, 8));
+        let label = if e == 0 {
+            format!("Front {bays}-bay")
+        } else {
+            format!("JBOD {e} ({bays}-bay)")
+        };
+        let mut slots = Vec::new();
+        // Leave roughly one bay in six empty, never the first.
+        let empties: Vec<u32> = (0..bays).filter(|s| *s > 0 && s % 6 == 5).collect();
+        for s in 0..bays {
+            let mut slot = Slot {
+                slot: s,
+                label: format!("Slot{s:02}"),
+                status: "Not installed".into(),
+                drive: None,
+                locate: false,
+                fault: false,
+            };
+            if !empties.contains(&s) {
+                let m = &MODELS[(e as usize * 7 + s as usize / 4) % MODELS.len()];
+                let serial = format!(
+                    "{}{}",
+                    m.serial_prefix,
+                    rng.chars(DIGITS_UPPER, 8 - m.serial_prefix.len().min(4))
+                );
+                let wwn = format!("0x{}{}", m.wwn_prefix, rng.chars(HEX, 16 - m.wwn_prefix.len()));
+                let worn = e == 0 && s == 3;
+                let dev_name = dev_name(dev_index);
+                dev_index += 1;
+                let by_id = match m.transport {
+                    Transport::Sata => format!("ata-{}_{}_{serial}", m.vendor, m.model),
+                    _ => format!("scsi-3{}", &wwn[2..]),
+                };
+                let drive = Drive {
+                    ident: Drive::ident_for(Some(&wwn), &serial),
+                    serial,
+                    wwn: Some(wwn),
+                    vendor: m.vendor.into(),
+                    model: m.model.into(),
+                    size_bytes: m.size_bytes,
+                    rotational: m.rotational,
+                    transport: m.transport,
+                    dev_name: Some(dev_name),
+                    by_id: Some(by_id),
+                    smart: smart_for(&mut rng, m.rotational, worn),
+                };
+                slot.status = "OK".into();
+                slot.drive = Some(drive.ident.clone());
+                inv.drives.push(drive);
+            }
+            slots.push(slot);
+        }
+        inv.enclosures.push(Enclosure {
+            ident,
+            vendor: "Baystack".into(),
+            product: format!("Simulated {bays}-bay"),
+            label,
+            slots,
+        });
+    }
+    inv
+}
+
+/// `sda`, …, `sdz`, `sdaa`, … as the kernel names SCSI disks.
+fn dev_name(index: usize) -> String {
+    let mut n = index + 1;
+    let mut letters = Vec::new();
+    while n > 0 {
+        n -= 1;
+        letters.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+    }
+    format!("sd{}", letters.iter().rev().collect::<String>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::health::{Health, verdict};
+
+    fn settings(enclosures: u32, bays: u32) -> SimSettings {
+        SimSettings {
+            enclosures,
+            bays,
+            speed: 1.0,
+        }
+    }
+
+    #[test]
+    fn default_appliance_is_one_twelve_bay_enclosure_with_mostly_healthy_drives() {
+        let inv = generate(1, 12);
+        assert_eq!(inv.enclosures.len(), 1);
+        assert_eq!(inv.enclosures[0].slots.len(), 12);
+        let used = inv.enclosures[0].slots.iter().filter(|s| s.drive.is_some()).count();
+        assert_eq!(used, 10);
+        assert_eq!(inv.drives.len(), 10);
+        let verdicts: Vec<Health> = inv.drives.iter().map(|d| verdict(&d.smart).0).collect();
+        assert_eq!(verdicts.iter().filter(|h| **h == Health::Warning).count(), 1);
+        assert_eq!(verdicts.iter().filter(|h| **h == Health::Healthy).count(), 9);
+        // Identities are unique and every filled slot names a real drive.
+        let mut idents: Vec<&str> = inv.drives.iter().map(|d| d.ident.as_str()).collect();
+        idents.sort();
+        idents.dedup();
+        assert_eq!(idents.len(), 10);
+        for s in &inv.enclosures[0].slots {
+            if let Some(d) = &s.drive {
+                assert!(inv.drives.iter().any(|x| &x.ident == d));
+            }
+        }
+    }
+
+    #[test]
+    fn layout_is_configurable() {
+        let inv = generate(3, 24);
+        assert_eq!(inv.enclosures.len(), 3);
+        assert!(inv.enclosures.iter().all(|e| e.slots.len() == 24));
+        let mut ids: Vec<&str> = inv.enclosures.iter().map(|e| e.ident.as_str()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+    }
+
+    #[test]
+    fn state_persists_across_restarts_and_follows_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SimBackend::open(dir.path(), &settings(1, 12)).unwrap();
+        let first = a.inventory().unwrap();
+        assert!(a.state_path().exists());
+        drop(a);
+        let b = SimBackend::open(dir.path(), &settings(1, 12)).unwrap();
+        let again = b.inventory().unwrap();
+        assert_eq!(
+            first.drives.iter().map(|d| &d.serial).collect::<Vec<_>>(),
+            again.drives.iter().map(|d| &d.serial).collect::<Vec<_>>()
+        );
+        let c = SimBackend::open(dir.path(), &settings(2, 24)).unwrap();
+        assert_eq!(c.inventory().unwrap().enclosures.len(), 2);
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_not_a_silent_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
+        let err = SimBackend::open(dir.path(), &settings(1, 12)).err().unwrap();
+        assert!(err.to_string().contains("unreadable"), "{err}");
+    }
+
+    #[test]
+    fn dev_names_follow_the_kernel() {
+        assert_eq!(dev_name(0), "sda");
+        assert_eq!(dev_name(25), "sdz");
+        assert_eq!(dev_name(26), "sdaa");
+        assert_eq!(dev_name(27), "sdab");
+    }
+}

@@ -1,0 +1,98 @@
+//! The dashboard: what the observer last saw of enclosures, bays and drives.
+//! The summary refreshes itself through htmx; a NOC wall screen can leave it
+//! open.
+
+use actix_web::web;
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::page::{Frame, human_bytes};
+use super::{AppState, Identity, PageError};
+use crate::db::inventory::{self, BayRow, DriveRow, Summary};
+use crate::error::AppError;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/page.html")]
+pub struct DashboardPage {
+    pub frame: Frame,
+    pub s: SummaryView,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard/summary.html")]
+pub struct SummaryPartial {
+    pub frame: Frame,
+    pub s: SummaryView,
+}
+
+/// The summary with what the templates need computed.
+pub struct SummaryView {
+    pub summary: Summary,
+    pub backend: String,
+    pub rendered_ms: i64,
+}
+
+impl SummaryView {
+    pub fn bays_free(&self) -> usize {
+        self.summary.bays_total - self.summary.bays_used
+    }
+
+    pub fn size(&self, d: &DriveRow) -> String {
+        human_bytes(d.size_bytes)
+    }
+
+    /// The CSS class of a bay by what it holds.
+    pub fn bay_class(&self, drive: &Option<DriveRow>) -> &'static str {
+        match drive {
+            None => "empty",
+            Some(d) => d.health().as_str(),
+        }
+    }
+
+    pub fn bay_title(&self, bay: &BayRow, drive: &Option<DriveRow>) -> String {
+        let label = &bay.label;
+        match drive {
+            None => format!("{label}: empty"),
+            Some(d) => format!(
+                "{label}: {} {} {}, serial {}, {} ({})",
+                d.dev_name.as_deref().unwrap_or("-"),
+                d.vendor,
+                d.model,
+                d.serial,
+                d.health,
+                d.health_reason
+            ),
+        }
+    }
+}
+
+async fn load(state: &AppState) -> Result<SummaryView, AppError> {
+    let summary = state
+        .db
+        .run(|conn| -> Result<Summary, AppError> {
+            Ok(inventory::summary(&mut conn.conn())?)
+        })
+        .await?;
+    Ok(SummaryView {
+        summary,
+        backend: state.settings.backend.to_string(),
+        rendered_ms: chrono::Utc::now().timestamp_millis(),
+    })
+}
+
+pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<DashboardPage, PageError> {
+    Ok(DashboardPage {
+        frame: Frame::new(&state, &who, "Dashboard", "dashboard").await?,
+        s: load(&state).await?,
+    })
+}
+
+pub async fn summary_partial(
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<SummaryPartial, PageError> {
+    Ok(SummaryPartial {
+        frame: Frame::new(&state, &who, "Dashboard", "dashboard").await?,
+        s: load(&state).await?,
+    })
+}

@@ -1,0 +1,501 @@
+//! The gate every request passes: it names the request, finds who is asking
+//! (API token or session cookie), applies the first-boot rule, the route's
+//! access rule and CSRF protection, and only then lets a handler run.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use chrono::Duration;
+use futures_util::StreamExt;
+
+use super::errors::{self, REQUEST, RequestCtx};
+use super::{Access, AppState};
+use crate::auth::{self, Role};
+use crate::db::{self, audit};
+use crate::error::AppError;
+
+pub const SESSION_COOKIE: &str = "baystack_session";
+/// Before sign-in there is no session to hold a CSRF token; the login and
+/// setup forms use this cookie's value instead (double submit).
+pub const PRE_CSRF_COOKIE: &str = "baystack_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const CSRF_FIELD: &str = "csrf_token";
+
+/// Who is making a request, put in the request's extensions by the gate.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub via: Via,
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { id: i64, csrf: String },
+    Token { id: i64 },
+}
+
+impl Identity {
+    pub fn csrf(&self) -> &str {
+        match &self.via {
+            Via::Session { csrf, .. } => csrf,
+            Via::Token { .. } => "",
+        }
+    }
+
+    pub fn session_id(&self) -> Option<i64> {
+        match &self.via {
+            Via::Session { id, .. } => Some(*id),
+            Via::Token { .. } => None,
+        }
+    }
+}
+
+impl FromRequest for Identity {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Identity>()
+                .cloned()
+                .ok_or_else(|| {
+                    errors::PageError(AppError::Unauthenticated("sign in first".into())).into()
+                }),
+        )
+    }
+}
+
+/// The CSRF token for an anonymous form (login, setup).
+#[derive(Debug, Clone)]
+pub struct PreCsrf(pub String);
+
+impl FromRequest for PreCsrf {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .extensions()
+            .get::<PreCsrf>()
+            .cloned()
+            .unwrap_or_else(|| PreCsrf(String::new()));
+        ready(Ok(token))
+    }
+}
+
+/// Whether cookies should be marked Secure: when the request came over TLS.
+pub fn is_https(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+pub fn session_cookie(value: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, value.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+pub fn removal_cookie(name: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = Cookie::build(name, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish();
+    c.make_removal();
+    c
+}
+
+fn pre_csrf_cookie(value: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(PRE_CSRF_COOKIE, value.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+fn new_request_id() -> String {
+    let mut b = [0u8; 6];
+    auth::fill_random(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+enum Presented {
+    None,
+    Bearer(String),
+    Session(String),
+}
+
+fn presented_credentials(req: &ServiceRequest) -> Presented {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION)
+        && let Ok(text) = value.to_str()
+        && let Some(token) = text.strip_prefix("Bearer ")
+    {
+        return Presented::Bearer(token.trim().to_string());
+    }
+    match req.cookie(SESSION_COOKIE) {
+        Some(c) if !c.value().is_empty() => Presented::Session(c.value().to_string()),
+        _ => Presented::None,
+    }
+}
+
+/// Looks up a bearer token or a session; slides the session's expiry.
+async fn identify(state: &AppState, presented: Presented) -> Result<Option<Identity>, AppError> {
+    let idle = Duration::minutes(i64::from(state.settings.security.session_idle_minutes));
+    match presented {
+        Presented::None => Ok(None),
+        Presented::Bearer(token) => {
+            let hash = auth::secret_hash(&token);
+            state
+                .db
+                .run(move |conn| -> Result<Option<Identity>, AppError> {
+                    let mut c = conn.conn();
+                    let Some((tok, user)) = db::auth::token_user(&mut c, &hash)? else {
+                        return Ok(None);
+                    };
+                    let now = db::now();
+                    if tok.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
+                        db::auth::touch_token(&mut c, tok.id, now)?;
+                    }
+                    Ok(Some(Identity {
+                        user_id: user.id,
+                        role: user.role(),
+                        username: user.username,
+                        via: Via::Token { id: tok.id },
+                    }))
+                })
+                .await
+        }
+        Presented::Session(secret) => {
+            let hash = auth::secret_hash(&secret);
+            state
+                .db
+                .run(move |conn| -> Result<Option<Identity>, AppError> {
+                    let mut c = conn.conn();
+                    let now = db::now();
+                    let Some((session, user)) = db::auth::session_by_token(&mut c, &hash, now)?
+                    else {
+                        return Ok(None);
+                    };
+                    if now - session.last_seen_at > Duration::minutes(1) {
+                        db::auth::touch_session(&mut c, session.id, now, now + idle)?;
+                    }
+                    Ok(Some(Identity {
+                        user_id: user.id,
+                        role: user.role(),
+                        username: user.username,
+                        via: Via::Session {
+                            id: session.id,
+                            csrf: session.csrf_token,
+                        },
+                    }))
+                })
+                .await
+        }
+    }
+}
+
+/// Reads the CSRF token from the header or, for a urlencoded form, from its
+/// `csrf_token` field; the body is put back for the handler.
+async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, AppError> {
+    if let Some(v) = req.headers().get(CSRF_HEADER) {
+        return Ok(v.to_str().ok().map(str::to_string));
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok(None);
+    }
+    const LIMIT: usize = 64 * 1024;
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
+        if body.len() + chunk.len() > LIMIT {
+            return Err(AppError::BadRequest("the form is too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body: Bytes = body.freeze();
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+    let (_, mut replacement) = actix_http::h1::Payload::create(true);
+    replacement.unread_data(body);
+    req.set_payload(Payload::from(replacement));
+    Ok(token)
+}
+
+/// A cross-site request shows itself by its Origin or Sec-Fetch-Site header;
+/// refuse those for anything that changes state.
+fn cross_site(req: &ServiceRequest) -> bool {
+    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && site == "cross-site"
+    {
+        return true;
+    }
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = req.connection_info().host().to_string();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'))
+        .unwrap_or("");
+    origin_host != host
+}
+
+fn redirect(req: &ServiceRequest, location: &str) -> HttpResponse {
+    if req.headers().contains_key("hx-request") {
+        // htmx would follow a 303 and swap the login page into a fragment.
+        HttpResponse::Ok()
+            .insert_header(("HX-Redirect", location.to_string()))
+            .finish()
+    } else {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location.to_string()))
+            .finish()
+    }
+}
+
+fn login_location(req: &ServiceRequest) -> String {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    if target == "/" {
+        "/login".into()
+    } else {
+        let next: String = serde_urlencoded::to_string([("next", target)]).unwrap_or_default();
+        format!("/login?{next}")
+    }
+}
+
+fn early(req: ServiceRequest, resp: HttpResponse) -> ServiceResponse<BoxBody> {
+    req.into_response(resp.map_into_boxed_body())
+}
+
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let ctx = RequestCtx {
+        id: new_request_id(),
+        htmx: req.headers().contains_key("hx-request"),
+    };
+    let id = ctx.id.clone();
+    let mut res = REQUEST.scope(ctx, guarded(req, next)).await?;
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+async fn guarded(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .expect("AppState is registered");
+    let method = req.method().clone();
+    let pattern = req.match_pattern();
+    let rule = pattern
+        .as_deref()
+        .and_then(|p| super::rule_for(method.as_str(), p));
+    let Some(rule) = rule else {
+        if let Some(p) = &pattern
+            && super::ROUTES.iter().all(|r| r.path != p.as_str())
+        {
+            // A registered route that the table does not list: refuse.
+            tracing::error!("route {p} has no access rule; refusing");
+            let resp = errors::respond(req.request(), AppError::Forbidden("this route has no access rule".into()));
+            return Ok(early(req, resp));
+        }
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+
+    let fail = |req: ServiceRequest, e: AppError| {
+        let resp = errors::respond(req.request(), e);
+        Ok(early(req, resp))
+    };
+
+    if rule.access != Access::Public && is_unsafe(&method) && cross_site(&req) {
+        return fail(
+            req,
+            AppError::Forbidden("cross-site requests cannot change anything here".into()),
+        );
+    }
+
+    let set_up = match state.is_set_up().await {
+        Ok(v) => v,
+        Err(e) => return fail(req, e),
+    };
+    let presented = presented_credentials(&req);
+    let had_bearer = matches!(presented, Presented::Bearer(_));
+    let had_session_cookie = matches!(presented, Presented::Session(_));
+    let identity = match identify(&state, presented).await {
+        Ok(i) => i,
+        Err(e) => return fail(req, e),
+    };
+    if had_bearer && identity.is_none() {
+        return fail(
+            req,
+            AppError::Unauthenticated("the API token is not valid (revoked or mistyped)".into()),
+        );
+    }
+    if let Some(i) = &identity {
+        req.extensions_mut().insert(i.clone());
+    }
+    let api = super::is_api_path(req.path());
+
+    match rule.access {
+        Access::Public => {}
+        Access::Setup => {
+            if set_up {
+                let e = if api {
+                    AppError::Conflict("the appliance is already set up".into())
+                } else {
+                    AppError::NotFound("setup is complete; there is nothing more to set up".into())
+                };
+                return fail(req, e);
+            }
+        }
+        Access::Anonymous => {
+            if !set_up {
+                if api {
+                    return fail(req, not_set_up());
+                }
+                let resp = redirect(&req, "/setup");
+                return Ok(early(req, resp));
+            }
+        }
+        Access::Role(required) => {
+            if !set_up {
+                if api {
+                    return fail(req, not_set_up());
+                }
+                let resp = redirect(&req, "/setup");
+                return Ok(early(req, resp));
+            }
+            let Some(who) = &identity else {
+                if !api && method == Method::GET {
+                    let resp = redirect(&req, &login_location(&req));
+                    return Ok(early(req, resp));
+                }
+                return fail(req, AppError::Unauthenticated("sign in first".into()));
+            };
+            if !who.role.allows(required) {
+                if is_unsafe(&method) {
+                    let actor = who.username.clone();
+                    let address = super::client_address(req.request());
+                    let target = format!("{method} {}", req.path());
+                    let detail = format!("needs role {required}, has {}", who.role);
+                    let _ = state
+                        .db
+                        .run(move |conn| -> Result<(), AppError> {
+                            let entry = audit::Entry {
+                                actor: Some(&actor),
+                                address: Some(&address),
+                                action: "access.denied",
+                                target: Some(&target),
+                                outcome: audit::Outcome::Denied,
+                                detail: &detail,
+                            };
+                            Ok(audit::record_alone(conn, &entry, db::now())?)
+                        })
+                        .await;
+                }
+                return fail(
+                    req,
+                    AppError::Forbidden(format!(
+                        "this needs the {required} role; you are signed in as {} with the {} role",
+                        who.username, who.role
+                    )),
+                );
+            }
+        }
+    }
+
+    // CSRF: a request carrying ambient credentials (a session cookie) must
+    // also carry the token that only our own pages know. Anonymous forms use
+    // the pre-session cookie. API calls with a bearer token or no cookie at
+    // all carry no ambient authority and need none.
+    if is_unsafe(&method) && rule.access != Access::Public {
+        let expected = match &identity {
+            Some(Identity {
+                via: Via::Session { csrf, .. },
+                ..
+            }) => Some(csrf.clone()),
+            Some(_) => None,
+            None if !api => Some(
+                req.cookie(PRE_CSRF_COOKIE)
+                    .map(|c| c.value().to_string())
+                    .unwrap_or_default(),
+            ),
+            None if had_session_cookie => Some(String::new()),
+            None => None,
+        };
+        if let Some(expected) = expected {
+            let presented = match presented_csrf(&mut req).await {
+                Ok(p) => p.unwrap_or_default(),
+                Err(e) => return fail(req, e),
+            };
+            if expected.is_empty() || !auth::constant_time_eq(&presented, &expected) {
+                return fail(
+                    req,
+                    AppError::Forbidden(
+                        "the form has expired or did not come from this console; reload the page and try again".into(),
+                    ),
+                );
+            }
+        }
+    }
+
+    // Anonymous pages get a pre-session CSRF token.
+    let mut set_pre_cookie = None;
+    if identity.is_none() && !api {
+        let existing = req
+            .cookie(PRE_CSRF_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|v| v.len() >= 32);
+        let token = match existing {
+            Some(t) => t,
+            None => {
+                let t = auth::random_secret("");
+                set_pre_cookie = Some(t.clone());
+                t
+            }
+        };
+        req.extensions_mut().insert(PreCsrf(token));
+    }
+    let secure = is_https(req.request());
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if let Some(t) = set_pre_cookie {
+        let _ = res.response_mut().add_cookie(&pre_csrf_cookie(&t, secure));
+    }
+    Ok(res)
+}
+
+fn not_set_up() -> AppError {
+    AppError::Conflict(
+        "the appliance is not set up yet: finish the first-boot wizard at /setup or POST /api/v1/setup".into(),
+    )
+}

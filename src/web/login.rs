@@ -1,0 +1,335 @@
+//! Signing in and out, and the password check shared with API token issue:
+//! throttled per user name and per address, every attempt audited.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::gate::{self, Identity, PreCsrf};
+use super::page::VERSION;
+use super::{AppState, PageError, client_address};
+use crate::auth;
+use crate::db::{self, audit};
+use crate::db::auth::{NewSession, User};
+use crate::error::AppError;
+
+/// Checks a user name and password. Refuses without checking while the name
+/// or the address has too many recent failures; records each failure.
+pub async fn authenticate(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<User, AppError> {
+    let sec = state.settings.security.clone();
+    let window = Duration::minutes(i64::from(sec.login_failure_window_minutes));
+    let (name, addr) = (username.to_string(), address.to_string());
+    let (user, failures) = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            let since = db::now() - window;
+            let failures = db::auth::recent_failures(&mut c, &name, &addr, since)?;
+            Ok((db::auth::user_by_name(&mut c, &name)?, failures))
+        })
+        .await?;
+    let (by_user, by_address) = failures;
+    let retry_after_seconds = window.num_seconds() as u64;
+    if by_user >= i64::from(sec.login_failures_per_user) {
+        return Err(AppError::Throttled {
+            message: format!(
+                "too many failed sign-ins for {username:?}; wait {} minutes and try again",
+                sec.login_failure_window_minutes
+            ),
+            retry_after_seconds,
+        });
+    }
+    if by_address >= i64::from(sec.login_failures_per_address) {
+        return Err(AppError::Throttled {
+            message: format!(
+                "too many failed sign-ins from {address}; wait {} minutes and try again",
+                sec.login_failure_window_minutes
+            ),
+            retry_after_seconds,
+        });
+    }
+
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| auth::dummy_hash().to_string());
+    let candidate = password.to_string();
+    let ok = state
+        .hash_work(move || auth::verify_password(&candidate, &stored))
+        .await?;
+    let (name, addr) = (username.to_string(), address.to_string());
+    match user {
+        Some(user) if ok => {
+            let rehash = auth::needs_rehash(&user.password_hash);
+            let new_hash = if rehash {
+                let pw = password.to_string();
+                Some(state.hash_work(move || auth::hash_password(&pw)).await?)
+            } else {
+                None
+            };
+            let id = user.id;
+            state
+                .db
+                .run(move |conn| -> Result<(), AppError> {
+                    conn.write(|c| -> Result<(), AppError> {
+                        db::auth::clear_failures(c, &name)?;
+                        if let Some(h) = &new_hash {
+                            db::auth::rehash_password(c, id, h)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            Ok(user)
+        }
+        _ => {
+            state
+                .db
+                .run(move |conn| -> Result<(), AppError> {
+                    conn.write(|c| -> Result<(), AppError> {
+                        let now = db::now();
+                        db::auth::record_failure(c, &name, &addr, now)?;
+                        audit::record(
+                            c,
+                            &audit::Entry {
+                                actor: None,
+                                address: Some(&addr),
+                                action: "login",
+                                target: Some(&name),
+                                outcome: audit::Outcome::Failed,
+                                detail: "wrong user name or password",
+                            },
+                            now,
+                        )?;
+                        Ok(())
+                    })
+                })
+                .await?;
+            Err(AppError::Unauthenticated(
+                "wrong user name or password".into(),
+            ))
+        }
+    }
+}
+
+/// Opens a session for a user; returns the cookie secret.
+pub async fn start_session(state: &AppState, user: &User, address: &str) -> Result<String, AppError> {
+    let secret = auth::random_secret("");
+    let csrf = auth::random_secret("");
+    let hash = auth::secret_hash(&secret);
+    let idle = Duration::minutes(i64::from(state.settings.security.session_idle_minutes));
+    let window = Duration::minutes(i64::from(state.settings.security.login_failure_window_minutes));
+    let (user_id, username, addr) = (user.id, user.username.clone(), address.to_string());
+    state
+        .db
+        .run(move |conn| -> Result<(), AppError> {
+            conn.write(|c| -> Result<(), AppError> {
+                let now = db::now();
+                db::auth::prune(c, now, now - window)?;
+                db::auth::create_session(
+                    c,
+                    &NewSession {
+                        token_hash: &hash,
+                        user_id,
+                        csrf_token: &csrf,
+                        address: &addr,
+                        expires_at: now + idle,
+                    },
+                    now,
+                )?;
+                audit::record(
+                    c,
+                    &audit::Entry {
+                        actor: Some(&username),
+                        address: Some(&addr),
+                        action: "login",
+                        target: Some(&username),
+                        outcome: audit::Outcome::Ok,
+                        detail: "signed in",
+                    },
+                    now,
+                )?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(secret)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login/page.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub version: &'static str,
+    pub username: String,
+    pub next: String,
+    pub notice: String,
+    pub error: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    setup: Option<String>,
+}
+
+/// Only a path on this console: `/x`, never `//host` or a full URL.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+pub async fn page(
+    csrf: PreCsrf,
+    query: web::Query<LoginQuery>,
+    who: Option<Identity>,
+) -> HttpResponse {
+    if who.is_some() {
+        return HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, safe_next(query.next.as_deref())))
+            .finish();
+    }
+    let notice = if query.setup.as_deref() == Some("done") {
+        "Setup is complete. Sign in as admin with the password you chose.".to_string()
+    } else {
+        String::new()
+    };
+    let page = LoginPage {
+        csrf: csrf.0,
+        version: VERSION,
+        username: String::new(),
+        next: safe_next(query.next.as_deref()),
+        notice,
+        error: String::new(),
+    };
+    html(200, &page)
+}
+
+fn html(status: u16, page: &impl Template) -> HttpResponse {
+    match page.render() {
+        Ok(body) => HttpResponse::build(
+            actix_web::http::StatusCode::from_u16(status).expect("valid status"),
+        )
+        .content_type("text/html; charset=utf-8")
+        .body(body),
+        Err(e) => super::errors::html_response(&AppError::Internal(e.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    csrf: PreCsrf,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    let address = client_address(&req);
+    let username = form.username.trim().to_string();
+    let next = safe_next(form.next.as_deref());
+    match authenticate(&state, &username, &form.password, &address).await {
+        Ok(user) => {
+            let secret = start_session(&state, &user, &address).await?;
+            Ok(HttpResponse::SeeOther()
+                .cookie(gate::session_cookie(&secret, gate::is_https(&req)))
+                .insert_header((header::LOCATION, next))
+                .finish())
+        }
+        Err(e @ (AppError::Unauthenticated(_) | AppError::Throttled { .. })) => {
+            let status = e.status();
+            let page = LoginPage {
+                csrf: csrf.0,
+                version: VERSION,
+                username,
+                next,
+                notice: String::new(),
+                error: e.public_message(),
+            };
+            let mut resp = html(status, &page);
+            if let AppError::Throttled {
+                retry_after_seconds,
+                ..
+            } = e
+            {
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(retry_after_seconds),
+                );
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(PageError(e)),
+    }
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<HttpResponse, PageError> {
+    let address = client_address(&req);
+    if let Some(session_id) = who.session_id() {
+        let username = who.username.clone();
+        state
+            .db
+            .run(move |conn| -> Result<(), AppError> {
+                conn.write(|c| -> Result<(), AppError> {
+                    let now = db::now();
+                    db::auth::delete_session(c, session_id)?;
+                    audit::record(
+                        c,
+                        &audit::Entry {
+                            actor: Some(&username),
+                            address: Some(&address),
+                            action: "logout",
+                            target: Some(&username),
+                            outcome: audit::Outcome::Ok,
+                            detail: "signed out",
+                        },
+                        now,
+                    )?;
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    Ok(HttpResponse::SeeOther()
+        .cookie(gate::removal_cookie(gate::SESSION_COOKIE, gate::is_https(&req)))
+        .insert_header((header::LOCATION, "/login"))
+        .finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_console() {
+        assert_eq!(safe_next(Some("/users")), "/users");
+        assert_eq!(safe_next(Some("/audit?before=9")), "/audit?before=9");
+        assert_eq!(safe_next(Some("//evil.example/x")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,228 @@
+//! The web console: server-rendered pages (askama, htmx) and the JSON API.
+//!
+//! Every route is declared once, in [`ROUTES`], with the access it needs.
+//! The [`gate`] middleware looks each request up there before any handler
+//! runs: a route missing from the table is refused for everyone, so nothing
+//! is reachable by accident.
+
+pub mod account;
+pub mod api;
+pub mod areas;
+pub mod assets;
+pub mod audit;
+pub mod dashboard;
+pub mod errors;
+pub mod gate;
+pub mod login;
+pub mod page;
+pub mod setup;
+pub mod users;
+
+use std::sync::{Arc, RwLock};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, guard, web};
+use tokio::sync::Semaphore;
+
+use crate::auth::Role;
+use crate::config::Settings;
+use crate::db::appliance::{self, Appliance};
+use crate::db::Db;
+use crate::error::AppError;
+
+pub use errors::{ApiError, PageError};
+pub use gate::Identity;
+
+/// Shared by every request.
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    /// The appliance's identity once set up (it never goes back to unset);
+    /// while `None` the database is asked.
+    appliance: RwLock<Option<Appliance>>,
+    /// Bounds concurrent password hashes (19 MiB each) so a login flood
+    /// cannot exhaust memory.
+    pub hashing: Semaphore,
+}
+
+impl AppState {
+    pub fn new(db: Db, settings: Settings) -> Self {
+        AppState {
+            db,
+            settings: Arc::new(settings),
+            appliance: RwLock::new(None),
+            hashing: Semaphore::new(2),
+        }
+    }
+
+    /// Whether the first-boot wizard has been completed.
+    pub async fn is_set_up(&self) -> Result<bool, AppError> {
+        Ok(self.appliance().await?.is_some())
+    }
+
+    /// The appliance's identity, `None` before setup.
+    pub async fn appliance(&self) -> Result<Option<Appliance>, AppError> {
+        if let Some(a) = self.appliance.read().expect("appliance lock").clone() {
+            return Ok(Some(a));
+        }
+        let found = self
+            .db
+            .run(|conn| -> Result<Option<Appliance>, AppError> {
+                Ok(appliance::get(&mut conn.conn())?)
+            })
+            .await?;
+        if let Some(a) = &found {
+            self.remember_appliance(a.clone());
+        }
+        Ok(found)
+    }
+
+    pub fn remember_appliance(&self, a: Appliance) {
+        *self.appliance.write().expect("appliance lock") = Some(a);
+    }
+
+    /// Runs a password hash or verification on a blocking thread, at most
+    /// two at a time.
+    pub async fn hash_work<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))
+    }
+}
+
+/// Who may reach a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, always (health check, static files).
+    Public,
+    /// Anyone, but only until the first-boot wizard is done; gone afterwards.
+    Setup,
+    /// Anyone, once the appliance is set up (the login form, token issue).
+    Anonymous,
+    /// A signed-in user with at least this role.
+    Role(Role),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRule {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+const VIEWER: Access = Access::Role(Role::Viewer);
+#[allow(dead_code)]
+const OPERATOR: Access = Access::Role(Role::Operator);
+const ADMIN: Access = Access::Role(Role::Admin);
+
+macro_rules! routes {
+    ($( $method:ident $path:literal $access:expr => $handler:path; )*) => {
+        /// Every route the console serves, with the access it needs.
+        pub const ROUTES: &[RouteRule] = &[
+            $( RouteRule { method: stringify!($method), path: $path, access: $access }, )*
+        ];
+
+        fn register(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        .guard(guard::Method(actix_web::http::Method::$method))
+                        .to($handler),
+                );
+            )*
+        }
+    };
+}
+
+routes! {
+    GET "/healthz" Access::Public => api::healthz;
+    GET "/static/{file}" Access::Public => assets::serve;
+    GET "/static/vendor/{file}" Access::Public => assets::serve_vendor;
+
+    GET "/setup" Access::Setup => setup::page;
+    POST "/setup" Access::Setup => setup::submit;
+    POST "/api/v1/setup" Access::Setup => setup::api;
+
+    GET "/login" Access::Anonymous => login::page;
+    POST "/login" Access::Anonymous => login::submit;
+    POST "/api/v1/tokens" Access::Anonymous => api::issue_token;
+    POST "/logout" VIEWER => login::logout;
+
+    GET "/" VIEWER => dashboard::page;
+    GET "/dashboard/summary" VIEWER => dashboard::summary_partial;
+    GET "/bays" VIEWER => areas::bays;
+    GET "/pools" VIEWER => areas::pools;
+    GET "/volumes" VIEWER => areas::volumes;
+    GET "/targets" VIEWER => areas::targets;
+    GET "/replication" VIEWER => areas::replication;
+    GET "/jobs" VIEWER => areas::jobs;
+
+    GET "/account" VIEWER => account::page;
+    POST "/account/password" VIEWER => account::change_password;
+    POST "/account/tokens" VIEWER => account::create_token;
+    POST "/account/tokens/{id}/revoke" VIEWER => account::revoke_token;
+
+    GET "/users" ADMIN => users::page;
+    POST "/users" ADMIN => users::create;
+    POST "/users/{name}/role" ADMIN => users::set_role;
+    POST "/users/{name}/password" ADMIN => users::reset_password;
+    POST "/users/{name}/delete" ADMIN => users::delete;
+
+    GET "/audit" ADMIN => audit::page;
+
+    GET "/api/v1/system" VIEWER => api::system;
+    GET "/api/v1/users" ADMIN => api::list_users;
+    POST "/api/v1/users" ADMIN => api::create_user;
+    DELETE "/api/v1/users/{name}" ADMIN => api::delete_user;
+    GET "/api/v1/audit" ADMIN => api::audit;
+}
+
+/// The rule for a request, by method and matched route pattern.
+pub fn rule_for(method: &str, pattern: &str) -> Option<&'static RouteRule> {
+    ROUTES
+        .iter()
+        .find(|r| r.method == method && r.path == pattern)
+}
+
+/// Whether a path belongs to the JSON API (errors there are JSON).
+pub fn is_api_path(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/healthz"
+}
+
+/// The client's address as the audit log and throttling see it.
+pub fn client_address(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The whole application, for `serve` and for tests.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(errors::json_error))
+        .app_data(web::QueryConfig::default().error_handler(errors::query_error))
+        .app_data(web::FormConfig::default().limit(64 * 1024).error_handler(errors::form_error))
+        .configure(register)
+        .default_service(web::to(errors::not_found))
+        .wrap(actix_web::middleware::from_fn(gate::gate))
+}

@@ -1,0 +1,20 @@
+// Baystack's own script: small on purpose. htmx does the rest.
+"use strict";
+
+// Every htmx request carries the page's CSRF token; forms also carry it as
+// a hidden field, so they work without JavaScript too.
+document.addEventListener("htmx:configRequest", function (event) {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta && meta.content) {
+    event.detail.headers["X-CSRF-Token"] = meta.content;
+  }
+});
+
+// A form with data-confirm asks before it submits (delete, revoke).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  var question = form.getAttribute && form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+  }
+}, true);
