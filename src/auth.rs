@@ -110,7 +110,9 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     if password.len() > MAX_PASSWORD_BYTES {
         return false;
     }
-    argon2().verify_password(password.as_bytes(), &parsed).is_ok()
+    argon2()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 /// Whether a stored hash uses other parameters than the current ones, so it

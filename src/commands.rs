@@ -24,7 +24,12 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     let agent_task = if with_agent {
         let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
         let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
-        Some(tokio::spawn(agent::run(db.clone(), backend, interval, stop_rx)))
+        Some(tokio::spawn(agent::run(
+            db.clone(),
+            backend,
+            interval,
+            stop_rx,
+        )))
     } else {
         None
     };
@@ -112,8 +117,9 @@ fn cli_actor() -> String {
 /// `baystack user add NAME --role ROLE`.
 pub fn user_add(settings: &Settings, username: &str, role: &str) -> anyhow::Result<()> {
     naming::validate_username(username).map_err(|m| anyhow::anyhow!("{m}"))?;
-    let role = Role::parse(role)
-        .ok_or_else(|| anyhow::anyhow!("the role must be admin, operator or viewer, not {role:?}"))?;
+    let role = Role::parse(role).ok_or_else(|| {
+        anyhow::anyhow!("the role must be admin, operator or viewer, not {role:?}")
+    })?;
     let db = Db::open(&settings.database)?;
     let mut conn = db.get()?;
     if appliance::get(&mut conn.conn())?.is_none() {

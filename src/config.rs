@@ -427,8 +427,8 @@ mod tests {
 
     #[test]
     fn defaults_are_sqlite_in_data_dir_on_loopback_with_sim() {
-        let s = Settings::resolve(FileConfig::default(), &env(&[]), &CliOverrides::default())
-            .unwrap();
+        let s =
+            Settings::resolve(FileConfig::default(), &env(&[]), &CliOverrides::default()).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./baystack-data"));
         assert_eq!(
@@ -448,7 +448,10 @@ mod tests {
         let s = Settings::resolve(f, &env(&[]), &CliOverrides::default()).unwrap();
         assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(s.data_dir, PathBuf::from("/srv/bs"));
-        assert_eq!(s.database, DatabaseUrl::Sqlite(PathBuf::from("/srv/bs/baystack.db")));
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite(PathBuf::from("/srv/bs/baystack.db"))
+        );
         assert_eq!(s.backend, BackendKind::Linux);
         assert_eq!(s.sim.bays, 24);
     }
@@ -486,7 +489,10 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:9200");
         assert_eq!(s.backend, BackendKind::Linux);
         assert_eq!(s.data_dir, PathBuf::from("/flag/dir"));
-        assert_eq!(s.database, DatabaseUrl::Sqlite(PathBuf::from("/flag/other.db")));
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite(PathBuf::from("/flag/other.db"))
+        );
     }
 
     #[test]

@@ -92,7 +92,9 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Pool(e) => AppError::Unavailable(format!("the database is not reachable: {e}")),
+            DbError::Pool(e) => {
+                AppError::Unavailable(format!("the database is not reachable: {e}"))
+            }
             other => AppError::Internal(other.to_string()),
         }
     }

@@ -8,10 +8,10 @@
 pub mod agent;
 pub mod auth;
 
+pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod naming;
-pub mod commands;
 pub mod storage;
 pub mod web;

@@ -108,8 +108,9 @@ pub fn validate_iqn_date(text: &str, today: chrono::NaiveDate) -> Result<(), Str
 
 /// An IANA time zone name such as `Europe/Berlin` or `UTC`.
 pub fn validate_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse::<chrono_tz::Tz>()
-        .map_err(|_| format!("{name:?} is not a known time zone such as \"Europe/Berlin\" or \"UTC\""))
+    name.parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("{name:?} is not a known time zone such as \"Europe/Berlin\" or \"UTC\"")
+    })
 }
 
 /// `iqn.2024-01.com.example`: the prefix of every target IQN this appliance
@@ -191,7 +192,10 @@ mod tests {
 
     #[test]
     fn iqns_read_like_the_volume() {
-        assert_eq!(iqn_prefix("example.com", "2024-01"), "iqn.2024-01.com.example");
+        assert_eq!(
+            iqn_prefix("example.com", "2024-01"),
+            "iqn.2024-01.com.example"
+        );
         assert_eq!(
             target_iqn("storage.example.com", "2019-06", "bay01", "db01"),
             "iqn.2019-06.com.example.storage:bay01.db01"

@@ -129,9 +129,15 @@ pub fn create_user(
         }
         other => other?,
     };
-    audit_ok(c, actor, "user.create", username, &format!("role {role}"), now)?;
-    user_by_name(c, username)?
-        .ok_or_else(|| AppError::Internal("new user vanished".into()))
+    audit_ok(
+        c,
+        actor,
+        "user.create",
+        username,
+        &format!("role {role}"),
+        now,
+    )?;
+    user_by_name(c, username)?.ok_or_else(|| AppError::Internal("new user vanished".into()))
 }
 
 fn existing(c: &mut Conn<'_>, username: &str) -> Result<User, AppError> {
@@ -378,7 +384,14 @@ pub fn delete_token(
         return Err(AppError::NotFound("there is no such token".into()));
     };
     db_run!(c, c => diesel::delete(api_tokens::table.find(token.id)).execute(c))?;
-    audit_ok(c, actor, "token.revoke", &token.name, "API token revoked", now)?;
+    audit_ok(
+        c,
+        actor,
+        "token.revoke",
+        &token.name,
+        "API token revoked",
+        now,
+    )?;
     Ok(())
 }
 

@@ -220,7 +220,10 @@ mod tests {
         assert_eq!(out.exit_code, Some(3));
         assert!(!out.success());
         assert_eq!(out.describe_end(), "exit status 3");
-        assert_eq!(out.argv, vec!["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]);
+        assert_eq!(
+            out.argv,
+            vec!["/bin/sh", "-c", "echo out; echo err >&2; exit 3"]
+        );
     }
 
     #[test]
@@ -228,7 +231,9 @@ mod tests {
         // HOME is set for this test process; the child must not see it.
         let out = run(&sh("echo \"[$LC_ALL][$HOME]\"", 5000)).unwrap();
         assert_eq!(out.stdout_text(), "[C][]\n");
-        let out = run(&CommandSpec::new("/bin/echo", Duration::from_secs(5)).arg("$(id); rm -rf /")).unwrap();
+        let out =
+            run(&CommandSpec::new("/bin/echo", Duration::from_secs(5)).arg("$(id); rm -rf /"))
+                .unwrap();
         assert_eq!(out.stdout_text(), "$(id); rm -rf /\n");
     }
 
@@ -258,7 +263,10 @@ mod tests {
             Err(RunError::NotAbsolute(_))
         ));
         assert!(matches!(
-            run(&CommandSpec::new("/nonexistent/tool", Duration::from_secs(1))),
+            run(&CommandSpec::new(
+                "/nonexistent/tool",
+                Duration::from_secs(1)
+            )),
             Err(RunError::Spawn { .. })
         ));
     }

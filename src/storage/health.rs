@@ -116,14 +116,20 @@ mod tests {
 
     #[test]
     fn healthy_when_counters_are_zero() {
-        let (h, why) = verdict(&smart(vec![attr(5, 100, 10, 0, true), attr(197, 100, 0, 0, false)]));
+        let (h, why) = verdict(&smart(vec![
+            attr(5, 100, 10, 0, true),
+            attr(197, 100, 0, 0, false),
+        ]));
         assert_eq!(h, Health::Healthy);
         assert_eq!(why, "no SMART errors");
     }
 
     #[test]
     fn warning_names_each_counter() {
-        let (h, why) = verdict(&smart(vec![attr(5, 100, 10, 8, true), attr(197, 100, 0, 2, false)]));
+        let (h, why) = verdict(&smart(vec![
+            attr(5, 100, 10, 8, true),
+            attr(197, 100, 0, 2, false),
+        ]));
         assert_eq!(h, Health::Warning);
         assert_eq!(why, "8 reallocated sectors, 2 sectors pending reallocation");
     }
@@ -137,7 +143,10 @@ mod tests {
         s.passed = Some(false);
         assert_eq!(verdict(&s).0, Health::Failing);
         // A non-prefail attribute under threshold is not a failure.
-        assert_eq!(verdict(&smart(vec![attr(194, 20, 30, 0, false)])).0, Health::Healthy);
+        assert_eq!(
+            verdict(&smart(vec![attr(194, 20, 30, 0, false)])).0,
+            Health::Healthy
+        );
     }
 
     #[test]

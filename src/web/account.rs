@@ -47,10 +47,14 @@ async fn render(
 }
 
 fn with_status(page: AccountPage, status: u16) -> Result<HttpResponse, PageError> {
-    let body = page.render().map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    let body = page
+        .render()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+    )
 }
 
 pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<AccountPage, PageError> {
@@ -94,7 +98,10 @@ pub async fn change_password(
             conn.write(|c| {
                 db::auth::set_password(
                     c,
-                    Actor { username: &username, address: &address },
+                    Actor {
+                        username: &username,
+                        address: &address,
+                    },
                     &username,
                     &hash,
                     keep,
@@ -104,7 +111,14 @@ pub async fn change_password(
         })
         .await?;
     with_status(
-        render(&state, &who, "Your password is changed; your other sessions are signed out.", "", "").await?,
+        render(
+            &state,
+            &who,
+            "Your password is changed; your other sessions are signed out.",
+            "",
+            "",
+        )
+        .await?,
         200,
     )
 }
@@ -143,7 +157,10 @@ pub async fn issue_token(
             conn.write(|c| -> Result<(), AppError> {
                 Ok(db::auth::create_token(
                     c,
-                    Actor { username: &username, address: &address },
+                    Actor {
+                        username: &username,
+                        address: &address,
+                    },
                     user_id,
                     &name,
                     &hash,
@@ -163,11 +180,30 @@ pub async fn create_token(
 ) -> Result<HttpResponse, PageError> {
     let name = match validate_token_name(&form.name) {
         Ok(n) => n,
-        Err(e) => return with_status(render(&state, &who, "", &e.public_message(), "").await?, 422),
+        Err(e) => {
+            return with_status(
+                render(&state, &who, "", &e.public_message(), "").await?,
+                422,
+            );
+        }
     };
-    let token = issue_token(&state, who.user_id, &who.username, &client_address(&req), &name).await?;
+    let token = issue_token(
+        &state,
+        who.user_id,
+        &who.username,
+        &client_address(&req),
+        &name,
+    )
+    .await?;
     with_status(
-        render(&state, &who, "Token issued. Copy it now: it is not shown again.", "", &token).await?,
+        render(
+            &state,
+            &who,
+            "Token issued. Copy it now: it is not shown again.",
+            "",
+            &token,
+        )
+        .await?,
         200,
     )
 }
@@ -186,7 +222,10 @@ pub async fn revoke_token(
             conn.write(|c| {
                 db::auth::delete_token(
                     c,
-                    Actor { username: &username, address: &address },
+                    Actor {
+                        username: &username,
+                        address: &address,
+                    },
                     user_id,
                     token_id,
                     db::now(),

@@ -43,7 +43,9 @@ pub async fn system(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
@@ -78,7 +80,11 @@ pub async fn issue_token(
     let user = authenticate(&state, &username, &password, &address).await?;
     let name = match request.name {
         Some(n) => validate_token_name(&n)?,
-        None => format!("API token of {} {}", user.username, chrono::Utc::now().format("%Y-%m-%d %H:%M")),
+        None => format!(
+            "API token of {} {}",
+            user.username,
+            chrono::Utc::now().format("%Y-%m-%d %H:%M")
+        ),
     };
     let token = issue(&state, user.id, &user.username, &address, &name).await?;
     Ok(HttpResponse::Created().json(json!({ "token": token, "name": name, "role": user.role() })))

@@ -40,16 +40,28 @@ pub async fn bays(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt,
 }
 
 pub async fn pools(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "pools", "Pools", &[
-        "md RAID arrays with the RAID5/6 write hole closed by a write journal, LVM on top.",
-        "Scrubs on a schedule, rebuild progress, and drive replacement as one guided flow.",
-    ]).await
+    not_built(
+        &state,
+        &who,
+        "pools",
+        "Pools",
+        &[
+            "md RAID arrays with the RAID5/6 write hole closed by a write journal, LVM on top.",
+            "Scrubs on a schedule, rebuild progress, and drive replacement as one guided flow.",
+        ],
+    )
+    .await
 }
 
 pub async fn volumes(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "volumes", "Volumes", &[
-        "Thick and thin volumes in a pool, online resize, snapshots.",
-    ]).await
+    not_built(
+        &state,
+        &who,
+        "volumes",
+        "Volumes",
+        &["Thick and thin volumes in a pool, online resize, snapshots."],
+    )
+    .await
 }
 
 pub async fn targets(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
@@ -60,11 +72,18 @@ pub async fn targets(state: web::Data<AppState>, who: Identity) -> Result<NotBui
 }
 
 pub async fn replication(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "replication", "Replication", &[
-        "Replication to another appliance, switched on for a volume already in use.",
-        "Writes shipped in order over a slow WAN, with lag shown in seconds and bytes.",
-        "Failover and failback.",
-    ]).await
+    not_built(
+        &state,
+        &who,
+        "replication",
+        "Replication",
+        &[
+            "Replication to another appliance, switched on for a volume already in use.",
+            "Writes shipped in order over a slow WAN, with lag shown in seconds and bytes.",
+            "Failover and failback.",
+        ],
+    )
+    .await
 }
 
 pub async fn jobs(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {

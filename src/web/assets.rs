@@ -55,14 +55,19 @@ pub async fn serve(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(asset) = OWN.iter().find(|a| a.name == path.as_str()) else {
         return not_found(&req);
     };
-    let etag = format!("\"{}\"", &secret_hash(std::str::from_utf8(asset.bytes).unwrap_or(""))[..16]);
+    let etag = format!(
+        "\"{}\"",
+        &secret_hash(std::str::from_utf8(asset.bytes).unwrap_or(""))[..16]
+    );
     if req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         == Some(etag.as_str())
     {
-        return HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish();
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish();
     }
     HttpResponse::Ok()
         .content_type(asset.content_type)
@@ -95,7 +100,10 @@ mod tests {
                 .find(|l| l.ends_with(asset.name))
                 .unwrap_or_else(|| panic!("{} is not in SHA384SUMS", asset.name));
             let want = line.split_whitespace().next().unwrap();
-            let got: String = Sha384::digest(asset.bytes).iter().map(|b| format!("{b:02x}")).collect();
+            let got: String = Sha384::digest(asset.bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert_eq!(got, want, "{} changed", asset.name);
         }
     }

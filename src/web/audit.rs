@@ -26,7 +26,11 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     pub fn filter(&self) -> Filter {
-        let clean = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let clean = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
         Filter {
             actor: clean(&self.actor),
             action: clean(&self.action),

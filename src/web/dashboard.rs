@@ -69,9 +69,7 @@ impl SummaryView {
 async fn load(state: &AppState) -> Result<SummaryView, AppError> {
     let summary = state
         .db
-        .run(|conn| -> Result<Summary, AppError> {
-            Ok(inventory::summary(&mut conn.conn())?)
-        })
+        .run(|conn| -> Result<Summary, AppError> { Ok(inventory::summary(&mut conn.conn())?) })
         .await?;
     Ok(SummaryView {
         summary,

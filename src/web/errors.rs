@@ -219,7 +219,10 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         );
         return resp;
     }
-    respond(&req, AppError::NotFound(format!("there is nothing at {path}")))
+    respond(
+        &req,
+        AppError::NotFound(format!("there is nothing at {path}")),
+    )
 }
 
 /// Whether a concrete path fits a route pattern such as `/users/{name}/role`.
@@ -244,7 +247,10 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
     ApiError(AppError::BadRequest(msg)).into()
 }
 
-pub fn query_error(err: actix_web::error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    req: &HttpRequest,
+) -> actix_web::Error {
     let e = AppError::BadRequest(format!("the query string does not fit: {err}"));
     if super::is_api_path(req.path()) {
         ApiError(e).into()
@@ -254,7 +260,10 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, req: &HttpRequest) 
 }
 
 pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
-    PageError(AppError::BadRequest(format!("the form cannot be read: {err}"))).into()
+    PageError(AppError::BadRequest(format!(
+        "the form cannot be read: {err}"
+    )))
+    .into()
 }
 
 #[cfg(test)]

@@ -63,14 +63,9 @@ impl FromRequest for Identity {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Identity>()
-                .cloned()
-                .ok_or_else(|| {
-                    errors::PageError(AppError::Unauthenticated("sign in first".into())).into()
-                }),
-        )
+        ready(req.extensions().get::<Identity>().cloned().ok_or_else(|| {
+            errors::PageError(AppError::Unauthenticated("sign in first".into())).into()
+        }))
     }
 }
 
@@ -170,7 +165,10 @@ async fn identify(state: &AppState, presented: Presented) -> Result<Option<Ident
                         return Ok(None);
                     };
                     let now = db::now();
-                    if tok.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
+                    if tok
+                        .last_used_at
+                        .is_none_or(|t| now - t > Duration::minutes(1))
+                    {
                         db::auth::touch_token(&mut c, tok.id, now)?;
                     }
                     Ok(Some(Identity {
@@ -229,7 +227,8 @@ async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, AppE
     let mut payload = req.take_payload();
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| AppError::BadRequest(format!("cannot read the form: {e}")))?;
         if body.len() + chunk.len() > LIMIT {
             return Err(AppError::BadRequest("the form is too large".into()));
         }
@@ -238,7 +237,12 @@ async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, AppE
     let body: Bytes = body.freeze();
     let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
         .ok()
-        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v));
+        .and_then(|pairs| {
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v)
+        });
     let (_, mut replacement) = actix_http::h1::Payload::create(true);
     replacement.unread_data(body);
     req.set_payload(Payload::from(replacement));
@@ -248,12 +252,19 @@ async fn presented_csrf(req: &mut ServiceRequest) -> Result<Option<String>, AppE
 /// A cross-site request shows itself by its Origin or Sec-Fetch-Site header;
 /// refuse those for anything that changes state.
 fn cross_site(req: &ServiceRequest) -> bool {
-    if let Some(site) = req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok())
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
         && site == "cross-site"
     {
         return true;
     }
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let host = req.connection_info().host().to_string();
@@ -278,7 +289,11 @@ fn redirect(req: &ServiceRequest, location: &str) -> HttpResponse {
 }
 
 fn login_location(req: &ServiceRequest) -> String {
-    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     if target == "/" {
         "/login".into()
     } else {
@@ -302,7 +317,8 @@ pub async fn gate(
     let id = ctx.id.clone();
     let mut res = REQUEST.scope(ctx, guarded(req, next)).await?;
     if let Ok(v) = header::HeaderValue::from_str(&id) {
-        res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), v);
     }
     Ok(res)
 }
@@ -326,7 +342,10 @@ async fn guarded(
         {
             // A registered route that the table does not list: refuse.
             tracing::error!("route {p} has no access rule; refusing");
-            let resp = errors::respond(req.request(), AppError::Forbidden("this route has no access rule".into()));
+            let resp = errors::respond(
+                req.request(),
+                AppError::Forbidden("this route has no access rule".into()),
+            );
             return Ok(early(req, resp));
         }
         return Ok(next.call(req).await?.map_into_boxed_body());
@@ -337,7 +356,13 @@ async fn guarded(
         Ok(early(req, resp))
     };
 
-    if rule.access != Access::Public && is_unsafe(&method) && cross_site(&req) {
+    // Health checks and static files need nobody and nothing from the
+    // database, so they answer even when the database does not.
+    if rule.access == Access::Public {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+
+    if is_unsafe(&method) && cross_site(&req) {
         return fail(
             req,
             AppError::Forbidden("cross-site requests cannot change anything here".into()),
@@ -367,7 +392,7 @@ async fn guarded(
     let api = super::is_api_path(req.path());
 
     match rule.access {
-        Access::Public => {}
+        Access::Public => unreachable!("answered above"),
         Access::Setup => {
             if set_up {
                 let e = if api {
@@ -438,7 +463,7 @@ async fn guarded(
     // also carry the token that only our own pages know. Anonymous forms use
     // the pre-session cookie. API calls with a bearer token or no cookie at
     // all carry no ambient authority and need none.
-    if is_unsafe(&method) && rule.access != Access::Public {
+    if is_unsafe(&method) {
         let expected = match &identity {
             Some(Identity {
                 via: Via::Session { csrf, .. },

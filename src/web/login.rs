@@ -12,8 +12,8 @@ use super::gate::{self, Identity, PreCsrf};
 use super::page::VERSION;
 use super::{AppState, PageError, client_address};
 use crate::auth;
-use crate::db::{self, audit};
 use crate::db::auth::{NewSession, User};
+use crate::db::{self, audit};
 use crate::error::AppError;
 
 /// Checks a user name and password. Refuses without checking while the name
@@ -121,12 +121,18 @@ pub async fn authenticate(
 }
 
 /// Opens a session for a user; returns the cookie secret.
-pub async fn start_session(state: &AppState, user: &User, address: &str) -> Result<String, AppError> {
+pub async fn start_session(
+    state: &AppState,
+    user: &User,
+    address: &str,
+) -> Result<String, AppError> {
     let secret = auth::random_secret("");
     let csrf = auth::random_secret("");
     let hash = auth::secret_hash(&secret);
     let idle = Duration::minutes(i64::from(state.settings.security.session_idle_minutes));
-    let window = Duration::minutes(i64::from(state.settings.security.login_failure_window_minutes));
+    let window = Duration::minutes(i64::from(
+        state.settings.security.login_failure_window_minutes,
+    ));
     let (user_id, username, addr) = (user.id, user.username.clone(), address.to_string());
     state
         .db
@@ -314,7 +320,10 @@ pub async fn logout(
             .await?;
     }
     Ok(HttpResponse::SeeOther()
-        .cookie(gate::removal_cookie(gate::SESSION_COOKIE, gate::is_https(&req)))
+        .cookie(gate::removal_cookie(
+            gate::SESSION_COOKIE,
+            gate::is_https(&req),
+        ))
         .insert_header((header::LOCATION, "/login"))
         .finish())
 }

@@ -27,8 +27,8 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Role;
 use crate::config::Settings;
-use crate::db::appliance::{self, Appliance};
 use crate::db::Db;
+use crate::db::appliance::{self, Appliance};
 use crate::error::AppError;
 
 pub use errors::{ApiError, PageError};
@@ -219,9 +219,17 @@ pub fn app(
 > {
     App::new()
         .app_data(state)
-        .app_data(web::JsonConfig::default().limit(256 * 1024).error_handler(errors::json_error))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(256 * 1024)
+                .error_handler(errors::json_error),
+        )
         .app_data(web::QueryConfig::default().error_handler(errors::query_error))
-        .app_data(web::FormConfig::default().limit(64 * 1024).error_handler(errors::form_error))
+        .app_data(
+            web::FormConfig::default()
+                .limit(64 * 1024)
+                .error_handler(errors::form_error),
+        )
         .configure(register)
         .default_service(web::to(errors::not_found))
         .wrap(actix_web::middleware::from_fn(gate::gate))

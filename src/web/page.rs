@@ -17,15 +17,60 @@ pub struct NavItem {
 }
 
 pub const NAV: &[NavItem] = &[
-    NavItem { key: "dashboard", label: "Dashboard", href: "/", role: Role::Viewer },
-    NavItem { key: "bays", label: "Bays", href: "/bays", role: Role::Viewer },
-    NavItem { key: "pools", label: "Pools", href: "/pools", role: Role::Viewer },
-    NavItem { key: "volumes", label: "Volumes", href: "/volumes", role: Role::Viewer },
-    NavItem { key: "targets", label: "Targets", href: "/targets", role: Role::Viewer },
-    NavItem { key: "replication", label: "Replication", href: "/replication", role: Role::Viewer },
-    NavItem { key: "jobs", label: "Jobs", href: "/jobs", role: Role::Viewer },
-    NavItem { key: "users", label: "Users", href: "/users", role: Role::Admin },
-    NavItem { key: "audit", label: "Audit", href: "/audit", role: Role::Admin },
+    NavItem {
+        key: "dashboard",
+        label: "Dashboard",
+        href: "/",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "bays",
+        label: "Bays",
+        href: "/bays",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "pools",
+        label: "Pools",
+        href: "/pools",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "volumes",
+        label: "Volumes",
+        href: "/volumes",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "targets",
+        label: "Targets",
+        href: "/targets",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "replication",
+        label: "Replication",
+        href: "/replication",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "jobs",
+        label: "Jobs",
+        href: "/jobs",
+        role: Role::Viewer,
+    },
+    NavItem {
+        key: "users",
+        label: "Users",
+        href: "/users",
+        role: Role::Admin,
+    },
+    NavItem {
+        key: "audit",
+        label: "Audit",
+        href: "/audit",
+        role: Role::Admin,
+    },
 ];
 
 /// The page frame: `base.html` reads it.
@@ -82,7 +127,9 @@ impl Frame {
     }
 
     pub fn time_opt(&self, t: &Option<NaiveDateTime>) -> String {
-        t.as_ref().map(|t| self.time(t)).unwrap_or_else(|| "never".into())
+        t.as_ref()
+            .map(|t| self.time(t))
+            .unwrap_or_else(|| "never".into())
     }
 }
 

@@ -51,7 +51,10 @@ pub fn validate(input: &SetupInput, today: chrono::NaiveDate) -> Vec<(&'static s
     } else if let Some(confirm) = &input.admin_password_confirm
         && confirm != &input.admin_password
     {
-        errors.push(("admin_password_confirm", "the two passwords differ".to_string()));
+        errors.push((
+            "admin_password_confirm",
+            "the two passwords differ".to_string(),
+        ));
     }
     if let Err(e) = naming::validate_hostname(input.hostname.trim()) {
         errors.push(("hostname", e));
@@ -250,7 +253,10 @@ mod tests {
         bad.hostname = "bay01.example.com".into();
         bad.iqn_date = "2024-13".into();
         let fields: Vec<&str> = validate(&bad, today()).iter().map(|(f, _)| *f).collect();
-        assert_eq!(fields, vec!["admin_password_confirm", "hostname", "iqn_date"]);
+        assert_eq!(
+            fields,
+            vec!["admin_password_confirm", "hostname", "iqn_date"]
+        );
         let mut bad = good();
         bad.admin_password = "short".into();
         bad.timezone = "Nowhere/Land".into();

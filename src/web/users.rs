@@ -16,7 +16,10 @@ use crate::naming;
 
 fn parse_role(text: &str) -> Result<Role, AppError> {
     Role::parse(text.trim()).ok_or_else(|| {
-        AppError::invalid("role", format!("the role must be admin, operator or viewer, not {text:?}"))
+        AppError::invalid(
+            "role",
+            format!("the role must be admin, operator or viewer, not {text:?}"),
+        )
     })
 }
 
@@ -42,7 +45,10 @@ pub async fn create_user(
             conn.write(|c| {
                 db::auth::create_user(
                     c,
-                    Actor { username: &actor, address: &address },
+                    Actor {
+                        username: &actor,
+                        address: &address,
+                    },
                     &username,
                     &hash,
                     role,
@@ -54,17 +60,36 @@ pub async fn create_user(
     Ok(UserView::from(&user))
 }
 
-pub async fn delete_user(state: &AppState, who: &Identity, address: &str, username: &str) -> Result<(), AppError> {
+pub async fn delete_user(
+    state: &AppState,
+    who: &Identity,
+    address: &str,
+    username: &str,
+) -> Result<(), AppError> {
     if username == who.username {
         return Err(AppError::Conflict(
             "you cannot delete the account you are signed in with".into(),
         ));
     }
-    let (actor, address, username) = (who.username.clone(), address.to_string(), username.to_string());
+    let (actor, address, username) = (
+        who.username.clone(),
+        address.to_string(),
+        username.to_string(),
+    );
     state
         .db
         .run(move |conn| {
-            conn.write(|c| db::auth::delete_user(c, Actor { username: &actor, address: &address }, &username, db::now()))
+            conn.write(|c| {
+                db::auth::delete_user(
+                    c,
+                    Actor {
+                        username: &actor,
+                        address: &address,
+                    },
+                    &username,
+                    db::now(),
+                )
+            })
         })
         .await
 }
@@ -89,9 +114,7 @@ async fn render(
 ) -> Result<UsersPage, PageError> {
     let users = state
         .db
-        .run(|conn| -> Result<_, AppError> {
-            Ok(db::auth::list_users(&mut conn.conn())?)
-        })
+        .run(|conn| -> Result<_, AppError> { Ok(db::auth::list_users(&mut conn.conn())?) })
         .await?;
     Ok(UsersPage {
         frame: Frame::new(state, who, "Users", "users").await?,
@@ -154,10 +177,14 @@ async fn refused(
         page.form_username = name.to_string();
         page.form_role = role.to_string();
     }
-    let body = page.render().map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    let body = page
+        .render()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,9 +207,24 @@ pub async fn create(
 ) -> Result<HttpResponse, PageError> {
     let keep = Some((form.username.as_str(), form.role.as_str()));
     if form.password != form.confirm {
-        return refused(&state, &who, AppError::invalid("confirm", "the two passwords differ"), keep).await;
+        return refused(
+            &state,
+            &who,
+            AppError::invalid("confirm", "the two passwords differ"),
+            keep,
+        )
+        .await;
     }
-    match create_user(&state, &who, &client_address(&req), &form.username, &form.password, &form.role).await {
+    match create_user(
+        &state,
+        &who,
+        &client_address(&req),
+        &form.username,
+        &form.password,
+        &form.role,
+    )
+    .await
+    {
         Ok(u) => Ok(done("created", &u.username)),
         Err(e) => refused(&state, &who, e, keep).await,
     }
@@ -210,7 +252,18 @@ pub async fn set_role(
     let result = state
         .db
         .run(move |conn| {
-            conn.write(|c| db::auth::set_role(c, Actor { username: &actor, address: &address }, &name, role, db::now()))
+            conn.write(|c| {
+                db::auth::set_role(
+                    c,
+                    Actor {
+                        username: &actor,
+                        address: &address,
+                    },
+                    &name,
+                    role,
+                    db::now(),
+                )
+            })
         })
         .await;
     match result {
@@ -238,13 +291,25 @@ pub async fn reset_password(
     }
     let pw = form.password.clone();
     let hash = state.hash_work(move || auth::hash_password(&pw)).await?;
-    let keep = (username == who.username).then(|| who.session_id()).flatten();
+    let keep = (username == who.username)
+        .then(|| who.session_id())
+        .flatten();
     let (actor, address, name) = (who.username.clone(), client_address(&req), username.clone());
     let result = state
         .db
         .run(move |conn| {
             conn.write(|c| {
-                db::auth::set_password(c, Actor { username: &actor, address: &address }, &name, &hash, keep, db::now())
+                db::auth::set_password(
+                    c,
+                    Actor {
+                        username: &actor,
+                        address: &address,
+                    },
+                    &name,
+                    &hash,
+                    keep,
+                    db::now(),
+                )
             })
         })
         .await;

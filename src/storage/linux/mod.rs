@@ -111,7 +111,10 @@ pub fn version_at_least(have: &str, want: &str) -> bool {
     let parts = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
     let (h, w) = (parts(have), parts(want));
     for i in 0..h.len().max(w.len()) {
-        let (a, b) = (h.get(i).copied().unwrap_or(0), w.get(i).copied().unwrap_or(0));
+        let (a, b) = (
+            h.get(i).copied().unwrap_or(0),
+            w.get(i).copied().unwrap_or(0),
+        );
         if a != b {
             return a > b;
         }
@@ -202,19 +205,34 @@ mod tests {
 
     #[test]
     fn versions_from_real_tool_output() {
-        assert_eq!(parse_version("mdadm - v4.2 - 2021-12-30\n").as_deref(), Some("4.2"));
         assert_eq!(
-            parse_version("  LVM version:     2.03.16(2) (2022-05-18)\n  Library version: 1.02.185").as_deref(),
+            parse_version("mdadm - v4.2 - 2021-12-30\n").as_deref(),
+            Some("4.2")
+        );
+        assert_eq!(
+            parse_version(
+                "  LVM version:     2.03.16(2) (2022-05-18)\n  Library version: 1.02.185"
+            )
+            .as_deref(),
             Some("2.03.16")
         );
         assert_eq!(
-            parse_version("smartctl 7.3 2022-02-28 r5338 [x86_64-linux-6.1.0-26-amd64] (local build)").as_deref(),
+            parse_version(
+                "smartctl 7.3 2022-02-28 r5338 [x86_64-linux-6.1.0-26-amd64] (local build)"
+            )
+            .as_deref(),
             Some("7.3")
         );
-        assert_eq!(parse_version("lsblk from util-linux 2.38.1\n").as_deref(), Some("2.38.1"));
+        assert_eq!(
+            parse_version("lsblk from util-linux 2.38.1\n").as_deref(),
+            Some("2.38.1")
+        );
         assert_eq!(parse_version("252\n").as_deref(), Some("252"));
         assert_eq!(parse_version("0.9.0\n").as_deref(), Some("0.9.0"));
-        assert_eq!(parse_version("version: 2.59 20220105\n").as_deref(), Some("2.59"));
+        assert_eq!(
+            parse_version("version: 2.59 20220105\n").as_deref(),
+            Some("2.59")
+        );
         assert_eq!(parse_version("no digits here"), None);
     }
 

@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, BackendError, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute, Transport};
+use super::{
+    Backend, BackendError, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute, Transport,
+};
 use crate::config::{BackendKind, SimSettings};
 
 const STATE_FILE: &str = "sim-appliance.json";
@@ -129,7 +131,8 @@ impl Backend for SimBackend {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let elapsed_hours = (now.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64;
+        let elapsed_hours =
+            (now.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64;
         for d in &mut inv.drives {
             if let Some(h) = d.smart.power_on_hours.as_mut() {
                 *h += elapsed_hours;
@@ -344,7 +347,11 @@ fn generate(enclosures: u32, bays: u32) -> Inventory {
                     m.serial_prefix,
                     rng.chars(DIGITS_UPPER, 8 - m.serial_prefix.len().min(4))
                 );
-                let wwn = format!("0x{}{}", m.wwn_prefix, rng.chars(HEX, 16 - m.wwn_prefix.len()));
+                let wwn = format!(
+                    "0x{}{}",
+                    m.wwn_prefix,
+                    rng.chars(HEX, 16 - m.wwn_prefix.len())
+                );
                 let worn = e == 0 && s == 3;
                 let dev_name = dev_name(dev_index);
                 dev_index += 1;
@@ -412,12 +419,22 @@ mod tests {
         let inv = generate(1, 12);
         assert_eq!(inv.enclosures.len(), 1);
         assert_eq!(inv.enclosures[0].slots.len(), 12);
-        let used = inv.enclosures[0].slots.iter().filter(|s| s.drive.is_some()).count();
+        let used = inv.enclosures[0]
+            .slots
+            .iter()
+            .filter(|s| s.drive.is_some())
+            .count();
         assert_eq!(used, 10);
         assert_eq!(inv.drives.len(), 10);
         let verdicts: Vec<Health> = inv.drives.iter().map(|d| verdict(&d.smart).0).collect();
-        assert_eq!(verdicts.iter().filter(|h| **h == Health::Warning).count(), 1);
-        assert_eq!(verdicts.iter().filter(|h| **h == Health::Healthy).count(), 9);
+        assert_eq!(
+            verdicts.iter().filter(|h| **h == Health::Warning).count(),
+            1
+        );
+        assert_eq!(
+            verdicts.iter().filter(|h| **h == Health::Healthy).count(),
+            9
+        );
         // Identities are unique and every filled slot names a real drive.
         let mut idents: Vec<&str> = inv.drives.iter().map(|d| d.ident.as_str()).collect();
         idents.sort();
@@ -461,7 +478,9 @@ mod tests {
     fn corrupt_state_is_an_error_not_a_silent_reset() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(STATE_FILE), b"{not json").unwrap();
-        let err = SimBackend::open(dir.path(), &settings(1, 12)).err().unwrap();
+        let err = SimBackend::open(dir.path(), &settings(1, 12))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("unreadable"), "{err}");
     }
 

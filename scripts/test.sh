@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine or a developer's one.
+#
+# It installs what the tests need (PostgreSQL, Chromium, cargo-nextest,
+# Node packages for the browser test), starts a throw-away PostgreSQL on
+# loopback, runs the Rust tests (unit, HTTP on SQLite and PostgreSQL, CLI),
+# then the real-browser test, and checks formatting and lints.
+#
+#   scripts/test.sh            everything
+#   SKIP_LINT=1 scripts/test.sh    without fmt/clippy (quicker while editing)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+work=$(mktemp -d /tmp/baystack-test.XXXXXX)
+artifacts="$root/artifacts"
+mkdir -p "$artifacts"
+
+say() { printf '\n== %s\n' "$*"; }
+
+# ---- what the tests need --------------------------------------------------
+need_apt=()
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+[ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql)
+command -v chromium >/dev/null || need_apt+=(chromium)
+[ -e /usr/include/postgresql/libpq-fe.h ] || need_apt+=(libpq-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" fonts-dejavu-core >/dev/null
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# ---- a throw-away PostgreSQL on loopback ---------------------------------
+pg_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+pg_dir="$work/pg"
+mkdir -p "$pg_dir"
+run_pg() {
+  # PostgreSQL refuses to run as root.
+  if [ "$(id -u)" -eq 0 ]; then
+    chown -R postgres:postgres "$work"
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+cleanup() {
+  run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+say "starting PostgreSQL on 127.0.0.1:$pg_port"
+run_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust --no-sync >/dev/null
+run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+  -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir -c fsync=off -c max_connections=300" start >/dev/null
+export BAYSTACK_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+# ---- Rust: unit, HTTP (SQLite + PostgreSQL), CLI -------------------------
+say "cargo nextest"
+cargo nextest run --no-fail-fast --status-level fail --final-status-level slow
+
+# ---- the real browser ----------------------------------------------------
+say "browser test (headless Chromium)"
+cargo build --quiet --bin baystack
+(cd tests/browser && npm ci --silent --no-audit --no-fund)
+BAYSTACK_BIN="$root/target/debug/baystack" ARTIFACTS="$artifacts/browser" \
+  node --test --test-reporter=spec tests/browser/
+
+# ---- style ---------------------------------------------------------------
+if [ -z "${SKIP_LINT:-}" ]; then
+  say "cargo fmt --check, cargo clippy"
+  cargo fmt --check
+  cargo clippy --all-targets --quiet -- -D warnings
+fi
+say "all tests passed"

@@ -1,0 +1,449 @@
+//! The `baystack` binary itself: help, check, migrate, users, start-up and
+//! the one-line errors it gives instead of panicking.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use baystack::config::DatabaseUrl;
+use baystack::db::{self, Db, appliance};
+
+use crate::support::PgDatabase;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baystack"));
+    // The test command's own settings must not leak into these runs.
+    for key in [
+        "BAYSTACK_LISTEN",
+        "BAYSTACK_DATA_DIR",
+        "BAYSTACK_DATABASE_URL",
+        "BAYSTACK_BACKEND",
+        "BAYSTACK_CONFIG",
+    ] {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run baystack")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A one-line error on stderr, a non-zero exit, and no panic.
+fn assert_one_line_failure(out: &Output, wanted: &str) {
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "should fail: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line, not: {err}");
+    assert!(err.contains(wanted), "{wanted:?} not in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn set_up(url: &DatabaseUrl) {
+    let db = Db::open(url).unwrap();
+    let mut conn = db.get().unwrap();
+    appliance::complete_setup(
+        &mut conn,
+        &appliance::Setup {
+            hostname: "bay01".into(),
+            iqn_domain: "example.com".into(),
+            iqn_date: "2024-01".into(),
+            timezone: "UTC".into(),
+            admin_password_hash: baystack::auth::hash_password("correct horse battery"),
+        },
+        "test",
+        db::now(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn help_explains_itself() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for word in [
+        "serve",
+        "agent",
+        "migrate",
+        "user",
+        "check",
+        "BAYSTACK_LISTEN",
+    ] {
+        assert!(help.contains(word), "{word} missing from:\n{help}");
+    }
+    let out = run(&["serve", "--help"]);
+    let help = text(&out.stdout);
+    for flag in [
+        "--config",
+        "--listen",
+        "--data-dir",
+        "--database",
+        "--backend",
+        "--no-agent",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    let out = run(&["user", "add", "--help"]);
+    assert!(text(&out.stdout).contains("never from the command line"));
+}
+
+#[test]
+fn settings_follow_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("baystack.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:9001\"\n").unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let listen_of = |out: Output| {
+        let s = text(&out.stdout);
+        s.split("listen ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let cfg = file.to_str().unwrap();
+    let out = bin()
+        .args(["check", "--config", cfg, "--data-dir", data])
+        .output()
+        .unwrap();
+    assert_eq!(listen_of(out), "127.0.0.1:9001");
+    let out = bin()
+        .args(["check", "--config", cfg, "--data-dir", data])
+        .env("BAYSTACK_LISTEN", "127.0.0.1:9002")
+        .output()
+        .unwrap();
+    assert_eq!(listen_of(out), "127.0.0.1:9002");
+    let out = bin()
+        .args([
+            "check",
+            "--config",
+            cfg,
+            "--data-dir",
+            data,
+            "--listen",
+            "127.0.0.1:9003",
+        ])
+        .env("BAYSTACK_LISTEN", "127.0.0.1:9002")
+        .output()
+        .unwrap();
+    assert_eq!(listen_of(out), "127.0.0.1:9003");
+    let out = bin()
+        .args(["check", "--data-dir", data])
+        .env("BAYSTACK_CONFIG", cfg)
+        .output()
+        .unwrap();
+    assert_eq!(listen_of(out), "127.0.0.1:9001");
+    // A bad value is one clear line.
+    let out = run(&["check", "--backend", "zfs"]);
+    assert_one_line_failure(&out, "\"sim\" or \"linux\"");
+    std::fs::write(&file, "lisen = 1\n").unwrap();
+    let out = run(&["check", "--config", cfg]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("lisen"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_passes_for_sim_and_names_missing_tools_for_linux() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run(&["check", "--data-dir", data]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("all checks passed"));
+    assert!(
+        report.contains("new, 1 migration(s) will be applied at start"),
+        "{report}"
+    );
+    assert!(
+        !dir.path().join("baystack.db").exists(),
+        "check changes nothing"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("linux.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[linux]\ntool_dirs = [{:?}]\n",
+            empty.path().to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--data-dir",
+        data,
+        "--backend",
+        "linux",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let report = text(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    for (tool, package) in [
+        ("mdadm", "mdadm"),
+        ("lvm", "lvm2"),
+        ("smartctl", "smartmontools"),
+        ("sg_ses", "sg3-utils"),
+    ] {
+        let line = report
+            .lines()
+            .find(|l| l.contains(&format!("tool {tool} ")))
+            .unwrap_or_else(|| panic!("no line for {tool}:\n{report}"));
+        assert!(line.starts_with("FAIL"), "{line}");
+        assert!(
+            line.contains(&format!("install the {package} package")),
+            "{line}"
+        );
+    }
+    assert!(report.contains("problem(s) found"));
+}
+
+#[test]
+fn migrate_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = run(&["migrate", "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("applied 1 migration(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["migrate", "--data-dir", data]);
+    assert!(
+        text(&out.stdout).contains("schema is current"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn an_unusable_data_dir_is_one_line_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let inside_file = file.join("data");
+    let out = run(&["migrate", "--data-dir", inside_file.to_str().unwrap()]);
+    assert_one_line_failure(&out, "data directory");
+    let out = run(&[
+        "serve",
+        "--data-dir",
+        inside_file.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:1",
+    ]);
+    assert_one_line_failure(&out, "is not usable");
+}
+
+#[test]
+fn an_unreachable_database_is_one_line() {
+    let out = run(&[
+        "serve",
+        "--database",
+        "postgres://baystack@127.0.0.1:1/nothing",
+    ]);
+    assert_one_line_failure(
+        &out,
+        "cannot open database postgres://baystack@127.0.0.1:1/nothing",
+    );
+}
+
+fn add_future_migration(url: &DatabaseUrl) {
+    use diesel::prelude::*;
+    let db = Db::open(url).unwrap();
+    let mut conn = db.get().unwrap();
+    baystack::db_run!(&mut conn.conn(), c => diesel::sql_query(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('2099-01-01-000000')",
+    )
+    .execute(c))
+    .unwrap();
+}
+
+#[test]
+fn a_newer_schema_is_refused_in_words_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("baystack.db"));
+    add_future_migration(&url);
+    let data = dir.path().to_str().unwrap();
+    let out = run(&["serve", "--data-dir", data, "--listen", "127.0.0.1:1"]);
+    assert_one_line_failure(&out, "schema version 2099-01-01-000000");
+    assert!(text(&out.stderr).contains("upgrade"));
+    let out = run(&["check", "--data-dir", data]);
+    assert!(!out.status.success());
+    assert!(text(&out.stdout).contains("written by a newer baystack"));
+}
+
+#[test]
+fn a_newer_schema_is_refused_in_words_postgres() {
+    let pg = PgDatabase::create();
+    let url = DatabaseUrl::Postgres(pg.url.clone());
+    add_future_migration(&url);
+    let out = run(&["migrate", "--database", &pg.url]);
+    assert_one_line_failure(&out, "written by a newer baystack");
+}
+
+fn user_add(data: &str, name: &str, role: &str, stdin: &str) -> Output {
+    let mut child = bin()
+        .args(["user", "add", name, "--role", role, "--data-dir", data])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn users_are_added_with_the_password_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = user_add(data, "ops", "operator", "a long enough one\n");
+    assert_one_line_failure(&out, "not set up yet");
+    let url = DatabaseUrl::Sqlite(dir.path().join("baystack.db"));
+    set_up(&url);
+    let out = user_add(data, "ops", "operator", "a long enough one\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created with the operator role"));
+    let out = user_add(data, "ops", "operator", "a long enough one\n");
+    assert_one_line_failure(&out, "already exists");
+    let out = user_add(data, "eve", "root", "a long enough one\n");
+    assert_one_line_failure(&out, "admin, operator or viewer");
+    let out = user_add(data, "eve", "viewer", "short\n");
+    assert_one_line_failure(&out, "at least 10 characters");
+
+    let db = Db::open(&url).unwrap();
+    let user = db::auth::user_by_name(&mut db.get().unwrap().conn(), "ops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.role, "operator");
+    assert!(baystack::auth::verify_password(
+        "a long enough one",
+        &user.password_hash
+    ));
+
+    let mut child = bin()
+        .args(["user", "passwd", "ops", "--data-dir", data])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long one\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let user = db::auth::user_by_name(&mut db.get().unwrap().conn(), "ops")
+        .unwrap()
+        .unwrap();
+    assert!(baystack::auth::verify_password(
+        "another long one",
+        &user.password_hash
+    ));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path, port: u16) -> Served {
+    Served(
+        bin()
+            .args([
+                "serve",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The quick start's command, for real: the binary serves, the agent
+/// observes the simulated appliance, and a restart keeps everything.
+#[test]
+fn serve_answers_and_keeps_its_state_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut served = serve(dir.path(), port);
+    let started = Instant::now();
+    let health = loop {
+        if let Some(r) = http_get(port, "/healthz") {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(http_get(port, "/").unwrap().contains("location: /setup"));
+    let sim_state = std::fs::read(dir.path().join("sim-appliance.json")).unwrap();
+    let _ = served.0.kill();
+    let _ = served.0.wait();
+
+    let port = free_port();
+    let _again = serve(dir.path(), port);
+    let started = Instant::now();
+    while http_get(port, "/healthz").is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not answer again"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read(dir.path().join("sim-appliance.json")).unwrap(),
+        sim_state
+    );
+}

@@ -1,0 +1,91 @@
+//! `/healthz` and the dashboard fed by the observer.
+
+use crate::both;
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp};
+
+async fn healthz_is_ok_without_login(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    let r = c.get("/healthz").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status": "ok", "database": "ok"})
+    );
+    c.setup().await;
+    assert_eq!(c.get("/healthz").await.status, 200);
+}
+
+async fn dashboard_shows_what_the_observer_saw(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let before = c.get("/").await.text();
+    assert!(before.contains("Nothing observed yet"), "{before}");
+    app.observe();
+    let html = c.get("/").await.text();
+    assert!(html.contains("Front 12-bay"), "{html}");
+    assert!(
+        html.contains("10<span class=\"of\"> / 12</span>"),
+        "bays used / total"
+    );
+    assert!(html.contains("(2 free)"));
+    assert!(html.contains("Drives that need attention"));
+    assert!(html.contains("8 reallocated sectors, 2 sectors pending reallocation"));
+    let partial = c.get("/dashboard/summary").await;
+    assert_eq!(partial.status, 200);
+    let partial = partial.text();
+    assert!(
+        partial.starts_with("<section id=\"summary\""),
+        "a fragment, not a page"
+    );
+    assert!(!partial.contains("<html"));
+    // A second pass changes nothing in the counts.
+    app.observe();
+    assert!(
+        c.get("/")
+            .await
+            .text()
+            .contains("10<span class=\"of\"> / 12</span>")
+    );
+}
+
+/// The linux backend's inventory is not built yet; the dashboard says so
+/// instead of showing an empty appliance as if it were real.
+async fn dashboard_says_plainly_what_is_not_built(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.backend = baystack::config::BackendKind::Linux
+    });
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    app.observe();
+    let html = c.get("/").await.text();
+    assert!(
+        html.contains("The agent could not observe the storage."),
+        "{html}"
+    );
+    assert!(html.contains("not built yet"));
+    let bays = c.get("/bays").await.text();
+    assert!(bays.contains("This part of the console is not built yet"));
+}
+
+both!(
+    healthz_is_ok_without_login,
+    dashboard_shows_what_the_observer_saw,
+    dashboard_says_plainly_what_is_not_built,
+);
+
+#[actix_web::test]
+async fn healthz_says_503_when_the_database_is_gone() {
+    let app = TestApp::new(Backend::Postgres);
+    let mut c = app.client().await;
+    assert_eq!(c.get("/healthz").await.status, 200);
+    app.pg.as_ref().unwrap().drop_now();
+    let r = c.get("/healthz").await;
+    assert_eq!(r.status, 503);
+    let body = r.json();
+    assert_eq!(body["status"], "unavailable");
+    assert!(!body["database"].as_str().unwrap().is_empty());
+}

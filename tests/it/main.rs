@@ -1,0 +1,11 @@
+//! Baystack's one integration test binary (every file in tests/ would link
+//! the whole application again). Scenarios that touch the database run on
+//! SQLite and on a real PostgreSQL server.
+
+mod cli;
+mod health;
+mod roles;
+mod session;
+mod setup;
+mod support;
+mod tokens;

@@ -1,0 +1,288 @@
+//! Signing in and out, cookies, CSRF and the throttling of failed logins.
+
+use crate::both;
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp, csrf_from_page};
+
+async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), "/");
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("baystack_session="))
+        .expect("session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP must not mark it Secure: {cookie}"
+    );
+    let dash = c.get("/").await;
+    assert_eq!(dash.status, 200);
+    assert!(dash.text().contains("Dashboard"));
+
+    let csrf = csrf_from_page(&dash.text());
+    let r = c.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), "/login");
+    let r = c.get("/").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location(), "/login");
+}
+
+async fn cookies_are_secure_over_tls(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    // As behind a TLS-terminating proxy, or actix serving TLS itself.
+    c.extra_headers
+        .push(("x-forwarded-proto".into(), "https".into()));
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 303);
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("baystack_session="))
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+async fn wrong_password_is_refused_in_words_and_audited(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let r = c.login("admin", "not the password").await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("wrong user name or password"));
+    assert!(
+        !r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("baystack_session="))
+    );
+    let r = c.login("nobody", "not the password").await;
+    assert_eq!(r.status, 401, "unknown users look the same");
+    let token = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.bearer = Some(token);
+    let audit = c.get("/api/v1/audit?action=login").await.json();
+    let failed: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().any(|e| e["target"] == "nobody"));
+    assert!(failed.iter().all(|e| e["address"] == "127.0.0.1"));
+}
+
+async fn failed_logins_are_throttled_per_user(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    for i in 0..5 {
+        // From different addresses, so only the per-user limit applies.
+        c.peer = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
+        assert_eq!(c.login("admin", "guess").await.status, 401);
+    }
+    c.peer = "10.0.0.99:5000".parse().unwrap();
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 429, "even the right password waits: {}", r.text());
+    assert!(
+        r.text()
+            .contains("too many failed sign-ins for &#34;admin&#34;"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after").as_deref(), Some("900"));
+    // The API path to a token is throttled the same way.
+    let r = c
+        .send(
+            actix_web::test::TestRequest::post()
+                .uri("/api/v1/tokens")
+                .insert_header((
+                    "authorization",
+                    "Basic YWRtaW46Y29ycmVjdCBob3JzZSBiYXR0ZXJ5",
+                )),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"], "too_many_requests");
+}
+
+async fn failed_logins_are_throttled_per_address(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| s.security.login_failures_per_address = 4);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.peer = "192.0.2.7:5000".parse().unwrap();
+    for i in 0..4 {
+        assert_eq!(c.login(&format!("user{i}"), "guess").await.status, 401);
+    }
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 429);
+    assert!(r.text().contains("from 192.0.2.7"), "{}", r.text());
+    // Another address is not affected.
+    c.peer = "192.0.2.8:5000".parse().unwrap();
+    assert_eq!(c.login("admin", ADMIN_PASSWORD).await.status, 303);
+}
+
+async fn state_changes_need_the_csrf_token(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let csrf = c.csrf().await;
+    let fields = [
+        ("username", "eve"),
+        ("role", "admin"),
+        ("password", "a long enough one"),
+        ("confirm", "a long enough one"),
+    ];
+    // No token: refused, nothing created.
+    let r = c.post_form("/users", &fields).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("reload the page"));
+    // A wrong token: refused.
+    let mut with_bad = fields.to_vec();
+    with_bad.push(("csrf_token", "forged"));
+    assert_eq!(c.post_form("/users", &with_bad).await.status, 403);
+    // The token in a header, as htmx sends it: accepted.
+    c.extra_headers.push(("x-csrf-token".into(), csrf.clone()));
+    let r = c.post_form("/users", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    c.extra_headers.clear();
+    // A cross-site origin is refused even with the token.
+    c.extra_headers
+        .push(("origin".into(), "https://evil.example".into()));
+    let mut with_good = fields.to_vec();
+    with_good[0] = ("username", "mallory");
+    with_good.push(("csrf_token", &csrf));
+    let r = c.post_form("/users", &with_good).await;
+    assert_eq!(r.status, 403);
+    assert!(r.text().contains("cross-site"));
+    c.extra_headers.clear();
+    let users = c.get("/users").await.text();
+    assert!(users.contains("eve"));
+    assert!(!users.contains("mallory"));
+}
+
+async fn login_form_needs_its_pre_session_token(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.get("/login").await;
+    let r = c
+        .post_form(
+            "/login",
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(
+        !r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("baystack_session="))
+    );
+}
+
+async fn htmx_requests_are_redirected_with_a_header(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.extra_headers.push(("hx-request".into(), "true".into()));
+    let r = c.get("/dashboard/summary").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("hx-redirect").as_deref(),
+        Some("/login?next=%2Fdashboard%2Fsummary")
+    );
+}
+
+async fn a_password_change_ends_other_sessions(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut a = app.client().await;
+    a.setup().await;
+    a.login("admin", ADMIN_PASSWORD).await;
+    let mut b = app.client().await;
+    b.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(b.get("/").await.status, 200);
+    let csrf = a.csrf().await;
+    let r = a
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf_token", &csrf),
+                ("current", ADMIN_PASSWORD),
+                ("new", "another long password"),
+                ("confirm", "another long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Your password is changed"));
+    assert_eq!(
+        a.get("/").await.status,
+        200,
+        "the session that changed it stays"
+    );
+    assert_eq!(b.get("/").await.location(), "/login", "the other one ends");
+    assert_eq!(b.login("admin", "another long password").await.status, 303);
+}
+
+async fn the_last_admin_stays(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let token = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.add_user(&token, "ops", "operator", "a long enough one")
+        .await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let csrf = c.csrf().await;
+    let r = c
+        .post_form(
+            "/users/admin/role",
+            &[("csrf_token", &csrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.text().contains("last admin"), "{}", r.text());
+    let r = c
+        .post_form("/users/admin/delete", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status, 409);
+    // Making ops admin first allows demoting admin.
+    let r = c
+        .post_form(
+            "/users/ops/role",
+            &[("csrf_token", &csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    c.bearer = Some(token);
+    let users = c.get("/api/v1/users").await.json();
+    assert_eq!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == "ops")
+            .unwrap()["role"],
+        "admin"
+    );
+}
+
+both!(
+    login_sets_a_strict_http_only_cookie_and_logout_ends_it,
+    cookies_are_secure_over_tls,
+    wrong_password_is_refused_in_words_and_audited,
+    failed_logins_are_throttled_per_user,
+    failed_logins_are_throttled_per_address,
+    state_changes_need_the_csrf_token,
+    login_form_needs_its_pre_session_token,
+    htmx_requests_are_redirected_with_a_header,
+    a_password_change_ends_other_sessions,
+    the_last_admin_stays,
+);
