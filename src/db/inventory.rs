@@ -42,7 +42,7 @@ pub fn store(
             drives::observed_at.eq(now),
         );
         db_run!(c, c => diesel::insert_into(drives::table)
-            .values((values.clone(), drives::first_seen_at.eq(now)))
+            .values((values, drives::first_seen_at.eq(now)))
             .on_conflict(drives::ident)
             .do_update()
             .set(values)
@@ -64,7 +64,7 @@ pub fn store(
             enclosures::observed_at.eq(now),
         );
         let enclosure_id: i64 = db_run!(c, c => diesel::insert_into(enclosures::table)
-            .values(values.clone())
+            .values(values)
             .on_conflict(enclosures::ident)
             .do_update()
             .set(values)
@@ -90,7 +90,7 @@ pub fn store(
                 bays::observed_at.eq(now),
             );
             db_run!(c, c => diesel::insert_into(bays::table)
-                .values(values.clone())
+                .values(values)
                 .on_conflict((bays::enclosure_id, bays::slot))
                 .do_update()
                 .set(values)

@@ -1,0 +1,213 @@
+// The real-browser test: headless Debian Chromium, driven by playwright-core,
+// against the real `baystack serve` binary on the embedded defaults.
+//
+// Two browsers race through the first-boot wizard (one wins, the other is
+// told so), the admin signs in, the dashboard shows the simulated appliance,
+// and htmx is loaded and swaps the summary in place. Screenshots go to
+// $ARTIFACTS.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.BAYSTACK_BIN ?? new URL("../../target/debug/baystack", import.meta.url).pathname;
+const ARTIFACTS = process.env.ARTIFACTS ?? new URL("../../artifacts/browser", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const PASSWORD = "correct horse battery staple";
+
+let server, browser, base, dataDir;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), "baystack-browser-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, BAYSTACK_LOG: "warn" },
+  });
+  await waitForHealth(`${base}/healthz`, 20000);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function fillWizard(page) {
+  await page.fill("#admin_password", PASSWORD);
+  await page.fill("#admin_password_confirm", PASSWORD);
+  await page.fill("#hostname", "bay01");
+  await page.fill("#iqn_domain", "example.com");
+  await page.fill("#iqn_date", "2024-01");
+  await page.selectOption("#timezone", "Europe/Berlin");
+}
+
+test("the wizard refuses bad input in words and keeps what was typed", async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/`);
+  assert.match(page.url(), /\/setup$/, "every page leads to the wizard first");
+  await shot(page, "01-setup");
+  await page.fill("#admin_password", "short");
+  await page.fill("#admin_password_confirm", "short");
+  await page.fill("#hostname", "Bay 01");
+  await page.fill("#iqn_domain", "example.com");
+  await page.fill("#iqn_date", "2024-13");
+  await page.click("button[type=submit]");
+  await page.waitForSelector(".field-error");
+  const errors = await page.locator(".field-error").allTextContents();
+  assert.ok(errors.some((e) => e.includes("at least 10 characters")), errors.join(" | "));
+  assert.ok(errors.some((e) => e.includes("01 to 12")), errors.join(" | "));
+  assert.equal(await page.inputValue("#hostname"), "Bay 01");
+  await shot(page, "02-setup-errors");
+  await page.close();
+});
+
+test("two browsers finish the wizard at once: one wins, the other is told", async () => {
+  const a = await (await browser.newContext()).newPage();
+  const b = await (await browser.newContext()).newPage();
+  await Promise.all([a.goto(`${base}/setup`), b.goto(`${base}/setup`)]);
+  await fillWizard(a);
+  await fillWizard(b);
+  await Promise.all([
+    a.click("button[type=submit]"),
+    b.click("button[type=submit]"),
+  ]);
+  await Promise.all([a.waitForLoadState("load"), b.waitForLoadState("load")]);
+  const pages = [a, b];
+  const winners = pages.filter((p) => p.url().endsWith("/login?setup=done"));
+  const losers = pages.filter((p) => !p.url().endsWith("/login?setup=done"));
+  assert.equal(winners.length, 1, `urls: ${pages.map((p) => p.url())}`);
+  assert.match(await losers[0].textContent("body"), /Another browser finished the setup first/);
+  await shot(losers[0], "03-setup-lost-race");
+  await shot(winners[0], "04-login-after-setup");
+  // The wizard is gone now.
+  const again = await a.goto(`${base}/setup`);
+  assert.equal(again.status(), 404);
+});
+
+test("the admin signs in and the dashboard shows the appliance, kept fresh by htmx", async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "admin");
+  await page.fill("#password", "wrong password here");
+  await page.click("button[type=submit]");
+  assert.match(await page.textContent(".flash-error"), /wrong user name or password/);
+  await page.fill("#username", "admin");
+  await page.fill("#password", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+
+  // The agent observes the simulated appliance as it starts.
+  await page.waitForSelector("text=Front 12-bay", { timeout: 15000 }).catch(async () => {
+    await page.click("#refresh");
+    await page.waitForSelector("text=Front 12-bay", { timeout: 15000 });
+  });
+  assert.match(await page.textContent("header .host"), /bay01/);
+  assert.equal(await page.locator(".baystrip .bay").count(), 12);
+  assert.equal(await page.locator(".baystrip .bay.empty").count(), 2);
+  assert.equal(await page.locator(".baystrip .bay.warning").count(), 1);
+
+  // htmx is loaded, is the pinned version, and swaps the summary in place.
+  const version = await page.evaluate(() => window.htmx && window.htmx.version);
+  assert.equal(version, "2.0.11");
+  const before = await page.getAttribute("#summary", "data-rendered");
+  const htmxRequest = page.waitForRequest(
+    (r) => r.url().endsWith("/dashboard/summary") && r.headers()["hx-request"] === "true",
+  );
+  const navigations = [];
+  page.on("framenavigated", (f) => navigations.push(f.url()));
+  await page.click("#refresh");
+  await htmxRequest;
+  await page.waitForFunction(
+    (old) => document.querySelector("#summary")?.getAttribute("data-rendered") !== old,
+    before,
+  );
+  assert.deepEqual(navigations, [], "the page was not reloaded");
+  await shot(page, "05-dashboard");
+
+  // The same dashboard on a wall screen and on a phone.
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await shot(page, "06-dashboard-wall");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, "07-dashboard-phone");
+  await page.setViewportSize({ width: 1366, height: 900 });
+
+  // Admin pages.
+  await page.goto(`${base}/users`);
+  await page.fill("#new-username", "noc");
+  await page.selectOption("#new-role", "viewer");
+  await page.fill("#new-password", "wall screen password");
+  await page.fill("#new-confirm", "wall screen password");
+  await page.click("form.grid-form button[type=submit]");
+  await page.waitForSelector("text=User noc created.");
+  await shot(page, "08-users");
+  await page.goto(`${base}/audit`);
+  assert.ok((await page.locator("table.audit tbody tr").count()) >= 4);
+  await shot(page, "09-audit");
+  await page.goto(`${base}/pools`);
+  assert.match(await page.textContent("main"), /not built yet/);
+  await shot(page, "10-not-built");
+  await context.close();
+});
+
+test("a viewer sees no admin pages and is refused them", async () => {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "noc");
+  await page.fill("#password", "wall screen password");
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+  const nav = await page.locator("nav.nav a").allTextContents();
+  assert.ok(!nav.includes("Users") && !nav.includes("Audit"), nav.join(","));
+  const r = await page.goto(`${base}/users`);
+  assert.equal(r.status(), 403);
+  assert.match(await page.textContent("body"), /needs the admin role/);
+  await shot(page, "11-viewer-refused");
+});
