@@ -18,3 +18,19 @@ document.addEventListener("submit", function (event) {
     event.preventDefault();
   }
 }, true);
+
+// The wizard shows the IQN a volume would get while the naming authority
+// is typed. The server validates; this only previews.
+document.addEventListener("input", function (event) {
+  var example = document.getElementById("iqn-example");
+  if (!example || !/^(hostname|iqn_domain|iqn_date)$/.test(event.target.id)) {
+    return;
+  }
+  var value = function (id, fallback) {
+    var v = document.getElementById(id).value.trim();
+    return v || fallback;
+  };
+  var domain = value("iqn_domain", "example.com").split(".").reverse().join(".");
+  example.textContent = "iqn." + value("iqn_date", "YYYY-MM") + "." + domain + ":" +
+    value("hostname", "bay01") + ".db01";
+});

@@ -21,6 +21,7 @@ pub struct Appliance {
     pub iqn_domain: String,
     pub iqn_date: String,
     pub timezone: String,
+    #[serde(serialize_with = "super::utc")]
     pub setup_at: NaiveDateTime,
 }
 

@@ -40,6 +40,7 @@ pub struct Entry<'a> {
 #[diesel(table_name = audit_log)]
 pub struct Record {
     pub id: i64,
+    #[serde(serialize_with = "super::utc")]
     pub at: NaiveDateTime,
     pub actor: Option<String>,
     pub address: Option<String>,

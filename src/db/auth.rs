@@ -35,7 +35,9 @@ pub struct UserView {
     pub id: i64,
     pub username: String,
     pub role: Role,
+    #[serde(serialize_with = "super::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc")]
     pub password_changed_at: NaiveDateTime,
 }
 
@@ -319,7 +321,9 @@ pub struct ApiToken {
     pub name: String,
     #[serde(skip)]
     pub token_hash: String,
+    #[serde(serialize_with = "super::utc")]
     pub created_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_opt")]
     pub last_used_at: Option<NaiveDateTime>,
 }
 

@@ -137,6 +137,7 @@ pub fn record_observation(
 pub struct Observation {
     #[serde(skip)]
     pub id: i64,
+    #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
     pub backend: String,
     pub error: Option<String>,
@@ -152,6 +153,7 @@ pub struct EnclosureRow {
     pub label: String,
     pub slot_count: i32,
     pub present: bool,
+    #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
 }
 
@@ -166,6 +168,7 @@ pub struct BayRow {
     pub status: String,
     pub locate: bool,
     pub fault: bool,
+    #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
 }
 
@@ -188,7 +191,9 @@ pub struct DriveRow {
     pub temperature_c: Option<i32>,
     pub power_on_hours: Option<i64>,
     pub present: bool,
+    #[serde(serialize_with = "super::utc")]
     pub first_seen_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
 }
 

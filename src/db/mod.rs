@@ -35,6 +35,23 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(6)
 }
 
+/// Serializes stored (naive UTC) times as RFC 3339 with a `Z`, so API
+/// clients need not guess the zone: `#[serde(serialize_with = "db::utc")]`.
+pub fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+/// [`utc`] for optional times.
+pub fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => utc(t, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// A pooled connection to either database.
 pub enum PooledConn {
     Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),

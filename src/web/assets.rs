@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::secret_hash;
+use sha2::{Digest, Sha256};
 
 struct Asset {
     name: &'static str,
@@ -51,14 +51,30 @@ fn not_found(req: &HttpRequest) -> HttpResponse {
     )
 }
 
+/// A content hash, computed once per file.
+fn etag(asset: &Asset) -> String {
+    static TAGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        OWN.iter()
+            .map(|a| {
+                let digest = Sha256::digest(a.bytes);
+                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                format!("\"{hex}\"")
+            })
+            .collect()
+    });
+    let index = OWN
+        .iter()
+        .position(|a| a.name == asset.name)
+        .expect("own asset");
+    tags[index].clone()
+}
+
 pub async fn serve(req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     let Some(asset) = OWN.iter().find(|a| a.name == path.as_str()) else {
         return not_found(&req);
     };
-    let etag = format!(
-        "\"{}\"",
-        &secret_hash(std::str::from_utf8(asset.bytes).unwrap_or(""))[..16]
-    );
+    let etag = etag(asset);
     if req
         .headers()
         .get(header::IF_NONE_MATCH)

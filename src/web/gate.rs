@@ -375,7 +375,6 @@ async fn guarded(
     };
     let presented = presented_credentials(&req);
     let had_bearer = matches!(presented, Presented::Bearer(_));
-    let had_session_cookie = matches!(presented, Presented::Session(_));
     let identity = match identify(&state, presented).await {
         Ok(i) => i,
         Err(e) => return fail(req, e),
@@ -475,7 +474,6 @@ async fn guarded(
                     .map(|c| c.value().to_string())
                     .unwrap_or_default(),
             ),
-            None if had_session_cookie => Some(String::new()),
             None => None,
         };
         if let Some(expected) = expected {
@@ -523,4 +521,106 @@ fn not_set_up() -> AppError {
     AppError::Conflict(
         "the appliance is not set up yet: finish the first-boot wizard at /setup or POST /api/v1/setup".into(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn same_origin_requests_pass_and_cross_site_ones_do_not() {
+        let same = TestRequest::post()
+            .uri("/users")
+            .insert_header(("host", "bay01:8080"))
+            .insert_header(("origin", "http://bay01:8080"))
+            .to_srv_request();
+        assert!(!cross_site(&same));
+        let none = TestRequest::post()
+            .uri("/users")
+            .insert_header(("host", "bay01:8080"))
+            .to_srv_request();
+        assert!(!cross_site(&none), "no Origin: older clients, curl");
+        let other = TestRequest::post()
+            .uri("/users")
+            .insert_header(("host", "bay01:8080"))
+            .insert_header(("origin", "http://evil.example"))
+            .to_srv_request();
+        assert!(cross_site(&other));
+        let port = TestRequest::post()
+            .uri("/users")
+            .insert_header(("host", "bay01:8080"))
+            .insert_header(("origin", "http://bay01:9090"))
+            .to_srv_request();
+        assert!(cross_site(&port), "another port is another origin");
+        let null = TestRequest::post()
+            .uri("/users")
+            .insert_header(("host", "bay01:8080"))
+            .insert_header(("origin", "null"))
+            .to_srv_request();
+        assert!(cross_site(&null), "sandboxed frames send Origin: null");
+        let fetch = TestRequest::post()
+            .uri("/users")
+            .insert_header(("sec-fetch-site", "cross-site"))
+            .to_srv_request();
+        assert!(cross_site(&fetch));
+    }
+
+    #[actix_web::test]
+    async fn the_csrf_token_is_read_from_header_or_form_and_the_body_survives() {
+        let mut req = TestRequest::post()
+            .uri("/users")
+            .insert_header(("x-csrf-token", "from-header"))
+            .to_srv_request();
+        assert_eq!(
+            presented_csrf(&mut req).await.unwrap().as_deref(),
+            Some("from-header")
+        );
+
+        let mut req = TestRequest::post()
+            .uri("/users")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload("username=eve&csrf_token=abc%2Fdef&role=viewer")
+            .to_srv_request();
+        assert_eq!(
+            presented_csrf(&mut req).await.unwrap().as_deref(),
+            Some("abc/def")
+        );
+        // The handler still gets the whole form.
+        let mut payload = req.take_payload();
+        let body = actix_web::web::Bytes::from_request(req.request(), &mut payload)
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"username=eve&csrf_token=abc%2Fdef&role=viewer");
+
+        let mut req = TestRequest::post()
+            .uri("/api/v1/users")
+            .insert_header(("content-type", "application/json"))
+            .set_payload("{\"csrf_token\":\"x\"}")
+            .to_srv_request();
+        assert_eq!(
+            presented_csrf(&mut req).await.unwrap(),
+            None,
+            "JSON bodies are not forms"
+        );
+
+        let mut req = TestRequest::post()
+            .uri("/users")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload(vec![b'a'; 70 * 1024])
+            .to_srv_request();
+        assert!(
+            presented_csrf(&mut req).await.is_err(),
+            "oversized forms are refused"
+        );
+    }
+
+    #[test]
+    fn login_redirect_keeps_where_the_user_was_going() {
+        let req = TestRequest::get().uri("/audit?before=5").to_srv_request();
+        assert_eq!(login_location(&req), "/login?next=%2Faudit%3Fbefore%3D5");
+        let req = TestRequest::get().uri("/").to_srv_request();
+        assert_eq!(login_location(&req), "/login");
+    }
 }

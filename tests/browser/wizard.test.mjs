@@ -21,6 +21,19 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const PASSWORD = "correct horse battery staple";
 
 let server, browser, base, dataDir;
+// Every console error in any page (a CSP violation, a failed script) fails
+// the run at the end.
+const consoleErrors = [];
+
+async function newPage(options) {
+  const context = await browser.newContext(options);
+  const page = await context.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(`${page.url()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+  return page;
+}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -89,7 +102,7 @@ async function fillWizard(page) {
 }
 
 test("the wizard refuses bad input in words and keeps what was typed", async () => {
-  const page = await browser.newPage();
+  const page = await newPage();
   await page.goto(`${base}/`);
   assert.match(page.url(), /\/setup$/, "every page leads to the wizard first");
   await shot(page, "01-setup");
@@ -98,6 +111,8 @@ test("the wizard refuses bad input in words and keeps what was typed", async () 
   await page.fill("#hostname", "Bay 01");
   await page.fill("#iqn_domain", "example.com");
   await page.fill("#iqn_date", "2024-13");
+  assert.equal(await page.textContent("#iqn-example"), "iqn.2024-13.com.example:Bay 01.db01",
+    "the IQN preview follows what is typed");
   await page.click("button[type=submit]");
   await page.waitForSelector(".field-error");
   const errors = await page.locator(".field-error").allTextContents();
@@ -109,8 +124,8 @@ test("the wizard refuses bad input in words and keeps what was typed", async () 
 });
 
 test("two browsers finish the wizard at once: one wins, the other is told", async () => {
-  const a = await (await browser.newContext()).newPage();
-  const b = await (await browser.newContext()).newPage();
+  const a = await newPage();
+  const b = await newPage();
   await Promise.all([a.goto(`${base}/setup`), b.goto(`${base}/setup`)]);
   await fillWizard(a);
   await fillWizard(b);
@@ -132,8 +147,7 @@ test("two browsers finish the wizard at once: one wins, the other is told", asyn
 });
 
 test("the admin signs in and the dashboard shows the appliance, kept fresh by htmx", async () => {
-  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
-  const page = await context.newPage();
+  const page = await newPage({ viewport: { width: 1366, height: 900 } });
   await page.goto(`${base}/login`);
   await page.fill("#username", "admin");
   await page.fill("#password", "wrong password here");
@@ -194,11 +208,11 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.goto(`${base}/pools`);
   assert.match(await page.textContent("main"), /not built yet/);
   await shot(page, "10-not-built");
-  await context.close();
+  await page.context().close();
 });
 
 test("a viewer sees no admin pages and is refused them", async () => {
-  const page = await (await browser.newContext()).newPage();
+  const page = await newPage();
   await page.goto(`${base}/login`);
   await page.fill("#username", "noc");
   await page.fill("#password", "wall screen password");
@@ -210,4 +224,11 @@ test("a viewer sees no admin pages and is refused them", async () => {
   assert.equal(r.status(), 403);
   assert.match(await page.textContent("body"), /needs the admin role/);
   await shot(page, "11-viewer-refused");
+});
+
+test("no page logged a console error (CSP, scripts)", () => {
+  // The refused /users page is a 403 on purpose; Chromium logs failed loads.
+  const real = consoleErrors.filter((e) => !e.includes("status of 403") && !e.includes("status of 404")
+    && !e.includes("status of 422") && !e.includes("status of 401") && !e.includes("status of 409"));
+  assert.deepEqual(real, []);
 });

@@ -447,3 +447,38 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
         sim_state
     );
 }
+
+/// `baystack agent` alone observes the appliance into the database.
+#[test]
+fn the_agent_alone_observes_into_the_database() {
+    use diesel::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("baystack.db"));
+    let _agent = Served(
+        bin()
+            .args(["agent", "--data-dir", dir.path().to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    loop {
+        if let Ok(db) = Db::open(&url) {
+            let mut conn = db.get().unwrap();
+            let drives: i64 =
+                baystack::db_run!(&mut conn.conn(), c => baystack::db::schema::drives::table
+                .count()
+                .get_result(c))
+                .unwrap_or(0);
+            if drives == 10 {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the agent observed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
