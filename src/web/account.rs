@@ -47,14 +47,7 @@ async fn render(
 }
 
 fn with_status(page: AccountPage, status: u16) -> Result<HttpResponse, PageError> {
-    let body = page
-        .render()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    Ok(
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-    )
+    Ok(super::page::html(status, &page)?)
 }
 
 pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<AccountPage, PageError> {

@@ -224,14 +224,7 @@ pub async fn page(
 }
 
 fn html(status: u16, page: &impl Template) -> HttpResponse {
-    match page.render() {
-        Ok(body) => HttpResponse::build(
-            actix_web::http::StatusCode::from_u16(status).expect("valid status"),
-        )
-        .content_type("text/html; charset=utf-8")
-        .body(body),
-        Err(e) => super::errors::html_response(&AppError::Internal(e.to_string())),
-    }
+    super::page::html(status, page).unwrap_or_else(|e| super::errors::html_response(&e))
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,9 @@
 //! What every signed-in page shares: navigation, the signed-in user, the
 //! CSRF token for its forms, and times shown in the appliance's time zone.
 
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use askama::Template;
 use chrono::NaiveDateTime;
 
 use super::{AppState, Identity};
@@ -138,6 +141,19 @@ pub fn format_time(t: &NaiveDateTime, tz: chrono_tz::Tz) -> String {
         .with_timezone(&tz)
         .format("%Y-%m-%d %H:%M:%S %Z")
         .to_string()
+}
+
+/// A page with a status other than 200: a form shown again with what was
+/// wrong (422), a refusal in words (401, 409, 429).
+pub fn html(status: u16, page: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = page
+        .render()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+    )
 }
 
 /// Sizes as administrators read them on drive labels: decimal units.

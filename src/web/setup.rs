@@ -202,9 +202,7 @@ pub async fn submit(
                 errors,
                 timezones: timezones(),
             };
-            Ok(HttpResponse::UnprocessableEntity()
-                .content_type("text/html; charset=utf-8")
-                .body(page.render().map_err(|e| AppError::Internal(e.to_string()))?))
+            Ok(super::page::html(422, &page)?)
         }
     }
 }

@@ -292,8 +292,15 @@ fn a_newer_schema_is_refused_in_words_postgres() {
 }
 
 fn user_add(data: &str, name: &str, role: &str, stdin: &str) -> Output {
+    with_stdin(
+        &["user", "add", name, "--role", role, "--data-dir", data],
+        stdin,
+    )
+}
+
+fn with_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = bin()
-        .args(["user", "add", name, "--role", role, "--data-dir", data])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
