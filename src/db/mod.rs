@@ -27,6 +27,25 @@ use crate::config::DatabaseUrl;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// The PostgreSQL advisory lock key held while migrating ("BAYS").
+const MIGRATION_LOCK_KEY: i64 = 0x4241_5953;
+
+/// Holds an exclusive `flock` on a file until dropped; blocks until free.
+fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, OpenError> {
+    let fail = |reason: String| OpenError::DataDir {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| fail(e.to_string()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| fail(format!("cannot lock: {e}")))
+}
+
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5000;
 
@@ -199,6 +218,9 @@ impl Db {
                     url: description.clone(),
                     reason: e.to_string(),
                 })?;
+                // Two processes opening a new database at once (web and
+                // agent started together) must not both migrate it.
+                let _lock = lock_file(&path.with_extension("db-migrate.lock"))?;
                 let applied_at_open = migrate(&mut conn, SQLITE_MIGRATIONS, &description)?;
                 let pool = Pool::builder()
                     .max_size(8)
@@ -220,7 +242,19 @@ impl Db {
                     url: description.clone(),
                     reason: one_line(&e.to_string()),
                 })?;
-                let applied_at_open = migrate(&mut conn, POSTGRES_MIGRATIONS, &description)?;
+                // The same across hosts: a session-level advisory lock.
+                let lock = |conn: &mut PgConnection, f: &str| {
+                    diesel::sql_query(format!("SELECT {f}({MIGRATION_LOCK_KEY})"))
+                        .execute(conn)
+                        .map_err(|e| OpenError::Migrate {
+                            url: description.clone(),
+                            reason: one_line(&e.to_string()),
+                        })
+                };
+                lock(&mut conn, "pg_advisory_lock")?;
+                let applied = migrate(&mut conn, POSTGRES_MIGRATIONS, &description);
+                lock(&mut conn, "pg_advisory_unlock")?;
+                let applied_at_open = applied?;
                 let pool = Pool::builder()
                     .max_size(10)
                     .connection_timeout(Duration::from_secs(10))

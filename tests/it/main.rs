@@ -3,6 +3,7 @@
 //! SQLite and on a real PostgreSQL server.
 
 mod cli;
+mod database;
 mod health;
 mod roles;
 mod session;

@@ -148,8 +148,42 @@ async fn token_issue_needs_good_basic_credentials(backend: Backend) {
     assert!(r.text().contains("1 to 64 printable characters"));
 }
 
+/// Deleting a user ends their sessions and revokes their tokens with them.
+async fn deleting_a_user_revokes_their_access(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let admin = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.add_user(&admin, "temp", "operator", "a long enough one")
+        .await;
+    let temp = c.token_for("temp", "a long enough one").await;
+    let mut browser = app.client().await;
+    assert_eq!(browser.login("temp", "a long enough one").await.status, 303);
+    assert_eq!(browser.get("/").await.status, 200);
+
+    c.bearer = Some(admin);
+    let r = c
+        .request(actix_web::http::Method::DELETE, "/api/v1/users/temp")
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = c
+        .request(actix_web::http::Method::DELETE, "/api/v1/users/admin")
+        .await;
+    assert_eq!(r.status, 409, "not the account in use: {}", r.text());
+
+    c.bearer = Some(temp);
+    assert_eq!(c.get("/api/v1/system").await.status, 401);
+    assert_eq!(browser.get("/").await.location(), "/login");
+    c.bearer = None;
+    let audit_token = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.bearer = Some(audit_token);
+    let audit = c.get("/api/v1/audit?action=user.delete").await.json();
+    assert_eq!(audit[0]["target"], "temp");
+}
+
 both!(
     a_token_works_on_json_and_html_routes_with_its_owners_role,
     tokens_are_stored_hashed_and_revocable,
     token_issue_needs_good_basic_credentials,
+    deleting_a_user_revokes_their_access,
 );
