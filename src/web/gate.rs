@@ -396,6 +396,9 @@ async fn guarded(
             if set_up {
                 let e = if api {
                     AppError::Conflict("the appliance is already set up".into())
+                } else if method == Method::POST {
+                    // A wizard submitted after another one won.
+                    super::setup::lost_race()
                 } else {
                     AppError::NotFound("setup is complete; there is nothing more to set up".into())
                 };

@@ -111,6 +111,14 @@ async fn perform(
     })
 }
 
+/// What a wizard that lost the race is told, however late it arrives.
+pub fn lost_race() -> AppError {
+    AppError::Conflict(
+        "Another browser finished the setup first; this one changed nothing. Sign in with the admin password that was set there."
+            .into(),
+    )
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "setup/page.html")]
 pub struct SetupPage {
@@ -187,10 +195,7 @@ pub async fn submit(
         Ok(_) => Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/login?setup=done"))
             .finish()),
-        Err(Ok(AppError::Conflict(_))) => Err(PageError(AppError::Conflict(
-            "Another browser finished the setup first; this one changed nothing. Sign in with the admin password that was set there."
-                .into(),
-        ))),
+        Err(Ok(AppError::Conflict(_))) => Err(PageError(lost_race())),
         Err(Ok(e)) => Err(PageError(e)),
         Err(Err(errors)) => {
             input.admin_password = String::new();

@@ -44,8 +44,16 @@ async fn wizard_page_sets_up_the_appliance(backend: Backend) {
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.location(), "/login?setup=done");
-    // The wizard is gone.
+    // The wizard is gone; a late second submission is told why.
     assert_eq!(c.get("/setup").await.status, 404);
+    let late = c
+        .post_form("/setup", &[("csrf_token", &csrf), ("admin_password", "x")])
+        .await;
+    assert_eq!(late.status, 409);
+    assert!(
+        late.text()
+            .contains("Another browser finished the setup first")
+    );
     let r = c.login("admin", "correct horse battery").await;
     assert_eq!(r.status, 303, "{}", r.text());
     let sys = c.get("/api/v1/system").await.json();
