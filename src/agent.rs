@@ -1,14 +1,18 @@
-//! The agent: the only part of Baystack that touches the system. For now it
-//! is the observer, which records what the storage backend sees; the job
-//! runner joins it with the job queue.
+//! The agent: the only part of Baystack that touches the system. It runs
+//! the job runner (worker threads claiming jobs in order) and the observer,
+//! which records what the storage backend sees, every interval and after
+//! every job.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
+use crate::config::Settings;
 use crate::db::{self, Db, inventory};
 use crate::error::AppError;
+use crate::jobs::runner::{Runner, Wake};
 use crate::storage::{Backend, BackendError};
 
 /// One observation pass: ask the backend, store what it says (or why it
@@ -26,28 +30,38 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         Ok(())
     })?;
     match seen {
-        Ok(_) => Ok(()),
-        Err(BackendError::NotBuilt(msg)) => {
-            tracing::debug!("observer: {msg}");
-            Ok(())
-        }
-        Err(BackendError::Failed(msg)) => {
-            tracing::warn!("observer: {msg}");
-            Ok(())
-        }
+        Ok(_) => {}
+        Err(BackendError::NotBuilt(msg)) => tracing::debug!("observer: {msg}"),
+        Err(e) => tracing::warn!("observer: {e}"),
     }
+    Ok(())
 }
 
-/// Observes now and then every `interval` until `stop` turns true.
+/// Runs the runner and the observer until `stop` turns true.
 pub async fn run(
     db: Db,
     backend: Arc<dyn Backend>,
-    interval: Duration,
+    settings: &Settings,
+    wake: Arc<Wake>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
+    let look_again = Arc::new(Notify::new());
+    let notify = look_again.clone();
+    let runner = Runner::new(
+        db.clone(),
+        backend.clone(),
+        settings.runner(),
+        wake,
+        Box::new(move || notify.notify_one()),
+    );
+    let halt = Arc::new(AtomicBool::new(false));
+    let threads = runner.start(halt.clone());
     tracing::info!(
-        "agent started: {} backend, observing every {}s",
+        "agent {} started: {} backend, {} job workers, observing every {}s",
+        runner.id,
         backend.kind(),
+        settings.agent.workers,
         interval.as_secs()
     );
     loop {
@@ -59,11 +73,21 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = look_again.notified() => {}
             _ = stop.changed() => break,
         }
         if *stop.borrow() {
             break;
         }
     }
+    // Workers finish the step they are in; an unfinished job keeps its lease
+    // until it runs out, then another runner resumes it.
+    halt.store(true, Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    })
+    .await;
     tracing::info!("agent stopped");
 }

@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::sync::watch;
@@ -11,6 +10,7 @@ use crate::agent;
 use crate::auth::{self, Role};
 use crate::config::{BackendKind, Settings};
 use crate::db::{self, Db, appliance, auth::Actor};
+use crate::jobs::runner::Wake;
 use crate::naming;
 use crate::storage::{self, linux};
 use crate::web::{self, AppState};
@@ -21,20 +21,18 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     tracing::info!("database {} ({})", db.description(), db.kind());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let wake = Arc::new(Wake::default());
     let agent_task = if with_agent {
         let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
-        let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
-        Some(tokio::spawn(agent::run(
-            db.clone(),
-            backend,
-            interval,
-            stop_rx,
-        )))
+        let (db, settings, wake) = (db.clone(), settings.clone(), wake.clone());
+        Some(tokio::spawn(async move {
+            agent::run(db, backend, &settings, wake, stop_rx).await
+        }))
     } else {
         None
     };
     let listen = settings.listen;
-    let state = actix_web::web::Data::new(AppState::new(db, settings));
+    let state = actix_web::web::Data::new(AppState::new(db, settings).with_wake(wake));
     let server = actix_web::HttpServer::new(move || web::app(state.clone()))
         .workers(2)
         .shutdown_timeout(10)
@@ -55,8 +53,9 @@ pub async fn agent(settings: Settings) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = Duration::from_secs(settings.agent.observe_interval_seconds);
-    let task = tokio::spawn(agent::run(db, backend, interval, stop_rx));
+    let task = tokio::spawn(async move {
+        agent::run(db, backend, &settings, Arc::new(Wake::default()), stop_rx).await
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

@@ -166,6 +166,14 @@ pub struct SecurityFileConfig {
 #[serde(deny_unknown_fields)]
 pub struct AgentFileConfig {
     pub observe_interval_seconds: Option<u64>,
+    /// Jobs one agent runs at once.
+    pub workers: Option<u32>,
+    /// How long a runner's claim on a job lasts without renewal.
+    pub lease_ms: Option<u64>,
+    /// How often idle workers look for jobs enqueued by other processes.
+    pub poll_ms: Option<u64>,
+    /// Starts after which an interrupted job is failed instead.
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +231,10 @@ pub struct SecuritySettings {
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
     pub observe_interval_seconds: u64,
+    pub workers: u32,
+    pub lease_ms: u64,
+    pub poll_ms: u64,
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -342,9 +354,34 @@ impl Settings {
                 "agent.observe_interval_seconds",
                 file.agent.observe_interval_seconds.unwrap_or(30),
                 1,
-                3600,
+                86_400,
+            )?,
+            workers: in_range("agent.workers", file.agent.workers.unwrap_or(4), 1, 64)?,
+            lease_ms: in_range(
+                "agent.lease_ms",
+                file.agent.lease_ms.unwrap_or(30_000),
+                200,
+                3_600_000,
+            )?,
+            poll_ms: in_range(
+                "agent.poll_ms",
+                file.agent.poll_ms.unwrap_or(250),
+                5,
+                60_000,
+            )?,
+            max_attempts: in_range(
+                "agent.max_attempts",
+                file.agent.max_attempts.unwrap_or(3),
+                1,
+                100,
             )?,
         };
+        if agent.poll_ms * 2 > agent.lease_ms {
+            return Err(ConfigError::Invalid(format!(
+                "agent.poll_ms ({}) must be at most half of agent.lease_ms ({})",
+                agent.poll_ms, agent.lease_ms
+            )));
+        }
 
         let linux = LinuxSettings {
             tool_dirs: file.linux.tool_dirs.unwrap_or_else(|| {
@@ -386,6 +423,16 @@ impl Settings {
     }
 
     /// Settings for tests and tools: defaults rooted in `data_dir`.
+    /// The job runner's settings.
+    pub fn runner(&self) -> crate::jobs::runner::RunnerSettings {
+        crate::jobs::runner::RunnerSettings {
+            workers: self.agent.workers as usize,
+            lease: std::time::Duration::from_millis(self.agent.lease_ms),
+            poll: std::time::Duration::from_millis(self.agent.poll_ms),
+            max_attempts: self.agent.max_attempts as i32,
+        }
+    }
+
     pub fn for_data_dir(data_dir: &Path) -> Self {
         let cli = CliOverrides {
             data_dir: Some(data_dir.to_path_buf()),

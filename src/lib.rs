@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod jobs;
 pub mod naming;
 pub mod storage;
 pub mod web;

@@ -145,3 +145,94 @@ diesel::allow_tables_to_appear_in_same_query!(
     bays,
     observations,
 );
+
+diesel::table! {
+    queue_clock (id) {
+        id -> BigInt,
+        enqueued -> BigInt,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        summary -> Text,
+        payload -> Text,
+        state -> Text,
+        requested_by -> Text,
+        enqueued_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        progress_percent -> Integer,
+        progress_message -> Text,
+        runner -> Nullable<Text>,
+        fencing_token -> BigInt,
+        lease_expires_at -> Nullable<Timestamp>,
+        cancel_requested -> Bool,
+        attempts -> Integer,
+        error -> Nullable<Text>,
+        retry_of -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    job_resources (job_id, resource) {
+        job_id -> BigInt,
+        resource -> Text,
+    }
+}
+
+diesel::table! {
+    job_steps (job_id, position) {
+        job_id -> BigInt,
+        position -> Integer,
+        name -> Text,
+        state -> Text,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
+    job_commands (id) {
+        id -> BigInt,
+        job_id -> BigInt,
+        step -> Integer,
+        fencing_token -> BigInt,
+        argv -> Text,
+        exit_code -> Nullable<Integer>,
+        signal -> Nullable<Integer>,
+        timed_out -> Bool,
+        duration_ms -> BigInt,
+        stdout -> Text,
+        stderr -> Text,
+        truncated -> Bool,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    noop_runs (id) {
+        id -> BigInt,
+        job_id -> BigInt,
+        resource -> Text,
+        fencing_token -> BigInt,
+        runner -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(job_resources -> jobs (job_id));
+diesel::joinable!(job_steps -> jobs (job_id));
+diesel::joinable!(job_commands -> jobs (job_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    jobs,
+    job_resources,
+    job_steps,
+    job_commands,
+    noop_runs,
+    queue_clock
+);

@@ -131,6 +131,10 @@ pub struct Inventory {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The job this work belongs to is no longer ours (its lease was lost,
+    /// or a stop was asked for): stop at once, change nothing more.
+    #[error("{0}")]
+    Stopped(String),
     /// The capability exists in the design but is not built for this engine
     /// yet; the message says which.
     #[error("{0}")]
@@ -139,13 +143,40 @@ pub enum BackendError {
     Failed(String),
 }
 
+/// Where a backend reports each command it ran; in a job, the job's log.
+pub trait CommandLog {
+    /// Records one finished command. An error means the job is no longer
+    /// ours: the backend must stop.
+    fn record(&mut self, out: &cmd::CommandOutput) -> Result<(), BackendError>;
+}
+
+/// A log that keeps nothing, for work outside a job (observation).
+pub struct NoLog;
+
+impl CommandLog for NoLog {
+    fn record(&mut self, _out: &cmd::CommandOutput) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
 /// A storage engine. Methods block; the agent calls them off the async
-/// executor.
+/// executor. Changing methods are called only by jobs, and are idempotent:
+/// asked to make something so that already is, they say so and succeed.
 pub trait Backend: Send + Sync {
     fn kind(&self) -> BackendKind;
 
     /// Enclosures, bays and drives with their SMART data as they are now.
     fn inventory(&self) -> Result<Inventory, BackendError>;
+
+    /// Turns a bay's identify (locate) LED on or off. Returns what it did in
+    /// words.
+    fn set_locate(
+        &self,
+        enclosure: &str,
+        slot: u32,
+        on: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError>;
 }
 
 /// Opens the engine the settings name.

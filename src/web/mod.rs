@@ -30,6 +30,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::db::appliance::{self, Appliance};
 use crate::error::AppError;
+use crate::jobs::runner::Wake;
 
 pub use errors::{ApiError, PageError};
 pub use gate::Identity;
@@ -44,6 +45,9 @@ pub struct AppState {
     /// Bounds concurrent password hashes (19 MiB each) so a login flood
     /// cannot exhaust memory.
     pub hashing: Semaphore,
+    /// Wakes this process's job runner when a job is enqueued; a runner in
+    /// another process finds it by polling.
+    pub wake: Arc<Wake>,
 }
 
 impl AppState {
@@ -53,7 +57,13 @@ impl AppState {
             settings: Arc::new(settings),
             appliance: RwLock::new(None),
             hashing: Semaphore::new(2),
+            wake: Arc::new(Wake::default()),
         }
+    }
+
+    pub fn with_wake(mut self, wake: Arc<Wake>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// Whether the first-boot wizard has been completed.

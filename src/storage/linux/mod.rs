@@ -197,6 +197,19 @@ impl Backend for LinuxBackend {
                 .into(),
         ))
     }
+
+    fn set_locate(
+        &self,
+        _enclosure: &str,
+        _slot: u32,
+        _on: bool,
+        _log: &mut dyn crate::storage::CommandLog,
+    ) -> Result<String, BackendError> {
+        Err(BackendError::NotBuilt(
+            "the linux backend cannot drive enclosure LEDs yet: it needs the enclosure discovery of the drives-in-bays work"
+                .into(),
+        ))
+    }
 }
 
 #[cfg(test)]

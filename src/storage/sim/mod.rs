@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute, Transport,
+    Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute,
+    Transport,
 };
 use crate::config::{BackendKind, SimSettings};
 
@@ -144,6 +145,50 @@ impl Backend for SimBackend {
             }
         }
         Ok(inv)
+    }
+
+    fn set_locate(
+        &self,
+        enclosure: &str,
+        slot: u32,
+        on: bool,
+        _log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        // An SES round trip (RECEIVE DIAGNOSTIC, SEND DIAGNOSTIC) through an
+        // expander takes a few hundred milliseconds on real hardware.
+        self.pause(Duration::from_millis(300));
+        let mut state = self.state.lock().expect("sim state lock");
+        let Some(encl) = state
+            .inventory
+            .enclosures
+            .iter_mut()
+            .find(|e| e.ident == enclosure)
+        else {
+            return Err(BackendError::Failed(format!(
+                "there is no enclosure {enclosure}"
+            )));
+        };
+        let label = encl.label.clone();
+        let Some(bay) = encl.slots.iter_mut().find(|s| s.slot == slot) else {
+            return Err(BackendError::Failed(format!("{label} has no slot {slot}")));
+        };
+        let word = if on { "on" } else { "off" };
+        if bay.locate == on {
+            return Ok(format!(
+                "the identify LED of {label} slot {slot} was already {word}"
+            ));
+        }
+        bay.locate = on;
+        save(&self.path, &state)?;
+        Ok(format!("identify LED of {label} slot {slot} turned {word}"))
+    }
+}
+
+impl SimBackend {
+    /// Waits as long as an operation would take on real hardware, divided by
+    /// the simulator's speed.
+    fn pause(&self, real: Duration) {
+        std::thread::sleep(real.div_f64(self.speed));
     }
 }
 

@@ -1,0 +1,6 @@
+DROP TABLE noop_runs;
+DROP TABLE job_commands;
+DROP TABLE job_steps;
+DROP TABLE job_resources;
+DROP TABLE jobs;
+DROP TABLE queue_clock;

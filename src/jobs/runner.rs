@@ -1,0 +1,468 @@
+//! The job runner: worker threads that claim jobs in order, run their steps
+//! through the backend, and record every step and command under their
+//! fencing token. A heartbeat thread renews the leases of the jobs this
+//! runner holds; a runner that dies stops renewing, and another one resumes
+//! its jobs from their last completed step.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+
+use super::JobState;
+use super::kinds::{self, JobKind};
+use super::queue::{self, Claimed};
+use crate::db::{self, Conn, Db, DbError};
+use crate::storage::cmd::CommandOutput;
+use crate::storage::{Backend, BackendError, CommandLog};
+
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Jobs this runner runs at once.
+    pub workers: usize,
+    /// How long a claim holds without renewal.
+    pub lease: Duration,
+    /// How often idle workers look for work (besides being woken).
+    pub poll: Duration,
+    /// Starts (first plus resumptions) after which an interrupted job fails.
+    pub max_attempts: i32,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        RunnerSettings {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(250),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Wakes idle workers when a job is enqueued in this process.
+#[derive(Default)]
+pub struct Wake {
+    generation: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Wake {
+    pub fn notify(&self) {
+        *self.generation.lock().expect("wake lock") += 1;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
+        let guard = self.generation.lock().expect("wake lock");
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |g| *g == seen)
+            .expect("wake lock");
+        *guard
+    }
+
+    fn current(&self) -> u64 {
+        *self.generation.lock().expect("wake lock")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The step failed; the job fails with this reason.
+    #[error("{0}")]
+    Failed(String),
+    /// The job is no longer this runner's: stop without writing anything.
+    #[error("this runner no longer holds the job")]
+    LeaseLost,
+}
+
+impl From<BackendError> for JobError {
+    fn from(e: BackendError) -> Self {
+        match e {
+            BackendError::Stopped(_) => JobError::LeaseLost,
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("lease lost")]
+    LeaseLost,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for RunError {
+    fn from(e: diesel::result::Error) -> Self {
+        RunError::Db(DbError::Query(e))
+    }
+}
+
+/// A job this runner holds.
+struct Held {
+    id: i64,
+    token: i64,
+    lost: AtomicBool,
+    cancel: AtomicBool,
+}
+
+type StepWrite = Box<dyn FnOnce(&mut Conn<'_>, NaiveDateTime) -> diesel::QueryResult<()> + Send>;
+
+/// What a step sees of the runner.
+pub struct StepCtx<'a> {
+    runner: &'a Runner,
+    held: &'a Held,
+    step: i32,
+    pub backend: &'a dyn Backend,
+    with_step: Vec<StepWrite>,
+}
+
+impl StepCtx<'_> {
+    pub fn job_id(&self) -> i64 {
+        self.held.id
+    }
+
+    pub fn token(&self) -> i64 {
+        self.held.token
+    }
+
+    pub fn runner_id(&self) -> &str {
+        &self.runner.id
+    }
+
+    /// Whether the step should stop early (lease lost, or a stop asked).
+    pub fn stop_requested(&self) -> bool {
+        self.held.lost.load(Ordering::Relaxed) || self.held.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Reports progress within the step.
+    pub fn progress(&self, percent: i32, message: &str) -> Result<(), JobError> {
+        let message = message.to_string();
+        let (id, token) = (self.held.id, self.held.token);
+        self.runner
+            .fenced(self.held, move |c, _| {
+                queue::progress(c, id, token, percent, &message).map(|_| ())
+            })
+            .map_err(|_| JobError::LeaseLost)
+    }
+
+    /// Database writes that commit in the same transaction that marks this
+    /// step done, so a step's effect and its completion are one.
+    pub fn commit_with_step(
+        &mut self,
+        f: impl FnOnce(&mut Conn<'_>, NaiveDateTime) -> diesel::QueryResult<()> + Send + 'static,
+    ) {
+        self.with_step.push(Box::new(f));
+    }
+}
+
+impl CommandLog for StepCtx<'_> {
+    fn record(&mut self, out: &CommandOutput) -> Result<(), BackendError> {
+        let (id, token, step) = (self.held.id, self.held.token, self.step);
+        self.runner
+            .fenced(self.held, |c, _| {
+                queue::log_command(c, id, step, token, out, db::now())
+            })
+            .map_err(|_| BackendError::Stopped("the job's lease was lost".into()))
+    }
+}
+
+pub struct Runner {
+    pub id: String,
+    db: Db,
+    backend: Arc<dyn Backend>,
+    settings: RunnerSettings,
+    wake: Arc<Wake>,
+    held: Mutex<HashMap<i64, Arc<Held>>>,
+    last_sweep_ms: AtomicI64,
+    /// Called after every job that may have changed the system, so the
+    /// observer looks again.
+    after_job: Box<dyn Fn() + Send + Sync>,
+}
+
+/// `<host>:<pid>:<random>`: unique per process, readable in the job list.
+pub fn runner_id() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
+    let mut b = [0u8; 3];
+    crate::auth::fill_random(&mut b);
+    let suffix: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{host}:{}:{suffix}", std::process::id())
+}
+
+impl Runner {
+    pub fn new(
+        db: Db,
+        backend: Arc<dyn Backend>,
+        settings: RunnerSettings,
+        wake: Arc<Wake>,
+        after_job: Box<dyn Fn() + Send + Sync>,
+    ) -> Arc<Runner> {
+        Arc::new(Runner {
+            id: runner_id(),
+            db,
+            backend,
+            settings,
+            wake,
+            held: Mutex::new(HashMap::new()),
+            last_sweep_ms: AtomicI64::new(0),
+            after_job,
+        })
+    }
+
+    fn lease_until(&self) -> NaiveDateTime {
+        db::now() + chrono::Duration::from_std(self.settings.lease).expect("lease fits")
+    }
+
+    /// Opens a write transaction whose first statement renews this job's
+    /// lease under its fencing token; a stale token refuses everything.
+    fn fenced<T>(
+        &self,
+        held: &Held,
+        f: impl FnOnce(&mut Conn<'_>, bool) -> diesel::QueryResult<T>,
+    ) -> Result<T, RunError> {
+        let mut conn = self.db.get()?;
+        let lease_until = self.lease_until();
+        let result = conn.write(|c| -> Result<T, RunError> {
+            match queue::guard(c, held.id, held.token, lease_until)? {
+                None => Err(RunError::LeaseLost),
+                Some(cancel) => {
+                    held.cancel.store(cancel, Ordering::Relaxed);
+                    Ok(f(c, cancel)?)
+                }
+            }
+        });
+        if matches!(result, Err(RunError::LeaseLost)) {
+            held.lost.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Starts the workers and the heartbeat; they run until `stop` is set.
+    pub fn start(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+        let mut handles = Vec::new();
+        for n in 0..self.settings.workers.max(1) {
+            let (me, stop) = (self.clone(), stop.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("job-worker-{n}"))
+                    .spawn(move || me.worker(n, &stop))
+                    .expect("spawn worker"),
+            );
+        }
+        let (me, stop) = (self.clone(), stop.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name("job-heartbeat".into())
+                .spawn(move || me.heartbeat(&stop))
+                .expect("spawn heartbeat"),
+        );
+        handles
+    }
+
+    fn heartbeat(&self, stop: &AtomicBool) {
+        let every = self.settings.lease / 3;
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(every.min(Duration::from_millis(200)));
+            let held: Vec<Arc<Held>> = self.held.lock().expect("held").values().cloned().collect();
+            for h in held {
+                // A fenced transaction with no other statement: the renewal.
+                if let Err(RunError::Db(e)) = self.fenced(&h, |_, _| Ok(())) {
+                    tracing::warn!("renewing the lease of job {} failed: {e}", h.id);
+                }
+            }
+        }
+    }
+
+    fn worker(&self, n: usize, stop: &AtomicBool) {
+        let mut seen = self.wake.current();
+        while !stop.load(Ordering::Relaxed) {
+            match self.run_one(n) {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!("job worker {n}: {e}"),
+            }
+            seen = self.wake.wait(seen, self.settings.poll);
+        }
+    }
+
+    /// Marks expired leases interrupted, at most every half lease per
+    /// runner.
+    fn maybe_sweep(&self) -> Result<(), DbError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let last = self.last_sweep_ms.load(Ordering::Relaxed);
+        let every = (self.settings.lease.as_millis() / 2).max(50) as i64;
+        if now_ms - last < every
+            || self
+                .last_sweep_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let mut conn = self.db.get()?;
+        let n = conn.write(|c| queue::sweep(c, db::now()))?;
+        if n > 0 {
+            tracing::warn!("{n} job(s) lost their runner and wait to be resumed");
+        }
+        Ok(())
+    }
+
+    /// Claims and runs one job if one may start. Returns whether it did.
+    pub fn run_one(&self, worker: usize) -> Result<bool, DbError> {
+        self.maybe_sweep()?;
+        let mut conn = self.db.get()?;
+        let candidates = queue::candidates(&mut conn.conn(), (self.settings.workers * 2) as i64)?;
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        // Workers start at different candidates so they do not all fight
+        // over the oldest one.
+        let start = worker % candidates.len();
+        for id in candidates.iter().cycle().skip(start).take(candidates.len()) {
+            let lease_until = self.lease_until();
+            let claimed = conn.write(|c| queue::claim(c, *id, &self.id, lease_until, db::now()))?;
+            if let Some(job) = claimed {
+                drop(conn);
+                self.execute(job);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn execute(&self, job: Claimed) {
+        let held = Arc::new(Held {
+            id: job.id,
+            token: job.fencing_token,
+            lost: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+        });
+        self.held.lock().expect("held").insert(job.id, held.clone());
+        let outcome = self.drive(&held, &job);
+        self.held.lock().expect("held").remove(&job.id);
+        match outcome {
+            Ok(state) => tracing::debug!("job {} ({}) {}", job.id, job.kind, state.as_str()),
+            Err(RunError::LeaseLost) => {
+                tracing::warn!("job {} is no longer this runner's; left it alone", job.id)
+            }
+            Err(RunError::Db(e)) => tracing::warn!("job {}: database error: {e}", job.id),
+        }
+        if job.kind != kinds::Noop.name() {
+            (self.after_job)();
+        }
+    }
+
+    fn end(&self, held: &Held, state: JobState, error: Option<&str>) -> Result<JobState, RunError> {
+        let (id, token) = (held.id, held.token);
+        self.fenced(held, |c, _| {
+            queue::finish(c, id, token, state, error, db::now())
+        })?;
+        Ok(state)
+    }
+
+    fn drive(&self, held: &Held, job: &Claimed) -> Result<JobState, RunError> {
+        let Some(kind) = kinds::find(&job.kind) else {
+            let why = format!("this agent does not know jobs of kind {:?}", job.kind);
+            return self.end(held, JobState::Failed, Some(&why));
+        };
+        if job.attempts > 1 {
+            if !kind.resumable() {
+                return self.end(held, JobState::Failed, Some(
+                    "it was interrupted part-way and this kind of job is not safe to resume on its own; check the system, then retry it",
+                ));
+            }
+            if job.attempts > self.settings.max_attempts {
+                let why = format!(
+                    "it was interrupted {} times; giving up instead of trying again",
+                    job.attempts - 1
+                );
+                return self.end(held, JobState::Failed, Some(&why));
+            }
+        }
+        let (steps, total) = {
+            let mut conn = self.db.get()?;
+            let mut c = conn.conn();
+            (
+                queue::open_steps(&mut c, job.id)?,
+                queue::step_count(&mut c, job.id)?,
+            )
+        };
+        let done_before = total - steps.len() as i64;
+        for (i, (position, name)) in steps.iter().enumerate() {
+            let position = *position;
+            let cancel = self.fenced(held, |c, cancel| {
+                if !cancel {
+                    queue::mark_step(c, job.id, position, "running", None, db::now())?;
+                }
+                Ok(cancel)
+            })?;
+            if cancel {
+                let why = format!(
+                    "stopped at the operator's request before step {}",
+                    position + 1
+                );
+                self.fenced(held, |c, _| {
+                    let now = db::now();
+                    queue::mark_step(
+                        c,
+                        job.id,
+                        position,
+                        "skipped",
+                        Some("stopped before it began"),
+                        now,
+                    )?;
+                    queue::finish(c, job.id, held.token, JobState::Cancelled, Some(&why), now)
+                })?;
+                return Ok(JobState::Cancelled);
+            }
+            let mut ctx = StepCtx {
+                runner: self,
+                held,
+                step: position,
+                backend: self.backend.as_ref(),
+                with_step: Vec::new(),
+            };
+            let result = kind.run_step(&job.payload, position, &mut ctx);
+            let writes = std::mem::take(&mut ctx.with_step);
+            let last = i + 1 == steps.len();
+            let finished = done_before + i as i64 + 1;
+            match result {
+                Ok(detail) => {
+                    let percent = (finished * 100 / total.max(1)) as i32;
+                    self.fenced(held, |c, _| {
+                        let now = db::now();
+                        for w in writes {
+                            w(c, now)?;
+                        }
+                        queue::mark_step(c, job.id, position, "done", Some(&detail), now)?;
+                        queue::progress(c, job.id, held.token, percent, &format!("{name}: done"))?;
+                        if last {
+                            // The release: a later statement than every write
+                            // of the steps, in the same commit.
+                            queue::finish(c, job.id, held.token, JobState::Succeeded, None, now)?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Err(JobError::LeaseLost) => return Err(RunError::LeaseLost),
+                Err(JobError::Failed(why)) => {
+                    let error = format!("step {} ({name}) failed: {why}", position + 1);
+                    self.fenced(held, |c, _| {
+                        let now = db::now();
+                        queue::mark_step(c, job.id, position, "failed", Some(&why), now)?;
+                        queue::finish(c, job.id, held.token, JobState::Failed, Some(&error), now)
+                    })?;
+                    return Ok(JobState::Failed);
+                }
+            }
+        }
+        Ok(JobState::Succeeded)
+    }
+}
