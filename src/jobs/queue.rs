@@ -279,6 +279,20 @@ pub fn mark_step(
     Ok(())
 }
 
+/// Marks the steps from `from` on that never ran (or were cut short) as
+/// skipped, when the job ends early.
+pub fn skip_rest(c: &mut Conn<'_>, id: i64, from: i32, detail: &str) -> QueryResult<()> {
+    db_run!(c, c => diesel::update(
+            job_steps::table
+                .filter(job_steps::job_id.eq(id))
+                .filter(job_steps::position.ge(from))
+                .filter(job_steps::state.eq_any(["pending", "running"])),
+        )
+        .set((job_steps::state.eq("skipped"), job_steps::detail.eq(detail)))
+        .execute(c))?;
+    Ok(())
+}
+
 /// Output kept per stream in the job log.
 pub const LOGGED_OUTPUT_BYTES: usize = 64 * 1024;
 

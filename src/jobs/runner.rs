@@ -409,16 +409,15 @@ impl Runner {
                     position + 1
                 );
                 self.fenced(held, |c, _| {
-                    let now = db::now();
-                    queue::mark_step(
+                    queue::skip_rest(c, job.id, position, "not run: the job was stopped")?;
+                    queue::finish(
                         c,
                         job.id,
-                        position,
-                        "skipped",
-                        Some("stopped before it began"),
-                        now,
-                    )?;
-                    queue::finish(c, job.id, held.token, JobState::Cancelled, Some(&why), now)
+                        held.token,
+                        JobState::Cancelled,
+                        Some(&why),
+                        db::now(),
+                    )
                 })?;
                 return Ok(JobState::Cancelled);
             }
@@ -457,6 +456,12 @@ impl Runner {
                     self.fenced(held, |c, _| {
                         let now = db::now();
                         queue::mark_step(c, job.id, position, "failed", Some(&why), now)?;
+                        queue::skip_rest(
+                            c,
+                            job.id,
+                            position + 1,
+                            "not run: an earlier step failed",
+                        )?;
                         queue::finish(c, job.id, held.token, JobState::Failed, Some(&error), now)
                     })?;
                     return Ok(JobState::Failed);
