@@ -180,6 +180,7 @@ diesel::table! {
     job_resources (job_id, resource) {
         job_id -> BigInt,
         resource -> Text,
+        active -> Bool,
     }
 }
 

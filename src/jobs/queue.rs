@@ -31,12 +31,13 @@ use crate::storage::cmd::CommandOutput;
 use super::{JobSpec, JobState};
 
 /// The condition "no earlier unfinished job shares a resource with `jobs`".
+/// `active` marks the resources of unfinished jobs (see the migration).
 macro_rules! no_earlier_conflict {
     () => {
         "NOT EXISTS (SELECT 1 FROM job_resources mine \
-         JOIN job_resources other ON other.resource = mine.resource AND other.job_id < mine.job_id \
-         JOIN jobs earlier ON earlier.id = other.job_id \
-         WHERE mine.job_id = jobs.id AND earlier.state IN ('queued', 'running', 'interrupted'))"
+         JOIN job_resources other ON other.resource = mine.resource \
+         AND other.active AND other.job_id < mine.job_id \
+         WHERE mine.job_id = jobs.id)"
     };
 }
 
@@ -65,6 +66,10 @@ pub const GUARD_SQL: &str = "UPDATE jobs SET lease_expires_at = $1 \
 pub const FINISH_SQL: &str = "UPDATE jobs SET state = $1, finished_at = $2, error = $3, lease_expires_at = NULL, \
      progress_percent = CASE WHEN $1 = 'succeeded' THEN 100 ELSE progress_percent END \
      WHERE id = $4 AND fencing_token = $5 AND state = 'running'";
+
+/// Lets go of a finished job's resources; only ever in the transaction that
+/// finished (or cancelled) it, as its last statement.
+pub const RELEASE_SQL: &str = "UPDATE job_resources SET active = FALSE WHERE job_id = $1";
 
 pub const PROGRESS_SQL: &str = "UPDATE jobs SET progress_percent = $1, progress_message = $2 \
      WHERE id = $3 AND fencing_token = $4 AND state = 'running'";
@@ -213,13 +218,22 @@ pub fn finish(
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    db_run!(c, c => diesel::sql_query(FINISH_SQL)
+    let n = db_run!(c, c => diesel::sql_query(FINISH_SQL)
         .bind::<Text, _>(state.as_str())
         .bind::<Timestamp, _>(now)
         .bind::<Nullable<Text>, _>(error)
         .bind::<BigInt, _>(id)
         .bind::<BigInt, _>(token)
-        .execute(c))
+        .execute(c))?;
+    if n == 1 {
+        release(c, id)?;
+    }
+    Ok(n)
+}
+
+fn release(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
+    db_run!(c, c => diesel::sql_query(RELEASE_SQL).bind::<BigInt, _>(id).execute(c))?;
+    Ok(())
 }
 
 pub fn progress(
@@ -359,6 +373,7 @@ pub fn cancel(c: &mut Conn<'_>, id: i64, by: &str, now: NaiveDateTime) -> QueryR
         .bind::<BigInt, _>(id)
         .execute(c))?;
     if n == 1 {
+        release(c, id)?;
         return Ok(Cancel::Cancelled);
     }
     let n = db_run!(c, c => diesel::sql_query(CANCEL_RUNNING_SQL)
@@ -388,6 +403,7 @@ mod tests {
             PROGRESS_SQL,
             CANCEL_WAITING_SQL,
             CANCEL_RUNNING_SQL,
+            RELEASE_SQL,
         ] {
             let mut seen: Vec<u32> = Vec::new();
             let bytes = sql.as_bytes();

@@ -394,6 +394,11 @@ impl Runner {
                 queue::step_count(&mut c, job.id)?,
             )
         };
+        if steps.is_empty() {
+            // Every step committed before the runner was lost: only the
+            // finish is left to record.
+            return self.end(held, JobState::Succeeded, None);
+        }
         let done_before = total - steps.len() as i64;
         for (i, (position, name)) in steps.iter().enumerate() {
             let position = *position;

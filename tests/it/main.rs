@@ -11,3 +11,4 @@ mod session;
 mod setup;
 mod support;
 mod tokens;
+mod torture;

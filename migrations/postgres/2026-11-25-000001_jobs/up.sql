@@ -32,12 +32,18 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs (state, id);
 
 -- The resource keys a job locks (pool:tank, bay:<enclosure>:5, ...).
+-- `active` is true while the job is unfinished; it is cleared in the
+-- transaction that finishes or cancels the job, so the "is an earlier job
+-- on this resource still open" check looks only at open jobs, however long
+-- the history grows.
 CREATE TABLE job_resources (
     job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     resource TEXT NOT NULL,
+    active BOOLEAN NOT NULL DEFAULT TRUE,
     PRIMARY KEY (job_id, resource)
 );
 CREATE INDEX job_resources_resource ON job_resources (resource, job_id);
+CREATE INDEX job_resources_active ON job_resources (resource, job_id) WHERE active;
 
 CREATE TABLE job_steps (
     job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
