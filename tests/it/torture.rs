@@ -108,6 +108,15 @@ fn unfinished(db: &Db) -> i64 {
     .unwrap()
 }
 
+/// id, state, attempts, started_at, finished_at
+type JobFacts = (
+    i64,
+    String,
+    i32,
+    Option<NaiveDateTime>,
+    Option<NaiveDateTime>,
+);
+
 struct Report {
     resumed: usize,
 }
@@ -210,13 +219,7 @@ fn torture(url: DatabaseUrl, jobs_total: usize, killing: bool) -> Report {
     // What happened, from the database.
     use baystack::db::schema::{jobs, noop_runs};
     let mut conn = db.get().unwrap();
-    let states: Vec<(
-        i64,
-        String,
-        i32,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-    )> = baystack::db_run!(&mut conn.conn(), c => jobs::table
+    let states: Vec<JobFacts> = baystack::db_run!(&mut conn.conn(), c => jobs::table
             .select((jobs::id, jobs::state, jobs::attempts, jobs::started_at, jobs::finished_at))
             .load(c))
     .unwrap();
