@@ -293,3 +293,42 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
         enclosures,
     })
 }
+
+/// Every bay of every present enclosure, with the drive in it.
+pub fn bays(c: &mut Conn<'_>) -> QueryResult<Vec<(EnclosureRow, BayRow, Option<DriveRow>)>> {
+    let rows: Vec<(BayRow, EnclosureRow, Option<DriveRow>)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .left_join(drives::table)
+        .filter(enclosures::present.eq(true))
+        .select((BayRow::as_select(), EnclosureRow::as_select(), Option::<DriveRow>::as_select()))
+        .order((enclosures::id.asc(), bays::slot.asc()))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(b, e, d)| (e, b, d.filter(|d| d.present)))
+        .collect())
+}
+
+/// One bay by its enclosure's identifier and its slot number.
+pub fn find_bay(
+    c: &mut Conn<'_>,
+    enclosure: &str,
+    slot: i32,
+) -> QueryResult<Option<(EnclosureRow, Option<BayRow>)>> {
+    let encl: Option<EnclosureRow> = db_run!(c, c => enclosures::table
+        .filter(enclosures::ident.eq(enclosure))
+        .filter(enclosures::present.eq(true))
+        .select(EnclosureRow::as_select())
+        .first(c)
+        .optional())?;
+    let Some(encl) = encl else {
+        return Ok(None);
+    };
+    let bay: Option<BayRow> = db_run!(c, c => bays::table
+        .filter(bays::enclosure_id.eq(encl.id))
+        .filter(bays::slot.eq(slot))
+        .select(BayRow::as_select())
+        .first(c)
+        .optional())?;
+    Ok(Some((encl, bay)))
+}

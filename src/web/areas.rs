@@ -35,7 +35,7 @@ pub async fn bays(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt,
         "Each enclosure drawn as its bays in their physical layout, from the enclosure's SES data.",
         "Every bay's state by color and label: empty, healthy, warning, failing, in pool, locate on.",
         "One click to light a bay's identify LED; fault LEDs lit for failing drives.",
-        "Until then, the dashboard shows each enclosure's bays and the health of the drives in them.",
+        "Until then, the dashboard shows each enclosure's bays, which are lit, and the health of the drives in them; POST /api/v1/bays/{enclosure}/{slot}/locate lights one.",
     ]).await
 }
 
@@ -84,10 +84,4 @@ pub async fn replication(state: web::Data<AppState>, who: Identity) -> Result<No
         ],
     )
     .await
-}
-
-pub async fn jobs(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "jobs", "Jobs", &[
-        "Every change to the appliance as a job in an ordered queue, with its steps, progress and every command it ran.",
-    ]).await
 }

@@ -10,6 +10,7 @@ use super::page::{Frame, human_bytes};
 use super::{AppState, Identity, PageError};
 use crate::db::inventory::{self, BayRow, DriveRow, Summary};
 use crate::error::AppError;
+use crate::jobs::{self, JobRow};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard/page.html")]
@@ -30,9 +31,25 @@ pub struct SummaryView {
     pub summary: Summary,
     pub backend: String,
     pub rendered_ms: i64,
+    /// Jobs not finished yet, oldest first.
+    pub active_jobs: Vec<JobRow>,
 }
 
 impl SummaryView {
+    /// Bays whose identify LED is on: "Front 12-bay slot 5".
+    pub fn lit(&self) -> Vec<String> {
+        self.summary
+            .enclosures
+            .iter()
+            .flat_map(|e| {
+                e.bays
+                    .iter()
+                    .filter(|(b, _)| b.locate)
+                    .map(move |(b, _)| format!("{} slot {}", e.enclosure.label, b.slot))
+            })
+            .collect()
+    }
+
     pub fn bays_free(&self) -> usize {
         self.summary.bays_total - self.summary.bays_used
     }
@@ -67,12 +84,16 @@ impl SummaryView {
 }
 
 async fn load(state: &AppState) -> Result<SummaryView, AppError> {
-    let summary = state
+    let (summary, active_jobs) = state
         .db
-        .run(|conn| -> Result<Summary, AppError> { Ok(inventory::summary(&mut conn.conn())?) })
+        .run(|conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            Ok((inventory::summary(&mut c)?, jobs::unfinished(&mut c, 10)?))
+        })
         .await?;
     Ok(SummaryView {
         summary,
+        active_jobs,
         backend: state.settings.backend.to_string(),
         rendered_ms: chrono::Utc::now().timestamp_millis(),
     })

@@ -10,9 +10,11 @@ pub mod api;
 pub mod areas;
 pub mod assets;
 pub mod audit;
+pub mod bays;
 pub mod dashboard;
 pub mod errors;
 pub mod gate;
+pub mod jobs;
 pub mod login;
 pub mod page;
 pub mod setup;
@@ -130,7 +132,6 @@ pub struct RouteRule {
 }
 
 const VIEWER: Access = Access::Role(Role::Viewer);
-#[allow(dead_code)]
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
 
@@ -174,7 +175,11 @@ routes! {
     GET "/volumes" VIEWER => areas::volumes;
     GET "/targets" VIEWER => areas::targets;
     GET "/replication" VIEWER => areas::replication;
-    GET "/jobs" VIEWER => areas::jobs;
+    GET "/jobs" VIEWER => jobs::list_page;
+    GET "/jobs/{id}" VIEWER => jobs::detail_page;
+    GET "/jobs/{id}/live" VIEWER => jobs::live_partial;
+    POST "/jobs/{id}/cancel" OPERATOR => jobs::cancel_page;
+    POST "/jobs/{id}/retry" ADMIN => jobs::retry_page;
 
     GET "/account" VIEWER => account::page;
     POST "/account/password" VIEWER => account::change_password;
@@ -194,6 +199,13 @@ routes! {
     POST "/api/v1/users" ADMIN => api::create_user;
     DELETE "/api/v1/users/{name}" ADMIN => api::delete_user;
     GET "/api/v1/audit" ADMIN => api::audit;
+
+    GET "/api/v1/jobs" VIEWER => jobs::api_list;
+    GET "/api/v1/jobs/{id}" VIEWER => jobs::api_get;
+    POST "/api/v1/jobs/{id}/cancel" OPERATOR => jobs::api_cancel;
+    POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
+    GET "/api/v1/bays" VIEWER => bays::api_list;
+    POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
 }
 
 /// The rule for a request, by method and matched route pattern.

@@ -69,7 +69,8 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, ["serve", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], {
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, BAYSTACK_LOG: "warn" },
+    // A slow simulated enclosure: a job's progress can be watched.
+    env: { ...process.env, BAYSTACK_LOG: "warn", BAYSTACK_SIM_SPEED: "0.1" },
   });
   await waitForHealth(`${base}/healthz`, 20000);
   browser = await chromium.launch({
@@ -192,6 +193,33 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, "07-dashboard-phone");
   await page.setViewportSize({ width: 1366, height: 900 });
+
+  // Light a bay through the API from this signed-in page (with its CSRF
+  // token, as a script in the page would), then watch the job finish on
+  // its page without a reload.
+  const enclosure = (await (await page.request.get(`${base}/api/v1/bays`)).json())[0].enclosure;
+  const csrf = await page.getAttribute('meta[name="csrf-token"]', "content");
+  const enq = await page.request.post(`${base}/api/v1/bays/${enclosure}/4/locate`, {
+    data: { on: true },
+    headers: { "x-csrf-token": csrf },
+  });
+  assert.equal(enq.status(), 202);
+  const { job_id } = await enq.json();
+  await page.goto(`${base}/jobs/${job_id}`);
+  const jobNavigations = [];
+  page.on("framenavigated", (f) => jobNavigations.push(f.url()));
+  await page.waitForSelector('#job-live[data-state="running"]', { timeout: 15000 });
+  await shot(page, "12-job-running");
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 15000 });
+  assert.deepEqual(jobNavigations, [], "the job page updated in place");
+  assert.match(await page.textContent("#job-live"), /the enclosure reports the identify LED on/);
+  await shot(page, "13-job-succeeded");
+  await page.goto(`${base}/`);
+  await page.waitForSelector("text=Front 12-bay slot 4", { timeout: 15000 });
+  assert.equal(await page.locator(".baystrip .bay.locate").count(), 1);
+  await shot(page, "14-dashboard-lit");
+  await page.goto(`${base}/jobs`);
+  await shot(page, "15-jobs");
 
   // Admin pages.
   await page.goto(`${base}/users`);

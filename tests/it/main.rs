@@ -5,6 +5,7 @@
 mod cli;
 mod database;
 mod health;
+mod jobs_api;
 mod queue;
 mod roles;
 mod session;

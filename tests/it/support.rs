@@ -315,6 +315,8 @@ where
     pub async fn token_for(&mut self, user: &str, password: &str) -> String {
         use base64::Engine;
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        // Basic credentials, not the client's own bearer token.
+        let bearer = self.bearer.take();
         let r = self
             .send(
                 TestRequest::post()
@@ -322,6 +324,7 @@ where
                     .insert_header((header::AUTHORIZATION, format!("Basic {basic}"))),
             )
             .await;
+        self.bearer = bearer;
         assert_eq!(r.status, 201, "{}", r.text());
         r.json()["token"].as_str().unwrap().to_string()
     }

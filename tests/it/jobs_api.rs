@@ -1,0 +1,316 @@
+//! Jobs and bays through the API and the pages: identify a bay, watch the
+//! job, list, filter, cancel, retry; every enqueue audited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baystack::jobs::runner::{Runner, RunnerSettings, Wake};
+
+use crate::both;
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp};
+
+fn runner(app: &TestApp) -> Arc<Runner> {
+    let backend = baystack::storage::open(&app.settings).unwrap();
+    Runner::new(
+        app.db().clone(),
+        Arc::from(backend),
+        RunnerSettings {
+            workers: 1,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(20),
+            max_attempts: 3,
+        },
+        Arc::new(Wake::default()),
+        Box::new(|| {}),
+    )
+}
+
+fn fast(backend: Backend) -> TestApp {
+    TestApp::with_settings(backend, |s| s.sim.speed = 100.0)
+}
+
+async fn identify_a_bay_through_the_api(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    let admin = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.add_user(&admin, "ops", "operator", "operator password")
+        .await;
+    c.bearer = Some(c.token_for("ops", "operator password").await);
+
+    let bays = c.get("/api/v1/bays").await.json();
+    let bays = bays.as_array().unwrap();
+    assert_eq!(bays.len(), 12);
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    assert_eq!(bays[5]["slot"], 5);
+    assert_eq!(bays[5]["locate"], false);
+    assert!(!bays[0]["drive"]["serial"].as_str().unwrap().is_empty());
+    assert_eq!(bays[0]["drive"]["dev_name"], "sda");
+    assert!(
+        bays[5]["drive"].is_null(),
+        "slot 5 of the simulated enclosure is empty"
+    );
+
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/5/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["job_id"].as_i64().unwrap();
+
+    let job = c.get(&format!("/api/v1/jobs/{id}")).await.json();
+    for key in [
+        "id",
+        "kind",
+        "resources",
+        "state",
+        "steps",
+        "progress",
+        "runner",
+        "fencing_token",
+        "enqueued_at",
+        "started_at",
+        "finished_at",
+        "error",
+    ] {
+        assert!(job.get(key).is_some(), "{key} missing from {job}");
+    }
+    assert_eq!(job["kind"], "bay.locate");
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["resources"][0], format!("bay:{enclosure}:5"));
+    assert_eq!(job["requested_by"], "ops");
+    assert_eq!(job["steps"].as_array().unwrap().len(), 2);
+
+    assert!(runner(&app).run_one(0).unwrap());
+    app.observe();
+    let job = c.get(&format!("/api/v1/jobs/{id}")).await.json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["progress"]["percent"], 100);
+    assert_eq!(job["fencing_token"], 1);
+    assert!(job["finished_at"].as_str().unwrap().ends_with('Z'));
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[5]["locate"], true);
+    let dash = c.get("/").await.text();
+    assert!(dash.contains("Identify LEDs lit"), "{dash}");
+    assert!(dash.contains("Front 12-bay slot 5"));
+
+    c.bearer = Some(admin);
+    let audit = c.get("/api/v1/audit?action=job.enqueue").await.json();
+    assert_eq!(audit[0]["actor"], "ops");
+    assert_eq!(audit[0]["target"], format!("job {id}"));
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Identify LED on")
+    );
+}
+
+async fn locate_refuses_bad_input_in_words(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    let admin = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.add_user(&admin, "wall", "viewer", "viewer password")
+        .await;
+    c.bearer = Some(admin.clone());
+    let enclosure = c.get("/api/v1/bays").await.json()[0]["enclosure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/bays/{enclosure}/40/locate");
+    let r = c.post_json(&path, r#"{"on": true}"#).await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has no slot 40")
+    );
+    let r = c
+        .post_json("/api/v1/bays/nosuch/1/locate", r#"{"on": true}"#)
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no enclosure")
+    );
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/x/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["field"], "slot");
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/1/locate"),
+            r#"{"on": "yes"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = c
+        .post_json(&format!("/api/v1/bays/{enclosure}/1/locate"), "{}")
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.json()["detail"].as_str().unwrap().contains("on"));
+    // Nothing of that was enqueued.
+    assert_eq!(
+        c.get("/api/v1/jobs").await.json().as_array().unwrap().len(),
+        0
+    );
+    // A viewer may look but not light.
+    c.bearer = Some(c.token_for("wall", "viewer password").await);
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/1/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+async fn jobs_are_listed_filtered_cancelled_and_retried(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let enclosure = c.get("/api/v1/bays").await.json()[0]["enclosure"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ids = Vec::new();
+    for slot in [1, 2, 1] {
+        let r = c
+            .post_json(
+                &format!("/api/v1/bays/{enclosure}/{slot}/locate"),
+                r#"{"on": true}"#,
+            )
+            .await;
+        ids.push(r.json()["job_id"].as_i64().unwrap());
+    }
+    let list = c.get("/api/v1/jobs").await.json();
+    let listed: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(listed, vec![ids[2], ids[1], ids[0]], "newest first");
+    let bay1 = c
+        .get(&format!("/api/v1/jobs?resource=bay:{enclosure}:1"))
+        .await
+        .json();
+    assert_eq!(bay1.as_array().unwrap().len(), 2);
+    let r = c.get("/api/v1/jobs?state=finished").await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["field"], "state");
+
+    // Cancel the third while it is queued.
+    let r = c
+        .post_json(&format!("/api/v1/jobs/{}/cancel", ids[2]), "")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "cancelled");
+    let r = c
+        .post_json(&format!("/api/v1/jobs/{}/cancel", ids[2]), "")
+        .await;
+    assert_eq!(r.status, 409);
+    let r = c.post_json("/api/v1/jobs/999999/cancel", "").await;
+    assert_eq!(r.status, 404);
+
+    let run = runner(&app);
+    while run.run_one(0).unwrap() {}
+    let done = c.get("/api/v1/jobs?state=succeeded").await.json();
+    assert_eq!(done.as_array().unwrap().len(), 2);
+    let cancelled = c.get("/api/v1/jobs?state=cancelled").await.json();
+    assert_eq!(cancelled[0]["id"], ids[2]);
+
+    // Retry the cancelled one as a new job; a succeeded one cannot be.
+    let r = c
+        .post_json(&format!("/api/v1/jobs/{}/retry", ids[2]), "")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let new = r.json()["job_id"].as_i64().unwrap();
+    let job = c.get(&format!("/api/v1/jobs/{new}")).await.json();
+    assert_eq!(job["retry_of"], ids[2]);
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["resources"], cancelled[0]["resources"]);
+    let r = c
+        .post_json(&format!("/api/v1/jobs/{}/retry", ids[0]), "")
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let csrf = c.csrf().await;
+    let bays = {
+        let mut api = app.client().await;
+        api.bearer = Some(api.token_for("admin", ADMIN_PASSWORD).await);
+        api.get("/api/v1/bays").await.json()
+    };
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    c.extra_headers.push(("x-csrf-token".into(), csrf.clone()));
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/3/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(
+        r.status, 202,
+        "a browser session with its CSRF token may call the API"
+    );
+    let id = r.json()["job_id"].as_i64().unwrap();
+    c.extra_headers.clear();
+
+    let page = c.get(&format!("/jobs/{id}")).await.text();
+    assert!(
+        page.contains("Identify LED on: Front 12-bay, slot 3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("hx-trigger=\"every 1s\""),
+        "a queued job's page polls"
+    );
+    assert!(page.contains("Turn the identify LED on"));
+    let list = c.get("/jobs").await.text();
+    assert!(list.contains(&format!("/jobs/{id}")));
+
+    assert!(runner(&app).run_one(0).unwrap());
+    let live = c.get(&format!("/jobs/{id}/live")).await;
+    assert_eq!(live.status, 200);
+    let live = live.text();
+    assert!(live.starts_with("<section id=\"job-live\""), "a fragment");
+    assert!(!live.contains("hx-trigger"), "a finished job stops polling");
+    assert!(live.contains("the enclosure reports the identify LED on"));
+    assert!(live.contains("data-state=\"succeeded\""));
+
+    // Cancel from the page: a finished job cannot be.
+    let r = c
+        .post_form(&format!("/jobs/{id}/cancel"), &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.text().contains("had already finished"));
+    assert_eq!(c.get("/jobs/999999").await.status, 404);
+}
+
+both!(
+    identify_a_bay_through_the_api,
+    locate_refuses_bad_input_in_words,
+    jobs_are_listed_filtered_cancelled_and_retried,
+    job_pages_show_steps_and_stop_polling_when_done,
+);
