@@ -92,6 +92,27 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Measure Baystack against simple baselines.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// No-op jobs per second through the job queue with 1, 4 and 16
+    /// workers, beside the simplest hand-written claim loop on the same
+    /// database, on a scratch SQLite file and, if given, PostgreSQL.
+    Queue {
+        /// Jobs per measurement.
+        #[arg(long, default_value_t = 2000)]
+        jobs: usize,
+        /// An EMPTY scratch PostgreSQL database to measure too; every job
+        /// in it is deleted.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +173,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::user_passwd(&common.settings()?, &name)?
             }
         },
+        Command::Bench {
+            what: BenchWhat::Queue { jobs, postgres },
+        } => {
+            let scratch =
+                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let rows = baystack::bench::queue(&scratch, postgres.as_deref(), jobs);
+            let _ = std::fs::remove_dir_all(&scratch);
+            println!("{jobs} no-op jobs per measurement, distinct resources");
+            println!(
+                "{:<11} {:>7} {:>12} {:>14} {:>7}",
+                "database", "workers", "queue jobs/s", "baseline jobs/s", "ratio"
+            );
+            for r in rows? {
+                println!(
+                    "{:<11} {:>7} {:>12.0} {:>14.0} {:>6.0}%",
+                    r.database,
+                    r.workers,
+                    r.queue_per_s,
+                    r.baseline_per_s,
+                    r.ratio() * 100.0
+                );
+            }
+        }
         Command::Check { common } => {
             let settings = common.settings()?;
             let lines = commands::check(&settings, common.config_file().as_deref());

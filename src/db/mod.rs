@@ -222,8 +222,11 @@ impl Db {
                 // agent started together) must not both migrate it.
                 let _lock = lock_file(&path.with_extension("db-migrate.lock"))?;
                 let applied_at_open = migrate(&mut conn, SQLITE_MIGRATIONS, &description)?;
+                // No `SELECT 1` on every checkout: a broken connection shows
+                // itself on its first real statement, and r2d2 drops it.
                 let pool = Pool::builder()
                     .max_size(8)
+                    .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(10))
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(ConnectionManager::<SqliteConnection>::new(path_text))
@@ -257,6 +260,7 @@ impl Db {
                 let applied_at_open = applied?;
                 let pool = Pool::builder()
                     .max_size(10)
+                    .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(10))
                     .build(ConnectionManager::<PgConnection>::new(text.as_str()))
                     .map_err(|e| OpenError::Connect {

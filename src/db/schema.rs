@@ -180,7 +180,13 @@ diesel::table! {
     job_resources (job_id, resource) {
         job_id -> BigInt,
         resource -> Text,
-        active -> Bool,
+    }
+}
+
+diesel::table! {
+    open_resources (resource, job_id) {
+        resource -> Text,
+        job_id -> BigInt,
     }
 }
 

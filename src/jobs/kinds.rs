@@ -130,15 +130,28 @@ impl JobKind for BayLocate {
 pub struct NoopPayload {
     pub resources: Vec<String>,
     pub delay_ms: u64,
+    /// Whether to record the run in `noop_runs` (the torture test's
+    /// evidence); the benchmark measures truly empty jobs.
+    #[serde(default = "yes")]
+    pub record: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub fn noop(resources: Vec<String>, delay_ms: u64, steps: usize) -> JobSpec {
+    noop_with(resources, delay_ms, steps, true)
+}
+
+pub fn noop_with(resources: Vec<String>, delay_ms: u64, steps: usize, record: bool) -> JobSpec {
     JobSpec {
         kind: Noop.name().into(),
         summary: format!("No-op on {}", resources.join(", ")),
         payload: serde_json::to_value(NoopPayload {
             resources: resources.clone(),
             delay_ms,
+            record,
         })
         .expect("payload serializes"),
         resources,
@@ -164,6 +177,9 @@ impl JobKind for Noop {
         let p: NoopPayload = parse(payload)?;
         if p.delay_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(p.delay_ms));
+        }
+        if !p.record {
+            return Ok("done nothing, as asked".into());
         }
         let (job_id, token, runner) = (ctx.job_id(), ctx.token(), ctx.runner_id().to_string());
         ctx.commit_with_step(move |c, now| {

@@ -15,29 +15,39 @@
 //! - Every write a runner makes carries its fencing token and is refused by
 //!   the statement itself when the token is stale.
 //!
+//! The hot, simple statements (guard, progress, finish, release) are built
+//! with diesel's query builder so their prepared statements are cached; they
+//! are still single statements run when called. The rest is SQL text.
+//!
 //! Placeholders are written `$1`, `$2`, … in order of first appearance:
 //! PostgreSQL numbers them so, and SQLite, which reads them as named
 //! parameters, numbers them by first appearance, so both bind alike.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 
 use crate::db::Conn;
-use crate::db::schema::{job_commands, job_resources, job_steps, jobs, queue_clock};
+use crate::db::schema::{
+    job_commands, job_resources, job_steps, jobs, open_resources, queue_clock,
+};
 use crate::db_run;
 use crate::storage::cmd::CommandOutput;
 
 use super::{JobSpec, JobState};
 
-/// The condition "no earlier unfinished job shares a resource with `jobs`".
-/// `active` marks the resources of unfinished jobs (see the migration).
+/// The condition "no earlier unfinished job shares a resource with `jobs`":
+/// the job's resources (`job_resources`) against the places of unfinished
+/// jobs (`open_resources`, see the migration).
+/// Written as a scalar subquery that stops at its first row, so PostgreSQL
+/// checks each job as it walks the queue instead of joining every open job
+/// against every other.
 macro_rules! no_earlier_conflict {
     () => {
-        "NOT EXISTS (SELECT 1 FROM job_resources mine \
-         JOIN job_resources other ON other.resource = mine.resource \
-         AND other.active AND other.job_id < mine.job_id \
-         WHERE mine.job_id = jobs.id)"
+        "(SELECT 1 FROM job_resources mine \
+         JOIN open_resources other ON other.resource = mine.resource \
+         AND other.job_id < mine.job_id \
+         WHERE mine.job_id = jobs.id LIMIT 1) IS NULL"
     };
 }
 
@@ -47,65 +57,86 @@ pub const CANDIDATES_SQL: &str = concat!(
     " ORDER BY id LIMIT $1"
 );
 
+/// Starts the jobs whose ids stand in `{ids}` (our own integers, written
+/// into the statement) that may start now; one row back per job won.
 pub const CLAIM_SQL: &str = concat!(
     "UPDATE jobs SET state = 'running', runner = $1, fencing_token = fencing_token + 1, \
      lease_expires_at = $2, started_at = COALESCE(started_at, $3), attempts = attempts + 1, error = NULL \
-     WHERE id = $4 AND state IN ('queued', 'interrupted') AND cancel_requested = FALSE AND ",
+     WHERE id IN ({ids}) AND state IN ('queued', 'interrupted') AND cancel_requested = FALSE AND ",
     no_earlier_conflict!(),
     " RETURNING id, kind, payload, fencing_token, attempts"
 );
+
+/// Marks the first step not yet done of each just-claimed job running, in
+/// the claim's transaction.
+pub const START_FIRST_STEPS_SQL: &str = "UPDATE job_steps SET state = 'running', started_at = $1, finished_at = NULL \
+     WHERE (job_id, position) IN (SELECT job_id, MIN(position) FROM job_steps \
+     WHERE job_id IN ({ids}) AND state <> 'done' GROUP BY job_id)";
+
+/// Per claimed job: how many steps, and the first not done.
+pub const STEP_PLAN_SQL: &str = "SELECT job_id, COUNT(*) AS total, \
+     MIN(CASE WHEN state <> 'done' THEN position END) AS next \
+     FROM job_steps WHERE job_id IN ({ids}) GROUP BY job_id";
 
 pub const SWEEP_SQL: &str = "UPDATE jobs SET state = 'interrupted', fencing_token = fencing_token + 1, \
      lease_expires_at = NULL, \
      error = 'the runner ' || COALESCE(runner, '?') || ' stopped renewing its lease; the job waits to be resumed' \
      WHERE state = 'running' AND lease_expires_at < $1";
 
-pub const GUARD_SQL: &str = "UPDATE jobs SET lease_expires_at = $1 \
-     WHERE id = $2 AND fencing_token = $3 AND state = 'running' RETURNING cancel_requested";
-
-pub const FINISH_SQL: &str = "UPDATE jobs SET state = $1, finished_at = $2, error = $3, lease_expires_at = NULL, \
-     progress_percent = CASE WHEN $1 = 'succeeded' THEN 100 ELSE progress_percent END \
-     WHERE id = $4 AND fencing_token = $5 AND state = 'running'";
-
-/// Lets go of a finished job's resources; only ever in the transaction that
-/// finished (or cancelled) it, as its last statement.
-pub const RELEASE_SQL: &str = "UPDATE job_resources SET active = FALSE WHERE job_id = $1";
-
-pub const PROGRESS_SQL: &str = "UPDATE jobs SET progress_percent = $1, progress_message = $2 \
-     WHERE id = $3 AND fencing_token = $4 AND state = 'running'";
-
 pub const CANCEL_WAITING_SQL: &str = "UPDATE jobs SET state = 'cancelled', finished_at = $1, error = $2, \
      lease_expires_at = NULL WHERE id = $3 AND state IN ('queued', 'interrupted')";
+
+/// Lets go of a finished job's places in its resources' lines, found by the
+/// primary key (resource, job).
+pub const RELEASE_SQL: &str = "DELETE FROM open_resources WHERE job_id = $1 \
+     AND resource IN (SELECT resource FROM job_resources WHERE job_id = $1)";
 
 pub const CANCEL_RUNNING_SQL: &str =
     "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'";
 
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    payload: String,
+    #[diesel(sql_type = BigInt)]
+    fencing_token: i64,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
 /// A job this runner has just won.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct Claimed {
-    #[diesel(sql_type = BigInt)]
     pub id: i64,
-    #[diesel(sql_type = Text)]
     pub kind: String,
-    #[diesel(sql_type = Text)]
     pub payload: String,
-    #[diesel(sql_type = BigInt)]
     pub fencing_token: i64,
     /// 1 on the first start; more when the job is resumed.
-    #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    pub total_steps: i32,
+    /// The first step not done (already marked running by the claim);
+    /// `None` when every step is done.
+    pub next_step: Option<i32>,
+}
+
+#[derive(QueryableByName)]
+struct StepPlan {
+    #[diesel(sql_type = BigInt)]
+    job_id: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = Nullable<Integer>)]
+    next: Option<i32>,
 }
 
 #[derive(QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = BigInt)]
     id: i64,
-}
-
-#[derive(QueryableByName)]
-struct CancelFlag {
-    #[diesel(sql_type = Bool)]
-    cancel_requested: bool,
 }
 
 /// Records a job and its resources and planned steps. Call inside the
@@ -140,6 +171,17 @@ pub fn enqueue(
         .collect();
     if !resources.is_empty() {
         db_run!(c, c => diesel::insert_into(job_resources::table).values(&resources).execute(c))?;
+        let places: Vec<_> = spec
+            .resources
+            .iter()
+            .map(|r| {
+                (
+                    open_resources::resource.eq(r),
+                    open_resources::job_id.eq(id),
+                )
+            })
+            .collect();
+        db_run!(c, c => diesel::insert_into(open_resources::table).values(&places).execute(c))?;
     }
     let steps: Vec<_> = spec
         .steps
@@ -167,6 +209,60 @@ pub fn candidates(c: &mut Conn<'_>, limit: i64) -> QueryResult<Vec<i64>> {
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Tries to start the jobs `ids` for `runner`, in one statement; returns
+/// those it won (others were taken, cancelled, or must wait). In the same
+/// transaction, marks each won job's first open step running and reads its
+/// step plan.
+pub fn claim_many(
+    c: &mut Conn<'_>,
+    ids: &[i64],
+    runner: &str,
+    lease_until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ClaimRow> = db_run!(c, c => diesel::sql_query(CLAIM_SQL.replace("{ids}", &id_list(ids)))
+        .bind::<Text, _>(runner)
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .load(c))?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let won = id_list(&rows.iter().map(|r| r.id).collect::<Vec<_>>());
+    db_run!(c, c => diesel::sql_query(START_FIRST_STEPS_SQL.replace("{ids}", &won))
+        .bind::<Timestamp, _>(now)
+        .execute(c))?;
+    let plans: Vec<StepPlan> =
+        db_run!(c, c => diesel::sql_query(STEP_PLAN_SQL.replace("{ids}", &won)).load(c))?;
+    let mut claimed: Vec<Claimed> = rows
+        .into_iter()
+        .map(|r| {
+            let plan = plans.iter().find(|p| p.job_id == r.id);
+            Claimed {
+                total_steps: plan.map(|p| p.total as i32).unwrap_or(0),
+                next_step: plan.and_then(|p| p.next),
+                id: r.id,
+                kind: r.kind,
+                payload: r.payload,
+                fencing_token: r.fencing_token,
+                attempts: r.attempts,
+            }
+        })
+        .collect();
+    claimed.sort_by_key(|j| j.id);
+    Ok(claimed)
+}
+
 /// Tries to start job `id` for `runner`. `Some` only for the one runner
 /// whose statement changed the row.
 pub fn claim(
@@ -176,14 +272,7 @@ pub fn claim(
     lease_until: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Claimed>> {
-    let mut rows: Vec<Claimed> = db_run!(c, c => diesel::sql_query(CLAIM_SQL)
-        .bind::<Text, _>(runner)
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .bind::<BigInt, _>(id)
-        .load(c))?;
-    debug_assert!(rows.len() <= 1);
-    Ok(rows.pop())
+    Ok(claim_many(c, &[id], runner, lease_until, now)?.pop())
 }
 
 /// Marks running jobs whose lease ran out as interrupted and moves their
@@ -201,15 +290,21 @@ pub fn guard(
     token: i64,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<bool>> {
-    let mut rows: Vec<CancelFlag> = db_run!(c, c => diesel::sql_query(GUARD_SQL)
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<BigInt, _>(id)
-        .bind::<BigInt, _>(token)
-        .load(c))?;
-    Ok(rows.pop().map(|r| r.cancel_requested))
+    let mut rows: Vec<bool> = db_run!(c, c => diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id))
+                .filter(jobs::fencing_token.eq(token))
+                .filter(jobs::state.eq("running")),
+        )
+        .set(jobs::lease_expires_at.eq(lease_until))
+        .returning(jobs::cancel_requested)
+        .get_results(c))?;
+    Ok(rows.pop())
 }
 
-/// Ends a running job; refused (0 rows) with a stale token.
+/// Ends a running job and lets go of its resources; refused (0 rows) with a
+/// stale token. The release (deleting the job's `open_resources`) is the
+/// later statement, run only when the finish changed the row.
 pub fn finish(
     c: &mut Conn<'_>,
     id: i64,
@@ -218,24 +313,37 @@ pub fn finish(
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let n = db_run!(c, c => diesel::sql_query(FINISH_SQL)
-        .bind::<Text, _>(state.as_str())
-        .bind::<Timestamp, _>(now)
-        .bind::<Nullable<Text>, _>(error)
-        .bind::<BigInt, _>(id)
-        .bind::<BigInt, _>(token)
-        .execute(c))?;
+    let target = jobs::table
+        .filter(jobs::id.eq(id))
+        .filter(jobs::fencing_token.eq(token))
+        .filter(jobs::state.eq("running"));
+    let values = (
+        jobs::state.eq(state.as_str()),
+        jobs::finished_at.eq(now),
+        jobs::error.eq(error),
+        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
+    );
+    let n = if state == JobState::Succeeded {
+        db_run!(c, c => diesel::update(target)
+            .set((values, jobs::progress_percent.eq(100)))
+            .execute(c))?
+    } else {
+        db_run!(c, c => diesel::update(target).set(values).execute(c))?
+    };
     if n == 1 {
         release(c, id)?;
     }
     Ok(n)
 }
 
+/// Lets go of a finished job's resources; only ever in the transaction that
+/// finished (or cancelled) it, as its last statement.
 fn release(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
     db_run!(c, c => diesel::sql_query(RELEASE_SQL).bind::<BigInt, _>(id).execute(c))?;
     Ok(())
 }
 
+/// Progress within a running job; refused (0 rows) with a stale token.
 pub fn progress(
     c: &mut Conn<'_>,
     id: i64,
@@ -243,26 +351,17 @@ pub fn progress(
     percent: i32,
     message: &str,
 ) -> QueryResult<usize> {
-    db_run!(c, c => diesel::sql_query(PROGRESS_SQL)
-        .bind::<Integer, _>(percent.clamp(0, 100))
-        .bind::<Text, _>(message)
-        .bind::<BigInt, _>(id)
-        .bind::<BigInt, _>(token)
+    db_run!(c, c => diesel::update(
+            jobs::table
+                .filter(jobs::id.eq(id))
+                .filter(jobs::fencing_token.eq(token))
+                .filter(jobs::state.eq("running")),
+        )
+        .set((
+            jobs::progress_percent.eq(percent.clamp(0, 100)),
+            jobs::progress_message.eq(message),
+        ))
         .execute(c))
-}
-
-/// The steps not yet done, in order, with their names.
-pub fn open_steps(c: &mut Conn<'_>, id: i64) -> QueryResult<Vec<(i32, String)>> {
-    db_run!(c, c => job_steps::table
-        .filter(job_steps::job_id.eq(id))
-        .filter(job_steps::state.ne("done"))
-        .order(job_steps::position.asc())
-        .select((job_steps::position, job_steps::name))
-        .load(c))
-}
-
-pub fn step_count(c: &mut Conn<'_>, id: i64) -> QueryResult<i64> {
-    db_run!(c, c => job_steps::table.filter(job_steps::job_id.eq(id)).count().get_result(c))
 }
 
 pub fn mark_step(
@@ -398,12 +497,10 @@ mod tests {
             CANDIDATES_SQL,
             CLAIM_SQL,
             SWEEP_SQL,
-            GUARD_SQL,
-            FINISH_SQL,
-            PROGRESS_SQL,
             CANCEL_WAITING_SQL,
             CANCEL_RUNNING_SQL,
             RELEASE_SQL,
+            START_FIRST_STEPS_SQL,
         ] {
             let mut seen: Vec<u32> = Vec::new();
             let bytes = sql.as_bytes();

@@ -244,6 +244,28 @@ impl Runner {
         result
     }
 
+    /// A write transaction fenced by its own last statement instead of a
+    /// guard: `f` returns the rows changed by a token-checked statement
+    /// (finish or progress); if that is 0 the token is stale and everything
+    /// `f` wrote is rolled back.
+    fn conclude(
+        &self,
+        held: &Held,
+        f: impl FnOnce(&mut Conn<'_>) -> diesel::QueryResult<usize>,
+    ) -> Result<(), RunError> {
+        let mut conn = self.db.get()?;
+        let result = conn.write(|c| -> Result<(), RunError> {
+            match f(c)? {
+                0 => Err(RunError::LeaseLost),
+                _ => Ok(()),
+            }
+        });
+        if matches!(result, Err(RunError::LeaseLost)) {
+            held.lost.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
     /// Starts the workers and the heartbeat; they run until `stop` is set.
     pub fn start(self: &Arc<Self>, stop: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
         let mut handles = Vec::new();
@@ -268,8 +290,15 @@ impl Runner {
 
     fn heartbeat(&self, stop: &AtomicBool) {
         let every = self.settings.lease / 3;
+        let mut last_round = std::time::Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(every.min(Duration::from_millis(200)));
+            // Short sleeps so a stop is noticed soon; renewals every third
+            // of a lease.
+            std::thread::sleep(every.min(Duration::from_millis(100)));
+            if last_round.elapsed() < every {
+                continue;
+            }
+            last_round = std::time::Instant::now();
             let held: Vec<Arc<Held>> = self.held.lock().expect("held").values().cloned().collect();
             for h in held {
                 // A fenced transaction with no other statement: the renewal.
@@ -282,8 +311,9 @@ impl Runner {
 
     fn worker(&self, n: usize, stop: &AtomicBool) {
         let mut seen = self.wake.current();
+        let mut hints = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            match self.run_one(n) {
+            match self.run_some(n, &mut hints) {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => tracing::warn!("job worker {n}: {e}"),
@@ -316,36 +346,62 @@ impl Runner {
 
     /// Claims and runs one job if one may start. Returns whether it did.
     pub fn run_one(&self, worker: usize) -> Result<bool, DbError> {
-        self.maybe_sweep()?;
-        let mut conn = self.db.get()?;
-        let candidates = queue::candidates(&mut conn.conn(), (self.settings.workers * 2) as i64)?;
-        if candidates.is_empty() {
-            return Ok(false);
-        }
-        // Workers start at different candidates so they do not all fight
-        // over the oldest one.
-        let start = worker % candidates.len();
-        for id in candidates.iter().cycle().skip(start).take(candidates.len()) {
-            let lease_until = self.lease_until();
-            let claimed = conn.write(|c| queue::claim(c, *id, &self.id, lease_until, db::now()))?;
-            if let Some(job) = claimed {
-                drop(conn);
-                self.execute(job);
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.run_some(worker, &mut Vec::new())
     }
 
-    fn execute(&self, job: Claimed) {
-        let held = Arc::new(Held {
-            id: job.id,
-            token: job.fencing_token,
-            lost: AtomicBool::new(false),
-            cancel: AtomicBool::new(false),
-        });
-        self.held.lock().expect("held").insert(job.id, held.clone());
-        let outcome = self.drive(&held, &job);
+    /// Claims a few jobs that may start and runs them one after another.
+    /// `hints` keeps the candidates of the last look at the queue; the
+    /// claim re-checks each, so stale hints cost a wasted claim at worst.
+    fn run_some(&self, worker: usize, hints: &mut Vec<i64>) -> Result<bool, DbError> {
+        self.maybe_sweep()?;
+        let mut conn = self.db.get()?;
+        let workers = self.settings.workers.max(1);
+        if hints.is_empty() {
+            *hints = queue::candidates(&mut conn.conn(), (workers * 8) as i64)?;
+            if hints.is_empty() {
+                return Ok(false);
+            }
+            // Workers start at different places in the list so they do not
+            // all fight over the oldest job.
+            let start = (worker * hints.len() / workers).min(hints.len() - 1);
+            hints.rotate_left(start);
+        }
+        // With a long queue, take a few at once; with a short one, one, so
+        // that idle workers elsewhere get their share.
+        let take = (hints.len() / workers).clamp(1, 4);
+        let batch: Vec<i64> = hints.drain(..take.min(hints.len())).collect();
+        let lease_until = self.lease_until();
+        let claimed =
+            conn.write(|c| queue::claim_many(c, &batch, &self.id, lease_until, db::now()))?;
+        drop(conn);
+        if claimed.is_empty() {
+            // Someone else had them; look again next time round.
+            hints.clear();
+            return Ok(true);
+        }
+        // All of them under the heartbeat from now on, not only the one
+        // running: the others wait their turn here with live leases.
+        let held: Vec<(Claimed, Arc<Held>)> = claimed
+            .into_iter()
+            .map(|job| {
+                let h = Arc::new(Held {
+                    id: job.id,
+                    token: job.fencing_token,
+                    lost: AtomicBool::new(false),
+                    cancel: AtomicBool::new(false),
+                });
+                self.held.lock().expect("held").insert(job.id, h.clone());
+                (job, h)
+            })
+            .collect();
+        for (job, h) in held {
+            self.execute(job, &h);
+        }
+        Ok(true)
+    }
+
+    fn execute(&self, job: Claimed, held: &Held) {
+        let outcome = self.drive(held, &job);
         self.held.lock().expect("held").remove(&job.id);
         match outcome {
             Ok(state) => tracing::debug!("job {} ({}) {}", job.id, job.kind, state.as_str()),
@@ -386,45 +442,40 @@ impl Runner {
                 return self.end(held, JobState::Failed, Some(&why));
             }
         }
-        let (steps, total) = {
-            let mut conn = self.db.get()?;
-            let mut c = conn.conn();
-            (
-                queue::open_steps(&mut c, job.id)?,
-                queue::step_count(&mut c, job.id)?,
-            )
-        };
-        if steps.is_empty() {
+        let Some(first) = job.next_step else {
             // Every step committed before the runner was lost: only the
             // finish is left to record.
             return self.end(held, JobState::Succeeded, None);
-        }
-        let done_before = total - steps.len() as i64;
-        for (i, (position, name)) in steps.iter().enumerate() {
-            let position = *position;
-            let cancel = self.fenced(held, |c, cancel| {
-                if !cancel {
-                    queue::mark_step(c, job.id, position, "running", None, db::now())?;
-                }
-                Ok(cancel)
-            })?;
-            if cancel {
-                let why = format!(
-                    "stopped at the operator's request before step {}",
-                    position + 1
-                );
-                self.fenced(held, |c, _| {
-                    queue::skip_rest(c, job.id, position, "not run: the job was stopped")?;
-                    queue::finish(
-                        c,
-                        job.id,
-                        held.token,
-                        JobState::Cancelled,
-                        Some(&why),
-                        db::now(),
-                    )
+        };
+        let total = job.total_steps;
+        for position in first..total {
+            // The claim marked the first step running; later ones are marked
+            // here, and a stop asked for meanwhile is honoured here.
+            if position > first {
+                let cancel = self.fenced(held, |c, cancel| {
+                    if !cancel {
+                        queue::mark_step(c, job.id, position, "running", None, db::now())?;
+                    }
+                    Ok(cancel)
                 })?;
-                return Ok(JobState::Cancelled);
+                if cancel {
+                    let why = format!(
+                        "stopped at the operator's request before step {}",
+                        position + 1
+                    );
+                    self.fenced(held, |c, _| {
+                        queue::skip_rest(c, job.id, position, "not run: the job was stopped")?;
+                        queue::finish(
+                            c,
+                            job.id,
+                            held.token,
+                            JobState::Cancelled,
+                            Some(&why),
+                            db::now(),
+                        )
+                    })?;
+                    return Ok(JobState::Cancelled);
+                }
             }
             let mut ctx = StepCtx {
                 runner: self,
@@ -435,29 +486,31 @@ impl Runner {
             };
             let result = kind.run_step(&job.payload, position, &mut ctx);
             let writes = std::mem::take(&mut ctx.with_step);
-            let last = i + 1 == steps.len();
-            let finished = done_before + i as i64 + 1;
+            let last = position + 1 == total;
             match result {
                 Ok(detail) => {
-                    let percent = (finished * 100 / total.max(1)) as i32;
-                    self.fenced(held, |c, _| {
+                    // The step's writes, its completion, then (last step) the
+                    // release: in that order, in one commit, which the
+                    // token-checked last statement refuses if the job is no
+                    // longer ours.
+                    self.conclude(held, |c| {
                         let now = db::now();
                         for w in writes {
                             w(c, now)?;
                         }
                         queue::mark_step(c, job.id, position, "done", Some(&detail), now)?;
-                        queue::progress(c, job.id, held.token, percent, &format!("{name}: done"))?;
                         if last {
-                            // The release: a later statement than every write
-                            // of the steps, in the same commit.
-                            queue::finish(c, job.id, held.token, JobState::Succeeded, None, now)?;
+                            queue::finish(c, job.id, held.token, JobState::Succeeded, None, now)
+                        } else {
+                            let percent = (position + 1) * 100 / total;
+                            let message = format!("step {} of {total} done", position + 1);
+                            queue::progress(c, job.id, held.token, percent, &message)
                         }
-                        Ok(())
                     })?;
                 }
                 Err(JobError::LeaseLost) => return Err(RunError::LeaseLost),
                 Err(JobError::Failed(why)) => {
-                    let error = format!("step {} ({name}) failed: {why}", position + 1);
+                    let error = format!("step {} failed: {why}", position + 1);
                     self.fenced(held, |c, _| {
                         let now = db::now();
                         queue::mark_step(c, job.id, position, "failed", Some(&why), now)?;

@@ -29,21 +29,28 @@ CREATE TABLE jobs (
     error TEXT,
     retry_of BIGINT REFERENCES jobs (id)
 );
-CREATE INDEX jobs_state ON jobs (state, id);
+-- The jobs waiting to start or to be resumed, in queue order.
+CREATE INDEX jobs_waiting ON jobs (id) WHERE state IN ('queued', 'interrupted');
 
--- The resource keys a job locks (pool:tank, bay:<enclosure>:5, ...).
--- `active` is true while the job is unfinished; it is cleared in the
--- transaction that finishes or cancels the job, so the "is an earlier job
--- on this resource still open" check looks only at open jobs, however long
--- the history grows.
+-- The resource keys a job locks (pool:tank, bay:<enclosure>:5, ...), kept
+-- with the job for good.
 CREATE TABLE job_resources (
     job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     resource TEXT NOT NULL,
-    active BOOLEAN NOT NULL DEFAULT TRUE,
     PRIMARY KEY (job_id, resource)
 );
 CREATE INDEX job_resources_resource ON job_resources (resource, job_id);
-CREATE INDEX job_resources_active ON job_resources (resource, job_id) WHERE active;
+
+-- The same keys while the job is unfinished: its place in each resource's
+-- line. Inserted with the job; deleted as the last statement of the
+-- transaction that finishes or cancels it. The check "is an earlier job on
+-- this resource still open" reads only this small table, however long the
+-- history grows.
+CREATE TABLE open_resources (
+    resource TEXT NOT NULL,
+    job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    PRIMARY KEY (resource, job_id)
+);
 
 CREATE TABLE job_steps (
     job_id BIGINT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,

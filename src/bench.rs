@@ -1,0 +1,242 @@
+//! `baystack bench queue`: no-op jobs per second through the real runner,
+//! beside the simplest hand-written claim loop on the same database in the
+//! same run (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL,
+//! `BEGIN IMMEDIATE` on SQLite), which keeps none of the queue's guarantees.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+
+use crate::config::{DatabaseUrl, Settings};
+use crate::db::{self, Conn, Db, PooledConn, appliance};
+use crate::db_run;
+use crate::jobs::runner::{Runner, RunnerSettings, Wake};
+use crate::jobs::{kinds, queue};
+use crate::storage;
+
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub struct Row {
+    pub database: &'static str,
+    pub workers: usize,
+    pub queue_per_s: f64,
+    pub baseline_per_s: f64,
+}
+
+impl Row {
+    pub fn ratio(&self) -> f64 {
+        self.queue_per_s / self.baseline_per_s
+    }
+}
+
+fn clear(conn: &mut PooledConn) -> anyhow::Result<()> {
+    let mut c = conn.conn();
+    for table in [
+        "noop_runs",
+        "job_commands",
+        "job_steps",
+        "open_resources",
+        "job_resources",
+        "jobs",
+        "bench_baseline",
+    ] {
+        db_run!(&mut c, c => diesel::sql_query(format!("DELETE FROM {table}")).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Fresh planner statistics after a burst of enqueues, as autovacuum (or
+/// SQLite's optimizer) would have them on a console that runs for a while.
+fn analyze(conn: &mut PooledConn) -> QueryResult<()> {
+    db_run!(&mut conn.conn(), c => diesel::sql_query("ANALYZE").execute(c))?;
+    Ok(())
+}
+
+/// Whether any job is unfinished: one index probe, so waiting for the end
+/// costs the runner next to nothing.
+fn any_unfinished(c: &mut Conn<'_>) -> QueryResult<bool> {
+    use crate::db::schema::jobs;
+    let one: Option<i64> = db_run!(c, c => jobs::table
+        .filter(jobs::state.eq_any(["queued", "running", "interrupted"]))
+        .select(jobs::id)
+        .first(c)
+        .optional())?;
+    Ok(one.is_some())
+}
+
+/// The queue, with all its guarantees: `n` one-step no-op jobs on distinct
+/// resources, run by one runner with `workers` workers.
+fn run_queue(db: &Db, settings: &Settings, n: usize, workers: usize) -> anyhow::Result<f64> {
+    let mut conn = db.get()?;
+    clear(&mut conn)?;
+    conn.write(|c| -> QueryResult<()> {
+        for i in 0..n {
+            let spec = kinds::noop_with(vec![format!("bench:{i}")], 0, 1, false);
+            queue::enqueue(c, &spec, "bench", None, db::now())?;
+        }
+        Ok(())
+    })?;
+    analyze(&mut conn)?;
+    let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(settings)?);
+    let runner = Runner::new(
+        db.clone(),
+        backend,
+        RunnerSettings {
+            workers,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(5),
+            max_attempts: 3,
+        },
+        Arc::new(Wake::default()),
+        Box::new(|| {}),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let threads = runner.start(stop.clone());
+    while any_unfinished(&mut conn.conn())? {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The baseline: take the oldest queued row and mark it done, one
+/// transaction per job, nothing else.
+fn run_baseline(db: &Db, n: usize, workers: usize) -> anyhow::Result<f64> {
+    let mut conn = db.get()?;
+    clear(&mut conn)?;
+    conn.write(|c| -> QueryResult<()> {
+        for _ in 0..n {
+            db_run!(c, c => diesel::sql_query("INSERT INTO bench_baseline (state) VALUES ('queued')").execute(c))?;
+        }
+        Ok(())
+    })?;
+    analyze(&mut conn)?;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut conn = db.get()?;
+                loop {
+                    let took = match &mut conn {
+                        PooledConn::Sqlite(c) => {
+                            let c: &mut SqliteConnection = c;
+                            c.immediate_transaction(|c| -> QueryResult<bool> {
+                                let row: Option<IdRow> = diesel::sql_query(
+                                    "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1",
+                                )
+                                .get_result(c)
+                                .optional()?;
+                                let Some(row) = row else { return Ok(false) };
+                                diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
+                                    .bind::<BigInt, _>(row.id)
+                                    .execute(c)?;
+                                Ok(true)
+                            })?
+                        }
+                        PooledConn::Postgres(c) => {
+                            let c: &mut PgConnection = c;
+                            c.transaction(|c| -> QueryResult<bool> {
+                                let row: Option<IdRow> = diesel::sql_query(
+                                    "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                                )
+                                .get_result(c)
+                                .optional()?;
+                                let Some(row) = row else { return Ok(false) };
+                                diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
+                                    .bind::<BigInt, _>(row.id)
+                                    .execute(c)?;
+                                Ok(true)
+                            })?
+                        }
+                    };
+                    if !took {
+                        return Ok(());
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a baseline worker panicked"))??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+fn prepare(url: &DatabaseUrl) -> anyhow::Result<Db> {
+    let db = Db::open(url)?;
+    let mut conn = db.get()?;
+    if appliance::get(&mut conn.conn())?.is_some() {
+        bail!(
+            "{} holds a configured appliance; the benchmark deletes every job, so give it an empty scratch database",
+            url.redacted()
+        );
+    }
+    let ddl = match url {
+        DatabaseUrl::Sqlite(_) => {
+            "CREATE TABLE IF NOT EXISTS bench_baseline (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL)"
+        }
+        DatabaseUrl::Postgres(_) => {
+            "CREATE TABLE IF NOT EXISTS bench_baseline (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL)"
+        }
+    };
+    db_run!(&mut conn.conn(), c => diesel::sql_query(ddl).execute(c))?;
+    Ok(db)
+}
+
+/// Runs the benchmark on a fresh SQLite file in `scratch` and, if given, on
+/// an empty PostgreSQL database; `n` jobs per measurement.
+pub fn queue(
+    scratch: &std::path::Path,
+    postgres: Option<&str>,
+    n: usize,
+) -> anyhow::Result<Vec<Row>> {
+    let mut targets = vec![("sqlite", DatabaseUrl::Sqlite(scratch.join("bench.db")))];
+    if let Some(url) = postgres {
+        targets.push(("postgresql", DatabaseUrl::parse(url)?));
+    }
+    let mut rows = Vec::new();
+    for (name, url) in targets {
+        let db = prepare(&url).with_context(|| format!("preparing {}", url.redacted()))?;
+        let mut settings = Settings::for_data_dir(scratch);
+        settings.database = url.clone();
+        for workers in [1, 4, 16] {
+            // Interleaved rounds, median of each: a two-core machine that
+            // also runs the database server is noisy.
+            let mut queue_runs = Vec::new();
+            let mut baseline_runs = Vec::new();
+            for _ in 0..ROUNDS {
+                queue_runs.push(run_queue(&db, &settings, n, workers)?);
+                baseline_runs.push(run_baseline(&db, n, workers)?);
+            }
+            rows.push(Row {
+                database: name,
+                workers,
+                queue_per_s: median(queue_runs),
+                baseline_per_s: median(baseline_runs),
+            });
+        }
+    }
+    Ok(rows)
+}
