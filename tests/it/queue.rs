@@ -182,11 +182,30 @@ async fn a_stale_fencing_token_is_refused(backend: Backend) {
     let second = claim(db, id, "new").unwrap();
     assert_eq!(second.fencing_token, first.fencing_token + 2);
     assert_eq!(second.attempts, 2);
-    // ... and the old token stays refused after the new claim.
+    // ... and the old token stays refused while the new owner runs it: no
+    // renewal, no progress, no finish.
     let guard = conn
         .write(|c| queue::guard(c, id, first.fencing_token, later(30)))
         .unwrap();
     assert_eq!(guard, None);
+    let n = conn
+        .write(|c| queue::progress(c, id, first.fencing_token, 99, "stale"))
+        .unwrap();
+    assert_eq!(n, 0);
+    let n = conn
+        .write(|c| {
+            queue::finish(
+                c,
+                id,
+                first.fencing_token,
+                JobState::Succeeded,
+                None,
+                db::now(),
+            )
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(job(db, id).job.state, "running", "still the new owner's");
     assert_eq!(
         conn.write(|c| queue::guard(c, id, second.fencing_token, later(30)))
             .unwrap(),
