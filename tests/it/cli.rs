@@ -494,3 +494,29 @@ fn the_agent_alone_observes_into_the_database() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `baystack bench queue` runs on both databases and reports every row;
+/// it refuses a database that holds a configured appliance.
+#[test]
+fn the_queue_benchmark_runs_and_guards_real_databases() {
+    let pg = PgDatabase::create();
+    let out = run(&["bench", "queue", "--jobs", "40", "--postgres", &pg.url]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{report}{}", text(&out.stderr));
+    for db in ["sqlite", "postgresql"] {
+        for workers in ["1", "4", "16"] {
+            assert!(
+                report.lines().any(|l| {
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    cols.len() == 5 && cols[0] == db && cols[1] == workers && cols[4].ends_with('%')
+                }),
+                "no {db}/{workers} row in:\n{report}"
+            );
+        }
+    }
+    let configured = PgDatabase::create();
+    set_up(&DatabaseUrl::Postgres(configured.url.clone()));
+    let out = run(&["bench", "queue", "--jobs", "10", "--postgres", &configured.url]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("holds a configured appliance"), "{}", text(&out.stderr));
+}
