@@ -516,7 +516,18 @@ fn the_queue_benchmark_runs_and_guards_real_databases() {
     }
     let configured = PgDatabase::create();
     set_up(&DatabaseUrl::Postgres(configured.url.clone()));
-    let out = run(&["bench", "queue", "--jobs", "10", "--postgres", &configured.url]);
+    let out = run(&[
+        "bench",
+        "queue",
+        "--jobs",
+        "10",
+        "--postgres",
+        &configured.url,
+    ]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("holds a configured appliance"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("holds a configured appliance"),
+        "{}",
+        text(&out.stderr)
+    );
 }
