@@ -137,39 +137,25 @@ fn run_baseline(db: &Db, n: usize, workers: usize) -> anyhow::Result<f64> {
             let db = db.clone();
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut conn = db.get()?;
+                let select = match conn {
+                    PooledConn::Sqlite(_) => {
+                        "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1"
+                    }
+                    PooledConn::Postgres(_) => {
+                        "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+                    }
+                };
                 loop {
-                    let took = match &mut conn {
-                        PooledConn::Sqlite(c) => {
-                            let c: &mut SqliteConnection = c;
-                            c.immediate_transaction(|c| -> QueryResult<bool> {
-                                let row: Option<IdRow> = diesel::sql_query(
-                                    "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1",
-                                )
-                                .get_result(c)
-                                .optional()?;
-                                let Some(row) = row else { return Ok(false) };
-                                diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
-                                    .bind::<BigInt, _>(row.id)
-                                    .execute(c)?;
-                                Ok(true)
-                            })?
-                        }
-                        PooledConn::Postgres(c) => {
-                            let c: &mut PgConnection = c;
-                            c.transaction(|c| -> QueryResult<bool> {
-                                let row: Option<IdRow> = diesel::sql_query(
-                                    "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                                )
-                                .get_result(c)
-                                .optional()?;
-                                let Some(row) = row else { return Ok(false) };
-                                diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
-                                    .bind::<BigInt, _>(row.id)
-                                    .execute(c)?;
-                                Ok(true)
-                            })?
-                        }
-                    };
+                    // BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL.
+                    let took = conn.write(|c| -> QueryResult<bool> {
+                        let row: Option<IdRow> =
+                            db_run!(c, c => diesel::sql_query(select).get_result(c).optional())?;
+                        let Some(row) = row else { return Ok(false) };
+                        db_run!(c, c => diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
+                            .bind::<BigInt, _>(row.id)
+                            .execute(c))?;
+                        Ok(true)
+                    })?;
                     if !took {
                         return Ok(());
                     }

@@ -4,25 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baystack::jobs::runner::{Runner, RunnerSettings, Wake};
+use baystack::jobs::runner::Runner;
 
 use crate::both;
 use crate::support::{ADMIN_PASSWORD, Backend, TestApp};
 
 fn runner(app: &TestApp) -> Arc<Runner> {
-    let backend = baystack::storage::open(&app.settings).unwrap();
-    Runner::new(
-        app.db().clone(),
-        Arc::from(backend),
-        RunnerSettings {
-            workers: 1,
-            lease: Duration::from_secs(30),
-            poll: Duration::from_millis(20),
-            max_attempts: 3,
-        },
-        Arc::new(Wake::default()),
-        Box::new(|| {}),
-    )
+    app.runner(Duration::from_secs(30))
 }
 
 fn fast(backend: Backend) -> TestApp {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use baystack::db::{self, Db};
 use baystack::jobs::queue::{self, Cancel};
-use baystack::jobs::runner::{Runner, RunnerSettings, Wake};
+use baystack::jobs::runner::Runner;
 use baystack::jobs::{self, JobSpec, JobState, kinds};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -51,19 +51,7 @@ fn noop_runs(db: &Db, id: i64) -> i64 {
 }
 
 fn runner(app: &TestApp, lease: Duration) -> Arc<Runner> {
-    let backend = baystack::storage::open(&app.settings).unwrap();
-    Runner::new(
-        app.db().clone(),
-        Arc::from(backend),
-        RunnerSettings {
-            workers: 1,
-            lease,
-            poll: Duration::from_millis(20),
-            max_attempts: 3,
-        },
-        Arc::new(Wake::default()),
-        Box::new(|| {}),
-    )
+    app.runner(lease)
 }
 
 fn fast_sim(backend: Backend) -> TestApp {

@@ -139,6 +139,27 @@ impl TestApp {
         Client::new(svc)
     }
 
+    /// A job runner with one worker on this app's database and backend.
+    pub fn runner(
+        &self,
+        lease: std::time::Duration,
+    ) -> std::sync::Arc<baystack::jobs::runner::Runner> {
+        use baystack::jobs::runner::{Runner, RunnerSettings, Wake};
+        let backend = baystack::storage::open(&self.settings).expect("backend");
+        Runner::new(
+            self.db().clone(),
+            std::sync::Arc::from(backend),
+            RunnerSettings {
+                workers: 1,
+                lease,
+                poll: std::time::Duration::from_millis(20),
+                max_attempts: 3,
+            },
+            std::sync::Arc::new(Wake::default()),
+            Box::new(|| {}),
+        )
+    }
+
     /// Runs one observation pass with the simulated appliance.
     pub fn observe(&self) {
         let backend = baystack::storage::open(&self.settings).expect("sim backend");
