@@ -26,11 +26,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     pub fn filter(&self) -> Filter {
-        let clean = |v: &Option<String>| {
-            v.as_ref()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let clean = super::filter_value;
         Filter {
             actor: clean(&self.actor),
             action: clean(&self.action),

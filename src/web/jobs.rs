@@ -76,11 +76,7 @@ pub const PAGE_SIZE: i64 = 50;
 
 impl JobQuery {
     pub fn filter(&self) -> Result<JobFilter, AppError> {
-        let clean = |v: &Option<String>| {
-            v.as_ref()
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-        };
+        let clean = super::filter_value;
         let state = match clean(&self.state) {
             Some(s) => Some(JobState::parse(&s).ok_or_else(|| {
                 AppError::invalid(

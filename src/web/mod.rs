@@ -215,6 +215,13 @@ pub fn rule_for(method: &str, pattern: &str) -> Option<&'static RouteRule> {
         .find(|r| r.method == method && r.path == pattern)
 }
 
+/// A query-string filter value, trimmed; empty means "not given".
+pub fn filter_value(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 /// Whether a path belongs to the JSON API (errors there are JSON).
 pub fn is_api_path(path: &str) -> bool {
     path.starts_with("/api/") || path == "/healthz"

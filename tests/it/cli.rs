@@ -348,20 +348,11 @@ fn users_are_added_with_the_password_from_stdin() {
         &user.password_hash
     ));
 
-    let mut child = bin()
-        .args(["user", "passwd", "ops", "--data-dir", data])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"another long one\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        &["user", "passwd", "ops", "--data-dir", data],
+        "another long one
+",
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let user = db::auth::user_by_name(&mut db.get().unwrap().conn(), "ops")
         .unwrap()
