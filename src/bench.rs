@@ -13,10 +13,10 @@ use diesel::sql_types::BigInt;
 
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, Conn, Db, PooledConn, appliance};
-use crate::db_run;
 use crate::jobs::runner::{Runner, RunnerSettings, Wake};
 use crate::jobs::{kinds, queue};
 use crate::storage;
+use crate::{db_run, stmt};
 
 const ROUNDS: usize = 3;
 
@@ -54,20 +54,14 @@ fn clear(conn: &mut PooledConn) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fresh planner statistics after a burst of enqueues, as autovacuum (or
-/// SQLite's optimizer) would have them on a console that runs for a while.
-fn analyze(conn: &mut PooledConn) -> QueryResult<()> {
-    db_run!(&mut conn.conn(), c => diesel::sql_query("ANALYZE").execute(c))?;
-    Ok(())
-}
-
-/// Whether any job is unfinished: one index probe, so waiting for the end
-/// costs the runner next to nothing.
+/// Whether any job is unfinished. Every benchmark job holds a resource, and
+/// an unfinished job keeps its place in `open_resources` until the
+/// transaction that ends it, so this is one probe of a small table: polling
+/// it costs the runner under test next to nothing.
 fn any_unfinished(c: &mut Conn<'_>) -> QueryResult<bool> {
-    use crate::db::schema::jobs;
-    let one: Option<i64> = db_run!(c, c => jobs::table
-        .filter(jobs::state.eq_any(["queued", "running", "interrupted"]))
-        .select(jobs::id)
+    use crate::db::schema::open_resources;
+    let one: Option<i64> = db_run!(c, c => open_resources::table
+        .select(open_resources::job_id)
         .first(c)
         .optional())?;
     Ok(one.is_some())
@@ -85,7 +79,6 @@ fn run_queue(db: &Db, settings: &Settings, n: usize, workers: usize) -> anyhow::
         }
         Ok(())
     })?;
-    analyze(&mut conn)?;
     let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(settings)?);
     let runner = Runner::new(
         db.clone(),
@@ -130,15 +123,15 @@ fn run_baseline(db: &Db, n: usize, workers: usize) -> anyhow::Result<f64> {
         }
         Ok(())
     })?;
-    analyze(&mut conn)?;
     let started = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|_| {
             let db = db.clone();
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut conn = db.get()?;
+                // Prepared once per connection, like the queue's statements.
                 let select = match conn {
-                    PooledConn::Sqlite(_) => {
+                    PooledConn::Sqlite(..) => {
                         "SELECT id FROM bench_baseline WHERE state = 'queued' ORDER BY id LIMIT 1"
                     }
                     PooledConn::Postgres(_) => {
@@ -149,10 +142,9 @@ fn run_baseline(db: &Db, n: usize, workers: usize) -> anyhow::Result<f64> {
                     // BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL.
                     let took = conn.write(|c| -> QueryResult<bool> {
                         let row: Option<IdRow> =
-                            db_run!(c, c => diesel::sql_query(select).get_result(c).optional())?;
+                            db_run!(c, c => stmt!(select).get_result(c).optional())?;
                         let Some(row) = row else { return Ok(false) };
-                        db_run!(c, c => diesel::sql_query("UPDATE bench_baseline SET state = 'done' WHERE id = $1")
-                            .bind::<BigInt, _>(row.id)
+                        db_run!(c, c => stmt!("UPDATE bench_baseline SET state = 'done' WHERE id = ?", row.id)
                             .execute(c))?;
                         Ok(true)
                     })?;

@@ -7,6 +7,7 @@
 //! no deferred flush.
 
 pub mod schema;
+pub mod stmt;
 
 pub mod appliance;
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod inventory;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
@@ -73,7 +75,10 @@ pub fn utc_opt<S: serde::Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<
 
 /// A pooled connection to either database.
 pub enum PooledConn {
-    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+    Sqlite(
+        PooledConnection<ConnectionManager<SqliteConnection>>,
+        Arc<SqliteWriters>,
+    ),
     Postgres(PooledConnection<ConnectionManager<PgConnection>>),
 }
 
@@ -88,7 +93,7 @@ impl PooledConn {
     /// The connection, for reads outside a transaction.
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+            PooledConn::Sqlite(c, _) => Conn::Sqlite(c),
             PooledConn::Postgres(c) => Conn::Postgres(c),
         }
     }
@@ -104,7 +109,8 @@ impl PooledConn {
         F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
     {
         match self {
-            PooledConn::Sqlite(c) => {
+            PooledConn::Sqlite(c, writers) => {
+                let _turn = writers.turn()?;
                 let c: &mut SqliteConnection = c;
                 c.immediate_transaction(|c| f(&mut Conn::Sqlite(c)))
             }
@@ -134,9 +140,35 @@ macro_rules! db_run {
     };
 }
 
+/// SQLite has one writer at a time per file. Writers in this process take
+/// turns on a mutex before `BEGIN IMMEDIATE`, instead of all polling the
+/// file lock through SQLite's busy handler, which sleeps a millisecond or
+/// more per retry; writers in other processes still meet at the file lock.
+#[derive(Default)]
+pub struct SqliteWriters(parking_lot::Mutex<()>);
+
+impl SqliteWriters {
+    fn turn(&self) -> Result<parking_lot::MutexGuard<'_, ()>, diesel::result::Error> {
+        self.0
+            .try_lock_for(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS.into()))
+            .ok_or_else(|| {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new(format!(
+                        "database is locked: another writer in this process held it for {} s",
+                        SQLITE_BUSY_TIMEOUT_MS / 1000
+                    )),
+                )
+            })
+    }
+}
+
 #[derive(Clone)]
 enum PoolKind {
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Sqlite(
+        Pool<ConnectionManager<SqliteConnection>>,
+        Arc<SqliteWriters>,
+    ),
     Postgres(Pool<ConnectionManager<PgConnection>>),
 }
 
@@ -235,7 +267,7 @@ impl Db {
                         reason: e.to_string(),
                     })?;
                 Ok(Db {
-                    pool: PoolKind::Sqlite(pool),
+                    pool: PoolKind::Sqlite(pool, Arc::default()),
                     description,
                     applied_at_open,
                 })
@@ -309,7 +341,7 @@ impl Db {
     /// "sqlite" or "postgresql".
     pub fn kind(&self) -> &'static str {
         match self.pool {
-            PoolKind::Sqlite(_) => "sqlite",
+            PoolKind::Sqlite(..) => "sqlite",
             PoolKind::Postgres(_) => "postgresql",
         }
     }
@@ -322,7 +354,7 @@ impl Db {
     /// A connection for blocking code (the agent, the CLI, inside `run`).
     pub fn get(&self) -> Result<PooledConn, DbError> {
         Ok(match &self.pool {
-            PoolKind::Sqlite(p) => PooledConn::Sqlite(p.get()?),
+            PoolKind::Sqlite(p, w) => PooledConn::Sqlite(p.get()?, w.clone()),
             PoolKind::Postgres(p) => PooledConn::Postgres(p.get()?),
         })
     }
@@ -348,7 +380,7 @@ impl Db {
     pub fn ping(&self) -> Result<(), DbError> {
         let timeout = Duration::from_secs(2);
         let mut pooled = match &self.pool {
-            PoolKind::Sqlite(p) => PooledConn::Sqlite(p.get_timeout(timeout)?),
+            PoolKind::Sqlite(p, w) => PooledConn::Sqlite(p.get_timeout(timeout)?, w.clone()),
             PoolKind::Postgres(p) => PooledConn::Postgres(p.get_timeout(timeout)?),
         };
         db_run!(&mut pooled.conn(), c => diesel::sql_query("SELECT COUNT(*) FROM appliance").execute(c))?;

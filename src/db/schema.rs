@@ -173,6 +173,9 @@ diesel::table! {
         attempts -> Integer,
         error -> Nullable<Text>,
         retry_of -> Nullable<BigInt>,
+        step_count -> Integer,
+        steps_done -> Integer,
+        step_started_at -> Nullable<Timestamp>,
     }
 }
 
@@ -241,5 +244,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_steps,
     job_commands,
     noop_runs,
-    queue_clock
+    queue_clock,
+    open_resources
 );

@@ -100,6 +100,9 @@ pub struct JobRow {
     pub attempts: i32,
     pub error: Option<String>,
     pub retry_of: Option<i64>,
+    pub steps_done: i32,
+    #[serde(skip)]
+    pub step_started_at: Option<NaiveDateTime>,
 }
 
 impl JobRow {
@@ -211,11 +214,14 @@ fn views(c: &mut Conn<'_>, rows: Vec<JobRow>) -> Result<Vec<JobView>, DbError> {
                 .filter(|(id, _)| *id == job.id)
                 .map(|(_, r)| r.clone())
                 .collect(),
-            steps: steps
-                .iter()
-                .filter(|s| s.job_id == job.id)
-                .cloned()
-                .collect(),
+            steps: with_running_step(
+                &job,
+                steps
+                    .iter()
+                    .filter(|s| s.job_id == job.id)
+                    .cloned()
+                    .collect(),
+            ),
             progress: Progress {
                 percent: job.progress_percent,
                 message: job.progress_message.clone(),
@@ -223,6 +229,19 @@ fn views(c: &mut Conn<'_>, rows: Vec<JobRow>) -> Result<Vec<JobView>, DbError> {
             job,
         })
         .collect())
+}
+
+/// Only the end of a step is written; the step running is the first not
+/// done of a running job, since the job's `step_started_at`.
+fn with_running_step(job: &JobRow, mut steps: Vec<StepRow>) -> Vec<StepRow> {
+    if job.state() == JobState::Running
+        && let Some(step) = steps.get_mut(job.steps_done as usize)
+        && step.state == "pending"
+    {
+        step.state = "running".into();
+        step.started_at = job.step_started_at;
+    }
+    steps
 }
 
 /// Newest first.

@@ -7,7 +7,7 @@
 //! - A job may start only when no earlier unfinished job (queued, running or
 //!   interrupted) shares one of its resources: per resource, one at a time,
 //!   in enqueue order; jobs with disjoint resources run side by side.
-//! - Starting is one `UPDATE ... RETURNING` on the job row that re-checks all
+//! - Starting is one `UPDATE ... RETURNING` on the job row that checks all
 //!   of that; it returns a row only for the one runner that won. No lock row
 //!   is created and deleted: the running job row *is* the lock on its
 //!   resources, and finishing the job (a later statement than any of its
@@ -15,84 +15,129 @@
 //! - Every write a runner makes carries its fencing token and is refused by
 //!   the statement itself when the token is stale.
 //!
-//! The hot, simple statements (guard, progress, finish, release) are built
-//! with diesel's query builder so their prepared statements are cached; they
-//! are still single statements run when called. The rest is SQL text.
-//!
-//! Placeholders are written `$1`, `$2`, … in order of first appearance:
-//! PostgreSQL numbers them so, and SQLite, which reads them as named
-//! parameters, numbers them by first appearance, so both bind alike.
+//! The statements a runner makes for every job are [`Stmt`]s, prepared once
+//! per connection and reused.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Bool, Integer, Text};
 
-use crate::db::Conn;
 use crate::db::schema::{
     job_commands, job_resources, job_steps, jobs, open_resources, queue_clock,
 };
-use crate::db_run;
+use crate::db::stmt::Stmt;
+use crate::db::{self, Conn};
 use crate::storage::cmd::CommandOutput;
+use crate::{db_run, stmt};
 
 use super::{JobSpec, JobState};
 
-/// The condition "no earlier unfinished job shares a resource with `jobs`":
-/// the job's resources (`job_resources`) against the places of unfinished
-/// jobs (`open_resources`, see the migration).
-/// Written as a scalar subquery that stops at its first row, so PostgreSQL
-/// checks each job as it walks the queue instead of joining every open job
-/// against every other.
-macro_rules! no_earlier_conflict {
+/// The condition on a `jobs` row "may start now": waiting (queued, or
+/// interrupted and waiting to be resumed), no stop asked for, and first in
+/// the line of every resource it locks: none of its resources
+/// (`job_resources`) has a line (`open_resources`, see the migration) that
+/// starts with an earlier job. Walking the queue in id order, the first job
+/// that passes is the one to start.
+///
+/// Written so that every plan is a few index probes per job, with or
+/// without planner statistics: the head of a line is `MIN` over the primary
+/// key (resource, job_id), and the job's own resources are counted by a
+/// scalar subquery, which PostgreSQL can neither turn into a join over all
+/// of `job_resources` (as it does with `NOT EXISTS` once it has statistics)
+/// nor, lacking a `LIMIT`, answer with a sequential scan it hopes to stop
+/// early.
+///
+/// The answer cannot go stale in the unsafe direction: ids follow commit
+/// order, so a job committed later takes a later place in every line, and
+/// places are only ever removed (when a job ends). A job free to start in
+/// any snapshot stays free; only its own state can change, and the claim
+/// checks that on the row it changes.
+macro_rules! may_start {
     () => {
-        "(SELECT 1 FROM job_resources mine \
-         JOIN open_resources other ON other.resource = mine.resource \
-         AND other.job_id < mine.job_id \
-         WHERE mine.job_id = jobs.id LIMIT 1) IS NULL"
+        "jobs.state IN ('queued', 'interrupted') AND jobs.cancel_requested = FALSE \
+         AND (SELECT COUNT(*) FROM job_resources mine WHERE mine.job_id = jobs.id \
+         AND (SELECT MIN(line.job_id) FROM open_resources line WHERE line.resource = mine.resource) \
+         < mine.job_id) = 0"
     };
 }
 
-pub const CANDIDATES_SQL: &str = concat!(
-    "SELECT id FROM jobs WHERE state IN ('queued', 'interrupted') AND cancel_requested = FALSE AND ",
-    no_earlier_conflict!(),
-    " ORDER BY id LIMIT $1"
-);
+/// Starts the job matched by `$which`, binding runner and lease end before
+/// `$which`'s own values.
+macro_rules! claim_sql {
+    ($which:expr) => {
+        concat!(
+            "UPDATE jobs SET state = 'running', runner = ?, fencing_token = fencing_token + 1, \
+             lease_expires_at = ?, attempts = attempts + 1, error = NULL WHERE ",
+            $which,
+            " RETURNING id, kind, payload, fencing_token, attempts, step_count, steps_done"
+        )
+    };
+}
 
-/// Starts the jobs whose ids stand in `{ids}` (our own integers, written
-/// into the statement) that may start now; one row back per job won.
-pub const CLAIM_SQL: &str = concat!(
-    "UPDATE jobs SET state = 'running', runner = $1, fencing_token = fencing_token + 1, \
-     lease_expires_at = $2, started_at = COALESCE(started_at, $3), attempts = attempts + 1, error = NULL \
-     WHERE id IN ({ids}) AND state IN ('queued', 'interrupted') AND cancel_requested = FALSE AND ",
-    no_earlier_conflict!(),
-    " RETURNING id, kind, payload, fencing_token, attempts"
-);
+pub const CLAIM_SQL: &str = claim_sql!(concat!("id = ? AND ", may_start!()));
 
-/// Marks the first step not yet done of each just-claimed job running, in
-/// the claim's transaction.
-pub const START_FIRST_STEPS_SQL: &str = "UPDATE job_steps SET state = 'running', started_at = $1, finished_at = NULL \
-     WHERE (job_id, position) IN (SELECT job_id, MIN(position) FROM job_steps \
-     WHERE job_id IN ({ids}) AND state <> 'done' GROUP BY job_id)";
+/// The oldest job that may start. On PostgreSQL the row is locked with
+/// `FOR UPDATE SKIP LOCKED`, so runners claiming at the same moment take
+/// different jobs instead of queueing on one row; SQLite has one writer at
+/// a time.
+pub const CLAIM_NEXT_SQLITE: &str = claim_sql!(concat!(
+    "id = (SELECT id FROM jobs WHERE ",
+    may_start!(),
+    " ORDER BY id LIMIT 1)"
+));
+pub const CLAIM_NEXT_POSTGRES: &str = claim_sql!(concat!(
+    "id = (SELECT id FROM jobs WHERE ",
+    may_start!(),
+    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+));
 
-/// Per claimed job: how many steps, and the first not done.
-pub const STEP_PLAN_SQL: &str = "SELECT job_id, COUNT(*) AS total, \
-     MIN(CASE WHEN state <> 'done' THEN position END) AS next \
-     FROM job_steps WHERE job_id IN ({ids}) GROUP BY job_id";
+/// When a claimed job (and its first step not done) started: read after the
+/// claim, so after the claim saw the end of the job before it on each
+/// resource, whose finish time was read before that end committed. On one
+/// clock, a job never seems to start before the one it waited for ended.
+const STARTED_SQL: &str = "UPDATE jobs SET started_at = COALESCE(started_at, ?), step_started_at = ? \
+     WHERE id = ?";
 
-pub const SWEEP_SQL: &str = "UPDATE jobs SET state = 'interrupted', fencing_token = fencing_token + 1, \
-     lease_expires_at = NULL, \
-     error = 'the runner ' || COALESCE(runner, '?') || ' stopped renewing its lease; the job waits to be resumed' \
-     WHERE state = 'running' AND lease_expires_at < $1";
+/// The first statement of a fenced write: renews the lease if, and only if,
+/// the token is current.
+const GUARD_SQL: &str = "UPDATE jobs SET lease_expires_at = ? \
+     WHERE id = ? AND fencing_token = ? AND state = 'running' RETURNING cancel_requested";
 
-pub const CANCEL_WAITING_SQL: &str = "UPDATE jobs SET state = 'cancelled', finished_at = $1, error = $2, \
-     lease_expires_at = NULL WHERE id = $3 AND state IN ('queued', 'interrupted')";
+const PROGRESS_SQL: &str = "UPDATE jobs SET progress_percent = ?, progress_message = ? \
+     WHERE id = ? AND fencing_token = ? AND state = 'running'";
+
+const ADVANCE_SQL: &str = "UPDATE jobs SET steps_done = ?, step_started_at = ?, \
+     progress_percent = ?, progress_message = ? \
+     WHERE id = ? AND fencing_token = ? AND state = 'running' RETURNING cancel_requested";
+
+const SUCCEED_SQL: &str = "UPDATE jobs SET state = 'succeeded', finished_at = ?, error = NULL, \
+     lease_expires_at = NULL, progress_percent = 100, steps_done = step_count \
+     WHERE id = ? AND fencing_token = ? AND state = 'running'";
+
+const END_SQL: &str = "UPDATE jobs SET state = ?, finished_at = ?, error = ?, lease_expires_at = NULL \
+     WHERE id = ? AND fencing_token = ? AND state = 'running'";
 
 /// Lets go of a finished job's places in its resources' lines, found by the
 /// primary key (resource, job).
-pub const RELEASE_SQL: &str = "DELETE FROM open_resources WHERE job_id = $1 \
-     AND resource IN (SELECT resource FROM job_resources WHERE job_id = $1)";
+const RELEASE_SQL: &str = "DELETE FROM open_resources WHERE job_id = ? \
+     AND resource IN (SELECT resource FROM job_resources WHERE job_id = ?)";
 
-pub const CANCEL_RUNNING_SQL: &str =
-    "UPDATE jobs SET cancel_requested = TRUE WHERE id = $1 AND state = 'running'";
+const STEP_END_SQL: &str = "UPDATE job_steps SET state = ?, started_at = ?, finished_at = ?, detail = ? \
+     WHERE job_id = ? AND position = ?";
+
+const SKIP_REST_SQL: &str = "UPDATE job_steps SET state = 'skipped', detail = ? \
+     WHERE job_id = ? AND position >= ? AND state IN ('pending', 'running')";
+
+const SWEEP_SQL: &str = "UPDATE jobs SET state = 'interrupted', fencing_token = fencing_token + 1, \
+     lease_expires_at = NULL, \
+     error = 'the runner ' || COALESCE(runner, 'that held it') || ' stopped renewing its lease; the job waits to be resumed' \
+     WHERE state = 'running' AND lease_expires_at < ?";
+
+const CANCEL_WAITING_SQL: &str = "UPDATE jobs SET state = 'cancelled', finished_at = ?, error = ?, \
+     lease_expires_at = NULL WHERE id = ? AND state IN ('queued', 'interrupted')";
+
+const CANCEL_RUNNING_SQL: &str =
+    "UPDATE jobs SET cancel_requested = TRUE WHERE id = ? AND state = 'running'";
 
 #[derive(QueryableByName)]
 struct ClaimRow {
@@ -106,6 +151,16 @@ struct ClaimRow {
     fencing_token: i64,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = Integer)]
+    step_count: i32,
+    #[diesel(sql_type = Integer)]
+    steps_done: i32,
+}
+
+#[derive(QueryableByName)]
+struct CancelRow {
+    #[diesel(sql_type = Bool)]
+    cancel_requested: bool,
 }
 
 /// A job this runner has just won.
@@ -118,25 +173,9 @@ pub struct Claimed {
     /// 1 on the first start; more when the job is resumed.
     pub attempts: i32,
     pub total_steps: i32,
-    /// The first step not done (already marked running by the claim);
+    /// The first step not done: running from the claim on;
     /// `None` when every step is done.
     pub next_step: Option<i32>,
-}
-
-#[derive(QueryableByName)]
-struct StepPlan {
-    #[diesel(sql_type = BigInt)]
-    job_id: i64,
-    #[diesel(sql_type = BigInt)]
-    total: i64,
-    #[diesel(sql_type = Nullable<Integer>)]
-    next: Option<i32>,
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
 }
 
 /// Records a job and its resources and planned steps. Call inside the
@@ -154,6 +193,7 @@ pub fn enqueue(
         .execute(c))?;
     let id: i64 = db_run!(c, c => diesel::insert_into(jobs::table)
         .values((
+            jobs::step_count.eq(spec.steps.len() as i32),
             jobs::kind.eq(&spec.kind),
             jobs::summary.eq(&spec.summary),
             jobs::payload.eq(spec.payload.to_string()),
@@ -200,85 +240,58 @@ pub fn enqueue(
     Ok(id)
 }
 
-/// Up to `limit` jobs that may start now, oldest first. Only a hint: the
-/// claim re-checks everything.
-pub fn candidates(c: &mut Conn<'_>, limit: i64) -> QueryResult<Vec<i64>> {
-    let rows: Vec<IdRow> = db_run!(c, c => diesel::sql_query(CANDIDATES_SQL)
-        .bind::<BigInt, _>(limit)
-        .load(c))?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-fn id_list(ids: &[i64]) -> String {
-    ids.iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Tries to start the jobs `ids` for `runner`, in one statement; returns
-/// those it won (others were taken, cancelled, or must wait). In the same
-/// transaction, marks each won job's first open step running and reads its
-/// step plan.
-pub fn claim_many(
+/// Starts the oldest job that may start now for `runner`, if any; `None`
+/// when none may (or another runner took the last one first).
+pub fn claim_next(
     c: &mut Conn<'_>,
-    ids: &[i64],
     runner: &str,
     lease_until: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<Vec<Claimed>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<ClaimRow> = db_run!(c, c => diesel::sql_query(CLAIM_SQL.replace("{ids}", &id_list(ids)))
-        .bind::<Text, _>(runner)
-        .bind::<Timestamp, _>(lease_until)
-        .bind::<Timestamp, _>(now)
-        .load(c))?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let won = id_list(&rows.iter().map(|r| r.id).collect::<Vec<_>>());
-    db_run!(c, c => diesel::sql_query(START_FIRST_STEPS_SQL.replace("{ids}", &won))
-        .bind::<Timestamp, _>(now)
-        .execute(c))?;
-    let plans: Vec<StepPlan> =
-        db_run!(c, c => diesel::sql_query(STEP_PLAN_SQL.replace("{ids}", &won)).load(c))?;
-    let mut claimed: Vec<Claimed> = rows
-        .into_iter()
-        .map(|r| {
-            let plan = plans.iter().find(|p| p.job_id == r.id);
-            Claimed {
-                total_steps: plan.map(|p| p.total as i32).unwrap_or(0),
-                next_step: plan.and_then(|p| p.next),
-                id: r.id,
-                kind: r.kind,
-                payload: r.payload,
-                fencing_token: r.fencing_token,
-                attempts: r.attempts,
-            }
-        })
-        .collect();
-    claimed.sort_by_key(|j| j.id);
-    Ok(claimed)
+) -> QueryResult<Option<Claimed>> {
+    let sql = match c {
+        Conn::Sqlite(_) => CLAIM_NEXT_SQLITE,
+        Conn::Postgres(_) => CLAIM_NEXT_POSTGRES,
+    };
+    claimed(c, stmt!(sql, runner, lease_until))
 }
 
-/// Tries to start job `id` for `runner`. `Some` only for the one runner
-/// whose statement changed the row.
+/// Starts job `id` for `runner` if it may start now. `Some` only for the one
+/// runner whose statement changed the row.
 pub fn claim(
     c: &mut Conn<'_>,
     id: i64,
     runner: &str,
     lease_until: NaiveDateTime,
-    now: NaiveDateTime,
 ) -> QueryResult<Option<Claimed>> {
-    Ok(claim_many(c, &[id], runner, lease_until, now)?.pop())
+    claimed(c, stmt!(CLAIM_SQL, runner, lease_until, id))
+}
+
+fn claimed(c: &mut Conn<'_>, claim: Stmt) -> QueryResult<Option<Claimed>> {
+    let mut rows: Vec<ClaimRow> = db_run!(c, c => claim.load(c))?;
+    let Some(r) = rows.pop() else {
+        return Ok(None);
+    };
+    let now = db::now();
+    db_run!(c, c => stmt!(STARTED_SQL, now, now, r.id).execute(c))?;
+    Ok(Some(Claimed {
+        id: r.id,
+        kind: r.kind,
+        payload: r.payload,
+        fencing_token: r.fencing_token,
+        attempts: r.attempts,
+        total_steps: r.step_count,
+        next_step: (r.steps_done < r.step_count).then_some(r.steps_done),
+    }))
 }
 
 /// Marks running jobs whose lease ran out as interrupted and moves their
 /// fencing token on, so the lost runner's writes are refused from now on.
 pub fn sweep(c: &mut Conn<'_>, now: NaiveDateTime) -> QueryResult<usize> {
-    db_run!(c, c => diesel::sql_query(SWEEP_SQL).bind::<Timestamp, _>(now).execute(c))
+    db_run!(c, c => stmt!(SWEEP_SQL, now).execute(c))
+}
+
+fn cancel_flag(c: &mut Conn<'_>, statement: Stmt) -> QueryResult<Option<bool>> {
+    let mut rows: Vec<CancelRow> = db_run!(c, c => statement.load(c))?;
+    Ok(rows.pop().map(|r| r.cancel_requested))
 }
 
 /// The first statement of every write a runner makes for a job: renews the
@@ -290,16 +303,7 @@ pub fn guard(
     token: i64,
     lease_until: NaiveDateTime,
 ) -> QueryResult<Option<bool>> {
-    let mut rows: Vec<bool> = db_run!(c, c => diesel::update(
-            jobs::table
-                .filter(jobs::id.eq(id))
-                .filter(jobs::fencing_token.eq(token))
-                .filter(jobs::state.eq("running")),
-        )
-        .set(jobs::lease_expires_at.eq(lease_until))
-        .returning(jobs::cancel_requested)
-        .get_results(c))?;
-    Ok(rows.pop())
+    cancel_flag(c, stmt!(GUARD_SQL, lease_until, id, token))
 }
 
 /// Ends a running job and lets go of its resources; refused (0 rows) with a
@@ -313,23 +317,12 @@ pub fn finish(
     error: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let target = jobs::table
-        .filter(jobs::id.eq(id))
-        .filter(jobs::fencing_token.eq(token))
-        .filter(jobs::state.eq("running"));
-    let values = (
-        jobs::state.eq(state.as_str()),
-        jobs::finished_at.eq(now),
-        jobs::error.eq(error),
-        jobs::lease_expires_at.eq(None::<NaiveDateTime>),
-    );
-    let n = if state == JobState::Succeeded {
-        db_run!(c, c => diesel::update(target)
-            .set((values, jobs::progress_percent.eq(100)))
-            .execute(c))?
+    let end = if state == JobState::Succeeded {
+        stmt!(SUCCEED_SQL, now, id, token)
     } else {
-        db_run!(c, c => diesel::update(target).set(values).execute(c))?
+        stmt!(END_SQL, state.as_str(), now, error, id, token)
     };
+    let n = db_run!(c, c => end.execute(c))?;
     if n == 1 {
         release(c, id)?;
     }
@@ -339,7 +332,7 @@ pub fn finish(
 /// Lets go of a finished job's resources; only ever in the transaction that
 /// finished (or cancelled) it, as its last statement.
 fn release(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
-    db_run!(c, c => diesel::sql_query(RELEASE_SQL).bind::<BigInt, _>(id).execute(c))?;
+    db_run!(c, c => stmt!(RELEASE_SQL, id, id).execute(c))?;
     Ok(())
 }
 
@@ -351,58 +344,60 @@ pub fn progress(
     percent: i32,
     message: &str,
 ) -> QueryResult<usize> {
-    db_run!(c, c => diesel::update(
-            jobs::table
-                .filter(jobs::id.eq(id))
-                .filter(jobs::fencing_token.eq(token))
-                .filter(jobs::state.eq("running")),
-        )
-        .set((
-            jobs::progress_percent.eq(percent.clamp(0, 100)),
-            jobs::progress_message.eq(message),
-        ))
-        .execute(c))
+    db_run!(c, c => stmt!(PROGRESS_SQL, percent.clamp(0, 100), message, id, token).execute(c))
 }
 
-pub fn mark_step(
+/// Records that `done` steps are behind the job (the next one starting
+/// `now`), with its progress; refused (`None`) with a stale token. Returns
+/// whether a stop was asked for, so the runner honours it before the next
+/// step.
+pub fn advance(
+    c: &mut Conn<'_>,
+    id: i64,
+    token: i64,
+    done: i32,
+    percent: i32,
+    message: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<bool>> {
+    let percent = percent.clamp(0, 100);
+    cancel_flag(
+        c,
+        stmt!(ADVANCE_SQL, done, now, percent, message, id, token),
+    )
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEnd {
+    Done,
+    Failed,
+}
+
+/// Records how step `position` ended, with when it began and what it did.
+/// A step is running while its job is running and it is the first not done
+/// (see `steps_done`); only its end is written.
+pub fn end_step(
     c: &mut Conn<'_>,
     id: i64,
     position: i32,
-    state: &str,
-    detail: Option<&str>,
+    end: StepEnd,
+    detail: &str,
+    began: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let target = job_steps::table.find((id, position));
-    match state {
-        "running" => db_run!(c, c => diesel::update(target)
-            .set((
-                job_steps::state.eq(state),
-                job_steps::started_at.eq(now),
-                job_steps::finished_at.eq(None::<NaiveDateTime>),
-            ))
-            .execute(c))?,
-        _ => db_run!(c, c => diesel::update(target)
-            .set((
-                job_steps::state.eq(state),
-                job_steps::finished_at.eq(now),
-                job_steps::detail.eq(detail.unwrap_or("")),
-            ))
-            .execute(c))?,
+    let state = match end {
+        StepEnd::Done => "done",
+        StepEnd::Failed => "failed",
     };
+    db_run!(c, c => stmt!(STEP_END_SQL, state, began, now, detail, id, position).execute(c))?;
     Ok(())
 }
 
 /// Marks the steps from `from` on that never ran (or were cut short) as
 /// skipped, when the job ends early.
 pub fn skip_rest(c: &mut Conn<'_>, id: i64, from: i32, detail: &str) -> QueryResult<()> {
-    db_run!(c, c => diesel::update(
-            job_steps::table
-                .filter(job_steps::job_id.eq(id))
-                .filter(job_steps::position.ge(from))
-                .filter(job_steps::state.eq_any(["pending", "running"])),
-        )
-        .set((job_steps::state.eq("skipped"), job_steps::detail.eq(detail)))
-        .execute(c))?;
+    db_run!(c, c => stmt!(SKIP_REST_SQL, detail, id, from).execute(c))?;
     Ok(())
 }
 
@@ -466,57 +461,15 @@ pub enum Cancel {
 /// of them changes it.
 pub fn cancel(c: &mut Conn<'_>, id: i64, by: &str, now: NaiveDateTime) -> QueryResult<Cancel> {
     let reason = format!("cancelled by {by} before it ran to the end");
-    let n = db_run!(c, c => diesel::sql_query(CANCEL_WAITING_SQL)
-        .bind::<Timestamp, _>(now)
-        .bind::<Text, _>(&reason)
-        .bind::<BigInt, _>(id)
-        .execute(c))?;
+    let n = db_run!(c, c => stmt!(CANCEL_WAITING_SQL, now, reason.as_str(), id).execute(c))?;
     if n == 1 {
         release(c, id)?;
         return Ok(Cancel::Cancelled);
     }
-    let n = db_run!(c, c => diesel::sql_query(CANCEL_RUNNING_SQL)
-        .bind::<BigInt, _>(id)
-        .execute(c))?;
+    let n = db_run!(c, c => stmt!(CANCEL_RUNNING_SQL, id).execute(c))?;
     Ok(if n == 1 {
         Cancel::StopRequested
     } else {
         Cancel::AlreadyFinished
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Each `$N` first appears after `$N-1`, so SQLite's numbering of named
-    /// parameters by first appearance equals PostgreSQL's.
-    #[test]
-    fn placeholders_first_appear_in_order() {
-        for sql in [
-            CANDIDATES_SQL,
-            CLAIM_SQL,
-            SWEEP_SQL,
-            CANCEL_WAITING_SQL,
-            CANCEL_RUNNING_SQL,
-            RELEASE_SQL,
-            START_FIRST_STEPS_SQL,
-        ] {
-            let mut seen: Vec<u32> = Vec::new();
-            let bytes = sql.as_bytes();
-            for (i, b) in bytes.iter().enumerate() {
-                if *b == b'$' {
-                    let digits: String = sql[i + 1..]
-                        .chars()
-                        .take_while(char::is_ascii_digit)
-                        .collect();
-                    let n: u32 = digits.parse().expect("placeholder number");
-                    if !seen.contains(&n) {
-                        assert_eq!(n as usize, seen.len() + 1, "out of order in {sql}");
-                        seen.push(n);
-                    }
-                }
-            }
-        }
-    }
 }

@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 
 use super::JobState;
 use super::kinds::{self, JobKind};
-use super::queue::{self, Claimed};
+use super::queue::{self, Claimed, StepEnd};
 use crate::db::{self, Conn, Db, DbError};
 use crate::storage::cmd::CommandOutput;
 use crate::storage::{Backend, BackendError, CommandLog};
@@ -244,22 +244,17 @@ impl Runner {
         result
     }
 
-    /// A write transaction fenced by its own last statement instead of a
-    /// guard: `f` returns the rows changed by a token-checked statement
-    /// (finish or progress); if that is 0 the token is stale and everything
+    /// A write transaction fenced by a token-checked statement inside it
+    /// (finish or advance) instead of a guard: `f` passes that statement's
+    /// answer through [`current`], and when the token is stale everything
     /// `f` wrote is rolled back.
-    fn conclude(
+    fn conclude<T>(
         &self,
         held: &Held,
-        f: impl FnOnce(&mut Conn<'_>) -> diesel::QueryResult<usize>,
-    ) -> Result<(), RunError> {
+        f: impl FnOnce(&mut Conn<'_>) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
         let mut conn = self.db.get()?;
-        let result = conn.write(|c| -> Result<(), RunError> {
-            match f(c)? {
-                0 => Err(RunError::LeaseLost),
-                _ => Ok(()),
-            }
-        });
+        let result = conn.write(f);
         if matches!(result, Err(RunError::LeaseLost)) {
             held.lost.store(true, Ordering::Relaxed);
         }
@@ -311,14 +306,21 @@ impl Runner {
 
     fn worker(&self, n: usize, stop: &AtomicBool) {
         let mut seen = self.wake.current();
-        let mut hints = Vec::new();
         while !stop.load(Ordering::Relaxed) {
-            match self.run_some(n, &mut hints) {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!("job worker {n}: {e}"),
+            match self.claim_next() {
+                // Each job's last transaction claims the next one while
+                // work is waiting and the runner is not stopping.
+                Ok(Some(mut job)) => {
+                    while let Some(next) = self.execute(job, stop) {
+                        job = next;
+                    }
+                }
+                Ok(None) => seen = self.wake.wait(seen, self.settings.poll),
+                Err(e) => {
+                    tracing::warn!("job worker {n}: {e}");
+                    seen = self.wake.wait(seen, self.settings.poll);
+                }
             }
-            seen = self.wake.wait(seen, self.settings.poll);
         }
     }
 
@@ -345,85 +347,90 @@ impl Runner {
     }
 
     /// Claims and runs one job if one may start. Returns whether it did.
-    pub fn run_one(&self, worker: usize) -> Result<bool, DbError> {
-        self.run_some(worker, &mut Vec::new())
-    }
-
-    /// Claims a few jobs that may start and runs them one after another.
-    /// `hints` keeps the candidates of the last look at the queue; the
-    /// claim re-checks each, so stale hints cost a wasted claim at worst.
-    fn run_some(&self, worker: usize, hints: &mut Vec<i64>) -> Result<bool, DbError> {
-        self.maybe_sweep()?;
-        let mut conn = self.db.get()?;
-        let workers = self.settings.workers.max(1);
-        if hints.is_empty() {
-            *hints = queue::candidates(&mut conn.conn(), (workers * 8) as i64)?;
-            if hints.is_empty() {
-                return Ok(false);
-            }
-            // Workers start at different places in the list so they do not
-            // all fight over the oldest job.
-            let start = (worker * hints.len() / workers).min(hints.len() - 1);
-            hints.rotate_left(start);
-        }
-        // With a long queue, take a few at once; with a short one, one, so
-        // that idle workers elsewhere get their share.
-        let take = (hints.len() / workers).clamp(1, 4);
-        let batch: Vec<i64> = hints.drain(..take.min(hints.len())).collect();
-        let lease_until = self.lease_until();
-        let claimed =
-            conn.write(|c| queue::claim_many(c, &batch, &self.id, lease_until, db::now()))?;
-        drop(conn);
-        if claimed.is_empty() {
-            // Someone else had them; look again next time round.
-            hints.clear();
-            return Ok(true);
-        }
-        // All of them under the heartbeat from now on, not only the one
-        // running: the others wait their turn here with live leases.
-        let held: Vec<(Claimed, Arc<Held>)> = claimed
-            .into_iter()
-            .map(|job| {
-                let h = Arc::new(Held {
-                    id: job.id,
-                    token: job.fencing_token,
-                    lost: AtomicBool::new(false),
-                    cancel: AtomicBool::new(false),
-                });
-                self.held.lock().expect("held").insert(job.id, h.clone());
-                (job, h)
-            })
-            .collect();
-        for (job, h) in held {
-            self.execute(job, &h);
-        }
+    pub fn run_one(&self) -> Result<bool, DbError> {
+        let Some(job) = self.claim_next()? else {
+            return Ok(false);
+        };
+        self.execute(job, &AtomicBool::new(true));
         Ok(true)
     }
 
-    fn execute(&self, job: Claimed, held: &Held) {
-        let outcome = self.drive(held, &job);
+    /// Claims the oldest job that may start, in a transaction of its own.
+    fn claim_next(&self) -> Result<Option<Claimed>, DbError> {
+        self.maybe_sweep()?;
+        let mut conn = self.db.get()?;
+        let lease_until = self.lease_until();
+        Ok(conn.write(|c| queue::claim_next(c, &self.id, lease_until))?)
+    }
+
+    /// Puts a claimed job under the heartbeat.
+    fn hold(&self, job: &Claimed) -> Arc<Held> {
+        let held = Arc::new(Held {
+            id: job.id,
+            token: job.fencing_token,
+            lost: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+        });
+        self.held.lock().expect("held").insert(job.id, held.clone());
+        held
+    }
+
+    /// Runs a claimed job to its end. Returns the next job, claimed in the
+    /// transaction that ended this one, unless `stop` is set.
+    fn execute(&self, job: Claimed, stop: &AtomicBool) -> Option<Claimed> {
+        let held = self.hold(&job);
+        let outcome = self.drive(&held, &job, stop);
         self.held.lock().expect("held").remove(&job.id);
-        match outcome {
-            Ok(state) => tracing::debug!("job {} ({}) {}", job.id, job.kind, state.as_str()),
-            Err(RunError::LeaseLost) => {
-                tracing::warn!("job {} is no longer this runner's; left it alone", job.id)
+        let next = match outcome {
+            Ok((state, next)) => {
+                tracing::debug!("job {} ({}) {}", job.id, job.kind, state.as_str());
+                next
             }
-            Err(RunError::Db(e)) => tracing::warn!("job {}: database error: {e}", job.id),
-        }
+            Err(RunError::LeaseLost) => {
+                tracing::warn!("job {} is no longer this runner's; left it alone", job.id);
+                None
+            }
+            Err(RunError::Db(e)) => {
+                tracing::warn!("job {}: database error: {e}", job.id);
+                None
+            }
+        };
         if job.kind != kinds::Noop.name() {
             (self.after_job)();
         }
+        next
     }
 
-    fn end(&self, held: &Held, state: JobState, error: Option<&str>) -> Result<JobState, RunError> {
-        let (id, token) = (held.id, held.token);
-        self.fenced(held, |c, _| {
-            queue::finish(c, id, token, state, error, db::now())
+    /// Ends the job without running (more of) it.
+    fn end(
+        &self,
+        held: &Held,
+        state: JobState,
+        error: Option<&str>,
+    ) -> Result<(JobState, Option<Claimed>), RunError> {
+        self.conclude(held, |c| {
+            current(queue::finish(
+                c,
+                held.id,
+                held.token,
+                state,
+                error,
+                db::now(),
+            )?)
         })?;
-        Ok(state)
+        Ok((state, None))
     }
 
-    fn drive(&self, held: &Held, job: &Claimed) -> Result<JobState, RunError> {
+    /// Runs the job's steps from the first not done. Each step's writes,
+    /// its end and what follows it (the job moved on to the next step, or
+    /// the finish, the release and the claim of the next job) commit in one
+    /// transaction, in that order.
+    fn drive(
+        &self,
+        held: &Held,
+        job: &Claimed,
+        stop: &AtomicBool,
+    ) -> Result<(JobState, Option<Claimed>), RunError> {
         let Some(kind) = kinds::find(&job.kind) else {
             let why = format!("this agent does not know jobs of kind {:?}", job.kind);
             return self.end(held, JobState::Failed, Some(&why));
@@ -447,36 +454,12 @@ impl Runner {
             // finish is left to record.
             return self.end(held, JobState::Succeeded, None);
         };
-        let total = job.total_steps;
-        for position in first..total {
-            // The claim marked the first step running; later ones are marked
-            // here, and a stop asked for meanwhile is honoured here.
-            if position > first {
-                let cancel = self.fenced(held, |c, cancel| {
-                    if !cancel {
-                        queue::mark_step(c, job.id, position, "running", None, db::now())?;
-                    }
-                    Ok(cancel)
-                })?;
-                if cancel {
-                    let why = format!(
-                        "stopped at the operator's request before step {}",
-                        position + 1
-                    );
-                    self.fenced(held, |c, _| {
-                        queue::skip_rest(c, job.id, position, "not run: the job was stopped")?;
-                        queue::finish(
-                            c,
-                            job.id,
-                            held.token,
-                            JobState::Cancelled,
-                            Some(&why),
-                            db::now(),
-                        )
-                    })?;
-                    return Ok(JobState::Cancelled);
-                }
-            }
+        let (id, token, total) = (job.id, job.fencing_token, job.total_steps);
+        let mut position = first;
+        loop {
+            // Running, as the job's first step not done, since the claim or
+            // the previous step's end.
+            let began = db::now();
             let mut ctx = StepCtx {
                 runner: self,
                 held,
@@ -486,46 +469,85 @@ impl Runner {
             };
             let result = kind.run_step(&job.payload, position, &mut ctx);
             let writes = std::mem::take(&mut ctx.with_step);
-            let last = position + 1 == total;
-            match result {
-                Ok(detail) => {
-                    // The step's writes, its completion, then (last step) the
-                    // release: in that order, in one commit, which the
-                    // token-checked last statement refuses if the job is no
-                    // longer ours.
-                    self.conclude(held, |c| {
-                        let now = db::now();
-                        for w in writes {
-                            w(c, now)?;
-                        }
-                        queue::mark_step(c, job.id, position, "done", Some(&detail), now)?;
-                        if last {
-                            queue::finish(c, job.id, held.token, JobState::Succeeded, None, now)
-                        } else {
-                            let percent = (position + 1) * 100 / total;
-                            let message = format!("step {} of {total} done", position + 1);
-                            queue::progress(c, job.id, held.token, percent, &message)
-                        }
-                    })?;
-                }
+            let detail = match result {
+                Ok(detail) => detail,
                 Err(JobError::LeaseLost) => return Err(RunError::LeaseLost),
                 Err(JobError::Failed(why)) => {
                     let error = format!("step {} failed: {why}", position + 1);
-                    self.fenced(held, |c, _| {
+                    self.conclude(held, |c| {
                         let now = db::now();
-                        queue::mark_step(c, job.id, position, "failed", Some(&why), now)?;
-                        queue::skip_rest(
+                        queue::end_step(c, id, position, StepEnd::Failed, &why, began, now)?;
+                        queue::skip_rest(c, id, position + 1, "not run: an earlier step failed")?;
+                        current(queue::finish(
                             c,
-                            job.id,
-                            position + 1,
-                            "not run: an earlier step failed",
-                        )?;
-                        queue::finish(c, job.id, held.token, JobState::Failed, Some(&error), now)
+                            id,
+                            token,
+                            JobState::Failed,
+                            Some(&error),
+                            now,
+                        )?)
                     })?;
-                    return Ok(JobState::Failed);
+                    return Ok((JobState::Failed, None));
                 }
+            };
+            let done = position + 1;
+            if done == total {
+                // The step's writes, its end, the finish and then the
+                // release; then the claim of the next job.
+                let next = self.conclude(held, |c| {
+                    let now = db::now();
+                    for w in writes {
+                        w(c, now)?;
+                    }
+                    queue::end_step(c, id, position, StepEnd::Done, &detail, began, now)?;
+                    current(queue::finish(c, id, token, JobState::Succeeded, None, now)?)?;
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(None);
+                    }
+                    Ok(queue::claim_next(c, &self.id, self.lease_until())?)
+                })?;
+                return Ok((JobState::Succeeded, next));
             }
+            // The step's writes, its end, the job moved on to the next step;
+            // or, if a stop was asked for meanwhile, the rest skipped and the
+            // job ended.
+            let stopped = self.conclude(held, |c| {
+                let now = db::now();
+                for w in writes {
+                    w(c, now)?;
+                }
+                queue::end_step(c, id, position, StepEnd::Done, &detail, began, now)?;
+                let message = format!("step {done} of {total} done");
+                let percent = done * 100 / total;
+                let stop_asked = queue::advance(c, id, token, done, percent, &message, now)?
+                    .ok_or(RunError::LeaseLost)?;
+                if stop_asked {
+                    let why = format!("stopped at the operator's request before step {}", done + 1);
+                    queue::skip_rest(c, id, done, "not run: the job was stopped")?;
+                    current(queue::finish(
+                        c,
+                        id,
+                        token,
+                        JobState::Cancelled,
+                        Some(&why),
+                        now,
+                    )?)?;
+                }
+                Ok(stop_asked)
+            })?;
+            if stopped {
+                return Ok((JobState::Cancelled, None));
+            }
+            position = done;
         }
-        Ok(JobState::Succeeded)
+    }
+}
+
+/// Passes on the rows a token-checked statement changed: none means the
+/// token is stale and the transaction must roll back.
+fn current(changed: usize) -> Result<(), RunError> {
+    match changed {
+        0 => Err(RunError::LeaseLost),
+        _ => Ok(()),
     }
 }

@@ -72,7 +72,7 @@ async fn identify_a_bay_through_the_api(backend: Backend) {
     assert_eq!(job["requested_by"], "ops");
     assert_eq!(job["steps"].as_array().unwrap().len(), 2);
 
-    assert!(runner(&app).run_one(0).unwrap());
+    assert!(runner(&app).run_one().unwrap());
     app.observe();
     let job = c.get(&format!("/api/v1/jobs/{id}")).await.json();
     assert_eq!(job["state"], "succeeded", "{job}");
@@ -216,7 +216,7 @@ async fn jobs_are_listed_filtered_cancelled_and_retried(backend: Backend) {
     assert_eq!(r.status, 404);
 
     let run = runner(&app);
-    while run.run_one(0).unwrap() {}
+    while run.run_one().unwrap() {}
     let done = c.get("/api/v1/jobs?state=succeeded").await.json();
     assert_eq!(done.as_array().unwrap().len(), 2);
     let cancelled = c.get("/api/v1/jobs?state=cancelled").await.json();
@@ -278,7 +278,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
     let list = c.get("/jobs").await.text();
     assert!(list.contains(&format!("/jobs/{id}")));
 
-    assert!(runner(&app).run_one(0).unwrap());
+    assert!(runner(&app).run_one().unwrap());
     let live = c.get(&format!("/jobs/{id}/live")).await;
     assert_eq!(live.status, 200);
     let live = live.text();

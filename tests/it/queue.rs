@@ -27,10 +27,17 @@ fn later(secs: i64) -> NaiveDateTime {
     db::now() + chrono::Duration::seconds(secs)
 }
 
+fn claim_next(db: &Db) -> Option<queue::Claimed> {
+    db.get()
+        .unwrap()
+        .write(|c| queue::claim_next(c, "r", later(30)))
+        .unwrap()
+}
+
 fn claim(db: &Db, id: i64, runner: &str) -> Option<queue::Claimed> {
     db.get()
         .unwrap()
-        .write(|c| queue::claim(c, id, runner, later(30), db::now()))
+        .write(|c| queue::claim(c, id, runner, later(30)))
         .unwrap()
 }
 
@@ -72,7 +79,7 @@ async fn the_claim_has_exactly_one_winner(backend: Backend) {
                 std::thread::spawn(move || {
                     let mut conn = db.get().unwrap();
                     barrier.wait();
-                    conn.write(|c| queue::claim(c, id, who, later(30), db::now()))
+                    conn.write(|c| queue::claim(c, id, who, later(30)))
                         .unwrap()
                         .is_some()
                 })
@@ -100,19 +107,42 @@ async fn jobs_sharing_a_resource_wait_their_turn(backend: Backend) {
     );
     let c = enqueue(db, &kinds::noop(vec!["pool:other".into()], 0, 1));
     let d = enqueue(db, &kinds::noop(vec!["volume:db01".into()], 0, 1));
-    let ready = queue::candidates(&mut db.get().unwrap().conn(), 10).unwrap();
-    assert_eq!(ready, vec![a, c], "b waits for a, d waits for b");
     assert!(claim(db, b, "r").is_none(), "b cannot jump the queue");
     assert!(claim(db, d, "r").is_none(), "nor can d");
-    let ca = claim(db, a, "r").unwrap();
-    assert!(claim(db, c, "r").is_some(), "disjoint: runs beside a");
+    let ca = claim_next(db).unwrap();
+    assert_eq!(ca.id, a, "the oldest first");
+    assert_eq!(
+        claim_next(db).map(|j| j.id),
+        Some(c),
+        "disjoint: runs beside a"
+    );
+    assert!(claim_next(db).is_none(), "b waits for a, d waits for b");
     assert!(claim(db, b, "r").is_none(), "a is still running");
     db.get()
         .unwrap()
         .write(|c| queue::finish(c, a, ca.fencing_token, JobState::Succeeded, None, db::now()))
         .unwrap();
     assert!(claim(db, d, "r").is_none(), "b is earlier on volume:db01");
-    assert!(claim(db, b, "r").is_some(), "a finished: b's turn");
+    assert_eq!(
+        claim_next(db).map(|j| j.id),
+        Some(b),
+        "a finished: b's turn"
+    );
+}
+
+/// A long line on one resource does not hold up a job on another: the
+/// claim walks past every waiting job that must wait.
+async fn a_long_line_does_not_hold_up_other_resources(backend: Backend) {
+    let app = TestApp::new(backend);
+    let db = app.db();
+    let first = enqueue(db, &kinds::noop(vec!["pool:tank".into()], 0, 1));
+    for _ in 0..50 {
+        enqueue(db, &kinds::noop(vec!["pool:tank".into()], 0, 1));
+    }
+    let other = enqueue(db, &kinds::noop(vec!["volume:db01".into()], 0, 1));
+    assert_eq!(claim_next(db).map(|j| j.id), Some(first));
+    assert_eq!(claim_next(db).map(|j| j.id), Some(other), "beside the line");
+    assert!(claim_next(db).is_none(), "the rest wait for the first");
 }
 
 /// A runner that lost its lease is refused by the statements themselves.
@@ -123,7 +153,7 @@ async fn a_stale_fencing_token_is_refused(backend: Backend) {
     let first = db
         .get()
         .unwrap()
-        .write(|c| queue::claim(c, id, "old", later(-1), db::now()))
+        .write(|c| queue::claim(c, id, "old", later(-1)))
         .unwrap()
         .unwrap();
     // The lease has run out: the sweep interrupts the job and moves the
@@ -215,7 +245,7 @@ async fn an_interrupted_job_resumes_after_its_last_completed_step(backend: Backe
     let dead = db
         .get()
         .unwrap()
-        .write(|c| queue::claim(c, id, "dead", later(-1), db::now()))
+        .write(|c| queue::claim(c, id, "dead", later(-1)))
         .unwrap()
         .unwrap();
     db.get()
@@ -231,13 +261,15 @@ async fn an_interrupted_job_resumes_after_its_last_completed_step(backend: Backe
                     noop_runs::at.eq(db::now()),
                 ))
                 .execute(c))?;
-            queue::mark_step(c, id, 0, "done", Some("did it"), db::now())?;
-            queue::mark_step(c, id, 1, "running", None, db::now())
+            let now = db::now();
+            queue::end_step(c, id, 0, queue::StepEnd::Done, "did it", now, now)?;
+            queue::advance(c, id, dead.fencing_token, 1, 33, "step 1 of 3 done", now)?;
+            Ok(())
         })
         .unwrap();
     let r = runner(&app, Duration::from_secs(30));
     assert!(
-        r.run_one(0).unwrap(),
+        r.run_one().unwrap(),
         "the sweep finds it and the runner resumes it"
     );
     let view = job(db, id);
@@ -260,7 +292,7 @@ async fn a_job_interrupted_too_often_fails_with_the_reason(backend: Backend) {
         let claimed = db
             .get()
             .unwrap()
-            .write(|c| queue::claim(c, id, &format!("dies-{n}"), later(-1), db::now()))
+            .write(|c| queue::claim(c, id, &format!("dies-{n}"), later(-1)))
             .unwrap();
         assert!(claimed.is_some());
         db.get()
@@ -269,7 +301,7 @@ async fn a_job_interrupted_too_often_fails_with_the_reason(backend: Backend) {
             .unwrap();
     }
     let r = runner(&app, Duration::from_secs(30));
-    assert!(r.run_one(0).unwrap());
+    assert!(r.run_one().unwrap());
     let view = job(db, id);
     assert_eq!(view.job.state, "failed");
     assert!(
@@ -311,10 +343,7 @@ async fn a_queued_job_can_be_cancelled(backend: Backend) {
     assert_eq!(view.job.state, "cancelled");
     assert!(view.job.finished_at.is_some());
     // The cancelled job no longer holds up the next one on its resource.
-    assert_eq!(
-        queue::candidates(&mut db.get().unwrap().conn(), 5).unwrap(),
-        vec![next]
-    );
+    assert_eq!(claim_next(db).map(|j| j.id), Some(next));
 }
 
 /// Cancel and claim racing on one queued job: exactly one of them wins.
@@ -327,7 +356,7 @@ async fn cancel_and_claim_race_has_one_winner(backend: Backend) {
         let claimer = std::thread::spawn(move || {
             let mut conn = db1.get().unwrap();
             b1.wait();
-            conn.write(|c| queue::claim(c, id, "r", later(30), db::now()))
+            conn.write(|c| queue::claim(c, id, "r", later(30)))
                 .unwrap()
                 .is_some()
         });
@@ -414,7 +443,7 @@ async fn a_locate_job_lights_the_bay(backend: Backend) {
     let encl = &inv.enclosures[0];
     let id = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 5, true));
     let r = runner(&app, Duration::from_secs(30));
-    assert!(r.run_one(0).unwrap());
+    assert!(r.run_one().unwrap());
     let view = job(app.db(), id);
     assert_eq!(view.job.state, "succeeded", "{:?}", view.job.error);
     assert_eq!(view.resources, vec![format!("bay:{}:5", encl.ident)]);
@@ -432,11 +461,11 @@ async fn a_locate_job_lights_the_bay(backend: Backend) {
     );
     // Asked again, it says the LED was already on and succeeds.
     let again = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 5, true));
-    assert!(r.run_one(0).unwrap());
+    assert!(r.run_one().unwrap());
     assert!(job(app.db(), again).steps[0].detail.contains("already on"));
     // A bay that does not exist fails the job, in words.
     let bad = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 40, true));
-    assert!(r.run_one(0).unwrap());
+    assert!(r.run_one().unwrap());
     let view = job(app.db(), bad);
     assert_eq!(view.job.state, "failed");
     assert!(view.job.error.unwrap().contains("has no slot 40"));
@@ -445,6 +474,7 @@ async fn a_locate_job_lights_the_bay(backend: Backend) {
 both!(
     the_claim_has_exactly_one_winner,
     jobs_sharing_a_resource_wait_their_turn,
+    a_long_line_does_not_hold_up_other_resources,
     a_stale_fencing_token_is_refused,
     an_interrupted_job_resumes_after_its_last_completed_step,
     a_job_interrupted_too_often_fails_with_the_reason,

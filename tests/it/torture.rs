@@ -151,13 +151,6 @@ fn torture(url: DatabaseUrl, jobs_total: usize, killing: bool) -> Report {
             wanted.insert(id, res);
         }
     }
-    // Planner statistics after the burst, as autovacuum would have them on a
-    // console that runs for a while (a fresh PostgreSQL has none, and picks
-    // a plan that checks every waiting job on each look at the queue).
-    {
-        let mut conn = db.get().unwrap();
-        baystack::db_run!(&mut conn.conn(), c => diesel::sql_query("ANALYZE").execute(c)).unwrap();
-    }
     let config = dir.path().join("agent.toml");
     std::fs::write(
         &config,
