@@ -379,7 +379,20 @@ impl Runner {
     /// transaction that ended this one, unless `stop` is set.
     fn execute(&self, job: Claimed, stop: &AtomicBool) -> Option<Claimed> {
         let held = self.hold(&job);
-        let outcome = self.drive(&held, &job, stop);
+        // A bug that panics inside a job fails that job, with the reason,
+        // instead of leaving it under the heartbeat with no worker.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.drive(&held, &job, stop)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let why = format!("the agent hit an internal error running it: {what}");
+            self.end(&held, JobState::Failed, Some(&why))
+        });
         self.held.lock().expect("held").remove(&job.id);
         let next = match outcome {
             Ok((state, next)) => {
