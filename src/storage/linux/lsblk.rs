@@ -1,0 +1,185 @@
+//! The drives `lsblk -J -O -b` reports.
+//!
+//! util-linux before 2.33 printed every JSON value as a string ("1", "0",
+//! "4000787030016"); later ones print numbers and booleans. Both are read.
+//! Only whole disks count as drives: partitions, device-mapper and md
+//! devices, loop devices and disks imported over iSCSI are not drives of
+//! this appliance. A drive seen through two paths (multipath, dual-ported
+//! SAS) is one drive, matched on its WWN.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::storage::Transport;
+
+/// What lsblk says about one whole disk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Disk {
+    /// Kernel name: `sda`, `nvme0n1`, `vdb`.
+    pub name: String,
+    pub model: String,
+    pub vendor: String,
+    pub serial: Option<String>,
+    /// Lower case, with its `0x` or `eui.` prefix as the kernel gives it.
+    pub wwn: Option<String>,
+    pub size_bytes: u64,
+    pub rotational: bool,
+    pub transport: Transport,
+    /// SCSI address host:channel:target:lun, where the disk has one.
+    pub hctl: Option<String>,
+    /// Every kernel name the same drive has (more than one with multipath).
+    pub paths: Vec<String>,
+}
+
+impl Disk {
+    /// `wwn:<wwn>`, else `serial:<serial>`, else `dev:<name>` (a virtual
+    /// disk with neither; that one changes if the kernel renames the disk).
+    pub fn ident(&self) -> String {
+        match (&self.wwn, &self.serial) {
+            (Some(w), _) => format!("wwn:{w}"),
+            (None, Some(s)) => format!("serial:{s}"),
+            (None, None) => format!("dev:{}", self.name),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LsblkError {
+    #[error("this is not lsblk JSON output: {0}")]
+    NotJson(String),
+    #[error("this JSON has no \"blockdevices\" list, so it is not `lsblk -J` output")]
+    NoDevices,
+}
+
+#[derive(Deserialize)]
+struct Output {
+    blockdevices: Option<Vec<Value>>,
+}
+
+/// The disks in `lsblk -J -O -b` output, one per drive, in lsblk's order.
+/// A device lsblk lists without a name or size is skipped, not fatal.
+pub fn parse(text: &str) -> Result<Vec<Disk>, LsblkError> {
+    let out: Output = serde_json::from_str(text).map_err(|e| LsblkError::NotJson(e.to_string()))?;
+    let devices = out.blockdevices.ok_or(LsblkError::NoDevices)?;
+    let mut disks: Vec<Disk> = Vec::new();
+    for dev in &devices {
+        let Some(disk) = disk(dev) else { continue };
+        match disk
+            .wwn
+            .as_ref()
+            .and_then(|w| disks.iter_mut().find(|d| d.wwn.as_ref() == Some(w)))
+        {
+            Some(seen) => seen.paths.push(disk.name),
+            None => disks.push(disk),
+        }
+    }
+    Ok(disks)
+}
+
+fn text(dev: &Value, key: &str) -> Option<String> {
+    match dev.get(key)? {
+        Value::String(s) => {
+            let s = s.trim();
+            (!s.is_empty()).then(|| s.to_string())
+        }
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(dev: &Value, key: &str) -> Option<u64> {
+    match dev.get(key)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn flag(dev: &Value, key: &str) -> Option<bool> {
+    match dev.get(key)? {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => Some(n.as_u64() != Some(0)),
+        Value::String(s) => match s.trim() {
+            "1" | "true" => Some(true),
+            "0" | "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Transports whose disks are not drives in this appliance.
+const NOT_DRIVES: &[&str] = &["iscsi", "fc-nvme", "tcp", "rdma", "loop"];
+
+fn disk(dev: &Value) -> Option<Disk> {
+    if text(dev, "type").as_deref() != Some("disk") {
+        return None;
+    }
+    let name = text(dev, "kname").or_else(|| text(dev, "name"))?;
+    let tran = text(dev, "tran").map(|t| t.to_ascii_lowercase());
+    if tran.as_deref().is_some_and(|t| NOT_DRIVES.contains(&t)) {
+        return None;
+    }
+    let subsystems = text(dev, "subsystems").unwrap_or_default();
+    let transport = match tran.as_deref() {
+        Some("sata") | Some("ata") => Transport::Sata,
+        Some("sas") => Transport::Sas,
+        Some("nvme") => Transport::Nvme,
+        _ if name.starts_with("nvme") => Transport::Nvme,
+        _ if subsystems.split(':').any(|s| s == "virtio") => Transport::Virtio,
+        _ => Transport::Other,
+    };
+    Some(Disk {
+        model: text(dev, "model").unwrap_or_default(),
+        vendor: text(dev, "vendor").unwrap_or_default(),
+        serial: text(dev, "serial"),
+        wwn: text(dev, "wwn").map(|w| w.to_ascii_lowercase()),
+        size_bytes: number(dev, "size")?,
+        rotational: flag(dev, "rota").unwrap_or(false),
+        transport,
+        hctl: text(dev, "hctl"),
+        paths: vec![name.clone()],
+        name,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_lsblk_strings_and_multipath_are_read() {
+        let text = r#"{"blockdevices": [
+          {"name": "sda", "kname": "sda", "type": "disk", "size": "4000787030016", "rota": "1",
+           "model": "ST4000NM0023    ", "vendor": "SEAGATE ", "serial": "Z1Z0ABCD", "wwn": "0x5000C500ABCDEF01", "tran": "sas", "hctl": "0:0:1:0"},
+          {"name": "sda1", "kname": "sda1", "type": "part", "size": "4000785960960", "rota": "1"},
+          {"name": "sdq", "kname": "sdq", "type": "disk", "size": "4000787030016", "rota": "1",
+           "model": "ST4000NM0023", "vendor": "SEAGATE", "serial": "Z1Z0ABCD", "wwn": "0x5000c500abcdef01", "tran": "sas", "hctl": "1:0:1:0"},
+          {"name": "sdz", "kname": "sdz", "type": "disk", "size": "107374182400", "rota": "1", "tran": "iscsi", "wwn": "0x6001405a95380a34"},
+          {"name": "md0", "kname": "md0", "type": "raid5", "size": "8001574060032"},
+          {"name": "vda", "kname": "vda", "type": "disk", "size": 268435456, "rota": true, "subsystems": "block:virtio:pci", "serial": null, "wwn": null}
+        ]}"#;
+        let disks = parse(text).unwrap();
+        assert_eq!(disks.len(), 2, "{disks:#?}");
+        let sas = &disks[0];
+        assert_eq!(sas.size_bytes, 4_000_787_030_016);
+        assert!(sas.rotational);
+        assert_eq!(sas.model, "ST4000NM0023");
+        assert_eq!(sas.transport, Transport::Sas);
+        assert_eq!(sas.paths, vec!["sda", "sdq"], "one drive, two paths");
+        assert_eq!(sas.ident(), "wwn:0x5000c500abcdef01");
+        assert_eq!(disks[1].transport, Transport::Virtio);
+        assert_eq!(disks[1].ident(), "dev:vda");
+    }
+
+    #[test]
+    fn what_is_not_lsblk_says_so() {
+        assert!(matches!(parse("NAME SIZE"), Err(LsblkError::NotJson(_))));
+        assert_eq!(parse(r#"{"disks": []}"#), Err(LsblkError::NoDevices));
+        // A truncated capture.
+        assert!(matches!(
+            parse(r#"{"blockdevices": [{"name": "sda""#),
+            Err(LsblkError::NotJson(_))
+        ));
+    }
+}
