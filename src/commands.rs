@@ -276,3 +276,21 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
     }
     lines
 }
+
+/// `baystack parse KIND PATH`: the structured JSON Baystack reads from a
+/// captured tool output, or an error in words for input it does not know.
+pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
+    use crate::storage::linux::{lsblk, smartctl};
+    let read =
+        || std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
+    let value = match kind {
+        "lsblk" => serde_json::to_value(lsblk::parse(&read()?)?)?,
+        "smartctl" => {
+            let smart = smartctl::parse(&read()?)?;
+            let (health, reason) = crate::storage::health::verdict(&smart, None);
+            serde_json::json!({"smart": smart, "health": health, "reason": reason})
+        }
+        other => bail!("baystack does not know how to read {other:?}; it reads lsblk and smartctl"),
+    };
+    Ok(serde_json::to_string_pretty(&value)?)
+}

@@ -97,6 +97,15 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Print, as JSON, what Baystack reads from a captured tool output: for
+    /// support, to see how the console understands a machine.
+    Parse {
+        /// lsblk (a file of `lsblk -J -O -b` output) or smartctl (a file of
+        /// `smartctl -j -x` output).
+        #[arg(value_name = "KIND")]
+        kind: String,
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +204,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.baseline_per_s,
                     r.ratio() * 100.0
                 );
+            }
+        }
+        Command::Parse { kind, path } => {
+            use std::io::Write;
+            let text = commands::parse(&kind, &path)?;
+            // A reader that stops early (`| head`) is not an error.
+            match writeln!(std::io::stdout().lock(), "{text}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
             }
         }
         Command::Check { common } => {

@@ -21,7 +21,7 @@ pub fn store(
 ) -> QueryResult<()> {
     // Drives first: bays point at them.
     for d in &inv.drives {
-        let (health, reason) = verdict(&d.smart);
+        let (health, reason) = verdict(&d.smart, None);
         let size = i64::try_from(d.size_bytes).unwrap_or(i64::MAX);
         let values = (
             drives::ident.eq(&d.ident),

@@ -44,10 +44,37 @@ const WATCHED_COUNTERS: &[(u8, &str)] = &[
     (199, "UDMA CRC errors"),
 ];
 
+/// Wear above which an SSD is flagged.
+const WORN_PERCENT: u8 = 90;
+
+/// The NVMe critical warning bits, in words.
+const CRITICAL_WARNING_BITS: &[&str] = &[
+    "spare capacity below its threshold",
+    "temperature beyond a threshold",
+    "reliability degraded by media or internal errors",
+    "media placed in read-only mode",
+    "volatile memory backup failed",
+    "persistent memory region read-only",
+];
+
+/// "8 reallocated sectors", or "8 reallocated sectors (up from 5)" when the
+/// count grew since `before`.
+fn count(value: u64, words: &str, before: Option<u64>) -> String {
+    match before {
+        Some(b) if b < value => format!("{value} {words} (up from {b})"),
+        _ => format!("{value} {words}"),
+    }
+}
+
+/// The verdict on a drive from its SMART data, and the previous reading
+/// (`before`) so that a count that grew says so.
+///
 /// Failing when the drive's own health check failed or a pre-failure
-/// attribute is at or below its threshold; warning when a watched error
-/// counter is above zero; healthy otherwise.
-pub fn verdict(smart: &Smart) -> (Health, String) {
+/// attribute is at or below its threshold. Warning when an error count that
+/// stays at zero on a sound drive is above zero, an NVMe critical warning is
+/// raised, an SSD has used more than 90% of its rated endurance, or the
+/// drive runs above its temperature limit. Healthy otherwise.
+pub fn verdict(smart: &Smart, before: Option<&Smart>) -> (Health, String) {
     if let Some(reason) = &smart.unavailable {
         return (Health::Unknown, format!("SMART not available: {reason}"));
     }
@@ -71,16 +98,48 @@ pub fn verdict(smart: &Smart) -> (Health, String) {
     if !tripped.is_empty() {
         return (Health::Failing, tripped.join("; "));
     }
-    let warnings: Vec<String> = WATCHED_COUNTERS
+    let before_attr =
+        |id: u8| before.and_then(|b| b.attributes.iter().find(|a| a.id == id).map(|a| a.raw));
+    let before_counter =
+        |key: &str| before.and_then(|b| b.counters.iter().find(|c| c.key == key).map(|c| c.value));
+    let mut warnings: Vec<String> = WATCHED_COUNTERS
         .iter()
         .filter_map(|(id, words)| {
-            smart
-                .attributes
-                .iter()
-                .find(|a| a.id == *id && a.raw > 0)
-                .map(|a| format!("{} {words}", a.raw))
+            let a = smart.attributes.iter().find(|a| a.id == *id && a.raw > 0)?;
+            Some(count(a.raw, words, before_attr(*id)))
         })
         .collect();
+    warnings.extend(
+        smart
+            .counters
+            .iter()
+            .filter(|c| c.value > 0)
+            .map(|c| count(c.value, &c.label, before_counter(&c.key))),
+    );
+    if let Some(bits) = smart.critical_warning.filter(|b| *b != 0) {
+        let named: Vec<&str> = CRITICAL_WARNING_BITS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, w)| *w)
+            .collect();
+        warnings.push(format!(
+            "NVMe critical warning 0x{bits:02x}: {}",
+            if named.is_empty() {
+                "a bit this console does not know".into()
+            } else {
+                named.join(", ")
+            }
+        ));
+    }
+    if let Some(used) = smart.percentage_used.filter(|p| *p > WORN_PERCENT) {
+        warnings.push(format!("{used}% of its rated endurance used"));
+    }
+    if let (Some(t), Some(limit)) = (smart.temperature_c, smart.temperature_limit_c)
+        && t > limit
+    {
+        warnings.push(format!("running at {t} °C, above its limit of {limit} °C"));
+    }
     if !warnings.is_empty() {
         return (Health::Warning, warnings.join(", "));
     }
@@ -90,7 +149,7 @@ pub fn verdict(smart: &Smart) -> (Health, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::SmartAttribute;
+    use crate::storage::{Counter, SmartAttribute};
 
     fn attr(id: u8, value: u8, thresh: u8, raw: u64, prefail: bool) -> SmartAttribute {
         SmartAttribute {
@@ -106,52 +165,96 @@ mod tests {
 
     fn smart(attributes: Vec<SmartAttribute>) -> Smart {
         Smart {
-            unavailable: None,
             passed: Some(true),
             temperature_c: Some(34),
             power_on_hours: Some(100),
             attributes,
+            ..Smart::default()
         }
     }
 
     #[test]
     fn healthy_when_counters_are_zero() {
-        let (h, why) = verdict(&smart(vec![
-            attr(5, 100, 10, 0, true),
-            attr(197, 100, 0, 0, false),
-        ]));
+        let (h, why) = verdict(
+            &smart(vec![attr(5, 100, 10, 0, true), attr(197, 100, 0, 0, false)]),
+            None,
+        );
         assert_eq!(h, Health::Healthy);
         assert_eq!(why, "no SMART errors");
     }
 
     #[test]
     fn warning_names_each_counter() {
-        let (h, why) = verdict(&smart(vec![
-            attr(5, 100, 10, 8, true),
-            attr(197, 100, 0, 2, false),
-        ]));
+        let (h, why) = verdict(
+            &smart(vec![attr(5, 100, 10, 8, true), attr(197, 100, 0, 2, false)]),
+            None,
+        );
         assert_eq!(h, Health::Warning);
         assert_eq!(why, "8 reallocated sectors, 2 sectors pending reallocation");
     }
 
     #[test]
     fn failing_on_threshold_or_failed_check() {
-        let (h, why) = verdict(&smart(vec![attr(5, 9, 10, 3000, true)]));
+        let (h, why) = verdict(&smart(vec![attr(5, 9, 10, 3000, true)]), None);
         assert_eq!(h, Health::Failing);
         assert!(why.contains("threshold of 10"), "{why}");
         let mut s = smart(vec![]);
         s.passed = Some(false);
-        assert_eq!(verdict(&s).0, Health::Failing);
+        assert_eq!(verdict(&s, None).0, Health::Failing);
         // A non-prefail attribute under threshold is not a failure.
         assert_eq!(
-            verdict(&smart(vec![attr(194, 20, 30, 0, false)])).0,
+            verdict(&smart(vec![attr(194, 20, 30, 0, false)]), None).0,
             Health::Healthy
         );
     }
 
     #[test]
+    fn a_count_that_grew_says_so() {
+        let before = smart(vec![attr(5, 100, 10, 5, true)]);
+        let now = smart(vec![attr(5, 100, 10, 8, true)]);
+        assert_eq!(
+            verdict(&now, Some(&before)).1,
+            "8 reallocated sectors (up from 5)"
+        );
+        assert_eq!(verdict(&now, Some(&now)).1, "8 reallocated sectors");
+    }
+
+    #[test]
+    fn sas_and_nvme_counts_wear_and_heat_warn() {
+        let mut s = smart(vec![]);
+        s.counters = vec![
+            Counter {
+                key: "scsi.grown_defects".into(),
+                label: "grown defects".into(),
+                value: 3,
+            },
+            Counter {
+                key: "scsi.read_uncorrected".into(),
+                label: "uncorrected read errors".into(),
+                value: 0,
+            },
+        ];
+        s.critical_warning = Some(0x04);
+        s.percentage_used = Some(93);
+        s.temperature_c = Some(71);
+        s.temperature_limit_c = Some(70);
+        let (h, why) = verdict(&s, None);
+        assert_eq!(h, Health::Warning);
+        assert_eq!(
+            why,
+            "3 grown defects, NVMe critical warning 0x04: reliability degraded by media or internal errors, \
+             93% of its rated endurance used, running at 71 °C, above its limit of 70 °C"
+        );
+        s.percentage_used = Some(90);
+        s.temperature_c = Some(70);
+        s.critical_warning = Some(0);
+        s.counters[0].value = 0;
+        assert_eq!(verdict(&s, None).0, Health::Healthy);
+    }
+
+    #[test]
     fn unknown_says_why() {
-        let (h, why) = verdict(&Smart::unavailable("virtio disks have no SMART"));
+        let (h, why) = verdict(&Smart::unavailable("virtio disks have no SMART"), None);
         assert_eq!(h, Health::Unknown);
         assert!(why.contains("virtio"));
     }

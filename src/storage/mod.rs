@@ -47,26 +47,47 @@ pub struct SmartAttribute {
     pub prefail: bool,
 }
 
+/// An error count a SAS or NVMe drive keeps, which stays at zero on a sound
+/// drive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    /// Stable key, for history: `scsi.grown_defects`, `nvme.media_errors`.
+    pub key: String,
+    /// In words: "grown defects".
+    pub label: String,
+    pub value: u64,
+}
+
 /// What a drive's SMART says, or why there is nothing to say.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Smart {
     /// `None` when SMART could be read; otherwise the reason in words.
     pub unavailable: Option<String>,
     /// The drive's own overall health self-assessment.
     pub passed: Option<bool>,
     pub temperature_c: Option<i32>,
+    /// The highest temperature the drive is rated to run at, where it says.
+    #[serde(default)]
+    pub temperature_limit_c: Option<i32>,
     pub power_on_hours: Option<i64>,
+    /// Wear of an SSD (NVMe, SAS), in percent of its rated endurance.
+    #[serde(default)]
+    pub percentage_used: Option<u8>,
+    /// NVMe critical warning bits; 0 when all is well.
+    #[serde(default)]
+    pub critical_warning: Option<u64>,
+    /// ATA attributes.
     pub attributes: Vec<SmartAttribute>,
+    /// SAS and NVMe error counters.
+    #[serde(default)]
+    pub counters: Vec<Counter>,
 }
 
 impl Smart {
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Smart {
             unavailable: Some(reason.into()),
-            passed: None,
-            temperature_c: None,
-            power_on_hours: None,
-            attributes: Vec::new(),
+            ..Smart::default()
         }
     }
 }

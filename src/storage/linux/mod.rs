@@ -2,6 +2,7 @@
 //! with the package that ships it and the oldest version it works with.
 
 pub mod lsblk;
+pub mod smartctl;
 
 use std::path::PathBuf;
 use std::time::Duration;

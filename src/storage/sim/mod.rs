@@ -352,11 +352,11 @@ fn smart_for(rng: &mut Rng, rotational: bool, worn: bool) -> Smart {
         );
     }
     Smart {
-        unavailable: None,
         passed: Some(true),
         temperature_c: Some(temp),
         power_on_hours: Some(hours),
         attributes: attrs,
+        ..Smart::default()
     }
 }
 
@@ -471,7 +471,11 @@ mod tests {
             .count();
         assert_eq!(used, 10);
         assert_eq!(inv.drives.len(), 10);
-        let verdicts: Vec<Health> = inv.drives.iter().map(|d| verdict(&d.smart).0).collect();
+        let verdicts: Vec<Health> = inv
+            .drives
+            .iter()
+            .map(|d| verdict(&d.smart, None).0)
+            .collect();
         assert_eq!(
             verdicts.iter().filter(|h| **h == Health::Warning).count(),
             1
