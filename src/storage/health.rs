@@ -78,26 +78,35 @@ pub fn verdict(smart: &Smart, before: Option<&Smart>) -> (Health, String) {
     if let Some(reason) = &smart.unavailable {
         return (Health::Unknown, format!("SMART not available: {reason}"));
     }
+    let mut failing: Vec<String> = Vec::new();
     if smart.passed == Some(false) {
-        return (
+        failing.push("the drive's own SMART health check failed".into());
+    }
+    failing.extend(
+        smart
+            .attributes
+            .iter()
+            .filter(|a| a.prefail && a.thresh > 0 && a.value <= a.thresh)
+            .map(|a| {
+                format!(
+                    "{} (attribute {}) is at {} against a threshold of {}",
+                    a.name, a.id, a.value, a.thresh
+                )
+            }),
+    );
+    let warnings = warnings(smart, before);
+    match (failing.is_empty(), warnings.is_empty()) {
+        (false, true) => (Health::Failing, failing.join("; ")),
+        (false, false) => (
             Health::Failing,
-            "the drive's own SMART health check failed".into(),
-        );
+            format!("{}; also {}", failing.join("; "), warnings.join(", ")),
+        ),
+        (true, false) => (Health::Warning, warnings.join(", ")),
+        (true, true) => (Health::Healthy, "no SMART errors".into()),
     }
-    let tripped: Vec<String> = smart
-        .attributes
-        .iter()
-        .filter(|a| a.prefail && a.thresh > 0 && a.value <= a.thresh)
-        .map(|a| {
-            format!(
-                "{} (attribute {}) is at {} against a threshold of {}",
-                a.name, a.id, a.value, a.thresh
-            )
-        })
-        .collect();
-    if !tripped.is_empty() {
-        return (Health::Failing, tripped.join("; "));
-    }
+}
+
+fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
     let before_attr =
         |id: u8| before.and_then(|b| b.attributes.iter().find(|a| a.id == id).map(|a| a.raw));
     let before_counter =
@@ -140,10 +149,7 @@ pub fn verdict(smart: &Smart, before: Option<&Smart>) -> (Health, String) {
     {
         warnings.push(format!("running at {t} °C, above its limit of {limit} °C"));
     }
-    if !warnings.is_empty() {
-        return (Health::Warning, warnings.join(", "));
-    }
-    (Health::Healthy, "no SMART errors".into())
+    warnings
 }
 
 #[cfg(test)]

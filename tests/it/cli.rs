@@ -522,3 +522,39 @@ fn the_queue_benchmark_runs_and_guards_real_databases() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn parse_prints_what_baystack_reads_and_refuses_what_it_cannot() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let out = run(&[
+        "parse",
+        "smartctl",
+        &format!("{fixtures}/smartctl/nvme-media-errors-x.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["health"], "warning");
+    assert_eq!(v["reason"], "7 media and data integrity errors");
+    let out = run(&[
+        "parse",
+        "lsblk",
+        &format!("{fixtures}/lsblk/qemu-lab-final.json"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "sda");
+    // A text capture given as JSON, a kind it does not know, a missing
+    // file: one line each, no panic.
+    assert_one_line_failure(
+        &run(&["parse", "smartctl", &format!("{fixtures}/lsblk/README.md")]),
+        "this is not smartctl JSON output",
+    );
+    assert_one_line_failure(
+        &run(&["parse", "mdstat", "/dev/null"]),
+        "does not know how to read \"mdstat\"",
+    );
+    assert_one_line_failure(
+        &run(&["parse", "lsblk", "/nonexistent/lsblk.json"]),
+        "cannot read /nonexistent/lsblk.json",
+    );
+}

@@ -172,6 +172,48 @@ mod tests {
         assert_eq!(disks[1].ident(), "dev:vda");
     }
 
+    /// A real capture from the lab guest (util-linux 2.38): two AHCI SATA
+    /// disks, two scsi_debug disks, two iSCSI LUNs the guest imported (not
+    /// drives), eleven virtio disks carrying md and LVM.
+    #[test]
+    fn a_real_capture_lists_the_drives() {
+        let path = format!(
+            "{}/tests/fixtures/lsblk/qemu-lab-final.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let disks = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let names: Vec<&str> = disks.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names.len(), 15, "{names:?}");
+        assert!(
+            !names.contains(&"sdd") && !names.contains(&"sde"),
+            "iSCSI LUNs are not drives"
+        );
+        let sata = disks.iter().find(|d| d.name == "sdb").unwrap();
+        assert_eq!(
+            (
+                sata.model.as_str(),
+                sata.serial.as_deref(),
+                sata.size_bytes,
+                sata.transport
+            ),
+            (
+                "LAB SATA DISK 0",
+                Some("LABSD0"),
+                134_217_728,
+                Transport::Sata
+            )
+        );
+        assert_eq!(sata.vendor, "ATA", "padding trimmed");
+        let debug = disks.iter().find(|d| d.name == "sdc").unwrap();
+        assert_eq!(debug.wwn.as_deref(), Some("0x3333333000006590"));
+        assert!(!debug.rotational);
+        let vda = disks.iter().find(|d| d.name == "vda").unwrap();
+        assert_eq!(
+            (vda.transport, vda.ident()),
+            (Transport::Virtio, "serial:LABVD0".to_string())
+        );
+    }
+
     #[test]
     fn what_is_not_lsblk_says_so() {
         assert!(matches!(parse("NAME SIZE"), Err(LsblkError::NotJson(_))));
