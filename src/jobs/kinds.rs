@@ -8,6 +8,7 @@ use super::JobSpec;
 use super::runner::{JobError, StepCtx};
 use crate::db::schema::noop_runs;
 use crate::db_run;
+use crate::storage::Led;
 
 pub trait JobKind: Sync {
     fn name(&self) -> &'static str;
@@ -27,7 +28,7 @@ pub trait JobKind: Sync {
     ) -> Result<String, JobError>;
 }
 
-pub static KINDS: &[&dyn JobKind] = &[&BayLocate, &Noop];
+pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &Noop];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
@@ -38,10 +39,10 @@ fn parse<'a, T: Deserialize<'a>>(payload: &'a str) -> Result<T, JobError> {
         .map_err(|e| JobError::Failed(format!("the job's payload does not fit its kind: {e}")))
 }
 
-// ---- bay.locate ----
+// ---- bay.locate, bay.fault ----
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LocatePayload {
+pub struct LedPayload {
     pub enclosure: String,
     pub slot: u32,
     pub on: bool,
@@ -52,12 +53,20 @@ pub fn bay_resource(enclosure: &str, slot: u32) -> String {
     format!("bay:{enclosure}:{slot}")
 }
 
-pub fn locate(enclosure: &str, enclosure_label: &str, slot: u32, on: bool) -> JobSpec {
+/// A job that turns one LED of a bay on or off, then reads the bay back.
+pub fn bay_led(led: Led, enclosure: &str, enclosure_label: &str, slot: u32, on: bool) -> JobSpec {
     let word = if on { "on" } else { "off" };
+    let kind = match led {
+        Led::Locate => &BAY_LOCATE,
+        Led::Fault => &BAY_FAULT,
+    };
+    let what = led.words();
+    let mut title = what.to_string();
+    title[..1].make_ascii_uppercase();
     JobSpec {
-        kind: BayLocate.name().into(),
-        summary: format!("Identify LED {word}: {enclosure_label}, slot {slot}"),
-        payload: serde_json::to_value(LocatePayload {
+        kind: kind.name().into(),
+        summary: format!("{title} {word}: {enclosure_label}, slot {slot}"),
+        payload: serde_json::to_value(LedPayload {
             enclosure: enclosure.into(),
             slot,
             on,
@@ -65,17 +74,34 @@ pub fn locate(enclosure: &str, enclosure_label: &str, slot: u32, on: bool) -> Jo
         .expect("payload serializes"),
         resources: vec![bay_resource(enclosure, slot)],
         steps: vec![
-            format!("Turn the identify LED {word}"),
+            format!("Turn the {what} {word}"),
             "Read the bay back from the enclosure".into(),
         ],
     }
 }
 
-pub struct BayLocate;
+pub fn locate(enclosure: &str, enclosure_label: &str, slot: u32, on: bool) -> JobSpec {
+    bay_led(Led::Locate, enclosure, enclosure_label, slot, on)
+}
 
-impl JobKind for BayLocate {
+pub struct BayLed {
+    led: Led,
+    name: &'static str,
+}
+
+pub static BAY_LOCATE: BayLed = BayLed {
+    led: Led::Locate,
+    name: "bay.locate",
+};
+
+pub static BAY_FAULT: BayLed = BayLed {
+    led: Led::Fault,
+    name: "bay.fault",
+};
+
+impl JobKind for BayLed {
     fn name(&self) -> &'static str {
-        "bay.locate"
+        self.name
     }
 
     fn run_step(
@@ -84,11 +110,12 @@ impl JobKind for BayLocate {
         position: i32,
         ctx: &mut StepCtx<'_>,
     ) -> Result<String, JobError> {
-        let p: LocatePayload = parse(payload)?;
+        let p: LedPayload = parse(payload)?;
+        let what = self.led.words();
         match position {
             0 => {
                 let backend = ctx.backend;
-                Ok(backend.set_locate(&p.enclosure, p.slot, p.on, ctx)?)
+                Ok(backend.set_led(&p.enclosure, p.slot, self.led, p.on, ctx)?)
             }
             _ => {
                 let inv = ctx.backend.inventory()?;
@@ -104,17 +131,14 @@ impl JobKind for BayLocate {
                         ))
                     })?;
                 let word = |b: bool| if b { "on" } else { "off" };
-                if bay.locate != p.on {
+                if bay.led(self.led) != p.on {
                     return Err(JobError::Failed(format!(
-                        "the enclosure reports the identify LED {} after it was asked to turn it {}",
-                        word(bay.locate),
+                        "the enclosure reports the {what} {} after it was asked to turn it {}",
+                        word(bay.led(self.led)),
                         word(p.on)
                     )));
                 }
-                Ok(format!(
-                    "the enclosure reports the identify LED {}",
-                    word(p.on)
-                ))
+                Ok(format!("the enclosure reports the {what} {}", word(p.on)))
             }
         }
     }

@@ -120,6 +120,33 @@ impl Drive {
     }
 }
 
+/// The LEDs of a bay an operator can set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Led {
+    /// Identify: "this is the bay", usually blinking.
+    Locate,
+    /// Fault: "the drive in this bay needs replacing".
+    Fault,
+}
+
+impl Led {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Led::Locate => "locate",
+            Led::Fault => "fault",
+        }
+    }
+
+    /// The LED in words, for job titles and messages.
+    pub fn words(self) -> &'static str {
+        match self {
+            Led::Locate => "identify LED",
+            Led::Fault => "fault LED",
+        }
+    }
+}
+
 /// A bay (slot) in an enclosure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slot {
@@ -131,6 +158,15 @@ pub struct Slot {
     pub drive: Option<String>,
     pub locate: bool,
     pub fault: bool,
+}
+
+impl Slot {
+    pub fn led(&self, led: Led) -> bool {
+        match led {
+            Led::Locate => self.locate,
+            Led::Fault => self.fault,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,12 +225,12 @@ pub trait Backend: Send + Sync {
     /// Enclosures, bays and drives with their SMART data as they are now.
     fn inventory(&self) -> Result<Inventory, BackendError>;
 
-    /// Turns a bay's identify (locate) LED on or off. Returns what it did in
-    /// words.
-    fn set_locate(
+    /// Turns one of a bay's LEDs on or off. Returns what it did in words.
+    fn set_led(
         &self,
         enclosure: &str,
         slot: u32,
+        led: Led,
         on: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError>;

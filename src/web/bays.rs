@@ -8,6 +8,7 @@ use super::{ApiError, AppState, Identity, client_address, jobs};
 use crate::db::inventory;
 use crate::error::AppError;
 use crate::jobs::kinds;
+use crate::storage::Led;
 
 /// `GET /api/v1/bays`: every bay with what the backend last reported.
 pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -43,7 +44,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
 }
 
 #[derive(Debug, Deserialize)]
-pub struct LocateBody {
+pub struct LedBody {
     pub on: bool,
 }
 
@@ -54,7 +55,30 @@ pub async fn api_locate(
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<(String, String)>,
-    body: web::Json<LocateBody>,
+    body: web::Json<LedBody>,
+) -> Result<HttpResponse, ApiError> {
+    set_led(req, state, who, path, body, Led::Locate).await
+}
+
+/// `POST /api/v1/bays/{enclosure}/{slot}/fault` `{"on": bool}`: the same for
+/// the bay's fault LED.
+pub async fn api_fault(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+    body: web::Json<LedBody>,
+) -> Result<HttpResponse, ApiError> {
+    set_led(req, state, who, path, body, Led::Fault).await
+}
+
+async fn set_led(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+    body: web::Json<LedBody>,
+    led: Led,
 ) -> Result<HttpResponse, ApiError> {
     let (enclosure, slot_text) = path.into_inner();
     let slot: u32 = slot_text.parse().map_err(|_| {
@@ -83,7 +107,7 @@ pub async fn api_locate(
         ))
         .into());
     }
-    let spec = kinds::locate(&encl.ident, &encl.label, slot, body.on);
+    let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, body.on);
     let id = jobs::enqueue(&state, &who, &client_address(&req), spec, None).await?;
     Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
 }

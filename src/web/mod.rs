@@ -206,6 +206,7 @@ routes! {
     POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
+    POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;
 }
 
 /// The rule for a request, by method and matched route pattern.

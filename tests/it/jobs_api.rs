@@ -97,6 +97,41 @@ async fn identify_a_bay_through_the_api(backend: Backend) {
     );
 }
 
+/// The fault LED goes the same way as identify: a job, then the bay says so.
+async fn set_and_clear_a_fault_led_through_the_api(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    assert_eq!(bays[2]["fault"], false);
+    for on in [true, false] {
+        let r = c
+            .post_json(
+                &format!("/api/v1/bays/{enclosure}/2/fault"),
+                &format!(r#"{{"on": {on}}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = r.json()["job_id"].as_i64().unwrap();
+        assert!(runner(&app).run_one().unwrap());
+        app.observe();
+        let job = c.get(&format!("/api/v1/jobs/{id}")).await.json();
+        assert_eq!(job["kind"], "bay.fault");
+        assert_eq!(job["state"], "succeeded", "{job}");
+        let word = if on { "on" } else { "off" };
+        assert_eq!(
+            job["steps"][1]["detail"],
+            format!("the enclosure reports the fault LED {word}")
+        );
+        let bays = c.get("/api/v1/bays").await.json();
+        assert_eq!(bays[2]["fault"], on);
+        assert_eq!(bays[2]["locate"], false, "only the fault LED changed");
+    }
+}
+
 async fn locate_refuses_bad_input_in_words(backend: Backend) {
     let app = fast(backend);
     app.observe();
@@ -299,6 +334,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
 both!(
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
+    set_and_clear_a_fault_led_through_the_api,
     jobs_are_listed_filtered_cancelled_and_retried,
     job_pages_show_steps_and_stop_polling_when_done,
 );

@@ -201,10 +201,11 @@ impl Backend for LinuxBackend {
         ))
     }
 
-    fn set_locate(
+    fn set_led(
         &self,
         _enclosure: &str,
         _slot: u32,
+        _led: crate::storage::Led,
         _on: bool,
         _log: &mut dyn crate::storage::CommandLog,
     ) -> Result<String, BackendError> {

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Slot, Smart, SmartAttribute,
-    Transport,
+    Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Led, Slot, Smart,
+    SmartAttribute, Transport,
 };
 use crate::config::{BackendKind, SimSettings};
 
@@ -147,10 +147,11 @@ impl Backend for SimBackend {
         Ok(inv)
     }
 
-    fn set_locate(
+    fn set_led(
         &self,
         enclosure: &str,
         slot: u32,
+        led: Led,
         on: bool,
         _log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
@@ -172,15 +173,18 @@ impl Backend for SimBackend {
         let Some(bay) = encl.slots.iter_mut().find(|s| s.slot == slot) else {
             return Err(BackendError::Failed(format!("{label} has no slot {slot}")));
         };
-        let word = if on { "on" } else { "off" };
-        if bay.locate == on {
+        let (word, what) = (if on { "on" } else { "off" }, led.words());
+        if bay.led(led) == on {
             return Ok(format!(
-                "the identify LED of {label} slot {slot} was already {word}"
+                "the {what} of {label} slot {slot} was already {word}"
             ));
         }
-        bay.locate = on;
+        match led {
+            Led::Locate => bay.locate = on,
+            Led::Fault => bay.fault = on,
+        }
         save(&self.path, &state)?;
-        Ok(format!("identify LED of {label} slot {slot} turned {word}"))
+        Ok(format!("{what} of {label} slot {slot} turned {word}"))
     }
 }
 
