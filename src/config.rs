@@ -174,6 +174,8 @@ pub struct AgentFileConfig {
     pub poll_ms: Option<u64>,
     /// Starts after which an interrupted job is failed instead.
     pub max_attempts: Option<u32>,
+    /// Minutes after which a lit identify LED is turned off again.
+    pub locate_off_minutes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +237,7 @@ pub struct AgentSettings {
     pub lease_ms: u64,
     pub poll_ms: u64,
     pub max_attempts: u32,
+    pub locate_off_minutes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -374,6 +377,12 @@ impl Settings {
                 file.agent.max_attempts.unwrap_or(3),
                 1,
                 100,
+            )?,
+            locate_off_minutes: in_range(
+                "agent.locate_off_minutes",
+                file.agent.locate_off_minutes.unwrap_or(30),
+                1,
+                7 * 24 * 60,
             )?,
         };
         if agent.poll_ms * 2 > agent.lease_ms {

@@ -96,6 +96,14 @@ pub fn store(
                 .set(values)
                 .execute(c))?;
         }
+        // When each identify LED was first seen lit, for the timeout.
+        let this = bays::table.filter(bays::enclosure_id.eq(enclosure_id));
+        db_run!(c, c => diesel::update(this.filter(bays::locate.eq(true)).filter(bays::locate_since.is_null()))
+            .set(bays::locate_since.eq(now))
+            .execute(c))?;
+        db_run!(c, c => diesel::update(this.filter(bays::locate.eq(false)))
+            .set(bays::locate_since.eq(None::<NaiveDateTime>))
+            .execute(c))?;
         // Slots beyond what the enclosure now reports are gone.
         db_run!(c, c => diesel::delete(
                 bays::table
@@ -170,6 +178,8 @@ pub struct BayRow {
     pub fault: bool,
     #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub locate_since: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -331,4 +341,34 @@ pub fn find_bay(
         .first(c)
         .optional())?;
     Ok(Some((encl, bay)))
+}
+
+/// Bays whose identify LED has been lit since before `lit_before` and that
+/// no unfinished job is about to change: (enclosure ident, enclosure label,
+/// slot).
+pub fn stale_locates(
+    c: &mut Conn<'_>,
+    lit_before: NaiveDateTime,
+) -> QueryResult<Vec<(String, String, i32)>> {
+    use super::schema::open_resources;
+    let lit: Vec<(String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::locate.eq(true))
+        .filter(bays::locate_since.lt(lit_before))
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    let mut stale = Vec::new();
+    for (ident, label, slot) in lit {
+        let key = crate::jobs::kinds::bay_resource(&ident, slot as u32);
+        let busy: Option<i64> = db_run!(c, c => open_resources::table
+            .filter(open_resources::resource.eq(&key))
+            .select(open_resources::job_id)
+            .first(c)
+            .optional())?;
+        if busy.is_none() {
+            stale.push((ident, label, slot));
+        }
+    }
+    Ok(stale)
 }

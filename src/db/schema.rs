@@ -116,6 +116,7 @@ diesel::table! {
         locate -> Bool,
         fault -> Bool,
         observed_at -> Timestamp,
+        locate_since -> Nullable<Timestamp>,
     }
 }
 

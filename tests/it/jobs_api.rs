@@ -132,6 +132,62 @@ async fn set_and_clear_a_fault_led_through_the_api(backend: Backend) {
     }
 }
 
+/// An identify LED left lit goes dark by itself: the agent enqueues the
+/// job (once), audited as its own, and the bay says so afterwards.
+async fn a_lit_bay_goes_dark_by_itself(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/3/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(runner(&app).run_one().unwrap());
+    app.observe();
+    let long = Duration::from_secs(30 * 60);
+    assert_eq!(
+        baystack::agent::darken_stale_locates(app.db(), long).unwrap(),
+        0,
+        "just lit: left alone"
+    );
+    // As if the time had passed.
+    assert_eq!(
+        baystack::agent::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
+        1
+    );
+    assert_eq!(
+        baystack::agent::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
+        0,
+        "a job is already on its way"
+    );
+    let jobs = c.get("/api/v1/jobs?state=queued").await.json();
+    assert_eq!(jobs[0]["requested_by"], "baystack");
+    assert_eq!(
+        jobs[0]["summary"],
+        format!("Identify LED off: Front 12-bay, slot 3")
+    );
+    assert!(runner(&app).run_one().unwrap());
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[3]["locate"], false);
+    let audit = c.get("/api/v1/audit?action=job.enqueue").await.json();
+    assert_eq!(audit[0]["actor"], "baystack");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("lit for more than 0 min"),
+        "{audit}"
+    );
+}
+
 async fn locate_refuses_bad_input_in_words(backend: Backend) {
     let app = fast(backend);
     app.observe();
@@ -334,6 +390,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
 both!(
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
+    a_lit_bay_goes_dark_by_itself,
     set_and_clear_a_fault_led_through_the_api,
     jobs_are_listed_filtered_cancelled_and_retried,
     job_pages_show_steps_and_stop_polling_when_done,

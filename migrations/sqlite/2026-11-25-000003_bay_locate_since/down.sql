@@ -1,0 +1,1 @@
+ALTER TABLE bays DROP COLUMN locate_since;
