@@ -10,11 +10,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::Settings;
-use crate::db::{self, Db, audit, inventory};
+use crate::db::{self, Db, inventory};
 use crate::error::AppError;
 use crate::jobs::runner::{Runner, Wake};
-use crate::jobs::{kinds, queue};
-use crate::storage::{Backend, BackendError, Led};
+use crate::lights;
+use crate::storage::{Backend, BackendError};
 
 /// One observation pass: ask the backend, store what it says (or why it
 /// could not say anything) in one transaction.
@@ -37,43 +37,6 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     }
     Ok(())
 }
-
-/// Enqueues a job turning off each identify LED lit for longer than
-/// `after`, so lights are not left on for weeks; returns how many. A bay
-/// that a job is about to change is left to that job.
-pub fn darken_stale_locates(db: &Db, after: Duration) -> Result<usize, AppError> {
-    let mut conn = db.get()?;
-    let now = db::now();
-    let lit_before = now - chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
-    conn.write(|c| -> Result<usize, AppError> {
-        let stale = inventory::stale_locates(c, lit_before)?;
-        for (ident, label, slot) in &stale {
-            let spec = kinds::bay_led(Led::Locate, ident, label, *slot as u32, false);
-            let id = queue::enqueue(c, &spec, SYSTEM_ACTOR, None, now)?;
-            let detail = format!(
-                "{} (lit for more than {} min)",
-                spec.summary,
-                after.as_secs() / 60
-            );
-            audit::record(
-                c,
-                &audit::Entry {
-                    actor: Some(SYSTEM_ACTOR),
-                    address: None,
-                    action: "job.enqueue",
-                    target: Some(&format!("job {id}")),
-                    outcome: audit::Outcome::Ok,
-                    detail: &detail,
-                },
-                now,
-            )?;
-        }
-        Ok(stale.len())
-    })
-}
-
-/// Who the agent's own jobs say asked for them.
-pub const SYSTEM_ACTOR: &str = "baystack";
 
 /// Runs the runner and the observer until `stop` turns true.
 pub async fn run(
@@ -107,12 +70,12 @@ pub async fn run(
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
         let look = move || -> Result<usize, AppError> {
             observe_once(&db2, b2.as_ref())?;
-            darken_stale_locates(&db2, locate_off)
+            lights::follow(&db2, locate_off)
         };
         match tokio::task::spawn_blocking(look).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => {
-                tracing::info!("{n} identify LED(s) lit too long: turning them off");
+                tracing::info!("{n} bay LED(s) to change: jobs enqueued");
                 wake.notify();
             }
             Ok(Err(e)) => tracing::warn!("observation failed: {e}"),

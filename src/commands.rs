@@ -294,3 +294,21 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
     };
     Ok(serde_json::to_string_pretty(&value)?)
 }
+
+/// `baystack sim ...`: changes the simulated hardware; the running agent
+/// sees it at its next observation.
+pub fn sim(
+    settings: &Settings,
+    enclosure: &str,
+    slot: u32,
+    action: crate::storage::sim::SimAction,
+) -> anyhow::Result<String> {
+    if settings.backend != BackendKind::Sim {
+        bail!(
+            "baystack sim changes the simulated appliance only; this configuration uses the {} backend",
+            settings.backend.as_str()
+        );
+    }
+    let sim = crate::storage::sim::SimBackend::open(&settings.data_dir, &settings.sim)?;
+    Ok(sim.act(enclosure, slot, action)?)
+}

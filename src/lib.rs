@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod lights;
 pub mod naming;
 pub mod storage;
 pub mod web;

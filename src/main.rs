@@ -97,6 +97,12 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Do things to the simulated appliance's hardware, to see how the
+    /// console reacts (the `sim` backend only).
+    Sim {
+        #[command(subcommand)]
+        action: SimCommand,
+    },
     /// Print, as JSON, what Baystack reads from a captured tool output: for
     /// support, to see how the console understands a machine.
     Parse {
@@ -121,6 +127,35 @@ enum BenchWhat {
         /// in it is deleted.
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// The drive in a bay fails its own SMART health check.
+    FailDrive {
+        enclosure: String,
+        slot: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// A SMART attribute of the drive in a bay grows (5: reallocated
+    /// sectors, 197: pending sectors, 199: CRC errors).
+    Grow {
+        enclosure: String,
+        slot: u32,
+        attribute: u8,
+        #[arg(long, default_value_t = 8)]
+        by: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The drive in a bay is pulled and a new, healthy one put in.
+    ReplaceDrive {
+        enclosure: String,
+        slot: u32,
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -205,6 +240,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.ratio() * 100.0
                 );
             }
+        }
+        Command::Sim { action } => {
+            use baystack::storage::sim::SimAction;
+            let (enclosure, slot, act, common) = match action {
+                SimCommand::FailDrive {
+                    enclosure,
+                    slot,
+                    common,
+                } => (enclosure, slot, SimAction::FailDrive, common),
+                SimCommand::Grow {
+                    enclosure,
+                    slot,
+                    attribute,
+                    by,
+                    common,
+                } => (enclosure, slot, SimAction::Grow { attribute, by }, common),
+                SimCommand::ReplaceDrive {
+                    enclosure,
+                    slot,
+                    common,
+                } => (enclosure, slot, SimAction::ReplaceDrive, common),
+            };
+            println!(
+                "{}",
+                commands::sim(&common.settings()?, &enclosure, slot, act)?
+            );
         }
         Command::Parse { kind, path } => {
             use std::io::Write;

@@ -104,6 +104,17 @@ pub fn store(
         db_run!(c, c => diesel::update(this.filter(bays::locate.eq(false)))
             .set(bays::locate_since.eq(None::<NaiveDateTime>))
             .execute(c))?;
+        // And when each fault LED was first seen lit, with the drive then in
+        // the bay: the LED is for that drive.
+        db_run!(c, c => diesel::update(this.filter(bays::fault.eq(true)).filter(bays::fault_since.is_null()))
+            .set((bays::fault_since.eq(now), bays::fault_drive_id.eq(bays::drive_id)))
+            .execute(c))?;
+        db_run!(c, c => diesel::update(this.filter(bays::fault.eq(false)))
+            .set((
+                bays::fault_since.eq(None::<NaiveDateTime>),
+                bays::fault_drive_id.eq(None::<i64>),
+            ))
+            .execute(c))?;
         // Slots beyond what the enclosure now reports are gone.
         db_run!(c, c => diesel::delete(
                 bays::table
@@ -180,6 +191,9 @@ pub struct BayRow {
     pub observed_at: NaiveDateTime,
     #[serde(serialize_with = "super::utc_opt")]
     pub locate_since: Option<NaiveDateTime>,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub fault_since: Option<NaiveDateTime>,
+    pub fault_drive_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -343,14 +357,44 @@ pub fn find_bay(
     Ok(Some((encl, bay)))
 }
 
-/// Bays whose identify LED has been lit since before `lit_before` and that
-/// no unfinished job is about to change: (enclosure ident, enclosure label,
-/// slot).
-pub fn stale_locates(
-    c: &mut Conn<'_>,
-    lit_before: NaiveDateTime,
-) -> QueryResult<Vec<(String, String, i32)>> {
+/// A bay an automatic light change may apply to.
+#[derive(Debug, Clone)]
+pub struct LitBay {
+    pub enclosure: String,
+    pub enclosure_label: String,
+    pub slot: u32,
+    /// What the drive in it is, in words, where that matters.
+    pub why: String,
+}
+
+/// Whether an unfinished job holds the bay (it will change it anyway).
+fn bay_busy(c: &mut Conn<'_>, enclosure: &str, slot: i32) -> QueryResult<bool> {
     use super::schema::open_resources;
+    let key = crate::jobs::kinds::bay_resource(enclosure, slot as u32);
+    let busy: Option<i64> = db_run!(c, c => open_resources::table
+        .filter(open_resources::resource.eq(&key))
+        .select(open_resources::job_id)
+        .first(c)
+        .optional())?;
+    Ok(busy.is_some())
+}
+
+fn lit_bay(
+    c: &mut Conn<'_>,
+    (enclosure, enclosure_label, slot): (String, String, i32),
+    why: String,
+) -> QueryResult<Option<LitBay>> {
+    Ok((!bay_busy(c, &enclosure, slot)?).then_some(LitBay {
+        enclosure,
+        enclosure_label,
+        slot: slot as u32,
+        why,
+    }))
+}
+
+/// Bays whose identify LED has been lit since before `lit_before` and that
+/// no unfinished job is about to change.
+pub fn stale_locates(c: &mut Conn<'_>, lit_before: NaiveDateTime) -> QueryResult<Vec<LitBay>> {
     let lit: Vec<(String, String, i32)> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
         .filter(bays::locate.eq(true))
@@ -358,17 +402,55 @@ pub fn stale_locates(
         .filter(enclosures::present.eq(true))
         .select((enclosures::ident, enclosures::label, bays::slot))
         .load(c))?;
-    let mut stale = Vec::new();
-    for (ident, label, slot) in lit {
-        let key = crate::jobs::kinds::bay_resource(&ident, slot as u32);
-        let busy: Option<i64> = db_run!(c, c => open_resources::table
-            .filter(open_resources::resource.eq(&key))
-            .select(open_resources::job_id)
-            .first(c)
-            .optional())?;
-        if busy.is_none() {
-            stale.push((ident, label, slot));
-        }
+    let mut out = Vec::new();
+    for bay in lit {
+        out.extend(lit_bay(c, bay, String::new())?);
     }
-    Ok(stale)
+    Ok(out)
+}
+
+/// Bays whose fault LED should follow the drive in them: dark bays holding
+/// a failing drive (to light), and lit bays that now hold another drive, a
+/// healthy one (to clear). A fault LED an operator lit over a healthy drive
+/// stays until that drive is replaced or the operator clears it.
+pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)> {
+    type Row = (String, String, i32, Option<i64>, String, String, String);
+    let failing: Vec<Row> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .inner_join(drives::table)
+        .filter(bays::fault.eq(false))
+        .filter(drives::health.eq(Health::Failing.as_str()))
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot, bays::drive_id, drives::serial, drives::health_reason, drives::model))
+        .load(c))?;
+    let replaced: Vec<Row> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .inner_join(drives::table)
+        .filter(bays::fault.eq(true))
+        .filter(drives::health.eq(Health::Healthy.as_str()))
+        .filter(
+            bays::fault_drive_id
+                .is_null()
+                .or(bays::fault_drive_id.ne(bays::drive_id)),
+        )
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot, bays::drive_id, drives::serial, drives::health_reason, drives::model))
+        .load(c))?;
+    let mut light = Vec::new();
+    for (e, l, slot, _, serial, reason, model) in failing {
+        light.extend(lit_bay(
+            c,
+            (e, l, slot),
+            format!("{model} {serial} is failing: {reason}"),
+        )?);
+    }
+    let mut clear = Vec::new();
+    for (e, l, slot, _, serial, _, model) in replaced {
+        clear.extend(lit_bay(
+            c,
+            (e, l, slot),
+            format!("the bay now holds {model} {serial}, a healthy drive"),
+        )?);
+    }
+    Ok((light, clear))
 }

@@ -117,6 +117,8 @@ diesel::table! {
         fault -> Bool,
         observed_at -> Timestamp,
         locate_since -> Nullable<Timestamp>,
+        fault_since -> Nullable<Timestamp>,
+        fault_drive_id -> Nullable<BigInt>,
     }
 }
 

@@ -558,3 +558,56 @@ fn parse_prints_what_baystack_reads_and_refuses_what_it_cannot() {
         "cannot read /nonexistent/lsblk.json",
     );
 }
+
+#[test]
+fn sim_commands_change_the_simulated_hardware_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let settings = |backend: &str| {
+        let mut s = baystack::config::Settings::for_data_dir(dir.path());
+        s.backend = baystack::config::BackendKind::parse(backend).unwrap();
+        s
+    };
+    let sim = baystack::storage::sim::SimBackend::open(dir.path(), &settings("sim").sim).unwrap();
+    use baystack::storage::Backend;
+    let enclosure = sim.inventory().unwrap().enclosures[0].ident.clone();
+    let out = run(&[
+        "sim",
+        "grow",
+        &enclosure,
+        "0",
+        "5",
+        "--by",
+        "3",
+        "--data-dir",
+        data,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("Reallocated_Sector_Ct"),
+        "{}",
+        text(&out.stdout)
+    );
+    let inv = sim.inventory().unwrap();
+    let ident = inv.enclosures[0].slots[0].drive.clone().unwrap();
+    let drive = inv.drives.iter().find(|d| d.ident == ident).unwrap();
+    let reallocated = drive.smart.attributes.iter().find(|a| a.id == 5).unwrap();
+    assert_eq!(reallocated.raw, 3, "seen by another process at once");
+    assert_one_line_failure(
+        &run(&["sim", "fail-drive", &enclosure, "5", "--data-dir", data]),
+        "slot 5 is empty",
+    );
+    assert_one_line_failure(
+        &run(&[
+            "sim",
+            "fail-drive",
+            &enclosure,
+            "0",
+            "--data-dir",
+            data,
+            "--backend",
+            "linux",
+        ]),
+        "simulated appliance only",
+    );
+}

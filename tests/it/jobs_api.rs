@@ -153,17 +153,17 @@ async fn a_lit_bay_goes_dark_by_itself(backend: Backend) {
     app.observe();
     let long = Duration::from_secs(30 * 60);
     assert_eq!(
-        baystack::agent::darken_stale_locates(app.db(), long).unwrap(),
+        baystack::lights::darken_stale_locates(app.db(), long).unwrap(),
         0,
         "just lit: left alone"
     );
     // As if the time had passed.
     assert_eq!(
-        baystack::agent::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
+        baystack::lights::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
         1
     );
     assert_eq!(
-        baystack::agent::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
+        baystack::lights::darken_stale_locates(app.db(), Duration::ZERO).unwrap(),
         0,
         "a job is already on its way"
     );
@@ -185,6 +185,81 @@ async fn a_lit_bay_goes_dark_by_itself(backend: Backend) {
             .unwrap()
             .contains("lit for more than 0 min"),
         "{audit}"
+    );
+}
+
+/// The fault LED follows the drive: lit when it fails, cleared when the bay
+/// holds another, healthy drive; one lit by hand over a healthy drive stays.
+async fn the_fault_led_follows_the_drive(backend: Backend) {
+    use baystack::storage::sim::{SimAction, SimBackend};
+    let app = fast(backend);
+    app.observe();
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    let follow = || baystack::lights::follow_drive_health(app.db()).unwrap();
+    let run_all = || while runner(&app).run_one().unwrap() {};
+    assert_eq!(follow(), 0, "all well: nothing to do");
+
+    sim.act(&enclosure, 1, SimAction::FailDrive).unwrap();
+    app.observe();
+    assert_eq!(follow(), 1);
+    assert_eq!(follow(), 0, "once");
+    run_all();
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[1]["fault"], true);
+    assert_eq!(bays[1]["drive"]["health"], "failing");
+    assert_eq!(
+        follow(),
+        0,
+        "the failing drive is still there: the LED stays"
+    );
+
+    let said = sim.act(&enclosure, 1, SimAction::ReplaceDrive).unwrap();
+    assert!(said.contains("put in"), "{said}");
+    app.observe();
+    assert_eq!(follow(), 1);
+    run_all();
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[1]["fault"], false);
+    assert_eq!(bays[1]["drive"]["health"], "healthy");
+
+    // Lit by hand over a healthy drive: left for the operator.
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/2/fault"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    run_all();
+    app.observe();
+    assert_eq!(follow(), 0);
+    let audit = c
+        .get("/api/v1/audit?action=job.enqueue&actor=baystack")
+        .await
+        .json();
+    let details: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["detail"].as_str().unwrap())
+        .collect();
+    assert!(
+        details.iter().any(|d| d.starts_with("Fault LED on")
+            && d.contains("is failing: the drive's own SMART health check failed")),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|d| d.starts_with("Fault LED off") && d.contains("a healthy drive")),
+        "{details:?}"
     );
 }
 
@@ -390,6 +465,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
 both!(
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
+    the_fault_led_follows_the_drive,
     a_lit_bay_goes_dark_by_itself,
     set_and_clear_a_fault_led_through_the_api,
     jobs_are_listed_filtered_cancelled_and_retried,

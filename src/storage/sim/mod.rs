@@ -30,10 +30,26 @@ struct State {
     inventory: Inventory,
 }
 
+/// The simulated appliance. Its state lives in one file in the data
+/// directory, read afresh under a file lock on every use, so that `baystack
+/// sim` commands in another process change what the running agent sees.
 pub struct SimBackend {
     path: PathBuf,
     speed: f64,
-    state: Mutex<State>,
+    /// Serializes this process's changes; the file lock serializes
+    /// processes.
+    writer: Mutex<()>,
+}
+
+/// What an administrator can do to the simulated hardware (`baystack sim`).
+#[derive(Debug, Clone, Copy)]
+pub enum SimAction {
+    /// The drive's own health check fails.
+    FailDrive,
+    /// An ATA attribute's raw count grows by `by` (reallocated sectors: 5).
+    Grow { attribute: u8, by: u64 },
+    /// The drive is pulled and a new, healthy one of the same model put in.
+    ReplaceDrive,
 }
 
 impl SimBackend {
@@ -71,8 +87,8 @@ impl SimBackend {
                 )));
             }
         };
-        let state = match loaded {
-            Some(s) => s,
+        match loaded {
+            Some(_) => {}
             None => {
                 let created_unix = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
@@ -86,13 +102,122 @@ impl SimBackend {
                     inventory: generate(settings.enclosures, settings.bays),
                 };
                 save(&path, &s)?;
-                s
             }
-        };
+        }
         Ok(SimBackend {
             path,
             speed: settings.speed,
-            state: Mutex::new(state),
+            writer: Mutex::new(()),
+        })
+    }
+
+    fn load(&self) -> Result<State, BackendError> {
+        let bytes = std::fs::read(&self.path).map_err(|e| {
+            BackendError::Failed(format!(
+                "cannot read simulated appliance state {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            BackendError::Failed(format!(
+                "simulated appliance state {} is unreadable: {e}",
+                self.path.display()
+            ))
+        })
+    }
+
+    /// Reads the state, lets `f` change it, and writes it back, holding the
+    /// state's file lock throughout.
+    fn change<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        let _turn = self.writer.lock().expect("sim writer lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))
+            .map_err(|e| BackendError::Failed(format!("cannot lock the simulator state: {e}")))?;
+        let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(
+            |(_, e)| BackendError::Failed(format!("cannot lock the simulator state: {e}")),
+        )?;
+        let mut state = self.load()?;
+        let out = f(&mut state)?;
+        save(&self.path, &state)?;
+        Ok(out)
+    }
+
+    /// Does `action` to the drive in `slot` of `enclosure`; says what in
+    /// words.
+    pub fn act(
+        &self,
+        enclosure: &str,
+        slot: u32,
+        action: SimAction,
+    ) -> Result<String, BackendError> {
+        self.change(|state| {
+            let (label, ident) = {
+                let (encl, bay) = find_bay(&mut state.inventory, enclosure, slot)?;
+                let ident = bay.drive.clone().ok_or_else(|| {
+                    BackendError::Failed(format!("{} slot {slot} is empty", encl))
+                })?;
+                (encl, ident)
+            };
+            let inv = &mut state.inventory;
+            let drive = inv
+                .drives
+                .iter_mut()
+                .find(|d| d.ident == ident)
+                .expect("a filled bay names a drive");
+            match action {
+                SimAction::FailDrive => {
+                    drive.smart.passed = Some(false);
+                    Ok(format!(
+                        "{} {} in {label} slot {slot} now fails its health check",
+                        drive.model, drive.serial
+                    ))
+                }
+                SimAction::Grow { attribute, by } => {
+                    let a = drive
+                        .smart
+                        .attributes
+                        .iter_mut()
+                        .find(|a| a.id == attribute)
+                        .ok_or_else(|| {
+                            BackendError::Failed(format!(
+                                "{} {} has no SMART attribute {attribute}",
+                                drive.model, drive.serial
+                            ))
+                        })?;
+                    a.raw += by;
+                    Ok(format!(
+                        "{} of {} {} is now {}",
+                        a.name, drive.model, drive.serial, a.raw
+                    ))
+                }
+                SimAction::ReplaceDrive => {
+                    let old = format!("{} {}", drive.model, drive.serial);
+                    let mut rng = Rng(SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as u64)
+                        .unwrap_or(1));
+                    let model = MODELS
+                        .iter()
+                        .find(|m| m.model == drive.model)
+                        .unwrap_or(&MODELS[0]);
+                    let mut new = make_drive(&mut rng, model, false, drive.dev_name.clone());
+                    new.smart.power_on_hours = Some(0);
+                    let (new_ident, words) =
+                        (new.ident.clone(), format!("{} {}", new.model, new.serial));
+                    *drive = new;
+                    let (_, bay) = find_bay(inv, enclosure, slot)?;
+                    bay.drive = Some(new_ident);
+                    Ok(format!(
+                        "{old} pulled from {label} slot {slot}; {words} put in"
+                    ))
+                }
+            }
         })
     }
 
@@ -125,8 +250,8 @@ impl Backend for SimBackend {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let state = self.state.lock().expect("sim state lock");
-        let mut inv = state.inventory.clone();
+        let state = self.load()?;
+        let mut inv = state.inventory;
         // Drives age while the appliance runs, at the simulator's speed.
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -158,34 +283,41 @@ impl Backend for SimBackend {
         // An SES round trip (RECEIVE DIAGNOSTIC, SEND DIAGNOSTIC) through an
         // expander takes a few hundred milliseconds on real hardware.
         self.pause(Duration::from_millis(300));
-        let mut state = self.state.lock().expect("sim state lock");
-        let Some(encl) = state
-            .inventory
-            .enclosures
-            .iter_mut()
-            .find(|e| e.ident == enclosure)
-        else {
-            return Err(BackendError::Failed(format!(
-                "there is no enclosure {enclosure}"
-            )));
-        };
-        let label = encl.label.clone();
-        let Some(bay) = encl.slots.iter_mut().find(|s| s.slot == slot) else {
-            return Err(BackendError::Failed(format!("{label} has no slot {slot}")));
-        };
-        let (word, what) = (if on { "on" } else { "off" }, led.words());
-        if bay.led(led) == on {
-            return Ok(format!(
-                "the {what} of {label} slot {slot} was already {word}"
-            ));
-        }
-        match led {
-            Led::Locate => bay.locate = on,
-            Led::Fault => bay.fault = on,
-        }
-        save(&self.path, &state)?;
-        Ok(format!("{what} of {label} slot {slot} turned {word}"))
+        self.change(|state| {
+            let (label, bay) = find_bay(&mut state.inventory, enclosure, slot)?;
+            let (word, what) = (if on { "on" } else { "off" }, led.words());
+            if bay.led(led) == on {
+                return Ok(format!(
+                    "the {what} of {label} slot {slot} was already {word}"
+                ));
+            }
+            match led {
+                Led::Locate => bay.locate = on,
+                Led::Fault => bay.fault = on,
+            }
+            Ok(format!("{what} of {label} slot {slot} turned {word}"))
+        })
     }
+}
+
+/// The bay `slot` of `enclosure`, with the enclosure's label.
+fn find_bay<'a>(
+    inv: &'a mut Inventory,
+    enclosure: &str,
+    slot: u32,
+) -> Result<(String, &'a mut Slot), BackendError> {
+    let encl = inv
+        .enclosures
+        .iter_mut()
+        .find(|e| e.ident == enclosure)
+        .ok_or_else(|| BackendError::Failed(format!("there is no enclosure {enclosure}")))?;
+    let label = encl.label.clone();
+    let bay = encl
+        .slots
+        .iter_mut()
+        .find(|s| s.slot == slot)
+        .ok_or_else(|| BackendError::Failed(format!("{label} has no slot {slot}")))?;
+    Ok((label, bay))
 }
 
 impl SimBackend {
@@ -391,36 +523,9 @@ fn generate(enclosures: u32, bays: u32) -> Inventory {
             };
             if !empties.contains(&s) {
                 let m = &MODELS[(e as usize * 7 + s as usize / 4) % MODELS.len()];
-                let serial = format!(
-                    "{}{}",
-                    m.serial_prefix,
-                    rng.chars(DIGITS_UPPER, 8 - m.serial_prefix.len().min(4))
-                );
-                let wwn = format!(
-                    "0x{}{}",
-                    m.wwn_prefix,
-                    rng.chars(HEX, 16 - m.wwn_prefix.len())
-                );
                 let worn = e == 0 && s == 3;
-                let dev_name = dev_name(dev_index);
+                let drive = make_drive(&mut rng, m, worn, Some(dev_name(dev_index)));
                 dev_index += 1;
-                let by_id = match m.transport {
-                    Transport::Sata => format!("ata-{}_{}_{serial}", m.vendor, m.model),
-                    _ => format!("scsi-3{}", &wwn[2..]),
-                };
-                let drive = Drive {
-                    ident: Drive::ident_for(Some(&wwn), &serial),
-                    serial,
-                    wwn: Some(wwn),
-                    vendor: m.vendor.into(),
-                    model: m.model.into(),
-                    size_bytes: m.size_bytes,
-                    rotational: m.rotational,
-                    transport: m.transport,
-                    dev_name: Some(dev_name),
-                    by_id: Some(by_id),
-                    smart: smart_for(&mut rng, m.rotational, worn),
-                };
                 slot.status = "OK".into();
                 slot.drive = Some(drive.ident.clone());
                 inv.drives.push(drive);
@@ -436,6 +541,36 @@ fn generate(enclosures: u32, bays: u32) -> Inventory {
         });
     }
     inv
+}
+
+fn make_drive(rng: &mut Rng, m: &Model, worn: bool, dev_name: Option<String>) -> Drive {
+    let serial = format!(
+        "{}{}",
+        m.serial_prefix,
+        rng.chars(DIGITS_UPPER, 8 - m.serial_prefix.len().min(4))
+    );
+    let wwn = format!(
+        "0x{}{}",
+        m.wwn_prefix,
+        rng.chars(HEX, 16 - m.wwn_prefix.len())
+    );
+    let by_id = match m.transport {
+        Transport::Sata => format!("ata-{}_{}_{serial}", m.vendor, m.model),
+        _ => format!("scsi-3{}", &wwn[2..]),
+    };
+    Drive {
+        ident: Drive::ident_for(Some(&wwn), &serial),
+        serial,
+        wwn: Some(wwn),
+        vendor: m.vendor.into(),
+        model: m.model.into(),
+        size_bytes: m.size_bytes,
+        rotational: m.rotational,
+        transport: m.transport,
+        dev_name,
+        by_id: Some(by_id),
+        smart: smart_for(rng, m.rotational, worn),
+    }
 }
 
 /// `sda`, …, `sdz`, `sdaa`, … as the kernel names SCSI disks.

@@ -1,1 +1,0 @@
-ALTER TABLE bays DROP COLUMN locate_since;
