@@ -280,7 +280,7 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
 /// `baystack parse KIND PATH`: the structured JSON Baystack reads from a
 /// captured tool output, or an error in words for input it does not know.
 pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
-    use crate::storage::linux::{lsblk, smartctl};
+    use crate::storage::linux::{enclosure, lsblk, smartctl};
     let read =
         || std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
     let value = match kind {
@@ -290,7 +290,29 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
             let (health, reason) = crate::storage::health::verdict(&smart, None);
             serde_json::json!({"smart": smart, "health": health, "reason": reason})
         }
-        other => bail!("baystack does not know how to read {other:?}; it reads lsblk and smartctl"),
+        "enclosure" => {
+            // A sysfs root, or its class/enclosure directory.
+            let found = if path.join("class/enclosure").is_dir() {
+                enclosure::read_all(path)?
+            } else if path.is_dir() {
+                enclosure::read_class(path)?
+            } else {
+                bail!(
+                    "{} is not a directory; give a copy of /sys or of /sys/class/enclosure",
+                    path.display()
+                )
+            };
+            if found.is_empty() {
+                bail!(
+                    "{} holds no enclosure: no directory in it has components with a type file",
+                    path.display()
+                );
+            }
+            enclosure::bays_json(&found)
+        }
+        other => bail!(
+            "baystack does not know how to read {other:?}; it reads lsblk, smartctl and enclosure"
+        ),
     };
     Ok(serde_json::to_string_pretty(&value)?)
 }

@@ -106,8 +106,9 @@ enum Command {
     /// Print, as JSON, what Baystack reads from a captured tool output: for
     /// support, to see how the console understands a machine.
     Parse {
-        /// lsblk (a file of `lsblk -J -O -b` output) or smartctl (a file of
-        /// `smartctl -j -x` output).
+        /// lsblk (a file of `lsblk -J -O -b` output), smartctl (a file of
+        /// `smartctl -j -x` output) or enclosure (a copy of /sys or of
+        /// /sys/class/enclosure).
         #[arg(value_name = "KIND")]
         kind: String,
         path: std::path::PathBuf,

@@ -611,3 +611,36 @@ fn sim_commands_change_the_simulated_hardware_only() {
         "simulated appliance only",
     );
 }
+
+#[test]
+fn parse_reads_an_enclosure_tree_as_the_bays_api_lists_it() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let out = run(&[
+        "parse",
+        "enclosure",
+        &format!("{fixtures}/enclosure/jbod-chain"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bays: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bays = bays.as_array().unwrap();
+    assert_eq!(bays.len(), 36, "a 12-bay head unit and a 24-bay JBOD");
+    for key in ["enclosure", "slot", "state", "locate", "fault", "drive"] {
+        assert!(bays[0].get(key).is_some(), "{key} missing");
+    }
+    assert!(
+        bays.iter()
+            .any(|b| b["state"] == "critical" && b["fault"] == true)
+    );
+    assert_one_line_failure(
+        &run(&["parse", "enclosure", &format!("{fixtures}/smartctl")]),
+        "holds no enclosure",
+    );
+    assert_one_line_failure(
+        &run(&[
+            "parse",
+            "enclosure",
+            &format!("{fixtures}/smartctl/README.md"),
+        ]),
+        "is not a directory",
+    );
+}

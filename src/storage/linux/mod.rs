@@ -1,6 +1,7 @@
 //! The real Linux storage stack. Every tool it drives is named once, here,
 //! with the package that ships it and the oldest version it works with.
 
+pub mod enclosure;
 pub mod lsblk;
 pub mod smartctl;
 
