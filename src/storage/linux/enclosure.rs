@@ -186,15 +186,18 @@ fn read_one(hctl: &str, dir: &Path) -> Result<SysEnclosure, EnclosureError> {
     }
     components.sort_by(|a, b| a.slot.cmp(&b.slot).then_with(|| a.name.cmp(&b.name)));
     // A named component without a number takes the next free one.
-    let mut next = components
+    let first_free = components
         .iter()
         .filter(|c| c.slot != u32::MAX)
         .map(|c| c.slot + 1)
         .max()
         .unwrap_or(0);
-    for c in components.iter_mut().filter(|c| c.slot == u32::MAX) {
-        c.slot = next;
-        next += 1;
+    for (c, n) in components
+        .iter_mut()
+        .filter(|c| c.slot == u32::MAX)
+        .zip(first_free..)
+    {
+        c.slot = n;
     }
     let device = dir.join("device");
     let sg = entries(&device.join("scsi_generic"))
