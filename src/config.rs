@@ -185,6 +185,10 @@ pub struct LinuxFileConfig {
     pub tool_dirs: Option<Vec<PathBuf>>,
     /// Seconds a tool may run before it is killed.
     pub command_timeout_seconds: Option<u64>,
+    /// Where sysfs is mounted (tests point it at a fixture tree).
+    pub sysfs_root: Option<PathBuf>,
+    /// Where device nodes and /dev/disk/by-id live.
+    pub dev_root: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -244,6 +248,8 @@ pub struct AgentSettings {
 pub struct LinuxSettings {
     pub tool_dirs: Vec<PathBuf>,
     pub command_timeout_seconds: u64,
+    pub sysfs_root: PathBuf,
+    pub dev_root: PathBuf,
 }
 
 /// The resolved settings every part of Baystack reads.
@@ -405,6 +411,11 @@ impl Settings {
                 1,
                 24 * 3600,
             )?,
+            sysfs_root: file
+                .linux
+                .sysfs_root
+                .unwrap_or_else(|| PathBuf::from("/sys")),
+            dev_root: file.linux.dev_root.unwrap_or_else(|| PathBuf::from("/dev")),
         };
 
         Ok(Settings {

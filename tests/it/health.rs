@@ -51,11 +51,14 @@ async fn dashboard_shows_what_the_observer_saw(backend: Backend) {
     );
 }
 
-/// The linux backend's inventory is not built yet; the dashboard says so
-/// instead of showing an empty appliance as if it were real.
+/// When the agent cannot observe the storage (here: no lsblk where the
+/// linux backend looks for it), the dashboard says why instead of showing
+/// an empty appliance as if it were real; a page not built yet says so.
 async fn dashboard_says_plainly_what_is_not_built(backend: Backend) {
+    let tools = tempfile::tempdir().unwrap();
     let app = TestApp::with_settings(backend, |s| {
-        s.backend = baystack::config::BackendKind::Linux
+        s.backend = baystack::config::BackendKind::Linux;
+        s.linux.tool_dirs = vec![tools.path().to_path_buf()];
     });
     let mut c = app.client().await;
     c.setup().await;
@@ -66,7 +69,7 @@ async fn dashboard_says_plainly_what_is_not_built(backend: Backend) {
         html.contains("The agent could not observe the storage."),
         "{html}"
     );
-    assert!(html.contains("not built yet"));
+    assert!(html.contains("lsblk is not installed"), "{html}");
     let bays = c.get("/bays").await.text();
     assert!(bays.contains("This part of the console is not built yet"));
 }

@@ -6,6 +6,7 @@ mod cli;
 mod database;
 mod health;
 mod jobs_api;
+mod linux_bays;
 mod queue;
 mod roles;
 mod session;

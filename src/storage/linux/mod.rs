@@ -5,11 +5,11 @@ pub mod enclosure;
 pub mod lsblk;
 pub mod smartctl;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
-use super::{Backend, BackendError, Inventory};
+use super::{Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Led, Slot, Smart};
 use crate::config::{BackendKind, LinuxSettings};
 
 /// A system tool the `linux` backend runs.
@@ -178,7 +178,6 @@ pub fn check_tool(tool: &Tool, settings: &LinuxSettings) -> ToolVerdict {
 }
 
 pub struct LinuxBackend {
-    #[allow(dead_code)]
     settings: LinuxSettings,
 }
 
@@ -188,6 +187,82 @@ impl LinuxBackend {
             settings: settings.clone(),
         }
     }
+
+    fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, BackendError> {
+        let path = cmd::find_program(name, &self.settings.tool_dirs).ok_or_else(|| {
+            BackendError::Failed(format!(
+                "{name} is not installed (looked in {}); `baystack check --backend linux` says which package has it",
+                self.settings
+                    .tool_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let spec = CommandSpec::new(
+            path,
+            Duration::from_secs(self.settings.command_timeout_seconds),
+        )
+        .args(args);
+        let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        if out.exit_code != Some(0) {
+            return Err(BackendError::Failed(format!(
+                "`{}` failed ({}): {}",
+                spec.argv().join(" "),
+                out.describe_end(),
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(out.stdout_text())
+    }
+
+    fn enclosures(&self) -> Result<Vec<enclosure::SysEnclosure>, BackendError> {
+        enclosure::read_all(&self.settings.sysfs_root)
+            .map_err(|e| BackendError::Failed(e.to_string()))
+    }
+}
+
+/// How an enclosure is named in the console: its logical identifier, or
+/// where it has none (kernels before 4.0) its SCSI address.
+fn enclosure_ident(e: &enclosure::SysEnclosure) -> String {
+    e.id.clone().unwrap_or_else(|| format!("scsi-{}", e.hctl))
+}
+
+/// The most telling `/dev/disk/by-id` name of each block device: `ata-`,
+/// `nvme-` and `scsi-` names carry model and serial; `wwn-` names only the
+/// WWN.
+fn by_id_names(dev_root: &Path) -> std::collections::HashMap<String, String> {
+    let mut best: std::collections::HashMap<String, String> = Default::default();
+    let rank = |n: &str| {
+        ["ata-", "nvme-", "scsi-", "wwn-", "virtio-"]
+            .iter()
+            .position(|p| n.starts_with(p))
+            .unwrap_or(9)
+    };
+    let Ok(dir) = std::fs::read_dir(dev_root.join("disk/by-id")) else {
+        return best;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("-part") {
+            continue;
+        }
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        let Some(dev) = target.file_name().map(|f| f.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        let better = match best.get(&dev) {
+            Some(old) => (rank(&name), name.len()) < (rank(old), old.len()),
+            None => true,
+        };
+        if better {
+            best.insert(dev, name);
+        }
+    }
+    best
 }
 
 impl Backend for LinuxBackend {
@@ -196,24 +271,106 @@ impl Backend for LinuxBackend {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        Err(BackendError::NotBuilt(
-            "the linux backend's drive and enclosure inventory is not built yet (it comes with the drives-in-bays work); use --backend sim to see the console with a simulated appliance"
-                .into(),
-        ))
+        let disks = lsblk::parse(&self.run_tool("lsblk", &["-J", "-O", "-b"])?)
+            .map_err(|e| BackendError::Failed(format!("lsblk: {e}")))?;
+        let by_id = by_id_names(&self.settings.dev_root);
+        let drives: Vec<Drive> = disks
+            .iter()
+            .map(|d| Drive {
+                ident: d.ident(),
+                serial: d.serial.clone().unwrap_or_default(),
+                wwn: d.wwn.clone(),
+                vendor: d.vendor.clone(),
+                model: d.model.clone(),
+                size_bytes: d.size_bytes,
+                rotational: d.rotational,
+                transport: d.transport,
+                dev_name: Some(d.name.clone()),
+                by_id: d.paths.iter().find_map(|p| by_id.get(p).cloned()),
+                smart: Smart::unavailable(
+                    "not read yet: SMART is read on its own schedule, not by the observer",
+                ),
+            })
+            .collect();
+        let enclosures = self
+            .enclosures()?
+            .iter()
+            .map(|e| Enclosure {
+                ident: enclosure_ident(e),
+                vendor: e.vendor.clone(),
+                product: e.product.clone(),
+                label: format!("{} {} ({})", e.vendor, e.product, e.hctl),
+                slots: e
+                    .components
+                    .iter()
+                    .map(|c| Slot {
+                        slot: c.slot,
+                        label: c.name.clone(),
+                        status: c.status.clone(),
+                        drive: c
+                            .device
+                            .as_ref()
+                            .and_then(|dev| dev.block.as_ref())
+                            .and_then(|b| disks.iter().find(|d| d.paths.contains(b)))
+                            .map(|d| d.ident()),
+                        locate: c.locate,
+                        fault: c.fault,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Inventory { enclosures, drives })
     }
 
     fn set_led(
         &self,
-        _enclosure: &str,
-        _slot: u32,
-        _led: crate::storage::Led,
-        _on: bool,
-        _log: &mut dyn crate::storage::CommandLog,
+        enclosure: &str,
+        slot: u32,
+        led: Led,
+        on: bool,
+        _log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        Err(BackendError::NotBuilt(
-            "the linux backend cannot drive enclosure LEDs yet: it needs the enclosure discovery of the drives-in-bays work"
-                .into(),
-        ))
+        // The path is built only from what sysfs itself lists: the
+        // enclosure and component directories found by reading it.
+        let all = self.enclosures()?;
+        let e = all
+            .iter()
+            .find(|e| enclosure_ident(e) == enclosure)
+            .ok_or_else(|| {
+                BackendError::Failed(format!(
+                    "there is no enclosure {enclosure} in {}/class/enclosure",
+                    self.settings.sysfs_root.display()
+                ))
+            })?;
+        let c = e
+            .components
+            .iter()
+            .find(|c| c.slot == slot)
+            .ok_or_else(|| {
+                BackendError::Failed(format!("enclosure {enclosure} has no slot {slot}"))
+            })?;
+        let path = self
+            .settings
+            .sysfs_root
+            .join("class/enclosure")
+            .join(&e.hctl)
+            .join(&c.name)
+            .join(led.as_str());
+        if !path.exists() {
+            return Err(BackendError::NotBuilt(format!(
+                "{} has no {} file for slot {slot}; setting its LEDs through sg_ses is not built yet",
+                e.hctl,
+                led.as_str()
+            )));
+        }
+        let value = if on { "1" } else { "0" };
+        std::fs::write(&path, value).map_err(|err| {
+            BackendError::Failed(format!(
+                "writing {value} to {} failed: {err}",
+                path.display()
+            ))
+        })?;
+        Ok(format!("wrote {value} to {}", path.display()))
     }
 }
 
@@ -269,6 +426,8 @@ mod tests {
         let settings = LinuxSettings {
             tool_dirs: vec![PathBuf::from("/nonexistent-dir")],
             command_timeout_seconds: 5,
+            sysfs_root: PathBuf::from("/sys"),
+            dev_root: PathBuf::from("/dev"),
         };
         let v = check_tool(&TOOLS[0], &settings);
         assert_eq!(
@@ -289,6 +448,8 @@ mod tests {
         let settings = LinuxSettings {
             tool_dirs: vec![dir.path().to_path_buf()],
             command_timeout_seconds: 5,
+            sysfs_root: PathBuf::from("/sys"),
+            dev_root: PathBuf::from("/dev"),
         };
         assert_eq!(
             check_tool(&TOOLS[0], &settings),
