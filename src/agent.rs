@@ -13,8 +13,8 @@ use crate::config::Settings;
 use crate::db::{self, Db, inventory};
 use crate::error::AppError;
 use crate::jobs::runner::{Runner, Wake};
-use crate::lights;
 use crate::storage::{Backend, BackendError};
+use crate::{lights, smart};
 
 /// One observation pass: ask the backend, store what it says (or why it
 /// could not say anything) in one transaction.
@@ -38,6 +38,44 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Reads every drive's SMART every `interval`, starting a little after the
+/// agent does (the first observation has recorded the drives by then).
+async fn poll_smart(
+    db: Db,
+    backend: Arc<dyn Backend>,
+    interval: Duration,
+    concurrency: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut wait = Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        wait = interval;
+        let (db, backend) = (db.clone(), backend.clone());
+        match tokio::task::spawn_blocking(move || {
+            smart::poll_once(&db, backend.as_ref(), concurrency)
+        })
+        .await
+        {
+            Ok(Ok(report)) => {
+                tracing::info!(
+                    "SMART read for {} drive(s) in {} ms",
+                    report.drives,
+                    report.took.as_millis()
+                );
+                for (drive, why) in report.failed {
+                    tracing::warn!("SMART of {drive}: {why}");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("SMART poll failed: {e}"),
+            Err(e) => tracing::error!("SMART poll task failed: {e}"),
+        }
+    }
+}
+
 /// Runs the runner and the observer until `stop` turns true.
 pub async fn run(
     db: Db,
@@ -58,6 +96,13 @@ pub async fn run(
     );
     let halt = Arc::new(AtomicBool::new(false));
     let threads = runner.start(halt.clone());
+    let smart_poller = tokio::spawn(poll_smart(
+        db.clone(),
+        backend.clone(),
+        Duration::from_secs(settings.agent.smart_interval_minutes * 60),
+        settings.agent.smart_concurrency as usize,
+        stop.clone(),
+    ));
     tracing::info!(
         "agent {} started: {} backend, {} job workers, observing every {}s",
         runner.id,
@@ -90,6 +135,7 @@ pub async fn run(
             break;
         }
     }
+    smart_poller.abort();
     // Workers finish the step they are in; an unfinished job keeps its lease
     // until it runs out, then another runner resumes it.
     halt.store(true, Ordering::Relaxed);

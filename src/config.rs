@@ -176,6 +176,10 @@ pub struct AgentFileConfig {
     pub max_attempts: Option<u32>,
     /// Minutes after which a lit identify LED is turned off again.
     pub locate_off_minutes: Option<u64>,
+    /// Minutes between two readings of every drive's SMART.
+    pub smart_interval_minutes: Option<u64>,
+    /// Drives whose SMART is read at once.
+    pub smart_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -242,6 +246,8 @@ pub struct AgentSettings {
     pub poll_ms: u64,
     pub max_attempts: u32,
     pub locate_off_minutes: u64,
+    pub smart_interval_minutes: u64,
+    pub smart_concurrency: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -389,6 +395,18 @@ impl Settings {
                 file.agent.locate_off_minutes.unwrap_or(30),
                 1,
                 7 * 24 * 60,
+            )?,
+            smart_interval_minutes: in_range(
+                "agent.smart_interval_minutes",
+                file.agent.smart_interval_minutes.unwrap_or(60),
+                1,
+                7 * 24 * 60,
+            )?,
+            smart_concurrency: in_range(
+                "agent.smart_concurrency",
+                file.agent.smart_concurrency.unwrap_or(4),
+                1,
+                64,
             )?,
         };
         if agent.poll_ms * 2 > agent.lease_ms {

@@ -16,5 +16,6 @@ pub mod error;
 pub mod jobs;
 pub mod lights;
 pub mod naming;
+pub mod smart;
 pub mod storage;
 pub mod web;

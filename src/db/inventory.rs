@@ -6,10 +6,10 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::Conn;
-use super::schema::{bays, drives, enclosures, observations};
+use super::schema::{bays, drives, enclosures, observations, smart_samples};
 use crate::db_run;
-use crate::storage::Inventory;
 use crate::storage::health::{Health, verdict};
+use crate::storage::{Inventory, Smart};
 
 /// Writes one observation pass. Call inside a write transaction so readers
 /// see either the previous pass or this one.
@@ -21,7 +21,6 @@ pub fn store(
 ) -> QueryResult<()> {
     // Drives first: bays point at them.
     for d in &inv.drives {
-        let (health, reason) = verdict(&d.smart, None);
         let size = i64::try_from(d.size_bytes).unwrap_or(i64::MAX);
         let values = (
             drives::ident.eq(&d.ident),
@@ -34,19 +33,24 @@ pub fn store(
             drives::transport.eq(d.transport.as_str()),
             drives::dev_name.eq(d.dev_name.as_deref()),
             drives::by_id.eq(d.by_id.as_deref()),
-            drives::health.eq(health.as_str()),
-            drives::health_reason.eq(&reason),
-            drives::temperature_c.eq(d.smart.temperature_c),
-            drives::power_on_hours.eq(d.smart.power_on_hours),
             drives::present.eq(true),
             drives::observed_at.eq(now),
         );
-        db_run!(c, c => diesel::insert_into(drives::table)
-            .values((values, drives::first_seen_at.eq(now)))
+        let id: i64 = db_run!(c, c => diesel::insert_into(drives::table)
+            .values((
+                values,
+                drives::first_seen_at.eq(now),
+                drives::health.eq(Health::Unknown.as_str()),
+                drives::health_reason.eq("SMART not read yet"),
+            ))
             .on_conflict(drives::ident)
             .do_update()
             .set(values)
-            .execute(c))?;
+            .returning(drives::id)
+            .get_result(c))?;
+        if let Some(smart) = &d.smart {
+            apply_smart(c, id, smart, now, false)?;
+        }
     }
     // Drives not seen in this pass are gone (pulled, dead, or renamed away).
     db_run!(c, c => diesel::update(drives::table.filter(drives::observed_at.ne(now)))
@@ -127,6 +131,48 @@ pub fn store(
         .set(enclosures::present.eq(false))
         .execute(c))?;
     record_observation(c, backend, None, now)
+}
+
+/// The verdict on a drive's SMART reading, against the last kept reading
+/// (so a count that grew says so), written to the drive; with
+/// `keep_sample`, the reading is kept in its history too.
+pub fn apply_smart(
+    c: &mut Conn<'_>,
+    drive_id: i64,
+    smart: &Smart,
+    now: NaiveDateTime,
+    keep_sample: bool,
+) -> QueryResult<(Health, String)> {
+    let before: Option<String> = db_run!(c, c => smart_samples::table
+        .filter(smart_samples::drive_id.eq(drive_id))
+        .order(smart_samples::at.desc())
+        .select(smart_samples::data)
+        .first(c)
+        .optional())?;
+    let before: Option<Smart> = before.and_then(|b| serde_json::from_str(&b).ok());
+    let (health, reason) = verdict(smart, before.as_ref());
+    db_run!(c, c => diesel::update(drives::table.find(drive_id))
+        .set((
+            drives::health.eq(health.as_str()),
+            drives::health_reason.eq(&reason),
+            drives::temperature_c.eq(smart.temperature_c),
+            drives::power_on_hours.eq(smart.power_on_hours),
+        ))
+        .execute(c))?;
+    if keep_sample {
+        db_run!(c, c => diesel::insert_into(smart_samples::table)
+            .values((
+                smart_samples::drive_id.eq(drive_id),
+                smart_samples::at.eq(now),
+                smart_samples::health.eq(health.as_str()),
+                smart_samples::reason.eq(&reason),
+                smart_samples::temperature_c.eq(smart.temperature_c),
+                smart_samples::power_on_hours.eq(smart.power_on_hours),
+                smart_samples::data.eq(serde_json::to_string(smart).expect("SMART serializes")),
+            ))
+            .execute(c))?;
+    }
+    Ok((health, reason))
 }
 
 /// Notes when the observer last ran and, if it could not observe, why.

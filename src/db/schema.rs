@@ -131,6 +131,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    smart_samples (id) {
+        id -> BigInt,
+        drive_id -> BigInt,
+        at -> Timestamp,
+        health -> Text,
+        reason -> Text,
+        temperature_c -> Nullable<Integer>,
+        power_on_hours -> Nullable<BigInt>,
+        data -> Text,
+    }
+}
+
+diesel::joinable!(smart_samples -> drives (drive_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(bays -> enclosures (enclosure_id));
@@ -147,6 +161,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     drives,
     bays,
     observations,
+    smart_samples,
 );
 
 diesel::table! {

@@ -108,7 +108,9 @@ pub struct Drive {
     pub dev_name: Option<String>,
     /// The stable `/dev/disk/by-id` name.
     pub by_id: Option<String>,
-    pub smart: Smart,
+    /// SMART as this pass saw it; `None` where SMART is read on its own
+    /// schedule ([`Backend::read_smart`]) instead of with the inventory.
+    pub smart: Option<Smart>,
 }
 
 impl Drive {
@@ -224,6 +226,10 @@ pub trait Backend: Send + Sync {
 
     /// Enclosures, bays and drives with their SMART data as they are now.
     fn inventory(&self) -> Result<Inventory, BackendError>;
+
+    /// Reads one drive's SMART data now (the SMART poller calls this on its
+    /// schedule, a few drives at a time; never a page).
+    fn read_smart(&self, ident: &str, dev_name: Option<&str>) -> Result<Smart, BackendError>;
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.
     fn set_led(

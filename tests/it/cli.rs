@@ -591,7 +591,14 @@ fn sim_commands_change_the_simulated_hardware_only() {
     let inv = sim.inventory().unwrap();
     let ident = inv.enclosures[0].slots[0].drive.clone().unwrap();
     let drive = inv.drives.iter().find(|d| d.ident == ident).unwrap();
-    let reallocated = drive.smart.attributes.iter().find(|a| a.id == 5).unwrap();
+    let reallocated = drive
+        .smart
+        .as_ref()
+        .unwrap()
+        .attributes
+        .iter()
+        .find(|a| a.id == 5)
+        .unwrap();
     assert_eq!(reallocated.raw, 3, "seen by another process at once");
     assert_one_line_failure(
         &run(&["sim", "fail-drive", &enclosure, "5", "--data-dir", data]),

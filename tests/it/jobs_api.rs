@@ -263,6 +263,59 @@ async fn the_fault_led_follows_the_drive(backend: Backend) {
     );
 }
 
+/// SMART is read on its own schedule and kept: a count that grows between
+/// two readings turns the drive's verdict to warning, saying so in words.
+async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
+    use baystack::storage::sim::{SimAction, SimBackend};
+    let app = fast(backend);
+    app.observe();
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let report = baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    assert_eq!((report.drives, report.failed.len()), (10, 0));
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    assert_eq!(bays[0]["drive"]["health"], "healthy");
+
+    sim.act(
+        &enclosure,
+        0,
+        SimAction::Grow {
+            attribute: 5,
+            by: 3,
+        },
+    )
+    .unwrap();
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    sim.act(
+        &enclosure,
+        0,
+        SimAction::Grow {
+            attribute: 5,
+            by: 2,
+        },
+    )
+    .unwrap();
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[0]["drive"]["health"], "warning");
+    let mut conn = app.db().get().unwrap();
+    let (reason, samples): (String, i64) = {
+        use baystack::db::schema::{drives, smart_samples};
+        use diesel::prelude::*;
+        let id = bays[0]["drive"]["id"].as_i64().unwrap();
+        baystack::db_run!(&mut conn.conn(), c => {
+            let reason = drives::table.find(id).select(drives::health_reason).first::<String>(c).unwrap();
+            let n = smart_samples::table.filter(smart_samples::drive_id.eq(id)).count().get_result::<i64>(c).unwrap();
+            (reason, n)
+        })
+    };
+    assert_eq!(reason, "5 reallocated sectors (up from 3)");
+    assert_eq!(samples, 3, "one kept reading per round");
+}
+
 async fn locate_refuses_bad_input_in_words(backend: Backend) {
     let app = fast(backend);
     app.observe();
@@ -465,6 +518,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
 both!(
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
+    smart_readings_are_kept_and_growth_is_named,
     the_fault_led_follows_the_drive,
     a_lit_bay_goes_dark_by_itself,
     set_and_clear_a_fault_led_through_the_api,

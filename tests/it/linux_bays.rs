@@ -113,4 +113,64 @@ async fn leds_land_in_the_enclosure_files(backend: Backend) {
     );
 }
 
-both!(leds_land_in_the_enclosure_files);
+/// Points the fake `smartctl` at a captured report; it exits 4 as smartctl
+/// does when some command failed but data came back.
+fn smartctl_prints(bin: &Path, fixture: &str) {
+    let report = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/smartctl")
+        .join(fixture);
+    let smartctl = bin.join("smartctl");
+    std::fs::write(
+        &smartctl,
+        format!("#!/bin/sh\ncat '{}'\nexit 4\n", report.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &smartctl,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+/// SMART read through smartctl for every drive the linux backend sees.
+async fn smart_is_read_with_smartctl(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (sys, bin) = machine(dir.path());
+    let app = TestApp::with_settings(backend, |s| {
+        s.backend = BackendKind::Linux;
+        s.linux.sysfs_root = sys.clone();
+        s.linux.tool_dirs = vec![bin.clone()];
+    });
+    app.observe();
+    let linux = baystack::storage::open(&app.settings).unwrap();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let health = |bays: &Value| bays[0]["drive"]["health"].as_str().unwrap().to_string();
+    assert_eq!(
+        health(&c.get("/api/v1/bays").await.json()),
+        "unknown",
+        "not read yet"
+    );
+    smartctl_prints(&bin, "sas-hdd-healthy.json");
+    let report = baystack::smart::poll_once(app.db(), linux.as_ref(), 4).unwrap();
+    assert_eq!(
+        (report.drives, report.failed.len()),
+        (15, 0),
+        "{:?}",
+        report.failed
+    );
+    assert_eq!(health(&c.get("/api/v1/bays").await.json()), "healthy");
+    smartctl_prints(&bin, "scsi-spi-grown-defects.json");
+    baystack::smart::poll_once(app.db(), linux.as_ref(), 4).unwrap();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(health(&bays), "warning");
+    // The observer, which does not read SMART on linux, leaves it be.
+    app.observe();
+    assert_eq!(health(&c.get("/api/v1/bays").await.json()), "warning");
+}
+
+both!(
+    leds_land_in_the_enclosure_files,
+    smart_is_read_with_smartctl
+);

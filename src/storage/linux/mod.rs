@@ -287,9 +287,7 @@ impl Backend for LinuxBackend {
                 transport: d.transport,
                 dev_name: Some(d.name.clone()),
                 by_id: d.paths.iter().find_map(|p| by_id.get(p).cloned()),
-                smart: Smart::unavailable(
-                    "not read yet: SMART is read on its own schedule, not by the observer",
-                ),
+                smart: None,
             })
             .collect();
         let enclosures = self
@@ -320,6 +318,38 @@ impl Backend for LinuxBackend {
             })
             .collect();
         Ok(Inventory { enclosures, drives })
+    }
+
+    fn read_smart(&self, _ident: &str, dev_name: Option<&str>) -> Result<Smart, BackendError> {
+        let Some(dev) = dev_name else {
+            return Ok(Smart::unavailable("the drive has no device node now"));
+        };
+        // A kernel name as lsblk gave it; nothing else reaches the command.
+        if !dev.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(BackendError::Failed(format!(
+                "{dev:?} is not a block device name"
+            )));
+        }
+        let node = self.settings.dev_root.join(dev);
+        let path = cmd::find_program("smartctl", &self.settings.tool_dirs).ok_or_else(|| {
+            BackendError::Failed("smartctl is not installed (package smartmontools)".into())
+        })?;
+        let spec = CommandSpec::new(
+            path,
+            Duration::from_secs(self.settings.command_timeout_seconds),
+        )
+        .args(["-j", "-x"])
+        .arg(node.to_string_lossy().as_ref());
+        // smartctl's exit status is a bit mask of findings; its JSON says
+        // what they are.
+        let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        smartctl::parse(&out.stdout_text()).map_err(|e| {
+            BackendError::Failed(format!(
+                "`{}`: {e} ({})",
+                spec.argv().join(" "),
+                out.describe_end()
+            ))
+        })
     }
 
     fn set_led(

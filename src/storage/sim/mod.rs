@@ -172,7 +172,7 @@ impl SimBackend {
                 .expect("a filled bay names a drive");
             match action {
                 SimAction::FailDrive => {
-                    drive.smart.passed = Some(false);
+                    drive.smart.get_or_insert_with(Smart::default).passed = Some(false);
                     Ok(format!(
                         "{} {} in {label} slot {slot} now fails its health check",
                         drive.model, drive.serial
@@ -181,6 +181,7 @@ impl SimBackend {
                 SimAction::Grow { attribute, by } => {
                     let a = drive
                         .smart
+                        .get_or_insert_with(Smart::default)
                         .attributes
                         .iter_mut()
                         .find(|a| a.id == attribute)
@@ -207,7 +208,9 @@ impl SimBackend {
                         .find(|m| m.model == drive.model)
                         .unwrap_or(&MODELS[0]);
                     let mut new = make_drive(&mut rng, model, false, drive.dev_name.clone());
-                    new.smart.power_on_hours = Some(0);
+                    if let Some(smart) = new.smart.as_mut() {
+                        smart.power_on_hours = Some(0);
+                    }
                     let (new_ident, words) =
                         (new.ident.clone(), format!("{} {}", new.model, new.serial));
                     *drive = new;
@@ -259,17 +262,28 @@ impl Backend for SimBackend {
             .unwrap_or(0);
         let elapsed_hours =
             (now.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64;
-        for d in &mut inv.drives {
-            if let Some(h) = d.smart.power_on_hours.as_mut() {
+        for smart in inv.drives.iter_mut().filter_map(|d| d.smart.as_mut()) {
+            if let Some(h) = smart.power_on_hours.as_mut() {
                 *h += elapsed_hours;
             }
-            for a in &mut d.smart.attributes {
+            for a in &mut smart.attributes {
                 if a.id == 9 {
                     a.raw += elapsed_hours as u64;
                 }
             }
         }
         Ok(inv)
+    }
+
+    fn read_smart(&self, ident: &str, _dev_name: Option<&str>) -> Result<Smart, BackendError> {
+        // A SMART read through an HBA takes a fraction of a second.
+        self.pause(Duration::from_millis(150));
+        self.inventory()?
+            .drives
+            .into_iter()
+            .find(|d| d.ident == ident)
+            .and_then(|d| d.smart)
+            .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))
     }
 
     fn set_led(
@@ -569,7 +583,7 @@ fn make_drive(rng: &mut Rng, m: &Model, worn: bool, dev_name: Option<String>) ->
         transport: m.transport,
         dev_name,
         by_id: Some(by_id),
-        smart: smart_for(rng, m.rotational, worn),
+        smart: Some(smart_for(rng, m.rotational, worn)),
     }
 }
 
@@ -613,7 +627,7 @@ mod tests {
         let verdicts: Vec<Health> = inv
             .drives
             .iter()
-            .map(|d| verdict(&d.smart, None).0)
+            .map(|d| verdict(d.smart.as_ref().unwrap(), None).0)
             .collect();
         assert_eq!(
             verdicts.iter().filter(|h| **h == Health::Warning).count(),

@@ -1,0 +1,79 @@
+//! The SMART poller: on its own schedule (never on a page load), reads
+//! every present drive's SMART through the backend, a few drives at a time,
+//! and keeps each reading with its verdict, so trends show and a count that
+//! grew says so.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+
+use crate::db::schema::drives;
+use crate::db::{self, Db, inventory};
+use crate::db_run;
+use crate::error::AppError;
+use crate::storage::{Backend, Smart};
+
+/// What one round of reading did.
+#[derive(Debug, Clone, Default)]
+pub struct PollReport {
+    pub drives: usize,
+    /// Drives whose SMART could not be read, with the reason.
+    pub failed: Vec<(String, String)>,
+    pub took: Duration,
+}
+
+/// Reads every present drive's SMART now, `concurrency` drives at a time,
+/// and keeps each reading and its verdict.
+pub fn poll_once(
+    db: &Db,
+    backend: &dyn Backend,
+    concurrency: usize,
+) -> Result<PollReport, AppError> {
+    let started = Instant::now();
+    let present: Vec<(i64, String, Option<String>)> = {
+        let mut conn = db.get()?;
+        let mut c = conn.conn();
+        db_run!(&mut c, c => drives::table
+            .filter(drives::present.eq(true))
+            .order(drives::id)
+            .select((drives::id, drives::ident, drives::dev_name))
+            .load(c))
+        .map_err(db::DbError::from)?
+    };
+    let next = AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.clamp(1, present.len().max(1)) {
+            scope.spawn(|| {
+                while let Some((id, ident, dev)) = present.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    let smart = backend
+                        .read_smart(ident, dev.as_deref())
+                        .unwrap_or_else(|e| {
+                            failed
+                                .lock()
+                                .expect("failed list")
+                                .push((ident.clone(), e.to_string()));
+                            Smart::unavailable(e.to_string())
+                        });
+                    let kept = db.get().map_err(AppError::from).and_then(|mut conn| {
+                        conn.write(|c| inventory::apply_smart(c, *id, &smart, db::now(), true))
+                            .map_err(|e| AppError::from(db::DbError::from(e)))
+                    });
+                    if let Err(e) = kept {
+                        failed
+                            .lock()
+                            .expect("failed list")
+                            .push((ident.clone(), e.to_string()));
+                    }
+                }
+            });
+        }
+    });
+    Ok(PollReport {
+        drives: present.len(),
+        failed: failed.into_inner().expect("failed list"),
+        took: started.elapsed(),
+    })
+}
