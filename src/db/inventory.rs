@@ -379,6 +379,87 @@ pub fn bays(c: &mut Conn<'_>) -> QueryResult<Vec<(EnclosureRow, BayRow, Option<D
         .collect())
 }
 
+/// What a bay shows, in one word: `empty`, the drive's health (`healthy`,
+/// `warning`, `failing`, `unknown`), `failed` when the enclosure itself
+/// reports the drive's element critical or unrecoverable, or for an empty
+/// bay whose element is in some other state, that state.
+pub fn bay_state(bay: &BayRow, drive: Option<&DriveRow>) -> String {
+    let status = bay.status.to_ascii_lowercase();
+    match drive {
+        Some(_) if status == "critical" || status == "unrecoverable" => "failed".into(),
+        Some(d) => d.health.clone(),
+        None if status == "not installed" || status == "ok" => "empty".into(),
+        None => status,
+    }
+}
+
+/// Where a drive sits: (enclosure ident, enclosure label, slot).
+pub type Place = (String, String, i32);
+
+/// Every drive seen (present or gone), with the bay it is in.
+pub fn drives(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Place>)>> {
+    let rows: Vec<DriveRow> = db_run!(c, c => drives::table
+        .order((drives::present.desc(), drives::dev_name.asc(), drives::id.asc()))
+        .select(DriveRow::as_select())
+        .load(c))?;
+    let places: Vec<(i64, String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::drive_id.is_not_null())
+        .select((bays::drive_id.assume_not_null(), enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            let place = places
+                .iter()
+                .find(|p| p.0 == d.id)
+                .map(|p| (p.1.clone(), p.2.clone(), p.3));
+            (d, place)
+        })
+        .collect())
+}
+
+/// One drive and its bay.
+pub fn drive(c: &mut Conn<'_>, id: i64) -> QueryResult<Option<(DriveRow, Option<Place>)>> {
+    let row: Option<DriveRow> = db_run!(c, c => drives::table
+        .find(id)
+        .select(DriveRow::as_select())
+        .first(c)
+        .optional())?;
+    let Some(row) = row else { return Ok(None) };
+    let place: Option<Place> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::drive_id.eq(id))
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .first(c)
+        .optional())?;
+    Ok(Some((row, place)))
+}
+
+/// One kept SMART reading.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = smart_samples)]
+pub struct SampleRow {
+    #[serde(serialize_with = "super::utc")]
+    pub at: NaiveDateTime,
+    pub health: String,
+    pub reason: String,
+    pub temperature_c: Option<i32>,
+    pub power_on_hours: Option<i64>,
+    #[serde(skip)]
+    pub data: String,
+}
+
+/// A drive's SMART history, newest first, at most `limit` readings.
+pub fn smart_history(c: &mut Conn<'_>, drive_id: i64, limit: i64) -> QueryResult<Vec<SampleRow>> {
+    db_run!(c, c => smart_samples::table
+        .filter(smart_samples::drive_id.eq(drive_id))
+        .order(smart_samples::at.desc())
+        .limit(limit)
+        .select(SampleRow::as_select())
+        .load(c))
+}
+
 /// One bay by its enclosure's identifier and its slot number.
 pub fn find_bay(
     c: &mut Conn<'_>,

@@ -25,6 +25,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
                 "slot": b.slot,
                 "label": b.label,
                 "status": b.status,
+                "state": inventory::bay_state(b, d.as_ref()),
                 "locate": b.locate,
                 "fault": b.fault,
                 "drive": d.as_ref().map(|d| json!({
@@ -110,4 +111,73 @@ async fn set_led(
     let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, body.on);
     let id = jobs::enqueue(&state, &who, &client_address(&req), spec, None).await?;
     Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+}
+
+fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serde_json::Value {
+    json!({
+        "id": d.id,
+        "ident": d.ident,
+        "serial": d.serial,
+        "wwn": d.wwn,
+        "vendor": d.vendor,
+        "model": d.model,
+        "size_bytes": d.size_bytes,
+        "rotational": d.rotational,
+        "transport": d.transport,
+        "dev_name": d.dev_name,
+        "by_id": d.by_id,
+        "health": d.health,
+        "health_reason": d.health_reason,
+        "temperature_c": d.temperature_c,
+        "power_on_hours": d.power_on_hours,
+        "present": d.present,
+        "bay": place.map(|(e, label, slot)| json!({"enclosure": e, "enclosure_label": label, "slot": slot})),
+    })
+}
+
+/// `GET /api/v1/drives`: every drive seen, present ones first, with its bay
+/// (null for a drive in no enclosure).
+pub async fn api_drives(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows = state
+        .db
+        .run(|conn| -> Result<_, AppError> { Ok(inventory::drives(&mut conn.conn())?) })
+        .await?;
+    let body: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(d, p)| drive_json(d, p.as_ref()))
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/v1/drives/{id}`: one drive, its latest SMART reading in full
+/// and its SMART history (newest first).
+pub async fn api_drive(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let text = path.into_inner();
+    let id: i64 = text
+        .parse()
+        .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {text:?}")))?;
+    let found = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            let drive = inventory::drive(&mut c, id)?;
+            let history = inventory::smart_history(&mut c, id, 500)?;
+            Ok(drive.map(|d| (d, history)))
+        })
+        .await?;
+    let ((drive, place), history) = found.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "there is no drive {id}; GET /api/v1/drives lists them"
+        ))
+    })?;
+    let mut body = drive_json(&drive, place.as_ref());
+    let latest: Option<serde_json::Value> = history
+        .first()
+        .and_then(|s| serde_json::from_str(&s.data).ok());
+    body["smart"] = latest.unwrap_or(serde_json::Value::Null);
+    body["history"] = serde_json::to_value(&history).expect("history serializes");
+    Ok(HttpResponse::Ok().json(body))
 }

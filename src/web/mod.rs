@@ -205,6 +205,8 @@ routes! {
     POST "/api/v1/jobs/{id}/cancel" OPERATOR => jobs::api_cancel;
     POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
     GET "/api/v1/bays" VIEWER => bays::api_list;
+    GET "/api/v1/drives" VIEWER => bays::api_drives;
+    GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;
 }

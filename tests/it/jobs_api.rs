@@ -314,6 +314,40 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     };
     assert_eq!(reason, "5 reallocated sectors (up from 3)");
     assert_eq!(samples, 3, "one kept reading per round");
+
+    // The same through the drives API.
+    let id = bays[0]["drive"]["id"].as_i64().unwrap();
+    let drives = c.get("/api/v1/drives").await.json();
+    assert_eq!(drives.as_array().unwrap().len(), 10);
+    let listed = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    assert_eq!(listed["bay"]["slot"], 0);
+    assert_eq!(listed["health"], "warning");
+    let one = c.get(&format!("/api/v1/drives/{id}")).await.json();
+    assert_eq!(one["health_reason"], "5 reallocated sectors (up from 3)");
+    let history = one["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[0]["health"], "warning", "newest first");
+    assert_eq!(history[2]["health"], "healthy");
+    let realloc = one["smart"]["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == 5)
+        .unwrap();
+    assert_eq!(realloc["raw"], 5);
+    assert_eq!(bays[0]["state"], "warning");
+    assert_eq!(bays[5]["state"], "empty");
+    let r = c.get("/api/v1/drives/x").await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("a drive id is a number"));
+    let r = c.get("/api/v1/drives/99999").await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("there is no drive 99999"));
 }
 
 async fn locate_refuses_bad_input_in_words(backend: Backend) {
