@@ -188,7 +188,9 @@ impl LinuxBackend {
         }
     }
 
-    fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, BackendError> {
+    /// The command for tool `name`, found in the tool directories, with the
+    /// configured time limit.
+    fn tool(&self, name: &str) -> Result<CommandSpec, BackendError> {
         let path = cmd::find_program(name, &self.settings.tool_dirs).ok_or_else(|| {
             BackendError::Failed(format!(
                 "{name} is not installed (looked in {}); `baystack check --backend linux` says which package has it",
@@ -200,11 +202,15 @@ impl LinuxBackend {
                     .join(", ")
             ))
         })?;
-        let spec = CommandSpec::new(
+        Ok(CommandSpec::new(
             path,
             Duration::from_secs(self.settings.command_timeout_seconds),
-        )
-        .args(args);
+        ))
+    }
+
+    /// Runs a tool that must succeed; its standard output.
+    fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, BackendError> {
+        let spec = self.tool(name)?.args(args);
         let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
         if out.exit_code != Some(0) {
             return Err(BackendError::Failed(format!(
@@ -331,15 +337,10 @@ impl Backend for LinuxBackend {
             )));
         }
         let node = self.settings.dev_root.join(dev);
-        let path = cmd::find_program("smartctl", &self.settings.tool_dirs).ok_or_else(|| {
-            BackendError::Failed("smartctl is not installed (package smartmontools)".into())
-        })?;
-        let spec = CommandSpec::new(
-            path,
-            Duration::from_secs(self.settings.command_timeout_seconds),
-        )
-        .args(["-j", "-x"])
-        .arg(node.to_string_lossy().as_ref());
+        let spec = self
+            .tool("smartctl")?
+            .args(["-j", "-x"])
+            .arg(node.as_os_str());
         // smartctl's exit status is a bit mask of findings; its JSON says
         // what they are.
         let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
