@@ -30,15 +30,6 @@ async fn not_built(
     })
 }
 
-pub async fn bays(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "bays", "Bays", &[
-        "Each enclosure drawn as its bays in their physical layout, from the enclosure's SES data.",
-        "Every bay's state by color and label: empty, healthy, warning, failing, in pool, locate on.",
-        "One click to light a bay's identify LED; fault LEDs lit for failing drives.",
-        "Until then, the dashboard shows each enclosure's bays, which are lit, and the health of the drives in them; POST /api/v1/bays/{enclosure}/{slot}/locate lights one.",
-    ]).await
-}
-
 pub async fn pools(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
     not_built(
         &state,

@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, Identity, client_address, jobs};
+use super::page::{Frame, html};
+use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
 use crate::db::inventory;
 use crate::error::AppError;
 use crate::jobs::kinds;
@@ -82,6 +83,20 @@ async fn set_led(
     led: Led,
 ) -> Result<HttpResponse, ApiError> {
     let (enclosure, slot_text) = path.into_inner();
+    let (_, id) = enqueue_led(&req, &state, &who, enclosure, slot_text, led, body.on).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+}
+
+/// Checks the bay exists and enqueues the job that sets one of its LEDs.
+async fn enqueue_led(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    enclosure: String,
+    slot_text: String,
+    led: Led,
+    on: bool,
+) -> Result<(crate::jobs::JobSpec, i64), AppError> {
     let slot: u32 = slot_text.parse().map_err(|_| {
         AppError::invalid(
             "slot",
@@ -108,9 +123,9 @@ async fn set_led(
         ))
         .into());
     }
-    let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, body.on);
-    let id = jobs::enqueue(&state, &who, &client_address(&req), spec, None).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+    let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, on);
+    let id = jobs::enqueue(state, who, &client_address(req), spec.clone(), None).await?;
+    Ok((spec, id))
 }
 
 fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serde_json::Value {
@@ -180,4 +195,135 @@ pub async fn api_drive(
     body["smart"] = latest.unwrap_or(serde_json::Value::Null);
     body["history"] = serde_json::to_value(&history).expect("history serializes");
     Ok(HttpResponse::Ok().json(body))
+}
+
+// ---- the /bays page ----
+
+/// The bay map with what the templates need.
+pub struct BayMap {
+    pub enclosures: Vec<inventory::EnclosureView>,
+    /// Why nothing was observed, if the agent said.
+    pub error: Option<String>,
+    /// What the last click did, in words.
+    pub flash: Option<String>,
+}
+
+impl BayMap {
+    /// Columns an enclosure of `bays` bays is drawn in: 12 bays as 4 by 3
+    /// (a 2U or 3U front of 3.5" bays), 24 as 6 by 4 (4U), 60 as 12 by 5 (a
+    /// top-loading JBOD); between those, the next layout up.
+    pub fn columns(&self, bays: usize) -> usize {
+        match bays {
+            0..=2 => 2,
+            3 => 3,
+            4..=12 => 4,
+            13..=24 => 6,
+            25..=48 => 8,
+            _ => 12,
+        }
+    }
+
+    pub fn state(&self, bay: &inventory::BayRow, drive: &Option<inventory::DriveRow>) -> String {
+        inventory::bay_state(bay, drive.as_ref())
+    }
+
+    /// The hover text: the bay and everything about its drive.
+    pub fn title(&self, bay: &inventory::BayRow, drive: &Option<inventory::DriveRow>) -> String {
+        match drive {
+            None => format!("{}: empty ({})", bay.label, bay.status),
+            Some(d) => format!(
+                "{}: {} {} {}, serial {}, {}: {}",
+                bay.label,
+                d.dev_name.as_deref().unwrap_or("no device node"),
+                d.vendor,
+                d.model,
+                d.serial,
+                d.health,
+                d.health_reason
+            ),
+        }
+    }
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "bays/page.html")]
+pub struct BaysPage {
+    pub frame: Frame,
+    pub m: BayMap,
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "bays/map.html")]
+pub struct MapPartial {
+    pub frame: Frame,
+    pub m: BayMap,
+}
+
+async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, AppError> {
+    let summary = state
+        .db
+        .run(|conn| -> Result<_, AppError> { Ok(inventory::summary(&mut conn.conn())?) })
+        .await?;
+    Ok(BayMap {
+        enclosures: summary.enclosures,
+        error: summary.observation.and_then(|o| o.error),
+        flash,
+    })
+}
+
+/// `GET /bays`.
+pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<BaysPage, PageError> {
+    Ok(BaysPage {
+        frame: Frame::new(&state, &who, "Bays", "bays").await?,
+        m: load_map(&state, None).await?,
+    })
+}
+
+/// `GET /bays/map`: the map alone, for htmx to swap in.
+pub async fn map_partial(
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<MapPartial, PageError> {
+    Ok(MapPartial {
+        frame: Frame::new(&state, &who, "Bays", "bays").await?,
+        m: load_map(&state, None).await?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LocateForm {
+    pub on: bool,
+}
+
+/// `POST /bays/{enclosure}/{slot}/locate` from the map: enqueues the
+/// identify job; htmx gets the map back with a word on what happened, a
+/// plain form post goes back to the page.
+pub async fn locate_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+    form: web::Form<LocateForm>,
+) -> Result<HttpResponse, PageError> {
+    let (enclosure, slot_text) = path.into_inner();
+    let (spec, id) = enqueue_led(
+        &req,
+        &state,
+        &who,
+        enclosure,
+        slot_text,
+        Led::Locate,
+        form.on,
+    )
+    .await?;
+    if req.headers().contains_key("hx-request") {
+        let partial = MapPartial {
+            frame: Frame::new(&state, &who, "Bays", "bays").await?,
+            m: load_map(&state, Some(format!("Job {id} queued: {}", spec.summary))).await?,
+        };
+        return Ok(html(200, &partial)?);
+    }
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, "/bays"))
+        .finish())
 }

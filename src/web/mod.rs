@@ -170,7 +170,9 @@ routes! {
 
     GET "/" VIEWER => dashboard::page;
     GET "/dashboard/summary" VIEWER => dashboard::summary_partial;
-    GET "/bays" VIEWER => areas::bays;
+    GET "/bays" VIEWER => bays::page;
+    GET "/bays/map" VIEWER => bays::map_partial;
+    POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
     GET "/pools" VIEWER => areas::pools;
     GET "/volumes" VIEWER => areas::volumes;
     GET "/targets" VIEWER => areas::targets;

@@ -221,6 +221,27 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.goto(`${base}/jobs`);
   await shot(page, "15-jobs");
 
+  // The bay map: one click on a bay's Identify lights it, and the map shows
+  // it without a page reload.
+  await page.goto(`${base}/bays`);
+  assert.equal(await page.locator(".baygrid .bay").count(), 12);
+  await shot(page, "16-bays");
+  const mapNavigations = [];
+  page.on("framenavigated", (f) => mapNavigations.push(f.url()));
+  const bay = page.locator('.baygrid .bay[data-slot="8"]');
+  assert.equal(await bay.evaluate((el) => el.classList.contains("locate")), false);
+  await bay.locator("button.identify").click();
+  await page.waitForSelector("#baymap .flash-ok", { timeout: 15000 });
+  await page.waitForSelector('.baygrid .bay.locate[data-slot="8"]', { timeout: 20000 });
+  assert.deepEqual(mapNavigations, [], "the map changed in place");
+  assert.match(await page.locator('.baygrid .bay[data-slot="8"] button.identify').textContent(), /Stop identifying/);
+  await shot(page, "17-bays-lit");
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await shot(page, "18-bays-wall");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, "19-bays-phone");
+  await page.setViewportSize({ width: 1366, height: 900 });
+
   // Admin pages.
   await page.goto(`${base}/users`);
   await page.fill("#new-username", "noc");

@@ -71,7 +71,10 @@ async fn dashboard_says_plainly_what_is_not_built(backend: Backend) {
     );
     assert!(html.contains("lsblk is not installed"), "{html}");
     let bays = c.get("/bays").await.text();
-    assert!(bays.contains("This part of the console is not built yet"));
+    assert!(
+        bays.contains("No enclosure observed yet: lsblk is not installed"),
+        "{bays}"
+    );
 }
 
 both!(
@@ -91,4 +94,35 @@ async fn healthz_says_503_when_the_database_is_gone() {
     let body = r.json();
     assert_eq!(body["status"], "unavailable");
     assert!(!body["database"].as_str().unwrap().is_empty());
+}
+
+/// Every response, page or API, success or refusal, carries the policy that
+/// keeps other sites' scripts, frames and sniffing out.
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::new(Backend::Sqlite);
+    let mut c = app.client().await;
+    for path in [
+        "/healthz",
+        "/setup",
+        "/",
+        "/api/v1/system",
+        "/static/baystack.css",
+        "/nosuch",
+    ] {
+        let r = c.get(path).await;
+        let header = |name: &str| {
+            r.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{path} ({}) has no {name}", r.status))
+                .to_string()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+    }
 }

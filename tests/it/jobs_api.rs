@@ -350,6 +350,85 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     assert!(r.text().contains("there is no drive 99999"));
 }
 
+/// The bay map: each enclosure in its rows and columns, every bay's state,
+/// and an identify button for those who may press it, whose job the map
+/// reports in place.
+async fn the_bay_map_lights_a_bay_in_one_click(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut setup = app.client().await;
+    setup.setup().await;
+    let admin = setup.token_for("admin", ADMIN_PASSWORD).await;
+    setup
+        .add_user(&admin, "watcher", "viewer", "viewer password")
+        .await;
+    let mut viewer = app.client().await;
+    viewer.login("watcher", "viewer password").await;
+    let page = viewer.get("/bays").await.text();
+    assert!(
+        page.contains("class=\"baygrid cols-4\""),
+        "12 bays as 4 by 3: {page}"
+    );
+    assert_eq!(page.matches("<li class=\"bay ").count(), 12);
+    assert!(page.contains("<li class=\"bay empty\" data-slot=\"5\""));
+    assert!(
+        page.contains("<li class=\"bay warning\" data-slot=\"3\""),
+        "the worn drive"
+    );
+    assert!(
+        !page.contains("Identify</button>"),
+        "a viewer sees no button"
+    );
+
+    let mut c = app.client().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let page = c.get("/bays").await.text();
+    assert_eq!(page.matches("Identify</button>").count(), 12);
+    let csrf = crate::support::csrf_from_page(&page);
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    let r = c
+        .send(
+            actix_web::test::TestRequest::post()
+                .uri(&format!("/bays/{enclosure}/7/locate"))
+                .insert_header(("hx-request", "true"))
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .set_payload(format!("csrf_token={csrf}&on=true")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let partial = r.text();
+    assert!(partial.starts_with("<section id=\"baymap\""), "{partial}");
+    assert!(
+        partial.contains("queued: Identify LED on: Front 12-bay, slot 7"),
+        "{partial}"
+    );
+    assert!(runner(&app).run_one().unwrap());
+    app.observe();
+    let map = c.get("/bays/map").await.text();
+    assert!(map.contains("locate\" data-slot=\"7\""), "{map}");
+    assert!(map.contains("Stop identifying</button>"));
+    // A plain form post (no htmx) goes back to the page.
+    let r = c
+        .post_form(
+            &format!("/bays/{enclosure}/7/locate"),
+            &[("csrf_token", &csrf), ("on", "false")],
+        )
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.location()),
+        (303, "/bays".to_string())
+    );
+    let r = c
+        .post_form(
+            "/bays/nosuch/7/locate",
+            &[("csrf_token", &csrf), ("on", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("there is no enclosure"), "{}", r.text());
+}
+
 async fn locate_refuses_bad_input_in_words(backend: Backend) {
     let app = fast(backend);
     app.observe();
@@ -552,6 +631,7 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
 both!(
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
+    the_bay_map_lights_a_bay_in_one_click,
     smart_readings_are_kept_and_growth_is_named,
     the_fault_led_follows_the_drive,
     a_lit_bay_goes_dark_by_itself,
