@@ -117,11 +117,9 @@ async fn enqueue_led(
     })?;
     if bay.is_none() {
         return Err(AppError::NotFound(format!(
-            "{} has no slot {slot}; its slots are numbered 0 to {}",
-            encl.label,
-            encl.slot_count - 1
-        ))
-        .into());
+            "{} has no slot {slot}; GET /api/v1/bays lists its slots as the enclosure numbers them",
+            encl.label
+        )));
     }
     let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, on);
     let id = jobs::enqueue(state, who, &client_address(req), spec.clone(), None).await?;
