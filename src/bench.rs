@@ -218,3 +218,58 @@ pub fn queue(
     }
     Ok(rows)
 }
+
+/// `baystack bench baymap`: the bay map of a simulated appliance with
+/// `enclosures` enclosures of `bays` bays each (60-bay JBODs make a
+/// 1,000-drive inventory): the database read and the template render that
+/// `GET /bays/map` does, timed over `rounds` renders. Returns (bays, drives,
+/// median ms, bytes of HTML).
+pub fn baymap(
+    scratch: &std::path::Path,
+    enclosures: u32,
+    bays: u32,
+    rounds: usize,
+) -> anyhow::Result<(usize, usize, f64, usize)> {
+    use askama::Template;
+
+    use crate::web::bays::{BayMap, MapPartial};
+    use crate::web::page::Frame;
+
+    let mut settings = Settings::for_data_dir(scratch);
+    settings.sim.enclosures = enclosures;
+    settings.sim.bays = bays;
+    let db = Db::open(&settings.database)?;
+    let backend = storage::open(&settings)?;
+    crate::agent::observe_once(&db, backend.as_ref())?;
+    let frame = Frame {
+        title: "Bays".into(),
+        nav: "bays",
+        username: "bench".into(),
+        role: crate::auth::Role::Operator,
+        csrf: "x".repeat(43),
+        hostname: "bench".into(),
+        version: env!("CARGO_PKG_VERSION"),
+        timezone: chrono_tz::UTC,
+    };
+    let mut times = Vec::new();
+    let (mut total_bays, mut drives, mut bytes) = (0, 0, 0);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let mut conn = db.get()?;
+        let summary = crate::db::inventory::summary(&mut conn.conn())?;
+        drop(conn);
+        total_bays = summary.bays_total;
+        drives = summary.drives_present;
+        let partial = MapPartial {
+            frame: frame.clone(),
+            m: BayMap {
+                enclosures: summary.enclosures,
+                error: None,
+                flash: None,
+            },
+        };
+        bytes = partial.render()?.len();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((total_bays, drives, median(times), bytes))
+}

@@ -117,6 +117,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// The bay map (database read and render) for a simulated appliance of
+    /// ENCLOSURES enclosures of BAYS bays each.
+    Baymap {
+        /// 20 enclosures of 60 bays hold 1,000 drives (one bay in six is
+        /// left empty).
+        #[arg(long, default_value_t = 20)]
+        enclosures: u32,
+        #[arg(long, default_value_t = 60)]
+        bays: u32,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// No-op jobs per second through the job queue with 1, 4 and 16
     /// workers, beside the simplest hand-written claim loop on the same
     /// database, on a scratch SQLite file and, if given, PostgreSQL.
@@ -218,6 +230,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::user_passwd(&common.settings()?, &name)?
             }
         },
+        Command::Bench {
+            what:
+                BenchWhat::Baymap {
+                    enclosures,
+                    bays,
+                    rounds,
+                },
+        } => {
+            let scratch =
+                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let result = baystack::bench::baymap(&scratch, enclosures, bays, rounds);
+            let _ = std::fs::remove_dir_all(&scratch);
+            let (bays, drives, ms, bytes) = result?;
+            println!(
+                "bay map of {bays} bays, {drives} drives: {ms:.1} ms median of {rounds} (database read and render), {} KiB of HTML",
+                bytes / 1024
+            );
+        }
         Command::Bench {
             what: BenchWhat::Queue { jobs, postgres },
         } => {

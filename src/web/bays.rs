@@ -325,3 +325,22 @@ pub async fn locate_page(
         .insert_header((actix_web::http::header::LOCATION, "/bays"))
         .finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enclosures_are_drawn_in_their_usual_layouts() {
+        let m = BayMap {
+            enclosures: Vec::new(),
+            error: None,
+            flash: None,
+        };
+        let cols: Vec<usize> = [2, 4, 12, 16, 24, 36, 60, 84]
+            .iter()
+            .map(|n| m.columns(*n))
+            .collect();
+        assert_eq!(cols, vec![2, 4, 4, 6, 6, 8, 12, 12]);
+    }
+}

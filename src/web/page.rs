@@ -77,6 +77,7 @@ pub const NAV: &[NavItem] = &[
 ];
 
 /// The page frame: `base.html` reads it.
+#[derive(Clone)]
 pub struct Frame {
     pub title: String,
     pub nav: &'static str,

@@ -651,3 +651,23 @@ fn parse_reads_an_enclosure_tree_as_the_bays_api_lists_it() {
         "is not a directory",
     );
 }
+
+#[test]
+fn the_bay_map_benchmark_renders_a_sixty_bay_jbod() {
+    let out = run(&[
+        "bench",
+        "baymap",
+        "--enclosures",
+        "1",
+        "--bays",
+        "60",
+        "--rounds",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("bay map of 60 bays, 50 drives: "),
+        "{said}"
+    );
+}
