@@ -326,6 +326,58 @@ pub async fn locate_page(
         .finish())
 }
 
+// ---- a drive's page ----
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "drives/page.html")]
+pub struct DrivePage {
+    pub frame: Frame,
+    pub d: inventory::DriveRow,
+    pub place: Option<inventory::Place>,
+    pub size: String,
+    /// The latest kept reading in full.
+    pub smart: Option<crate::storage::Smart>,
+    pub history: Vec<inventory::SampleRow>,
+}
+
+/// `GET /drives/{id}`: identity, bay, verdict with reasons, the attribute
+/// table and the kept readings.
+pub async fn drive_page(
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<i64>,
+) -> Result<DrivePage, PageError> {
+    let id = path.into_inner();
+    let found = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            let drive = inventory::drive(&mut c, id)?;
+            Ok(drive.map(|d| (d, inventory::smart_history(&mut c, id, 200))))
+        })
+        .await?;
+    let ((d, place), history) = match found {
+        Some((d, h)) => (d, h?),
+        None => {
+            return Err(AppError::NotFound(format!(
+                "there is no drive {id}; the bay map links to every drive"
+            ))
+            .into());
+        }
+    };
+    let smart = history
+        .first()
+        .and_then(|s| serde_json::from_str(&s.data).ok());
+    Ok(DrivePage {
+        frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "bays").await?,
+        size: super::page::human_bytes(d.size_bytes),
+        d,
+        place,
+        smart,
+        history,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

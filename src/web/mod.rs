@@ -172,6 +172,7 @@ routes! {
     GET "/dashboard/summary" VIEWER => dashboard::summary_partial;
     GET "/bays" VIEWER => bays::page;
     GET "/bays/map" VIEWER => bays::map_partial;
+    GET "/drives/{id}" VIEWER => bays::drive_page;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
     GET "/pools" VIEWER => areas::pools;
     GET "/volumes" VIEWER => areas::volumes;

@@ -241,6 +241,11 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, "19-bays-phone");
   await page.setViewportSize({ width: 1366, height: 900 });
+  // A bay's drive: the worn one in slot 3.
+  await page.click('.baygrid .bay[data-slot="3"] a.serial');
+  await page.waitForSelector("text=SMART attributes");
+  assert.match(await page.textContent(".flash"), /reallocated sectors/);
+  await shot(page, "20-drive");
 
   // Admin pages.
   await page.goto(`${base}/users`);

@@ -348,6 +348,33 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     let r = c.get("/api/v1/drives/99999").await;
     assert_eq!(r.status, 404);
     assert!(r.text().contains("there is no drive 99999"));
+
+    // The drive's page, reached from the bay map.
+    c.bearer = None;
+    c.login("admin", ADMIN_PASSWORD).await;
+    assert!(
+        c.get("/bays")
+            .await
+            .text()
+            .contains(&format!("href=\"/drives/{id}\""))
+    );
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    for words in [
+        "5 reallocated sectors (up from 3)",
+        "Reallocated_Sector_Ct",
+        "Front 12-bay, slot 0",
+        "self-tests is not built yet",
+    ] {
+        assert!(page.contains(words), "{words:?} not on the page:\n{page}");
+    }
+    assert_eq!(
+        page.matches("<span class=\"badge warning\">").count(),
+        2,
+        "two warning readings"
+    );
+    let r = c.get("/drives/99999").await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("there is no drive 99999"));
 }
 
 /// The bay map: each enclosure in its rows and columns, every bay's state,
