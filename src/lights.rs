@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use crate::db::{self, Conn, Db, audit, inventory};
+use crate::db::{self, Conn, Db, inventory};
 use crate::error::AppError;
-use crate::jobs::{kinds, queue};
+use crate::jobs::{self, kinds};
 use crate::storage::Led;
 
 /// Who the agent's own jobs say asked for them.
@@ -25,21 +25,8 @@ fn enqueue(
     on: bool,
     why: &str,
 ) -> Result<(), AppError> {
-    let now = db::now();
     let spec = kinds::bay_led(led, &bay.enclosure, &bay.enclosure_label, bay.slot, on);
-    let id = queue::enqueue(c, &spec, SYSTEM_ACTOR, None, now)?;
-    audit::record(
-        c,
-        &audit::Entry {
-            actor: Some(SYSTEM_ACTOR),
-            address: None,
-            action: "job.enqueue",
-            target: Some(&format!("job {id}")),
-            outcome: audit::Outcome::Ok,
-            detail: &format!("{} ({why})", spec.summary),
-        },
-        now,
-    )?;
+    jobs::enqueue_audited(c, &spec, SYSTEM_ACTOR, None, None, Some(why))?;
     Ok(())
 }
 

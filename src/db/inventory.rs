@@ -541,14 +541,14 @@ pub fn stale_locates(c: &mut Conn<'_>, lit_before: NaiveDateTime) -> QueryResult
 /// healthy one (to clear). A fault LED an operator lit over a healthy drive
 /// stays until that drive is replaced or the operator clears it.
 pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)> {
-    type Row = (String, String, i32, Option<i64>, String, String, String);
+    type Row = (String, String, i32, String, String, String);
     let failing: Vec<Row> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
         .inner_join(drives::table)
         .filter(bays::fault.eq(false))
         .filter(drives::health.eq(Health::Failing.as_str()))
         .filter(enclosures::present.eq(true))
-        .select((enclosures::ident, enclosures::label, bays::slot, bays::drive_id, drives::serial, drives::health_reason, drives::model))
+        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
         .load(c))?;
     let replaced: Vec<Row> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
@@ -561,10 +561,10 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
                 .or(bays::fault_drive_id.ne(bays::drive_id)),
         )
         .filter(enclosures::present.eq(true))
-        .select((enclosures::ident, enclosures::label, bays::slot, bays::drive_id, drives::serial, drives::health_reason, drives::model))
+        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
         .load(c))?;
     let mut light = Vec::new();
-    for (e, l, slot, _, serial, reason, model) in failing {
+    for (e, l, slot, serial, reason, model) in failing {
         light.extend(lit_bay(
             c,
             (e, l, slot),
@@ -572,7 +572,7 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
         )?);
     }
     let mut clear = Vec::new();
-    for (e, l, slot, _, serial, _, model) in replaced {
+    for (e, l, slot, serial, _, model) in replaced {
         clear.extend(lit_bay(
             c,
             (e, l, slot),

@@ -245,6 +245,38 @@ fn with_running_step(job: &JobRow, mut steps: Vec<StepRow>) -> Vec<StepRow> {
 }
 
 /// Newest first.
+/// Records a job and its `job.enqueue` audit entry, in the caller's
+/// transaction; `detail` is what the audit says beyond the job's summary
+/// ("retry of job 7", "lit for more than 30 min"). Returns the job's id.
+pub fn enqueue_audited(
+    c: &mut Conn<'_>,
+    spec: &JobSpec,
+    actor: &str,
+    address: Option<&str>,
+    retry_of: Option<i64>,
+    detail: Option<&str>,
+) -> QueryResult<i64> {
+    let now = crate::db::now();
+    let id = queue::enqueue(c, spec, actor, retry_of, now)?;
+    let detail = match detail {
+        Some(more) => format!("{} ({more})", spec.summary),
+        None => spec.summary.clone(),
+    };
+    crate::db::audit::record(
+        c,
+        &crate::db::audit::Entry {
+            actor: Some(actor),
+            address,
+            action: "job.enqueue",
+            target: Some(&format!("job {id}")),
+            outcome: crate::db::audit::Outcome::Ok,
+            detail: &detail,
+        },
+        now,
+    )?;
+    Ok(id)
+}
+
 pub fn list(c: &mut Conn<'_>, f: &JobFilter) -> Result<Vec<JobView>, DbError> {
     let rows: Vec<JobRow> = db_run!(c, c => {
         let mut q = jobs::table.select(JobRow::as_select()).into_boxed();

@@ -45,6 +45,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// `{"on": bool}` from the API, `on=true|false` from the map's form.
 #[derive(Debug, Deserialize)]
 pub struct LedBody {
     pub on: bool,
@@ -162,6 +163,36 @@ pub async fn api_drives(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A drive with its bay, its latest kept SMART reading in full, and up to
+/// `limit` kept readings, newest first.
+type DriveDetail = (
+    inventory::DriveRow,
+    Option<inventory::Place>,
+    Option<crate::storage::Smart>,
+    Vec<inventory::SampleRow>,
+);
+
+async fn load_drive(
+    state: &AppState,
+    id: i64,
+    limit: i64,
+) -> Result<Option<DriveDetail>, AppError> {
+    state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            let Some((drive, place)) = inventory::drive(&mut c, id)? else {
+                return Ok(None);
+            };
+            let history = inventory::smart_history(&mut c, id, limit)?;
+            let smart = history
+                .first()
+                .and_then(|s| serde_json::from_str(&s.data).ok());
+            Ok(Some((drive, place, smart, history)))
+        })
+        .await
+}
+
 /// `GET /api/v1/drives/{id}`: one drive, its latest SMART reading in full
 /// and its SMART history (newest first).
 pub async fn api_drive(
@@ -172,25 +203,13 @@ pub async fn api_drive(
     let id: i64 = text
         .parse()
         .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {text:?}")))?;
-    let found = state
-        .db
-        .run(move |conn| -> Result<_, AppError> {
-            let mut c = conn.conn();
-            let drive = inventory::drive(&mut c, id)?;
-            let history = inventory::smart_history(&mut c, id, 500)?;
-            Ok(drive.map(|d| (d, history)))
-        })
-        .await?;
-    let ((drive, place), history) = found.ok_or_else(|| {
+    let (drive, place, smart, history) = load_drive(&state, id, 500).await?.ok_or_else(|| {
         AppError::NotFound(format!(
             "there is no drive {id}; GET /api/v1/drives lists them"
         ))
     })?;
     let mut body = drive_json(&drive, place.as_ref());
-    let latest: Option<serde_json::Value> = history
-        .first()
-        .and_then(|s| serde_json::from_str(&s.data).ok());
-    body["smart"] = latest.unwrap_or(serde_json::Value::Null);
+    body["smart"] = serde_json::to_value(&smart).expect("SMART serializes");
     body["history"] = serde_json::to_value(&history).expect("history serializes");
     Ok(HttpResponse::Ok().json(body))
 }
@@ -288,11 +307,6 @@ pub async fn map_partial(
     })
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LocateForm {
-    pub on: bool,
-}
-
 /// `POST /bays/{enclosure}/{slot}/locate` from the map: enqueues the
 /// identify job; htmx gets the map back with a word on what happened, a
 /// plain form post goes back to the page.
@@ -301,7 +315,7 @@ pub async fn locate_page(
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<(String, String)>,
-    form: web::Form<LocateForm>,
+    form: web::Form<LedBody>,
 ) -> Result<HttpResponse, PageError> {
     let (enclosure, slot_text) = path.into_inner();
     let (spec, id) = enqueue_led(

@@ -30,27 +30,16 @@ pub async fn enqueue(
     let id = state
         .db
         .run(move |conn| {
+            let retry = retry_of.map(|old| format!("retry of job {old}"));
             conn.write(|c| -> Result<i64, AppError> {
-                let now = db::now();
-                let id = queue::enqueue(c, &spec, &user, retry_of, now)?;
-                let target = format!("job {id}");
-                let detail = match retry_of {
-                    Some(old) => format!("{} (retry of job {old})", spec.summary),
-                    None => spec.summary.clone(),
-                };
-                audit::record(
+                Ok(jobs::enqueue_audited(
                     c,
-                    &audit::Entry {
-                        actor: Some(&user),
-                        address: Some(&address),
-                        action: "job.enqueue",
-                        target: Some(&target),
-                        outcome: audit::Outcome::Ok,
-                        detail: &detail,
-                    },
-                    now,
-                )?;
-                Ok(id)
+                    &spec,
+                    &user,
+                    Some(&address),
+                    retry_of,
+                    retry.as_deref(),
+                )?)
             })
         })
         .await?;

@@ -42,27 +42,35 @@ fn machine(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(dir.join("lsblk.json"), json).unwrap();
-    let lsblk = bin.join("lsblk");
-    std::fs::write(
-        &lsblk,
-        format!(
-            "#!/bin/sh\nexec cat '{}'\n",
-            dir.join("lsblk.json").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&lsblk, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fake_tool(
+        &bin,
+        "lsblk",
+        &format!("exec cat '{}'", dir.join("lsblk.json").display()),
+    );
     (sys, bin)
 }
 
-async fn leds_land_in_the_enclosure_files(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (sys, bin) = machine(dir.path());
+/// Writes an executable shell script `bin/name` running `body`.
+fn fake_tool(bin: &Path, name: &str, body: &str) {
+    let path = bin.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// The linux backend's app on the machine in `dir`.
+fn linux_app(backend: Backend, dir: &Path) -> (TestApp, std::path::PathBuf, std::path::PathBuf) {
+    let (sys, bin) = machine(dir);
     let app = TestApp::with_settings(backend, |s| {
         s.backend = BackendKind::Linux;
         s.linux.sysfs_root = sys.clone();
         s.linux.tool_dirs = vec![bin.clone()];
     });
+    (app, sys, bin)
+}
+
+async fn leds_land_in_the_enclosure_files(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, sys, _) = linux_app(backend, dir.path());
     app.observe();
     let mut c = app.client().await;
     c.setup().await;
@@ -119,28 +127,17 @@ fn smartctl_prints(bin: &Path, fixture: &str) {
     let report = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/smartctl")
         .join(fixture);
-    let smartctl = bin.join("smartctl");
-    std::fs::write(
-        &smartctl,
-        format!("#!/bin/sh\ncat '{}'\nexit 4\n", report.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &smartctl,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    fake_tool(
+        bin,
+        "smartctl",
+        &format!("cat '{}'\nexit 4", report.display()),
+    );
 }
 
 /// SMART read through smartctl for every drive the linux backend sees.
 async fn smart_is_read_with_smartctl(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (sys, bin) = machine(dir.path());
-    let app = TestApp::with_settings(backend, |s| {
-        s.backend = BackendKind::Linux;
-        s.linux.sysfs_root = sys.clone();
-        s.linux.tool_dirs = vec![bin.clone()];
-    });
+    let (app, _, bin) = linux_app(backend, dir.path());
     app.observe();
     let linux = baystack::storage::open(&app.settings).unwrap();
     let mut c = app.client().await;
