@@ -280,7 +280,7 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
 /// `baystack parse KIND PATH`: the structured JSON Baystack reads from a
 /// captured tool output, or an error in words for input it does not know.
 pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
-    use crate::storage::linux::{enclosure, lsblk, smartctl};
+    use crate::storage::linux::{enclosure, lsblk, sg_ses, smartctl};
     let read =
         || std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
     let value = match kind {
@@ -310,8 +310,22 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
             }
             enclosure::bays_json(&found)
         }
+        "sg_ses" => {
+            let report = sg_ses::parse(&read()?)?;
+            let bays: Vec<_> = report
+                .bays()
+                .into_iter()
+                .map(|(slot, address, el)| {
+                    serde_json::json!({"slot": slot, "address": address.arg(), "element": el})
+                })
+                .collect();
+            serde_json::json!({
+                "id": report.id, "vendor": report.vendor, "product": report.product,
+                "bays": bays, "elements": report.elements,
+            })
+        }
         other => bail!(
-            "baystack does not know how to read {other:?}; it reads lsblk, smartctl and enclosure"
+            "baystack does not know how to read {other:?}; it reads lsblk, smartctl, sg_ses and enclosure"
         ),
     };
     Ok(serde_json::to_string_pretty(&value)?)

@@ -107,8 +107,8 @@ enum Command {
     /// support, to see how the console understands a machine.
     Parse {
         /// lsblk (a file of `lsblk -J -O -b` output), smartctl (a file of
-        /// `smartctl -j -x` output) or enclosure (a copy of /sys or of
-        /// /sys/class/enclosure).
+        /// `smartctl -j -x` output), sg_ses (a file of `sg_ses --join`
+        /// output) or enclosure (a copy of /sys or of /sys/class/enclosure).
         #[arg(value_name = "KIND")]
         kind: String,
         path: std::path::PathBuf,

@@ -66,6 +66,8 @@ pub fn store(
             enclosures::slot_count.eq(e.slots.len() as i32),
             enclosures::present.eq(true),
             enclosures::observed_at.eq(now),
+            enclosures::method.eq(e.method.as_str()),
+            enclosures::note.eq(e.note.as_deref()),
         );
         let enclosure_id: i64 = db_run!(c, c => diesel::insert_into(enclosures::table)
             .values(values)
@@ -220,6 +222,20 @@ pub struct EnclosureRow {
     pub present: bool,
     #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
+    /// "sysfs", "sg_ses" or "sim".
+    pub method: String,
+    pub note: Option<String>,
+}
+
+impl EnclosureRow {
+    /// How the console reaches this enclosure, in words.
+    pub fn method_words(&self) -> &'static str {
+        match self.method.as_str() {
+            "sg_ses" => "read and lit with sg_ses (SES commands)",
+            "sim" => "simulated",
+            _ => "read and lit through the kernel (sysfs)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]

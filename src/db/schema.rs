@@ -79,6 +79,8 @@ diesel::table! {
         slot_count -> Integer,
         present -> Bool,
         observed_at -> Timestamp,
+        method -> Text,
+        note -> Nullable<Text>,
     }
 }
 

@@ -171,6 +171,30 @@ impl Slot {
     }
 }
 
+/// How the console reads an enclosure's bays and sets its LEDs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnclosureMethod {
+    /// The kernel's `ses` driver: `/sys/class/enclosure`.
+    #[default]
+    Sysfs,
+    /// `sg_ses` talking SES to the enclosure's generic SCSI node, where the
+    /// kernel gives no usable bay data.
+    SgSes,
+    /// The simulator.
+    Sim,
+}
+
+impl EnclosureMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnclosureMethod::Sysfs => "sysfs",
+            EnclosureMethod::SgSes => "sg_ses",
+            EnclosureMethod::Sim => "sim",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Enclosure {
     /// The enclosure's logical identifier (its SAS address).
@@ -178,6 +202,12 @@ pub struct Enclosure {
     pub vendor: String,
     pub product: String,
     pub label: String,
+    #[serde(default)]
+    pub method: EnclosureMethod,
+    /// What the console could not read of this enclosure, in words (`None`
+    /// when all is well).
+    #[serde(default)]
+    pub note: Option<String>,
     pub slots: Vec<Slot>,
 }
 

@@ -23,6 +23,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
             json!({
                 "enclosure": e.ident,
                 "enclosure_label": e.label,
+                "method": e.method,
                 "slot": b.slot,
                 "label": b.label,
                 "status": b.status,

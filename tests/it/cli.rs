@@ -653,6 +653,30 @@ fn parse_reads_an_enclosure_tree_as_the_bays_api_lists_it() {
 }
 
 #[test]
+fn parse_reads_sg_ses_join_output() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let out = run(&[
+        "parse",
+        "sg_ses",
+        &format!("{fixtures}/sg_ses/fixtures/jbod-chain/17_0_25_0.join.txt"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], "0xd5b401503fc0ec16");
+    assert_eq!(v["bays"].as_array().unwrap().len(), 24);
+    assert_eq!(v["bays"][5]["address"], "--dev-slot-num=5");
+    assert_eq!(v["bays"][5]["element"]["status"], "critical");
+    assert_one_line_failure(
+        &run(&[
+            "parse",
+            "sg_ses",
+            &format!("{fixtures}/sg_ses/fixtures/jbod-chain/17_0_25_0.aes.txt"),
+        ]),
+        "this is not `sg_ses --join` output",
+    );
+}
+
+#[test]
 fn the_bay_map_benchmark_renders_a_sixty_bay_jbod() {
     let out = run(&[
         "bench",

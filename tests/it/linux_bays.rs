@@ -3,39 +3,34 @@
 //! that machine would: identify and fault LEDs set through the job queue
 //! land in the enclosure's own files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use baystack::config::BackendKind;
 use serde_json::Value;
 
 use crate::both;
-use crate::support::{ADMIN_PASSWORD, Backend, TestApp};
+use crate::support::{ADMIN_PASSWORD, Backend, Client, TestApp};
 
-/// A writable copy of the fixture tree, and a fake `lsblk` that lists the
-/// tree's linked drives.
-fn machine(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/enclosure");
+/// A writable copy of fixture tree `tree`, and a fake `lsblk` that lists the
+/// tree's linked drives and any `extra` ones.
+fn machine(dir: &Path, tree: &str, extra: &[Value]) -> (PathBuf, PathBuf) {
     let sys = dir.join("sys");
     let status = std::process::Command::new("cp")
         .arg("-a")
-        .arg(fixtures.join("sas2-expander"))
+        .arg(fixtures().join("enclosure").join(tree))
         .arg(&sys)
         .status()
         .unwrap();
     assert!(status.success());
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures.join("sas2-expander.expected.json")).unwrap(),
-    )
-    .unwrap();
-    let mut devices = Vec::new();
-    for slot in expected["enclosures"][0]["slots"].as_array().unwrap() {
-        if let Some(block) = slot["device"]["block"].as_str() {
-            let wwid = slot["device"]["wwid"].as_str().unwrap();
-            devices.push(serde_json::json!({
-                "name": block, "kname": block, "type": "disk", "size": 4000787030016u64,
-                "rota": true, "tran": "sas", "vendor": "SEAGATE ", "model": "ST4000NM0023",
-                "serial": format!("Z1Z{block}"), "wwn": format!("0x{}", &wwid[4..]),
-            }));
+    let mut devices = extra.to_vec();
+    for enclosure in expected(tree)["enclosures"].as_array().unwrap() {
+        for slot in enclosure["slots"].as_array().unwrap() {
+            if let Some(block) = slot["device"]["block"].as_str() {
+                devices.push(disk(block, &slot["device"]["wwid"].as_str().unwrap()[4..]));
+            }
         }
     }
     let json = serde_json::json!({ "blockdevices": devices }).to_string();
@@ -50,6 +45,51 @@ fn machine(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (sys, bin)
 }
 
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// What the fixture generator says tree `tree` holds.
+fn expected(tree: &str) -> Value {
+    let path = fixtures().join(format!("enclosure/{tree}.expected.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A SAS disk as lsblk lists it.
+fn disk(block: &str, wwn_hex: &str) -> Value {
+    serde_json::json!({
+        "name": block, "kname": block, "type": "disk", "size": 4000787030016u64,
+        "rota": true, "tran": "sas", "vendor": "SEAGATE ", "model": "ST4000NM0023",
+        "serial": format!("Z1Z{block}"), "wwn": format!("0x{wwn_hex}"),
+    })
+}
+
+/// A fake `sg_ses` (tests/fakes/sg_ses.py) serving each enclosure of `tree`
+/// from the real `sg_ses --join` output of its pages; returns the directory
+/// holding its state and its `calls.log`.
+fn sg_ses_serves(dir: &Path, bin: &Path, tree: &str) -> PathBuf {
+    let state = dir.join("ses");
+    std::fs::create_dir_all(&state).unwrap();
+    for enclosure in expected(tree)["enclosures"].as_array().unwrap() {
+        let hctl = enclosure["hctl"].as_str().unwrap().replace(':', "_");
+        std::fs::copy(
+            fixtures().join(format!("sg_ses/fixtures/{tree}/{hctl}.join.txt")),
+            state.join(format!("{}.join.txt", enclosure["sg"].as_str().unwrap())),
+        )
+        .unwrap();
+    }
+    fake_tool(
+        bin,
+        "sg_ses",
+        &format!(
+            "exec python3 '{}' '{}' \"$@\"",
+            fixtures().join("../fakes/sg_ses.py").display(),
+            state.display()
+        ),
+    );
+    state
+}
+
 /// Writes an executable shell script `bin/name` running `body`.
 fn fake_tool(bin: &Path, name: &str, body: &str) {
     let path = bin.join(name);
@@ -58,8 +98,17 @@ fn fake_tool(bin: &Path, name: &str, body: &str) {
 }
 
 /// The linux backend's app on the machine in `dir`.
-fn linux_app(backend: Backend, dir: &Path) -> (TestApp, std::path::PathBuf, std::path::PathBuf) {
-    let (sys, bin) = machine(dir);
+fn linux_app(backend: Backend, dir: &Path) -> (TestApp, PathBuf, PathBuf) {
+    linux_app_on(backend, dir, "sas2-expander", &[])
+}
+
+fn linux_app_on(
+    backend: Backend,
+    dir: &Path,
+    tree: &str,
+    extra: &[Value],
+) -> (TestApp, PathBuf, PathBuf) {
+    let (sys, bin) = machine(dir, tree, extra);
     let app = TestApp::with_settings(backend, |s| {
         s.backend = BackendKind::Linux;
         s.linux.sysfs_root = sys.clone();
@@ -124,9 +173,7 @@ async fn leds_land_in_the_enclosure_files(backend: Backend) {
 /// Points the fake `smartctl` at a captured report; it exits 4 as smartctl
 /// does when some command failed but data came back.
 fn smartctl_prints(bin: &Path, fixture: &str) {
-    let report = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/smartctl")
-        .join(fixture);
+    let report = fixtures().join("smartctl").join(fixture);
     fake_tool(
         bin,
         "smartctl",
@@ -167,7 +214,169 @@ async fn smart_is_read_with_smartctl(backend: Backend) {
     assert_eq!(health(&c.get("/api/v1/bays").await.json()), "warning");
 }
 
+/// Posts an LED request, runs its job, and returns the job as the API
+/// shows it.
+async fn led_job<S, B>(app: &TestApp, c: &mut Client<S>, path: &str, on: bool) -> Value
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let r = c.post_json(path, &format!(r#"{{"on": {on}}}"#)).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["job_id"].as_i64().unwrap();
+    assert!(
+        app.runner(std::time::Duration::from_secs(30))
+            .run_one()
+            .unwrap()
+    );
+    c.get(&format!("/api/v1/jobs/{id}")).await.json()
+}
+
+/// An old kernel (no `slot` files): without sg_ses the bays are numbered in
+/// the kernel's order and the page says why; with sg_ses the enclosure's
+/// own numbers, its logical identifier and its LEDs come through sg_ses.
+async fn old_kernels_fall_back_to_sg_ses(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _, bin) = linux_app_on(backend, dir.path(), "sas-expander-old-kernel", &[]);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(
+        bays[0]["enclosure"], "scsi-0:0:7:0",
+        "no id before Linux 4.0"
+    );
+    assert_eq!(bays[0]["method"], "sysfs");
+    let page = c.get("/bays/map").await.text();
+    assert!(page.contains("sg3-utils"), "{page}");
+
+    let state = sg_ses_serves(dir.path(), &bin, "sas-expander-old-kernel");
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    let bays = bays.as_array().unwrap();
+    assert_eq!(bays.len(), 12, "{bays:?}");
+    assert_eq!(bays[0]["enclosure"], "0x5003048000f1e23f");
+    assert_eq!(bays[0]["method"], "sg_ses");
+    // Placed by the SAS address the enclosure reports for each slot.
+    let placed: Vec<(u64, Option<&str>)> = bays
+        .iter()
+        .map(|b| (b["slot"].as_u64().unwrap(), b["drive"]["dev_name"].as_str()))
+        .collect();
+    assert_eq!(
+        &placed[..3],
+        [(0, Some("sda")), (1, Some("sdb")), (2, Some("sdc"))]
+    );
+    assert_eq!(placed[6], (6, None), "an empty bay");
+    assert_eq!(bays[6]["state"], "empty");
+    assert_eq!(bays[2]["locate"], true, "as the enclosure reports it");
+    let page = c.get("/bays/map").await.text();
+    assert!(page.contains("read and lit with sg_ses"), "{page}");
+    assert!(!page.contains("sg3-utils"), "the note is gone: {page}");
+
+    let job = led_job(
+        &app,
+        &mut c,
+        "/api/v1/bays/0x5003048000f1e23f/3/locate",
+        true,
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    assert!(
+        calls
+            .lines()
+            .any(|l| l == "--dev-slot-num=3 --set=ident /dev/sg7"),
+        "{calls}"
+    );
+    let logged = job["commands"].as_array().unwrap();
+    assert!(
+        logged.iter().any(|cmd| cmd["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--set=ident")),
+        "the job's log shows the command: {job}"
+    );
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[3]["locate"], true);
+}
+
+/// With the `ses` module unloaded there is no /sys/class/enclosure: the
+/// enclosure is found as a SCSI device of type 13, read and lit with
+/// sg_ses under the same name; a drive the kernel never linked is placed
+/// by its SAS address.
+async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    // A drive whose WWN is the SAS address the enclosure lists for Slot 15.
+    let unlinked = disk("sdq", "5000c5007a3b1ce1");
+    let (app, sys, bin) = linux_app_on(
+        backend,
+        dir.path(),
+        "sas2-expander",
+        std::slice::from_ref(&unlinked),
+    );
+    let state = sg_ses_serves(dir.path(), &bin, "sas2-expander");
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[14]["label"], "Slot 15");
+    assert_eq!(bays[14]["method"], "sysfs");
+    assert_eq!(
+        bays[14]["drive"]["dev_name"], "sdq",
+        "placed by SAS address"
+    );
+
+    std::fs::remove_dir_all(sys.join("class/enclosure")).unwrap();
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    let bays = bays.as_array().unwrap();
+    assert_eq!(bays.len(), 24);
+    assert_eq!(bays[0]["enclosure"], "0x5003048001a2b33f", "the same name");
+    assert_eq!(bays[0]["method"], "sg_ses");
+    assert_eq!(
+        (bays[0]["slot"].clone(), bays[0]["label"].clone()),
+        (1.into(), "Slot 01".into())
+    );
+    assert_eq!(bays[0]["drive"]["dev_name"], "sda");
+    assert_eq!(bays[14]["drive"]["dev_name"], "sdq");
+    assert_eq!(bays[11]["fault"], true);
+
+    let job = led_job(
+        &app,
+        &mut c,
+        "/api/v1/bays/0x5003048001a2b33f/12/fault",
+        false,
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    assert!(
+        calls
+            .lines()
+            .any(|l| l == "--dev-slot-num=12 --clear=fault /dev/sg15"),
+        "{calls}"
+    );
+    app.observe();
+    assert_eq!(c.get("/api/v1/bays").await.json()[11]["fault"], false);
+
+    // An sg_ses that fails is reported on the enclosure, not hidden.
+    fake_tool(
+        &bin,
+        "sg_ses",
+        "echo 'sg_ses: error opening file: /dev/sg15: Permission denied' >&2\nexit 15",
+    );
+    app.observe();
+    let page = c.get("/bays/map").await.text();
+    assert!(page.contains("Permission denied"), "{page}");
+}
+
 both!(
     leds_land_in_the_enclosure_files,
-    smart_is_read_with_smartctl
+    smart_is_read_with_smartctl,
+    old_kernels_fall_back_to_sg_ses,
+    without_the_ses_driver_sg_ses_takes_over
 );

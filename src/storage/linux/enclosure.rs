@@ -128,14 +128,64 @@ pub fn read_class(class: &Path) -> Result<Vec<SysEnclosure>, EnclosureError> {
         .filter(|(_, path)| path.is_dir())
         .map(|(name, path)| read_one(&name, &path))
         .collect::<Result<_, _>>()?;
-    // In SCSI address order, number by number: 17:0:8:0 before 17:0:25:0.
-    found.sort_by_key(|e| {
-        e.hctl
-            .split(':')
-            .map(|n| n.parse::<u64>().unwrap_or(u64::MAX))
-            .collect::<Vec<_>>()
-    });
+    found.sort_by_key(|e| hctl_order(&e.hctl));
     Ok(found)
+}
+
+/// SCSI addresses in order, number by number: 17:0:8:0 before 17:0:25:0.
+pub fn hctl_order(hctl: &str) -> Vec<u64> {
+    hctl.split(':')
+        .map(|n| n.parse::<u64>().unwrap_or(u64::MAX))
+        .collect()
+}
+
+/// An enclosure services device (SCSI peripheral type 13) as the SCSI
+/// layer lists it, whether or not the `ses` driver has bound to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SesDevice {
+    pub hctl: String,
+    /// Its generic SCSI node: `sg15`.
+    pub sg: String,
+    pub vendor: String,
+    pub product: String,
+}
+
+/// Every enclosure services device under `<sysfs>/class/scsi_generic`, in
+/// SCSI address order. `sgN` resolves to `<H:C:T:L>/scsi_generic/sgN`; the
+/// SCSI device's `type` says what it is.
+pub fn ses_devices(sysfs: &Path) -> Vec<SesDevice> {
+    let Ok(nodes) = entries(&sysfs.join("class/scsi_generic")) else {
+        return Vec::new();
+    };
+    let mut found: Vec<SesDevice> = nodes
+        .into_iter()
+        .filter_map(|(sg, path)| {
+            let dev = std::fs::canonicalize(&path)
+                .ok()?
+                .parent()?
+                .parent()?
+                .to_path_buf();
+            if read_trimmed(&dev.join("type"))? != "13" {
+                return None;
+            }
+            Some(SesDevice {
+                hctl: dev.file_name()?.to_string_lossy().into_owned(),
+                sg,
+                vendor: read_trimmed(&dev.join("vendor")).unwrap_or_default(),
+                product: read_trimmed(&dev.join("model")).unwrap_or_default(),
+            })
+        })
+        .collect();
+    found.sort_by_key(|d| hctl_order(&d.hctl));
+    found
+}
+
+/// The SAS address of the SCSI device behind block device `block`
+/// (`<sysfs>/class/block/<block>` resolves to `<H:C:T:L>/block/<block>`),
+/// lower case; `None` off SAS.
+pub fn block_sas_address(sysfs: &Path, block: &str) -> Option<String> {
+    let dev = std::fs::canonicalize(sysfs.join("class/block").join(block)).ok()?;
+    read_trimmed(&dev.parent()?.parent()?.join("sas_address")).map(|a| a.to_ascii_lowercase())
 }
 
 fn number_in(name: &str) -> Option<u32> {
@@ -363,5 +413,22 @@ mod tests {
         assert_eq!(chain.len(), 2);
         assert_ne!(chain[0].id, chain[1].id);
         assert!(read_all(Path::new("/nonexistent")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn enclosure_services_devices_and_drive_addresses_from_the_scsi_layer() {
+        let chain = ses_devices(&fixtures().join("jbod-chain"));
+        let found: Vec<(&str, &str)> = chain
+            .iter()
+            .map(|d| (d.hctl.as_str(), d.sg.as_str()))
+            .collect();
+        assert_eq!(found, [("17:0:8:0", "sg8"), ("17:0:25:0", "sg25")]);
+        let sas2 = fixtures().join("sas2-expander");
+        assert_eq!(ses_devices(&sas2)[0].product, "SAS2X36");
+        assert_eq!(
+            block_sas_address(&sas2, "sda").as_deref(),
+            Some("0x5000c5007a3b1c01")
+        );
+        assert_eq!(block_sas_address(&sas2, "nonexistent"), None);
     }
 }

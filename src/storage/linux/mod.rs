@@ -1,15 +1,17 @@
 //! The real Linux storage stack. Every tool it drives is named once, here,
 //! with the package that ships it and the oldest version it works with.
 
+pub mod bays;
 pub mod enclosure;
 pub mod lsblk;
+pub mod sg_ses;
 pub mod smartctl;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
-use super::{Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Led, Slot, Smart};
+use super::{Backend, BackendError, CommandLog, Drive, Inventory, Led, Smart};
 use crate::config::{BackendKind, LinuxSettings};
 
 /// A system tool the `linux` backend runs.
@@ -223,16 +225,46 @@ impl LinuxBackend {
         Ok(out.stdout_text())
     }
 
-    fn enclosures(&self) -> Result<Vec<enclosure::SysEnclosure>, BackendError> {
-        enclosure::read_all(&self.settings.sysfs_root)
-            .map_err(|e| BackendError::Failed(e.to_string()))
+    /// `sg_ses --join` on a generic SCSI node: `None` when sg_ses is not
+    /// installed.
+    fn sg_ses_join(&self, sg: &str) -> Option<Result<sg_ses::Report, String>> {
+        let spec = self.tool("sg_ses").ok()?;
+        Some(
+            self.sg_node(sg)
+                .map_err(|e| e.to_string())
+                .and_then(|node| {
+                    let spec = spec.arg("--join").arg(node.as_os_str());
+                    let out = cmd::run(&spec).map_err(|e| e.to_string())?;
+                    if out.exit_code != Some(0) {
+                        return Err(format!(
+                            "`{}` failed ({}): {}",
+                            spec.argv().join(" "),
+                            out.describe_end(),
+                            out.stderr_text().trim()
+                        ));
+                    }
+                    sg_ses::parse(&out.stdout_text())
+                        .map_err(|e| format!("`{}`: {e}", spec.argv().join(" ")))
+                }),
+        )
     }
-}
 
-/// How an enclosure is named in the console: its logical identifier, or
-/// where it has none (kernels before 4.0) its SCSI address.
-fn enclosure_ident(e: &enclosure::SysEnclosure) -> String {
-    e.id.clone().unwrap_or_else(|| format!("scsi-{}", e.hctl))
+    /// `/dev/sgN` for a node name the kernel listed; nothing else reaches a
+    /// command.
+    fn sg_node(&self, sg: &str) -> Result<PathBuf, BackendError> {
+        let digits = sg.strip_prefix("sg").unwrap_or("");
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(BackendError::Failed(format!(
+                "{sg:?} is not a generic SCSI node name"
+            )));
+        }
+        Ok(self.settings.dev_root.join(sg))
+    }
+
+    fn enclosures(&self, disks: &[lsblk::Disk]) -> Result<Vec<bays::Seen>, BackendError> {
+        bays::observe(&self.settings.sysfs_root, disks, &|sg| self.sg_ses_join(sg))
+            .map_err(BackendError::Failed)
+    }
 }
 
 /// The most telling `/dev/disk/by-id` name of each block device: `ata-`,
@@ -297,31 +329,9 @@ impl Backend for LinuxBackend {
             })
             .collect();
         let enclosures = self
-            .enclosures()?
-            .iter()
-            .map(|e| Enclosure {
-                ident: enclosure_ident(e),
-                vendor: e.vendor.clone(),
-                product: e.product.clone(),
-                label: format!("{} {} ({})", e.vendor, e.product, e.hctl),
-                slots: e
-                    .components
-                    .iter()
-                    .map(|c| Slot {
-                        slot: c.slot,
-                        label: c.name.clone(),
-                        status: c.status.clone(),
-                        drive: c
-                            .device
-                            .as_ref()
-                            .and_then(|dev| dev.block.as_ref())
-                            .and_then(|b| disks.iter().find(|d| d.paths.contains(b)))
-                            .map(|d| d.ident()),
-                        locate: c.locate,
-                        fault: c.fault,
-                    })
-                    .collect(),
-            })
+            .enclosures(&disks)?
+            .into_iter()
+            .map(|seen| seen.enclosure)
             .collect();
         Ok(Inventory { enclosures, drives })
     }
@@ -359,49 +369,80 @@ impl Backend for LinuxBackend {
         slot: u32,
         led: Led,
         on: bool,
-        _log: &mut dyn CommandLog,
+        log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        // The path is built only from what sysfs itself lists: the
-        // enclosure and component directories found by reading it.
-        let all = self.enclosures()?;
-        let e = all
+        let seen = self.enclosures(&[])?;
+        let e = seen
             .iter()
-            .find(|e| enclosure_ident(e) == enclosure)
+            .find(|e| e.enclosure.ident == enclosure)
             .ok_or_else(|| {
                 BackendError::Failed(format!(
-                    "there is no enclosure {enclosure} in {}/class/enclosure",
-                    self.settings.sysfs_root.display()
+                    "there is no enclosure {enclosure} on this machine now"
                 ))
             })?;
-        let c = e
-            .components
+        let control = e
+            .enclosure
+            .slots
             .iter()
-            .find(|c| c.slot == slot)
+            .zip(&e.controls)
+            .find(|(s, _)| s.slot == slot)
+            .map(|(_, c)| c)
             .ok_or_else(|| {
                 BackendError::Failed(format!("enclosure {enclosure} has no slot {slot}"))
             })?;
-        let path = self
-            .settings
-            .sysfs_root
-            .join("class/enclosure")
-            .join(&e.hctl)
-            .join(&c.name)
-            .join(led.as_str());
-        if !path.exists() {
-            return Err(BackendError::NotBuilt(format!(
-                "{} has no {} file for slot {slot}; setting its LEDs through sg_ses is not built yet",
-                e.hctl,
-                led.as_str()
-            )));
+        match control {
+            // The path is built only from what sysfs itself lists: the
+            // enclosure and component directories found by reading it.
+            bays::Control::Sysfs { hctl, component } => {
+                let path = self
+                    .settings
+                    .sysfs_root
+                    .join("class/enclosure")
+                    .join(hctl)
+                    .join(component)
+                    .join(led.as_str());
+                if !path.exists() {
+                    return Err(BackendError::Failed(format!(
+                        "{} has no {} file: the kernel offers no {} for this bay",
+                        path.parent().unwrap_or(&path).display(),
+                        led.as_str(),
+                        led.words()
+                    )));
+                }
+                let value = if on { "1" } else { "0" };
+                std::fs::write(&path, value).map_err(|err| {
+                    BackendError::Failed(format!(
+                        "writing {value} to {} failed: {err}",
+                        path.display()
+                    ))
+                })?;
+                Ok(format!("wrote {value} to {}", path.display()))
+            }
+            bays::Control::SgSes { sg, address } => {
+                let node = self.sg_node(sg)?;
+                let element = match led {
+                    Led::Locate => "ident",
+                    Led::Fault => "fault",
+                };
+                let action = format!("--{}={element}", if on { "set" } else { "clear" });
+                let spec = self
+                    .tool("sg_ses")?
+                    .arg(address.arg())
+                    .arg(&action)
+                    .arg(node.as_os_str());
+                let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+                log.record(&out)?;
+                if out.exit_code != Some(0) {
+                    return Err(BackendError::Failed(format!(
+                        "`{}` failed ({}): {}",
+                        spec.argv().join(" "),
+                        out.describe_end(),
+                        out.stderr_text().trim()
+                    )));
+                }
+                Ok(format!("ran `{}`", spec.argv().join(" ")))
+            }
         }
-        let value = if on { "1" } else { "0" };
-        std::fs::write(&path, value).map_err(|err| {
-            BackendError::Failed(format!(
-                "writing {value} to {} failed: {err}",
-                path.display()
-            ))
-        })?;
-        Ok(format!("wrote {value} to {}", path.display()))
     }
 }
 

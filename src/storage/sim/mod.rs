@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, CommandLog, Drive, Enclosure, Inventory, Led, Slot, Smart,
-    SmartAttribute, Transport,
+    Backend, BackendError, CommandLog, Drive, Enclosure, EnclosureMethod, Inventory, Led, Slot,
+    Smart, SmartAttribute, Transport,
 };
 use crate::config::{BackendKind, SimSettings};
 
@@ -551,6 +551,8 @@ fn generate(enclosures: u32, bays: u32) -> Inventory {
             vendor: "Baystack".into(),
             product: format!("Simulated {bays}-bay"),
             label,
+            method: EnclosureMethod::Sim,
+            note: None,
             slots,
         });
     }

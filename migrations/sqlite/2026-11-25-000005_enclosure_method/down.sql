@@ -1,0 +1,2 @@
+ALTER TABLE enclosures DROP COLUMN note;
+ALTER TABLE enclosures DROP COLUMN method;
