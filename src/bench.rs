@@ -236,8 +236,7 @@ pub fn baymap(
     use crate::web::page::Frame;
 
     let mut settings = Settings::for_data_dir(scratch);
-    settings.sim.enclosures = enclosures;
-    settings.sim.bays = bays;
+    settings.sim.layout = vec![bays; enclosures as usize];
     let db = Db::open(&settings.database)?;
     let backend = storage::open(&settings)?;
     crate::agent::observe_once(&db, backend.as_ref())?;
@@ -266,6 +265,7 @@ pub fn baymap(
                 enclosures: summary.enclosures,
                 error: None,
                 flash: None,
+                layouts: settings.bay_layouts.clone(),
             },
         };
         bytes = partial.render()?.len();

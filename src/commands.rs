@@ -228,9 +228,14 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
             subject: "backend".into(),
             ok: true,
             text: format!(
-                "sim: a simulated appliance with {} enclosure(s) of {} bays, state in {}",
-                settings.sim.enclosures,
-                settings.sim.bays,
+                "sim: a simulated appliance with enclosures of {} bays, state in {}",
+                settings
+                    .sim
+                    .layout
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" + "),
                 settings.data_dir.display()
             ),
         }),

@@ -143,6 +143,30 @@ pub struct FileConfig {
     pub agent: AgentFileConfig,
     #[serde(default)]
     pub linux: LinuxFileConfig,
+    /// How the bay map draws enclosures of a given model.
+    #[serde(default)]
+    pub bay_layout: Vec<BayLayoutFileConfig>,
+}
+
+/// `[[bay_layout]]`: enclosures whose vendor and product (or identifier)
+/// contain `enclosure` are drawn `columns` bays wide, numbered along rows
+/// (`order = "rows"`, the default) or down columns (`order = "columns"`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BayLayoutFileConfig {
+    pub enclosure: String,
+    pub columns: u32,
+    pub order: Option<String>,
+}
+
+/// A bay layout for the enclosures it matches; the first match wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BayLayout {
+    /// Lower case; matched within "vendor product" and the identifier.
+    pub enclosure: String,
+    pub columns: u32,
+    /// Bays numbered down each column first.
+    pub by_columns: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +174,9 @@ pub struct FileConfig {
 pub struct SimFileConfig {
     pub enclosures: Option<u32>,
     pub bays: Option<u32>,
+    /// Bays per enclosure, in order: `[12, 24]` is a 12-bay head unit and a
+    /// 24-bay JBOD. Instead of `enclosures` and `bays`.
+    pub layout: Option<Vec<u32>>,
     pub speed: Option<f64>,
 }
 
@@ -223,8 +250,8 @@ pub struct CliOverrides {
 
 #[derive(Debug, Clone)]
 pub struct SimSettings {
-    pub enclosures: u32,
-    pub bays: u32,
+    /// The number of bays of each simulated enclosure, in order.
+    pub layout: Vec<u32>,
     /// Multiplier on the simulated appliance's speed: 10.0 runs ten times
     /// faster than real hardware would.
     pub speed: f64,
@@ -269,6 +296,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub agent: AgentSettings,
     pub linux: LinuxSettings,
+    pub bay_layouts: Vec<BayLayout>,
 }
 
 pub const ENV_LISTEN: &str = "BAYSTACK_LISTEN";
@@ -276,6 +304,8 @@ pub const ENV_DATA_DIR: &str = "BAYSTACK_DATA_DIR";
 pub const ENV_DATABASE_URL: &str = "BAYSTACK_DATABASE_URL";
 pub const ENV_BACKEND: &str = "BAYSTACK_BACKEND";
 pub const ENV_SIM_SPEED: &str = "BAYSTACK_SIM_SPEED";
+/// Bays per simulated enclosure, comma-separated: `12,24`.
+pub const ENV_SIM_LAYOUT: &str = "BAYSTACK_SIM_LAYOUT";
 
 impl Settings {
     /// Defaults < file < environment < flags.
@@ -331,11 +361,55 @@ impl Settings {
                 "simulator speed must be above 0 and at most 10000, not {speed}"
             )));
         }
-        let sim = SimSettings {
-            enclosures: in_range("sim.enclosures", file.sim.enclosures.unwrap_or(1), 1, 16)?,
-            bays: in_range("sim.bays", file.sim.bays.unwrap_or(12), 1, 102)?,
-            speed,
+        let env_layout = match env_value(ENV_SIM_LAYOUT) {
+            Some(text) => Some(
+                text.split(',')
+                    .map(|n| n.trim().parse::<u32>())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|_| {
+                        ConfigError::Invalid(format!(
+                            "{ENV_SIM_LAYOUT} lists the bays of each enclosure, such as 12,24; \
+                             not {text:?}"
+                        ))
+                    })?,
+            ),
+            None => None,
         };
+        let (file_enclosures, file_bays) = match env_layout {
+            Some(_) => (None, None),
+            None => (file.sim.enclosures, file.sim.bays),
+        };
+        let layout = match (
+            &env_layout.or_else(|| file.sim.layout.clone()),
+            file_enclosures,
+            file_bays,
+        ) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "sim.layout lists the bays of each enclosure; give it or sim.enclosures and \
+                     sim.bays, not both"
+                        .into(),
+                ));
+            }
+            (Some(layout), None, None) => {
+                in_range(
+                    "the number of enclosures in sim.layout",
+                    layout.len(),
+                    1,
+                    16,
+                )?;
+                for bays in layout {
+                    in_range("each enclosure in sim.layout", *bays, 1, 102)?;
+                }
+                layout.clone()
+            }
+            (None, enclosures, bays) => {
+                let enclosures = in_range("sim.enclosures", enclosures.unwrap_or(1), 1, 16)?;
+                let bays = in_range("sim.bays", bays.unwrap_or(12), 1, 102)?;
+                vec![bays; enclosures as usize]
+            }
+        };
+        let sim = SimSettings { layout, speed };
 
         let security = SecuritySettings {
             session_idle_minutes: in_range(
@@ -436,6 +510,33 @@ impl Settings {
             dev_root: file.linux.dev_root.unwrap_or_else(|| PathBuf::from("/dev")),
         };
 
+        let bay_layouts = file
+            .bay_layout
+            .iter()
+            .map(|l| {
+                let by_columns = match l.order.as_deref() {
+                    None | Some("rows") => false,
+                    Some("columns") => true,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "bay_layout.order must be \"rows\" or \"columns\", not {other:?}"
+                        )));
+                    }
+                };
+                if l.enclosure.trim().is_empty() {
+                    return Err(ConfigError::Invalid(
+                        "bay_layout.enclosure names the enclosures it is for (part of their \
+                         vendor and product, or their identifier); it is empty"
+                            .into(),
+                    ));
+                }
+                Ok(BayLayout {
+                    enclosure: l.enclosure.trim().to_lowercase(),
+                    columns: in_range("bay_layout.columns", l.columns, 1, 24)?,
+                    by_columns,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             listen,
             data_dir,
@@ -445,6 +546,7 @@ impl Settings {
             security,
             agent,
             linux,
+            bay_layouts,
         })
     }
 
@@ -521,8 +623,7 @@ mod tests {
             DatabaseUrl::Sqlite(PathBuf::from("./baystack-data/baystack.db"))
         );
         assert_eq!(s.backend, BackendKind::Sim);
-        assert_eq!(s.sim.bays, 12);
-        assert_eq!(s.sim.enclosures, 1);
+        assert_eq!(s.sim.layout, [12]);
     }
 
     #[test]
@@ -538,7 +639,7 @@ mod tests {
             DatabaseUrl::Sqlite(PathBuf::from("/srv/bs/baystack.db"))
         );
         assert_eq!(s.backend, BackendKind::Linux);
-        assert_eq!(s.sim.bays, 24);
+        assert_eq!(s.sim.layout, [24]);
     }
 
     #[test]
@@ -611,6 +712,79 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("sim.bays"), "{err}");
+        let mixed = Settings::resolve(
+            file("[sim]\nlayout = [12, 24]\n"),
+            &env(&[]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(mixed.sim.layout, [12, 24]);
+        let from_env = Settings::resolve(
+            file("[sim]\nbays = 8\n"),
+            &env(&[(ENV_SIM_LAYOUT, "12, 24,60")]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(from_env.sim.layout, [12, 24, 60], "the environment wins");
+        let err = Settings::resolve(
+            file(""),
+            &env(&[(ENV_SIM_LAYOUT, "twelve")]),
+            &CliOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("such as 12,24"), "{err}");
+    }
+
+    #[test]
+    fn bay_layouts_per_enclosure_model() {
+        let s = Settings::resolve(
+            file("[[bay_layout]]\nenclosure = \"SAS2X36\"\ncolumns = 6\norder = \"columns\"\n\n[[bay_layout]]\nenclosure = \"Simulated 60-bay\"\ncolumns = 12\n"),
+            &env(&[]),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.bay_layouts,
+            [
+                BayLayout {
+                    enclosure: "sas2x36".into(),
+                    columns: 6,
+                    by_columns: true
+                },
+                BayLayout {
+                    enclosure: "simulated 60-bay".into(),
+                    columns: 12,
+                    by_columns: false
+                },
+            ]
+        );
+        for (bad, says) in [
+            (
+                "[[bay_layout]]\nenclosure = \"x\"\ncolumns = 0\n",
+                "bay_layout.columns",
+            ),
+            (
+                "[[bay_layout]]\nenclosure = \"x\"\ncolumns = 4\norder = \"diagonal\"\n",
+                "\"rows\" or \"columns\"",
+            ),
+            (
+                "[[bay_layout]]\nenclosure = \" \"\ncolumns = 4\n",
+                "it is empty",
+            ),
+        ] {
+            let err =
+                Settings::resolve(file(bad), &env(&[]), &CliOverrides::default()).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+        for (bad, says) in [
+            ("[sim]\nlayout = [12, 0]\n", "each enclosure in sim.layout"),
+            ("[sim]\nlayout = []\n", "number of enclosures in sim.layout"),
+            ("[sim]\nlayout = [12]\nbays = 24\n", "not both"),
+        ] {
+            let err =
+                Settings::resolve(file(bad), &env(&[]), &CliOverrides::default()).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
 
         let err = Settings::resolve(
             FileConfig::default(),

@@ -224,6 +224,8 @@ pub struct BayMap {
     pub error: Option<String>,
     /// What the last click did, in words.
     pub flash: Option<String>,
+    /// The configured layouts per enclosure model (`[[bay_layout]]`).
+    pub layouts: Vec<crate::config::BayLayout>,
 }
 
 impl BayMap {
@@ -238,6 +240,26 @@ impl BayMap {
             13..=24 => 6,
             25..=48 => 8,
             _ => 12,
+        }
+    }
+
+    /// The grid classes of an enclosure: its configured layout where one
+    /// matches its vendor and product or identifier, else the default for
+    /// its number of bays.
+    pub fn grid_class(&self, e: &inventory::EnclosureView) -> String {
+        let name = format!("{} {}", e.enclosure.vendor, e.enclosure.product).to_lowercase();
+        let ident = e.enclosure.ident.to_lowercase();
+        match self
+            .layouts
+            .iter()
+            .find(|l| name.contains(&l.enclosure) || ident.contains(&l.enclosure))
+        {
+            Some(l) if l.by_columns => {
+                let rows = e.bays.len().div_ceil(l.columns as usize);
+                format!("cols-{} flow-columns rows-{}", l.columns, rows.clamp(1, 24))
+            }
+            Some(l) => format!("cols-{}", l.columns),
+            None => format!("cols-{}", self.columns(e.bays.len())),
         }
     }
 
@@ -286,6 +308,7 @@ async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, App
         enclosures: summary.enclosures,
         error: summary.observation.and_then(|o| o.error),
         flash,
+        layouts: state.settings.bay_layouts.clone(),
     })
 }
 
@@ -403,11 +426,80 @@ mod tests {
             enclosures: Vec::new(),
             error: None,
             flash: None,
+            layouts: Vec::new(),
         };
         let cols: Vec<usize> = [2, 4, 12, 16, 24, 36, 60, 84]
             .iter()
             .map(|n| m.columns(*n))
             .collect();
         assert_eq!(cols, vec![2, 4, 4, 6, 6, 8, 12, 12]);
+    }
+
+    fn enclosure(product: &str, bays: usize) -> inventory::EnclosureView {
+        let at = chrono::NaiveDateTime::default();
+        let bay = |slot: i32| inventory::BayRow {
+            id: slot.into(),
+            enclosure_id: 1,
+            slot,
+            label: format!("Slot {slot}"),
+            drive_id: None,
+            status: "not installed".into(),
+            locate: false,
+            fault: false,
+            observed_at: at,
+            locate_since: None,
+            fault_since: None,
+            fault_drive_id: None,
+        };
+        inventory::EnclosureView {
+            enclosure: inventory::EnclosureRow {
+                id: 1,
+                ident: "0x5003048001a2b33f".into(),
+                vendor: "LSI".into(),
+                product: product.into(),
+                label: product.into(),
+                slot_count: bays as i32,
+                present: true,
+                observed_at: at,
+                method: "sysfs".into(),
+                note: None,
+            },
+            bays: (0..bays as i32).map(|s| (bay(s), None)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_configured_layout_overrides_the_default_for_its_model() {
+        let m = BayMap {
+            enclosures: Vec::new(),
+            error: None,
+            flash: None,
+            layouts: vec![
+                crate::config::BayLayout {
+                    enclosure: "sas2x36".into(),
+                    columns: 3,
+                    by_columns: true,
+                },
+                crate::config::BayLayout {
+                    enclosure: "0x5003048001".into(),
+                    columns: 5,
+                    by_columns: false,
+                },
+            ],
+        };
+        assert_eq!(
+            m.grid_class(&enclosure("SAS2X36", 24)),
+            "cols-3 flow-columns rows-8"
+        );
+        assert_eq!(
+            m.grid_class(&enclosure("SAS2X28", 12)),
+            "cols-5",
+            "by identifier"
+        );
+        let plain = BayMap {
+            layouts: Vec::new(),
+            ..m
+        };
+        assert_eq!(plain.grid_class(&enclosure("SAS2X36", 24)), "cols-6");
     }
 }

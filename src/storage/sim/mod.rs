@@ -15,15 +15,14 @@ use super::{
 use crate::config::{BackendKind, SimSettings};
 
 const STATE_FILE: &str = "sim-appliance.json";
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// The simulator's persistent state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct State {
     version: u32,
-    /// The layout the state was generated for.
-    enclosures_wanted: u32,
-    bays_wanted: u32,
+    /// The layout the state was generated for: bays per enclosure.
+    layout: Vec<u32>,
     /// When the simulated appliance was created (seconds since the epoch);
     /// power-on hours grow from it.
     created_unix: u64,
@@ -58,13 +57,7 @@ impl SimBackend {
         let path = data_dir.join(STATE_FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(s)
-                    if s.version == STATE_VERSION
-                        && s.enclosures_wanted == settings.enclosures
-                        && s.bays_wanted == settings.bays =>
-                {
-                    Some(s)
-                }
+                Ok(s) if s.version == STATE_VERSION && s.layout == settings.layout => Some(s),
                 Ok(_) => {
                     tracing::warn!(
                         "simulated appliance in {} has another layout than configured; making a new one",
@@ -96,10 +89,9 @@ impl SimBackend {
                     .unwrap_or(0);
                 let s = State {
                     version: STATE_VERSION,
-                    enclosures_wanted: settings.enclosures,
-                    bays_wanted: settings.bays,
+                    layout: settings.layout.clone(),
                     created_unix,
-                    inventory: generate(settings.enclosures, settings.bays),
+                    inventory: generate(&settings.layout),
                 };
                 save(&path, &s)?;
             }
@@ -510,13 +502,13 @@ fn smart_for(rng: &mut Rng, rotational: bool, worn: bool) -> Smart {
     }
 }
 
-/// Makes a new appliance: each enclosure has `bays` bays, most holding a
-/// drive, a few empty, one drive showing early wear.
-fn generate(enclosures: u32, bays: u32) -> Inventory {
+/// Makes a new appliance: enclosure `e` has `layout[e]` bays, most holding
+/// a drive, a few empty; one drive shows early wear.
+fn generate(layout: &[u32]) -> Inventory {
     let mut rng = Rng(0xBA75_7ACC);
     let mut inv = Inventory::default();
     let mut dev_index = 0usize;
-    for e in 0..enclosures {
+    for (e, &bays) in (0u32..).zip(layout) {
         let ident = format!("50030480{}", rng.chars(HEX, 8));
         let label = if e == 0 {
             format!("Front {bays}-bay")
@@ -608,15 +600,14 @@ mod tests {
 
     fn settings(enclosures: u32, bays: u32) -> SimSettings {
         SimSettings {
-            enclosures,
-            bays,
+            layout: vec![bays; enclosures as usize],
             speed: 1.0,
         }
     }
 
     #[test]
     fn default_appliance_is_one_twelve_bay_enclosure_with_mostly_healthy_drives() {
-        let inv = generate(1, 12);
+        let inv = generate(&[12]);
         assert_eq!(inv.enclosures.len(), 1);
         assert_eq!(inv.enclosures[0].slots.len(), 12);
         let used = inv.enclosures[0]
@@ -653,10 +644,12 @@ mod tests {
 
     #[test]
     fn layout_is_configurable() {
-        let inv = generate(3, 24);
-        assert_eq!(inv.enclosures.len(), 3);
-        assert!(inv.enclosures.iter().all(|e| e.slots.len() == 24));
+        let inv = generate(&[12, 24, 60]);
+        let bays: Vec<usize> = inv.enclosures.iter().map(|e| e.slots.len()).collect();
+        assert_eq!(bays, [12, 24, 60]);
+        assert_eq!(inv.enclosures[1].label, "JBOD 1 (24-bay)");
         let mut ids: Vec<&str> = inv.enclosures.iter().map(|e| e.ident.as_str()).collect();
+        ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), 3);
     }
