@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use crate::config::Settings;
+use crate::config::{AgentSettings, Settings};
 use crate::db::{self, Db, inventory};
 use crate::error::AppError;
 use crate::jobs::runner::{Runner, Wake};
@@ -38,15 +38,18 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Reads every drive's SMART every `interval`, starting a little after the
-/// agent does (the first observation has recorded the drives by then).
+/// Reads every drive's SMART every `smart_interval_minutes`, starting a
+/// little after the agent does (the first observation has recorded the
+/// drives by then), and then enqueues the self-tests that are due.
 async fn poll_smart(
     db: Db,
     backend: Arc<dyn Backend>,
-    interval: Duration,
-    concurrency: usize,
+    agent: AgentSettings,
+    wake: Arc<Wake>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let interval = Duration::from_secs(agent.smart_interval_minutes * 60);
+    let concurrency = agent.smart_concurrency as usize;
     let mut wait = Duration::from_secs(5);
     loop {
         tokio::select! {
@@ -55,12 +58,15 @@ async fn poll_smart(
         }
         wait = interval;
         let (db, backend) = (db.clone(), backend.clone());
+        let (short_days, long_days) = (agent.short_self_test_days, agent.long_self_test_days);
         match tokio::task::spawn_blocking(move || {
-            smart::poll_once(&db, backend.as_ref(), concurrency)
+            let report = smart::poll_once(&db, backend.as_ref(), concurrency)?;
+            let tests = smart::schedule_self_tests(&db, short_days, long_days)?;
+            Ok::<_, AppError>((report, tests))
         })
         .await
         {
-            Ok(Ok(report)) => {
+            Ok(Ok((report, tests))) => {
                 tracing::info!(
                     "SMART read for {} drive(s) in {} ms",
                     report.drives,
@@ -68,6 +74,10 @@ async fn poll_smart(
                 );
                 for (drive, why) in report.failed {
                     tracing::warn!("SMART of {drive}: {why}");
+                }
+                if tests > 0 {
+                    tracing::info!("{tests} SMART self-test(s) due: jobs enqueued");
+                    wake.notify();
                 }
             }
             Ok(Err(e)) => tracing::warn!("SMART poll failed: {e}"),
@@ -99,8 +109,8 @@ pub async fn run(
     let smart_poller = tokio::spawn(poll_smart(
         db.clone(),
         backend.clone(),
-        Duration::from_secs(settings.agent.smart_interval_minutes * 60),
-        settings.agent.smart_concurrency as usize,
+        settings.agent.clone(),
+        wake.clone(),
         stop.clone(),
     ));
     tracing::info!(

@@ -207,6 +207,10 @@ pub struct AgentFileConfig {
     pub smart_interval_minutes: Option<u64>,
     /// Drives whose SMART is read at once.
     pub smart_concurrency: Option<u32>,
+    /// Days between two short SMART self-tests of a drive; 0 for none.
+    pub short_self_test_days: Option<u32>,
+    /// Days between two long SMART self-tests of a drive; 0 for none.
+    pub long_self_test_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,6 +279,8 @@ pub struct AgentSettings {
     pub locate_off_minutes: u64,
     pub smart_interval_minutes: u64,
     pub smart_concurrency: u32,
+    pub short_self_test_days: u32,
+    pub long_self_test_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -481,6 +487,18 @@ impl Settings {
                 file.agent.smart_concurrency.unwrap_or(4),
                 1,
                 64,
+            )?,
+            short_self_test_days: in_range(
+                "agent.short_self_test_days",
+                file.agent.short_self_test_days.unwrap_or(1),
+                0,
+                365,
+            )?,
+            long_self_test_days: in_range(
+                "agent.long_self_test_days",
+                file.agent.long_self_test_days.unwrap_or(28),
+                0,
+                365,
             )?,
         };
         if agent.poll_ms * 2 > agent.lease_ms {

@@ -14,6 +14,48 @@ use crate::db_run;
 use crate::error::AppError;
 use crate::storage::{Backend, Smart};
 
+/// Enqueues the SMART self-tests that are due: a short test every
+/// `short_days` days and a long one every `long_days` days per drive (0:
+/// never), counted from the last one Baystack started or from when it
+/// first saw the drive, so a new appliance does not test every drive at
+/// once. At most one long test is started per round, so long tests, which
+/// slow a drive for hours, spread out. Returns how many were enqueued.
+pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<usize, AppError> {
+    use crate::jobs::{self, kinds};
+    use crate::storage::SelfTestKind;
+    let now = db::now();
+    db.get()?.write(|c| -> Result<usize, AppError> {
+        let mut enqueued = 0;
+        for (kind, days, at_most) in [
+            (SelfTestKind::Long, long_days, 1),
+            (SelfTestKind::Short, short_days, usize::MAX),
+        ] {
+            if days == 0 {
+                continue;
+            }
+            let due_before = now - chrono::Duration::days(days.into());
+            for d in inventory::self_tests_due(c, kind, due_before)?
+                .iter()
+                .take(at_most)
+            {
+                let spec =
+                    kinds::self_test(d.id, &d.ident, d.dev_name.as_deref(), &d.label(), kind);
+                let why = format!("due every {days} day(s)");
+                jobs::enqueue_audited(
+                    c,
+                    &spec,
+                    crate::lights::SYSTEM_ACTOR,
+                    None,
+                    None,
+                    Some(&why),
+                )?;
+                enqueued += 1;
+            }
+        }
+        Ok(enqueued)
+    })
+}
+
 /// What one round of reading did.
 #[derive(Debug, Clone, Default)]
 pub struct PollReport {

@@ -145,13 +145,7 @@ pub fn apply_smart(
     now: NaiveDateTime,
     keep_sample: bool,
 ) -> QueryResult<(Health, String)> {
-    let before: Option<String> = db_run!(c, c => smart_samples::table
-        .filter(smart_samples::drive_id.eq(drive_id))
-        .order(smart_samples::at.desc())
-        .select(smart_samples::data)
-        .first(c)
-        .optional())?;
-    let before: Option<Smart> = before.and_then(|b| serde_json::from_str(&b).ok());
+    let before = last_smart(c, drive_id)?;
     let (health, reason) = verdict(smart, before.as_ref());
     db_run!(c, c => diesel::update(drives::table.find(drive_id))
         .set((
@@ -175,6 +169,17 @@ pub fn apply_smart(
             .execute(c))?;
     }
     Ok((health, reason))
+}
+
+/// A drive's last kept SMART reading.
+pub fn last_smart(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<Smart>> {
+    let data: Option<String> = db_run!(c, c => smart_samples::table
+        .filter(smart_samples::drive_id.eq(drive_id))
+        .order(smart_samples::at.desc())
+        .select(smart_samples::data)
+        .first(c)
+        .optional())?;
+    Ok(data.and_then(|d| serde_json::from_str(&d).ok()))
 }
 
 /// Notes when the observer last ran and, if it could not observe, why.
@@ -281,11 +286,26 @@ pub struct DriveRow {
     pub first_seen_at: NaiveDateTime,
     #[serde(serialize_with = "super::utc")]
     pub observed_at: NaiveDateTime,
+    /// When Baystack last started a short or long self-test on it.
+    #[serde(serialize_with = "super::utc_opt")]
+    pub short_test_at: Option<NaiveDateTime>,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub long_test_at: Option<NaiveDateTime>,
 }
 
 impl DriveRow {
     pub fn health(&self) -> Health {
         Health::parse(&self.health)
+    }
+
+    /// How people tell the drive apart: "sda, ST4000NM0023 Z1Z0A1B2".
+    pub fn label(&self) -> String {
+        format!(
+            "{}, {} {}",
+            self.dev_name.as_deref().unwrap_or("no device node"),
+            self.model,
+            self.serial
+        )
     }
 }
 
@@ -510,16 +530,60 @@ pub struct LitBay {
     pub why: String,
 }
 
-/// Whether an unfinished job holds the bay (it will change it anyway).
-fn bay_busy(c: &mut Conn<'_>, enclosure: &str, slot: i32) -> QueryResult<bool> {
+/// Whether an unfinished job holds the resource.
+pub fn resource_busy(c: &mut Conn<'_>, key: &str) -> QueryResult<bool> {
     use super::schema::open_resources;
-    let key = crate::jobs::kinds::bay_resource(enclosure, slot as u32);
     let busy: Option<i64> = db_run!(c, c => open_resources::table
-        .filter(open_resources::resource.eq(&key))
+        .filter(open_resources::resource.eq(key))
         .select(open_resources::job_id)
         .first(c)
         .optional())?;
     Ok(busy.is_some())
+}
+
+/// Whether an unfinished job holds the bay (it will change it anyway).
+fn bay_busy(c: &mut Conn<'_>, enclosure: &str, slot: i32) -> QueryResult<bool> {
+    resource_busy(c, &crate::jobs::kinds::bay_resource(enclosure, slot as u32))
+}
+
+/// Present drives whose SMART can be read (the verdict is known) and for
+/// which Baystack last started a `kind` self-test, or first saw them,
+/// before `due_before`.
+pub fn self_tests_due(
+    c: &mut Conn<'_>,
+    kind: crate::storage::SelfTestKind,
+    due_before: NaiveDateTime,
+) -> QueryResult<Vec<DriveRow>> {
+    use crate::storage::SelfTestKind;
+    let readable = drives::table
+        .filter(drives::present.eq(true))
+        .filter(drives::health.ne(Health::Unknown.as_str()));
+    let rows: Vec<DriveRow> = match kind {
+        SelfTestKind::Short => db_run!(c, c => readable
+            .filter(drives::short_test_at.lt(due_before).or(
+                drives::short_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
+            ))
+            .order(drives::id)
+            .select(DriveRow::as_select())
+            .load(c)),
+        SelfTestKind::Long => db_run!(c, c => readable
+            .filter(drives::long_test_at.lt(due_before).or(
+                drives::long_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
+            ))
+            .order(drives::id)
+            .select(DriveRow::as_select())
+            .load(c)),
+    }?;
+    // Not while a job holds the drive, nor while its last reading shows a
+    // test running (a drive runs one at a time; a long one takes hours).
+    let mut due = Vec::new();
+    for d in rows {
+        let running = last_smart(c, d.id)?.is_some_and(|s| s.self_test_running.is_some());
+        if !running && !resource_busy(c, &crate::jobs::kinds::drive_resource(&d.ident))? {
+            due.push(d);
+        }
+    }
+    Ok(due)
 }
 
 fn lit_bay(

@@ -104,6 +104,8 @@ diesel::table! {
         present -> Bool,
         first_seen_at -> Timestamp,
         observed_at -> Timestamp,
+        short_test_at -> Nullable<Timestamp>,
+        long_test_at -> Nullable<Timestamp>,
     }
 }
 

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::JobSpec;
 use super::runner::{JobError, StepCtx};
+use crate::db::schema::drives;
 use crate::db::schema::noop_runs;
 use crate::db_run;
-use crate::storage::Led;
+use crate::storage::{Led, SelfTestKind};
 
 pub trait JobKind: Sync {
     fn name(&self) -> &'static str;
@@ -28,7 +29,7 @@ pub trait JobKind: Sync {
     ) -> Result<String, JobError>;
 }
 
-pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &Noop];
+pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &DriveSelfTest, &Noop];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
@@ -141,6 +142,86 @@ impl JobKind for BayLed {
                 Ok(format!("the enclosure reports the {what} {}", word(p.on)))
             }
         }
+    }
+}
+
+// ---- drive.selftest ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SelfTestPayload {
+    pub drive_id: i64,
+    pub ident: String,
+    /// The kernel name when the job was asked for.
+    pub dev_name: Option<String>,
+    pub kind: SelfTestKind,
+}
+
+/// The resource key of a drive.
+pub fn drive_resource(ident: &str) -> String {
+    format!("drive:{ident}")
+}
+
+/// A job that starts a SMART self-test on a drive. `label` names the drive
+/// for people: "sda, ST4000NM0023 Z1Z0A1B2".
+pub fn self_test(
+    drive_id: i64,
+    ident: &str,
+    dev_name: Option<&str>,
+    label: &str,
+    kind: SelfTestKind,
+) -> JobSpec {
+    let mut title = kind.as_str().to_string();
+    title[..1].make_ascii_uppercase();
+    JobSpec {
+        kind: DriveSelfTest.name().into(),
+        summary: format!("{title} SMART self-test: {label}"),
+        payload: serde_json::to_value(SelfTestPayload {
+            drive_id,
+            ident: ident.into(),
+            dev_name: dev_name.map(str::to_string),
+            kind,
+        })
+        .expect("payload serializes"),
+        resources: vec![drive_resource(ident)],
+        steps: vec![format!("Start the {} self-test", kind.as_str())],
+    }
+}
+
+pub struct DriveSelfTest;
+
+impl JobKind for DriveSelfTest {
+    fn name(&self) -> &'static str {
+        "drive.selftest"
+    }
+
+    /// Started again after an interruption, a test would find the first
+    /// one running and fail; the drive's self-test log says what ran.
+    fn resumable(&self) -> bool {
+        false
+    }
+
+    fn run_step(
+        &self,
+        payload: &str,
+        _position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let p: SelfTestPayload = parse(payload)?;
+        let backend = ctx.backend;
+        let did = backend.start_self_test(&p.ident, p.dev_name.as_deref(), p.kind, ctx)?;
+        ctx.commit_with_step(move |c, now| {
+            let drive = drives::table.find(p.drive_id);
+            match p.kind {
+                SelfTestKind::Short => db_run!(c, c => diesel::update(drive)
+                    .set(drives::short_test_at.eq(now))
+                    .execute(c)),
+                SelfTestKind::Long => db_run!(c, c => diesel::update(drive)
+                    .set(drives::long_test_at.eq(now))
+                    .execute(c)),
+            }?;
+            Ok(())
+        });
+        Ok(did)
     }
 }
 

@@ -149,6 +149,16 @@ fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
     {
         warnings.push(format!("running at {t} °C, above its limit of {limit} °C"));
     }
+    // Only the newest test counts: a later pass means the fault is gone
+    // (a pending sector rewritten, say).
+    if let Some(t) = smart.self_tests.first().filter(|t| t.failed) {
+        warnings.push(format!(
+            "its last self-test ({}) failed: {}{}",
+            t.kind.to_lowercase(),
+            t.result,
+            t.lba.map(|l| format!(" at block {l}")).unwrap_or_default()
+        ));
+    }
     warnings
 }
 
@@ -187,6 +197,31 @@ mod tests {
         );
         assert_eq!(h, Health::Healthy);
         assert_eq!(why, "no SMART errors");
+    }
+
+    #[test]
+    fn a_failed_last_self_test_warns_and_a_later_pass_clears_it() {
+        let test = |result: &str, failed: bool| crate::storage::SelfTest {
+            kind: "Extended offline".into(),
+            result: result.into(),
+            failed,
+            hours: Some(4),
+            lba: failed.then_some(104870168),
+        };
+        let mut s = smart(Vec::new());
+        s.self_tests = vec![test("Completed: read failure", true)];
+        assert_eq!(
+            verdict(&s, None),
+            (
+                Health::Warning,
+                "its last self-test (extended offline) failed: Completed: read failure at block 104870168".into()
+            )
+        );
+        s.self_tests
+            .insert(0, test("Completed without error", false));
+        assert_eq!(verdict(&s, None).0, Health::Healthy);
+        s.self_tests[0] = test("Aborted by host", false);
+        assert_eq!(verdict(&s, None).0, Health::Healthy, "an abort is no fault");
     }
 
     #[test]

@@ -58,6 +58,51 @@ pub struct Counter {
     pub value: u64,
 }
 
+/// A SMART self-test the drive runs on itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelfTestKind {
+    /// A minute or two: electrical and mechanical checks and a read of
+    /// part of the surface.
+    Short,
+    /// Hours: a read of the whole surface.
+    Long,
+}
+
+impl SelfTestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelfTestKind::Short => "short",
+            SelfTestKind::Long => "long",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "short" => Some(SelfTestKind::Short),
+            "long" => Some(SelfTestKind::Long),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of a drive's self-test log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfTest {
+    /// As the drive names it: "Short offline", "Extended offline",
+    /// "Background short", "Short".
+    pub kind: String,
+    /// As the drive words it: "Completed without error", "Completed: read
+    /// failure", "Aborted by host".
+    pub result: String,
+    /// The test found a fault (not merely aborted or interrupted).
+    pub failed: bool,
+    /// The drive's power-on hours when it ended.
+    pub hours: Option<i64>,
+    /// The first failing block, where the drive says.
+    pub lba: Option<u64>,
+}
+
 /// What a drive's SMART says, or why there is nothing to say.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Smart {
@@ -81,6 +126,12 @@ pub struct Smart {
     /// SAS and NVMe error counters.
     #[serde(default)]
     pub counters: Vec<Counter>,
+    /// A self-test running now, in words with its progress.
+    #[serde(default)]
+    pub self_test_running: Option<String>,
+    /// The drive's self-test log, newest first.
+    #[serde(default)]
+    pub self_tests: Vec<SelfTest>,
 }
 
 impl Smart {
@@ -260,6 +311,16 @@ pub trait Backend: Send + Sync {
     /// Reads one drive's SMART data now (the SMART poller calls this on its
     /// schedule, a few drives at a time; never a page).
     fn read_smart(&self, ident: &str, dev_name: Option<&str>) -> Result<Smart, BackendError>;
+
+    /// Starts a SMART self-test on a drive; it runs inside the drive, and
+    /// its result shows in the drive's self-test log. Returns what it did.
+    fn start_self_test(
+        &self,
+        ident: &str,
+        dev_name: Option<&str>,
+        kind: SelfTestKind,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError>;
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.
     fn set_led(

@@ -9,7 +9,7 @@ use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
 use crate::db::inventory;
 use crate::error::AppError;
 use crate::jobs::kinds;
-use crate::storage::Led;
+use crate::storage::{Led, SelfTestKind};
 
 /// `GET /api/v1/bays`: every bay with what the backend last reported.
 pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -146,6 +146,8 @@ fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serd
         "temperature_c": d.temperature_c,
         "power_on_hours": d.power_on_hours,
         "present": d.present,
+        "short_test_at": d.short_test_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "long_test_at": d.long_test_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
         "bay": place.map(|(e, label, slot)| json!({"enclosure": e, "enclosure_label": label, "slot": slot})),
     })
 }
@@ -373,47 +375,118 @@ pub struct DrivePage {
     pub d: inventory::DriveRow,
     pub place: Option<inventory::Place>,
     pub size: String,
+    /// The self-test schedule in words.
+    pub schedule: String,
     /// The latest kept reading in full.
     pub smart: Option<crate::storage::Smart>,
     pub history: Vec<inventory::SampleRow>,
 }
 
 /// `GET /drives/{id}`: identity, bay, verdict with reasons, the attribute
-/// table and the kept readings.
+/// table, self-tests and the kept readings.
 pub async fn drive_page(
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<i64>,
 ) -> Result<DrivePage, PageError> {
     let id = path.into_inner();
-    let found = state
-        .db
-        .run(move |conn| -> Result<_, AppError> {
-            let mut c = conn.conn();
-            let drive = inventory::drive(&mut c, id)?;
-            Ok(drive.map(|d| (d, inventory::smart_history(&mut c, id, 200))))
-        })
-        .await?;
-    let ((d, place), history) = match found {
-        Some((d, h)) => (d, h?),
-        None => {
-            return Err(AppError::NotFound(format!(
-                "there is no drive {id}; the bay map links to every drive"
-            ))
-            .into());
-        }
-    };
-    let smart = history
-        .first()
-        .and_then(|s| serde_json::from_str(&s.data).ok());
+    let (d, place, smart, history) = load_drive(&state, id, 200).await?.ok_or_else(|| {
+        AppError::NotFound(format!(
+            "there is no drive {id}; the bay map links to every drive"
+        ))
+    })?;
     Ok(DrivePage {
         frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "bays").await?,
         size: super::page::human_bytes(d.size_bytes),
+        schedule: schedule_words(&state.settings.agent),
         d,
         place,
         smart,
         history,
     })
+}
+
+/// The self-test schedule in words.
+fn schedule_words(agent: &crate::config::AgentSettings) -> String {
+    let every = |days: u32, what: &str| match days {
+        0 => format!("no {what} tests"),
+        1 => format!("a {what} test every day"),
+        n => format!("a {what} test every {n} days"),
+    };
+    format!(
+        "{} and {}",
+        every(agent.short_self_test_days, "short"),
+        every(agent.long_self_test_days, "long")
+    )
+}
+
+/// `{"kind": "short" | "long"}`.
+#[derive(Debug, Deserialize)]
+pub struct SelfTestBody {
+    pub kind: String,
+}
+
+/// Checks the drive is there and enqueues the job that starts a self-test.
+async fn enqueue_self_test(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    id_text: String,
+    kind_text: &str,
+) -> Result<i64, AppError> {
+    let id: i64 = id_text
+        .parse()
+        .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {id_text:?}")))?;
+    let kind = SelfTestKind::parse(kind_text).ok_or_else(|| {
+        AppError::invalid(
+            "kind",
+            format!("a self-test is \"short\" or \"long\", not {kind_text:?}"),
+        )
+    })?;
+    let (d, _) = state
+        .db
+        .run(move |conn| -> Result<_, AppError> { Ok(inventory::drive(&mut conn.conn(), id)?) })
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "there is no drive {id}; GET /api/v1/drives lists them"
+            ))
+        })?;
+    if !d.present {
+        return Err(AppError::Conflict(format!(
+            "{} {} is not in the appliance now, so it cannot test itself",
+            d.model, d.serial
+        )));
+    }
+    let spec = kinds::self_test(d.id, &d.ident, d.dev_name.as_deref(), &d.label(), kind);
+    jobs::enqueue(state, who, &client_address(req), spec, None).await
+}
+
+/// `POST /api/v1/drives/{id}/selftest` `{"kind": "short" | "long"}`:
+/// enqueues a job that starts the self-test; 202 `{"job_id": N}`.
+pub async fn api_self_test(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    body: web::Json<SelfTestBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &body.kind).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+}
+
+/// `POST /drives/{id}/selftest` from the drive's page: to the job's page.
+pub async fn self_test_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    form: web::Form<SelfTestBody>,
+) -> Result<HttpResponse, PageError> {
+    let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &form.kind).await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, format!("/jobs/{id}")))
+        .finish())
 }
 
 #[cfg(test)]

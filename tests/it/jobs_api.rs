@@ -363,7 +363,7 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
         "5 reallocated sectors (up from 3)",
         "Reallocated_Sector_Ct",
         "Front 12-bay, slot 0",
-        "self-tests is not built yet",
+        "Scheduled: a short test every day and a long test every 28 days",
     ] {
         assert!(page.contains(words), "{words:?} not on the page:\n{page}");
     }

@@ -374,7 +374,65 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
     assert!(page.contains("Permission denied"), "{page}");
 }
 
+/// A self-test through the queue runs `smartctl -t`; a drive that refuses
+/// (a test already running) fails the job with smartctl's own words.
+async fn self_tests_run_smartctl(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _, bin) = linux_app(backend, dir.path());
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let said = "=== START OF OFFLINE IMMEDIATE AND SELF-TEST SECTION ===\\nSending command: \\\"Execute SMART Short self-test routine immediately in off-line mode\\\".\\nDrive command \\\"Execute SMART Short self-test routine immediately in off-line mode\\\" successful.\\nTesting has begun.\\nPlease wait 2 minutes for test to complete.\\n";
+    fake_tool(&bin, "smartctl", &format!("printf '{said}'"));
+    let drive = c.get("/api/v1/drives").await.json()[0].clone();
+    let path = format!("/api/v1/drives/{}/selftest", drive["id"]);
+    let start = async |c: &mut Client<_>| {
+        let r = c.post_json(&path, r#"{"kind": "short"}"#).await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = r.json()["job_id"].as_i64().unwrap();
+        assert!(
+            app.runner(std::time::Duration::from_secs(30))
+                .run_one()
+                .unwrap()
+        );
+        c.get(&format!("/api/v1/jobs/{id}")).await.json()
+    };
+    let job = start(&mut c).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        job["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("Please wait 2 minutes for test to complete."),
+        "{job}"
+    );
+    let argv = &job["commands"][0]["argv"];
+    let dev = format!("/dev/{}", drive["dev_name"].as_str().unwrap());
+    assert_eq!(
+        argv.as_array().unwrap()[1..],
+        ["-t", "short", dev.as_str()],
+        "{job}"
+    );
+
+    fake_tool(
+        &bin,
+        "smartctl",
+        "echo \"Can't start self-test without aborting current test (90% remaining),\"; echo \"add '-t force' option to override, or run 'smartctl -X' to abort test.\"; exit 4",
+    );
+    let job = start(&mut c).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("Can't start self-test without aborting current test (90% remaining), add"),
+        "{job}"
+    );
+}
+
 both!(
+    self_tests_run_smartctl,
     leds_land_in_the_enclosure_files,
     smart_is_read_with_smartctl,
     old_kernels_fall_back_to_sg_ses,

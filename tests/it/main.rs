@@ -9,6 +9,7 @@ mod jobs_api;
 mod linux_bays;
 mod queue;
 mod roles;
+mod self_tests;
 mod session;
 mod setup;
 mod support;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
-use super::{Backend, BackendError, CommandLog, Drive, Inventory, Led, Smart};
+use super::{Backend, BackendError, CommandLog, Drive, Inventory, Led, SelfTestKind, Smart};
 use crate::config::{BackendKind, LinuxSettings};
 
 /// A system tool the `linux` backend runs.
@@ -261,6 +261,17 @@ impl LinuxBackend {
         Ok(self.settings.dev_root.join(sg))
     }
 
+    /// `/dev/sda` for a kernel name as lsblk gave it; nothing else reaches
+    /// a command.
+    fn block_node(&self, dev: &str) -> Result<PathBuf, BackendError> {
+        if dev.is_empty() || !dev.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(BackendError::Failed(format!(
+                "{dev:?} is not a block device name"
+            )));
+        }
+        Ok(self.settings.dev_root.join(dev))
+    }
+
     fn enclosures(&self, disks: &[lsblk::Disk]) -> Result<Vec<bays::Seen>, BackendError> {
         bays::observe(&self.settings.sysfs_root, disks, &|sg| self.sg_ses_join(sg))
             .map_err(BackendError::Failed)
@@ -340,13 +351,7 @@ impl Backend for LinuxBackend {
         let Some(dev) = dev_name else {
             return Ok(Smart::unavailable("the drive has no device node now"));
         };
-        // A kernel name as lsblk gave it; nothing else reaches the command.
-        if !dev.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(BackendError::Failed(format!(
-                "{dev:?} is not a block device name"
-            )));
-        }
-        let node = self.settings.dev_root.join(dev);
+        let node = self.block_node(dev)?;
         let spec = self
             .tool("smartctl")?
             .args(["-j", "-x"])
@@ -361,6 +366,61 @@ impl Backend for LinuxBackend {
                 out.describe_end()
             ))
         })
+    }
+
+    fn start_self_test(
+        &self,
+        _ident: &str,
+        dev_name: Option<&str>,
+        kind: SelfTestKind,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let dev = dev_name.ok_or_else(|| {
+            BackendError::Failed("the drive has no device node now; is it still there?".into())
+        })?;
+        let node = self.block_node(dev)?;
+        let spec = self
+            .tool("smartctl")?
+            .args(["-t", kind.as_str()])
+            .arg(node.as_os_str());
+        let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        log.record(&out)?;
+        // Bits 0 to 2 of smartctl's status: the command line, opening the
+        // device, or the command itself failed (a test already running,
+        // SMART off). It says why on standard output.
+        let said: Vec<String> = out
+            .stdout_text()
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                !l.is_empty()
+                    && !l.starts_with("smartctl ")
+                    && !l.starts_with("Copyright")
+                    && !l.starts_with("===")
+            })
+            .map(str::to_string)
+            .collect();
+        if out.exit_code.is_none_or(|c| c & 0b111 != 0) {
+            return Err(BackendError::Failed(format!(
+                "`{}` failed ({}): {}",
+                spec.argv().join(" "),
+                out.describe_end(),
+                if said.is_empty() {
+                    "no reason given".to_string()
+                } else {
+                    said.join(" ")
+                }
+            )));
+        }
+        let wait = said
+            .iter()
+            .find(|l| l.starts_with("Please wait"))
+            .map(|l| format!(" {l}"))
+            .unwrap_or_default();
+        Ok(format!(
+            "{} self-test started on /dev/{dev}.{wait}",
+            kind.as_str()
+        ))
     }
 
     fn set_led(

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::storage::{Counter, Smart, SmartAttribute};
+use crate::storage::{Counter, SelfTest, Smart, SmartAttribute};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SmartctlError {
@@ -58,8 +58,11 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
     .find_map(|p| int(&v, p))
     .filter(|t| *t > 0)
     .map(|t| t as i32);
+    let (self_test_running, self_tests) = self_tests(&v);
     Ok(Smart {
         unavailable: None,
+        self_test_running,
+        self_tests,
         passed,
         // SCSI devices that have no sensor say 0.
         temperature_c: int(&v, &["temperature", "current"])
@@ -114,6 +117,87 @@ fn ata_attributes(v: &Value) -> Vec<SmartAttribute> {
             })
         })
         .collect()
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    at(v, path).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The self-test running now (in words) and the self-test log, newest
+/// first, from whichever of the ATA, NVMe and SCSI logs the report holds.
+/// Each log codes its results differently; a failure is a result that
+/// found a fault, not one aborted or interrupted.
+fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
+    let mut running = None;
+    let mut log = Vec::new();
+    // ATA: the status byte's high nibble is the result, 15 = running; the
+    // low nibble the tenths remaining.
+    if let Some(status) = at(v, &["ata_smart_data", "self_test", "status"])
+        && uint(status, &["value"]).is_some_and(|s| s >> 4 == 15)
+    {
+        running = Some(format!("self-test {}", text(status, &["string"])));
+    }
+    for t in at(v, &["ata_smart_self_test_log", "standard", "table"])
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let code = uint(t, &["status", "value"]).unwrap_or(0) >> 4;
+        log.push(SelfTest {
+            kind: text(t, &["type", "string"]).into(),
+            result: text(t, &["status", "string"]).into(),
+            failed: (3..=8).contains(&code),
+            hours: int(t, &["lifetime_hours"]),
+            lba: uint(t, &["lba"]),
+        });
+    }
+    // NVMe: result 5 (fatal), 6 and 7 (segments failed) found a fault.
+    if let Some(nvme) = v.get("nvme_self_test_log") {
+        if uint(nvme, &["current_self_test_operation", "value"]).is_some_and(|op| op != 0) {
+            running = Some(format!(
+                "{}: {}% done",
+                text(nvme, &["current_self_test_operation", "string"]),
+                uint(nvme, &["current_self_test_completion_percent"]).unwrap_or(0)
+            ));
+        }
+        for t in at(nvme, &["table"])
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let code = uint(t, &["self_test_result", "value"]).unwrap_or(0);
+            log.push(SelfTest {
+                kind: text(t, &["self_test_code", "string"]).into(),
+                result: text(t, &["self_test_result", "string"]).into(),
+                failed: (5..=7).contains(&code),
+                hours: int(t, &["power_on_hours"]),
+                lba: uint(t, &["lba"]),
+            });
+        }
+    }
+    // SCSI: scsi_self_test_0 is the newest; result 3 to 6 found a fault,
+    // 15 is running.
+    for n in 0..20 {
+        let Some(t) = v.get(format!("scsi_self_test_{n}")) else {
+            break;
+        };
+        let code = uint(t, &["result", "value"]).unwrap_or(0);
+        if code == 15 {
+            running = Some(format!(
+                "{} self-test in progress",
+                text(t, &["code", "string"])
+            ));
+            continue;
+        }
+        log.push(SelfTest {
+            kind: text(t, &["code", "string"]).into(),
+            result: text(t, &["result", "string"]).into(),
+            failed: (3..=6).contains(&code),
+            hours: int(t, &["power_on_time", "hours"]),
+            lba: uint(t, &["lba_first_failure", "value"]),
+        });
+    }
+    (running, log)
 }
 
 fn counter(key: &str, label: &str, value: Option<u64>) -> Option<Counter> {
@@ -183,6 +267,61 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// Self-test logs of each kind of drive, newest first.
+    #[test]
+    fn self_test_logs_of_ata_and_scsi_drives() {
+        let ata = parse(&fixture("sata-hdd-failing.json")).unwrap();
+        assert_eq!(ata.self_test_running, None);
+        assert_eq!(ata.self_tests[0].kind, "Short offline");
+        assert!(!ata.self_tests[0].failed);
+        let read_failure = &ata.self_tests[2];
+        assert_eq!(
+            (
+                read_failure.result.as_str(),
+                read_failure.failed,
+                read_failure.hours,
+                read_failure.lba
+            ),
+            ("Completed: read failure", true, Some(4), Some(104870168))
+        );
+        let sas = parse(&fixture("sas-hdd-healthy.json")).unwrap();
+        assert_eq!(sas.self_tests.len(), 2);
+        assert_eq!(sas.self_tests[1].kind, "Background short");
+        assert_eq!(sas.self_tests[1].hours, Some(1));
+        assert!(sas.self_tests.iter().all(|t| !t.failed));
+        let qemu = parse(&fixture("qemu-sata-x.json")).unwrap();
+        assert!(qemu.self_tests.is_empty(), "an empty log");
+    }
+
+    /// A test running now, as smartctl 7.3 reports it for ATA and NVMe.
+    #[test]
+    fn a_running_self_test_shows_its_progress() {
+        let mut v: Value = serde_json::from_str(&fixture("qemu-sata-x.json")).unwrap();
+        v["ata_smart_data"]["self_test"]["status"] = serde_json::json!(
+            {"value": 249, "string": "in progress, 90% remaining", "remaining_percent": 90}
+        );
+        let s = parse(&v.to_string()).unwrap();
+        assert_eq!(
+            s.self_test_running.as_deref(),
+            Some("self-test in progress, 90% remaining")
+        );
+        let mut v: Value = serde_json::from_str(&fixture("nvme-healthy-7.3.json")).unwrap();
+        v["nvme_self_test_log"] = serde_json::json!({
+            "current_self_test_operation": {"value": 2, "string": "Extended self-test"},
+            "current_self_test_completion_percent": 35,
+            "table": [{"self_test_code": {"value": 1, "string": "Short self-test"},
+                       "self_test_result": {"value": 7, "string": "Completed: failed segments"},
+                       "power_on_hours": 120, "lba": 4096}]
+        });
+        let s = parse(&v.to_string()).unwrap();
+        assert_eq!(
+            s.self_test_running.as_deref(),
+            Some("Extended self-test: 35% done")
+        );
+        assert!(s.self_tests[0].failed);
+        assert_eq!(s.self_tests[0].lba, Some(4096));
     }
 
     /// Real outputs (see tests/fixtures/smartctl/README.md): the verdict and

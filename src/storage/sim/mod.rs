@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, CommandLog, Drive, Enclosure, EnclosureMethod, Inventory, Led, Slot,
-    Smart, SmartAttribute, Transport,
+    Backend, BackendError, CommandLog, Drive, Enclosure, EnclosureMethod, Inventory, Led, SelfTest,
+    SelfTestKind, Slot, Smart, SmartAttribute, Transport,
 };
 use crate::config::{BackendKind, SimSettings};
 
@@ -27,6 +27,48 @@ struct State {
     /// power-on hours grow from it.
     created_unix: u64,
     inventory: Inventory,
+    /// Self-tests started on each drive (by ident), oldest first; their
+    /// progress and result follow from the time.
+    #[serde(default)]
+    self_tests: std::collections::BTreeMap<String, Vec<SimSelfTest>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimSelfTest {
+    kind: SelfTestKind,
+    /// Milliseconds since the epoch: at a high simulator speed a test
+    /// takes about a second.
+    started_ms: u64,
+}
+
+/// How long a simulated self-test takes at speed 1, in seconds: about what
+/// a 4 TB drive says (2 minutes short, 8 hours long).
+fn self_test_seconds(kind: SelfTestKind) -> f64 {
+    match kind {
+        SelfTestKind::Short => 120.0,
+        SelfTestKind::Long => 8.0 * 3600.0,
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn now_unix() -> u64 {
+    now_ms() / 1000
+}
+
+impl State {
+    /// The self-test running on drive `ident` now, with the fraction done.
+    fn running_test(&self, ident: &str, speed: f64) -> Option<(SelfTestKind, f64)> {
+        let t = self.self_tests.get(ident)?.last()?;
+        let done = now_ms().saturating_sub(t.started_ms) as f64 / 1000.0 * speed
+            / self_test_seconds(t.kind);
+        (done < 1.0).then_some((t.kind, done))
+    }
 }
 
 /// The simulated appliance. Its state lives in one file in the data
@@ -83,15 +125,13 @@ impl SimBackend {
         match loaded {
             Some(_) => {}
             None => {
-                let created_unix = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0);
+                let created_unix = now_unix();
                 let s = State {
                     version: STATE_VERSION,
                     layout: settings.layout.clone(),
                     created_unix,
                     inventory: generate(&settings.layout),
+                    self_tests: Default::default(),
                 };
                 save(&path, &s)?;
             }
@@ -246,15 +286,17 @@ impl Backend for SimBackend {
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
         let state = self.load()?;
-        let mut inv = state.inventory;
+        let mut inv = state.inventory.clone();
         // Drives age while the appliance runs, at the simulator's speed.
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let elapsed_hours =
-            (now.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64;
-        for smart in inv.drives.iter_mut().filter_map(|d| d.smart.as_mut()) {
+        let hours_at = |unix: u64| {
+            (unix.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64
+        };
+        let elapsed_hours = hours_at(now_unix());
+        for d in &mut inv.drives {
+            let Some(smart) = d.smart.as_mut() else {
+                continue;
+            };
+            let base_hours = smart.power_on_hours.unwrap_or(0);
             if let Some(h) = smart.power_on_hours.as_mut() {
                 *h += elapsed_hours;
             }
@@ -263,6 +305,41 @@ impl Backend for SimBackend {
                     a.raw += elapsed_hours as u64;
                 }
             }
+            // The self-test log, newest first: finished tests pass unless
+            // the drive was made to fail.
+            let running = state.running_test(&d.ident, self.speed);
+            smart.self_test_running = running.map(|(kind, done)| {
+                format!(
+                    "{} self-test in progress, {}% remaining",
+                    kind.as_str(),
+                    100 - (done * 100.0) as u32
+                )
+            });
+            let finished = state.self_tests.get(&d.ident).into_iter().flatten().rev();
+            smart.self_tests = finished
+                .skip(usize::from(running.is_some()))
+                .map(|t| {
+                    let failed = smart.passed == Some(false);
+                    let ended = (t.started_ms / 1000)
+                        + (self_test_seconds(t.kind) / self.speed).ceil() as u64;
+                    SelfTest {
+                        kind: match t.kind {
+                            SelfTestKind::Short => "Short offline",
+                            SelfTestKind::Long => "Extended offline",
+                        }
+                        .into(),
+                        result: if failed {
+                            "Completed: read failure"
+                        } else {
+                            "Completed without error"
+                        }
+                        .into(),
+                        failed,
+                        hours: Some(base_hours + hours_at(ended)),
+                        lba: failed.then_some(1_234_567),
+                    }
+                })
+                .collect();
         }
         Ok(inv)
     }
@@ -276,6 +353,46 @@ impl Backend for SimBackend {
             .find(|d| d.ident == ident)
             .and_then(|d| d.smart)
             .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))
+    }
+
+    fn start_self_test(
+        &self,
+        ident: &str,
+        _dev_name: Option<&str>,
+        kind: SelfTestKind,
+        _log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        self.pause(Duration::from_millis(200));
+        let speed = self.speed;
+        self.change(|state| {
+            let drive = state
+                .inventory
+                .drives
+                .iter()
+                .find(|d| d.ident == ident)
+                .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))?;
+            let words = format!("{} {}", drive.model, drive.serial);
+            if let Some((running, done)) = state.running_test(ident, speed) {
+                return Err(BackendError::Failed(format!(
+                    "{words} is running a {} self-test ({}% done); a drive runs one at a time",
+                    running.as_str(),
+                    (done * 100.0) as u32
+                )));
+            }
+            state
+                .self_tests
+                .entry(ident.to_string())
+                .or_default()
+                .push(SimSelfTest {
+                    kind,
+                    started_ms: now_ms(),
+                });
+            Ok(format!(
+                "{words} began its {} self-test; it takes about {} minutes",
+                kind.as_str(),
+                (self_test_seconds(kind) / speed / 60.0).ceil()
+            ))
+        })
     }
 
     fn set_led(

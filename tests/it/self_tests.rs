@@ -1,0 +1,215 @@
+//! SMART self-tests: started from the API and the drive's page as jobs,
+//! refused in words for bad input, one at a time per drive, shown in the
+//! drive's log when done, and started on a schedule.
+
+use std::time::Duration;
+
+use baystack::storage::sim::SimBackend;
+use diesel::prelude::*;
+
+use crate::both;
+use crate::support::{ADMIN_PASSWORD, Backend, TestApp};
+
+fn fast(backend: Backend) -> TestApp {
+    // A simulated short test takes 120 s / 100.
+    TestApp::with_settings(backend, |s| s.sim.speed = 100.0)
+}
+
+fn run_one(app: &TestApp) {
+    assert!(app.runner(Duration::from_secs(30)).run_one().unwrap());
+}
+
+async fn a_self_test_runs_and_shows_in_the_drive_log(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let drive = c.get("/api/v1/drives").await.json()[0].clone();
+    let id = drive["id"].as_i64().unwrap();
+    assert_eq!(drive["short_test_at"], serde_json::Value::Null);
+
+    // Bad input: a clear error, and no job.
+    for (path, body, says) in [
+        (
+            format!("/api/v1/drives/{id}/selftest"),
+            r#"{"kind": "quick"}"#,
+            "not \\\"quick\\\"",
+        ),
+        (
+            "/api/v1/drives/abc/selftest".into(),
+            r#"{"kind": "short"}"#,
+            "a drive id is a number",
+        ),
+        (
+            "/api/v1/drives/99999/selftest".into(),
+            r#"{"kind": "short"}"#,
+            "there is no drive 99999",
+        ),
+    ] {
+        let r = c.post_json(&path, body).await;
+        assert!(r.status.is_client_error(), "{path}: {}", r.status);
+        assert!(r.text().contains(says), "{path}: {}", r.text());
+    }
+    assert_eq!(
+        c.get("/api/v1/jobs").await.json().as_array().unwrap().len(),
+        0
+    );
+
+    let r = c
+        .post_json(
+            &format!("/api/v1/drives/{id}/selftest"),
+            r#"{"kind": "short"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job_id = r.json()["job_id"].as_i64().unwrap();
+    run_one(&app);
+    let job = c.get(&format!("/api/v1/jobs/{job_id}")).await.json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["resources"][0],
+        format!("drive:{}", drive["ident"].as_str().unwrap())
+    );
+    assert!(
+        job["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("began its short self-test")
+    );
+    let drive = c.get(&format!("/api/v1/drives/{id}")).await.json();
+    assert!(drive["short_test_at"].is_string(), "{drive}");
+
+    // While it runs, the reading says so, and a second test is refused.
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    assert!(
+        page.contains("Running now: short self-test in progress"),
+        "{page}"
+    );
+    let r = c
+        .post_json(
+            &format!("/api/v1/drives/{id}/selftest"),
+            r#"{"kind": "long"}"#,
+        )
+        .await;
+    let second = r.json()["job_id"].as_i64().unwrap();
+    run_one(&app);
+    let job = c.get(&format!("/api/v1/jobs/{second}")).await.json();
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("is running a short self-test"),
+        "{job}"
+    );
+
+    // Done: in the log, newest first.
+    std::thread::sleep(Duration::from_millis(1300));
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let drive = c.get(&format!("/api/v1/drives/{id}")).await.json();
+    assert_eq!(drive["smart"]["self_test_running"], serde_json::Value::Null);
+    assert_eq!(
+        drive["smart"]["self_tests"][0]["result"],
+        "Completed without error"
+    );
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    assert!(page.contains("Short offline"), "{page}");
+    assert!(page.contains("Start a long self-test"), "{page}");
+}
+
+/// The drive page's buttons post a form and land on the job's page.
+async fn the_drive_page_starts_a_test(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    let page = c.get("/drives/1").await.text();
+    let csrf = crate::support::csrf_from_page(&page);
+    let r = c
+        .post_form(
+            "/drives/1/selftest",
+            &[("csrf_token", &csrf), ("kind", "long")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let to = r
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(to.starts_with("/jobs/"), "{to}");
+    assert!(c.get(&to).await.text().contains("Long SMART self-test"));
+    let r = c
+        .post_form(
+            "/drives/1/selftest",
+            &[("csrf_token", &csrf), ("kind", "forever")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("a self-test is"), "{}", r.text());
+}
+
+/// The schedule starts no test on a drive first seen today, a short and
+/// (one at a time) a long test once they are due, and none while a test's
+/// job is open or once started.
+async fn self_tests_are_scheduled(backend: Backend) {
+    use baystack::db::schema::drives;
+    let app = fast(backend);
+    app.observe();
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let schedule = || baystack::smart::schedule_self_tests(app.db(), 1, 28).unwrap();
+    assert_eq!(schedule(), 0, "not on the first day");
+
+    let mut conn = app.db().get().unwrap();
+    let long_ago = baystack::db::now() - chrono::Duration::days(30);
+    baystack::db_run!(&mut conn.conn(), c => diesel::update(drives::table)
+        .set(drives::first_seen_at.eq(long_ago))
+        .execute(c))
+    .unwrap();
+    // Ten drives: one long test, and short tests for the nine others.
+    assert_eq!(schedule(), 10);
+    assert_eq!(schedule(), 0, "their jobs are open");
+    for _ in 0..10 {
+        run_one(&app);
+    }
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    assert_eq!(schedule(), 0, "tests running, short ones started today");
+    // A day later (the short tests done), each drive is due a short test
+    // again and the next drive its long one.
+    std::thread::sleep(Duration::from_millis(1300));
+    baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    let yesterday = baystack::db::now() - chrono::Duration::days(2);
+    baystack::db_run!(&mut conn.conn(), c => diesel::update(drives::table.filter(drives::short_test_at.is_not_null()))
+        .set(drives::short_test_at.eq(yesterday))
+        .execute(c))
+    .unwrap();
+    let kinds: Vec<String> = {
+        use baystack::db::schema::jobs;
+        let n = schedule();
+        assert_eq!(n, 9, "eight short tests and the next long one");
+        baystack::db_run!(&mut conn.conn(), c => jobs::table
+            .filter(jobs::state.eq("queued"))
+            .select(jobs::summary)
+            .load::<String>(c))
+        .unwrap()
+    };
+    assert_eq!(
+        kinds.iter().filter(|k| k.starts_with("Long")).count(),
+        1,
+        "{kinds:?}"
+    );
+}
+
+both!(
+    a_self_test_runs_and_shows_in_the_drive_log,
+    the_drive_page_starts_a_test,
+    self_tests_are_scheduled,
+);
