@@ -44,6 +44,19 @@ const WATCHED_COUNTERS: &[(u8, &str)] = &[
     (199, "UDMA CRC errors"),
 ];
 
+/// The sum of the error counts a verdict watches (ATA attributes 5, 187,
+/// 188, 197, 198 and 199, SAS and NVMe counters): zero on a sound drive,
+/// and the line a trend chart draws.
+pub fn error_count(smart: &Smart) -> u64 {
+    let ata: u64 = smart
+        .attributes
+        .iter()
+        .filter(|a| WATCHED_COUNTERS.iter().any(|(id, _)| *id == a.id))
+        .map(|a| a.raw)
+        .sum();
+    ata + smart.counters.iter().map(|c| c.value).sum::<u64>()
+}
+
 /// Wear above which an SSD is flagged.
 const WORN_PERCENT: u8 = 90;
 

@@ -380,6 +380,75 @@ pub struct DrivePage {
     /// The latest kept reading in full.
     pub smart: Option<crate::storage::Smart>,
     pub history: Vec<inventory::SampleRow>,
+    /// Temperature and error counts over the kept readings.
+    pub trends: Vec<Trend>,
+}
+
+/// One line over a drive's kept readings, oldest to newest, drawn as an
+/// SVG polyline in a 300 by 60 box.
+pub struct Trend {
+    pub title: String,
+    /// "24 to 31 °C" or "0 to 8".
+    pub range: String,
+    pub points: String,
+    /// Whether the line rose from its first value to its last.
+    pub rose: bool,
+}
+
+impl Trend {
+    /// `None` with fewer than two values: a line needs two points.
+    pub fn new(title: &str, unit: &str, values: &[(usize, f64)], of: usize) -> Option<Trend> {
+        if values.len() < 2 || of < 2 {
+            return None;
+        }
+        let lo = values.iter().map(|v| v.1).fold(f64::INFINITY, f64::min);
+        let hi = values.iter().map(|v| v.1).fold(f64::NEG_INFINITY, f64::max);
+        let span = (hi - lo).max(1.0);
+        let points = values
+            .iter()
+            .map(|(i, v)| {
+                let x = *i as f64 * 300.0 / (of - 1) as f64;
+                let y = 56.0 - (v - lo) / span * 52.0;
+                format!("{x:.1},{y:.1}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(Trend {
+            title: title.into(),
+            range: format!("{lo} to {hi}{unit}"),
+            points,
+            rose: values.last().map(|v| v.1) > values.first().map(|v| v.1),
+        })
+    }
+}
+
+/// The trends of a drive's history (newest first, as kept).
+fn trends(history: &[inventory::SampleRow]) -> Vec<Trend> {
+    let oldest_first: Vec<&inventory::SampleRow> = history.iter().rev().collect();
+    let n = oldest_first.len();
+    let temperature: Vec<(usize, f64)> = oldest_first
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.temperature_c.map(|t| (i, f64::from(t))))
+        .collect();
+    let errors: Vec<(usize, f64)> = oldest_first
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let smart: crate::storage::Smart = serde_json::from_str(&s.data).ok()?;
+            smart
+                .unavailable
+                .is_none()
+                .then(|| (i, crate::storage::health::error_count(&smart) as f64))
+        })
+        .collect();
+    [
+        Trend::new("Temperature", " °C", &temperature, n),
+        Trend::new("Error counts", "", &errors, n),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `GET /drives/{id}`: identity, bay, verdict with reasons, the attribute
@@ -399,6 +468,7 @@ pub async fn drive_page(
         frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "bays").await?,
         size: super::page::human_bytes(d.size_bytes),
         schedule: schedule_words(&state.settings.agent),
+        trends: trends(&history),
         d,
         place,
         smart,
@@ -574,5 +644,17 @@ mod tests {
             ..m
         };
         assert_eq!(plain.grid_class(&enclosure("SAS2X36", 24)), "cols-6");
+    }
+
+    #[test]
+    fn a_trend_spans_its_box_and_says_its_range() {
+        let t = Trend::new("Temperature", " °C", &[(0, 30.0), (1, 34.0), (3, 32.0)], 4).unwrap();
+        assert_eq!(t.points, "0.0,56.0 100.0,4.0 300.0,30.0");
+        assert_eq!(t.range, "30 to 34 °C");
+        assert!(t.rose);
+        let flat = Trend::new("Error counts", "", &[(0, 0.0), (1, 0.0)], 2).unwrap();
+        assert_eq!(flat.points, "0.0,56.0 300.0,56.0");
+        assert!(!flat.rose);
+        assert!(Trend::new("Temperature", " °C", &[(0, 30.0)], 1).is_none());
     }
 }

@@ -246,6 +246,12 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.waitForSelector("text=SMART attributes");
   assert.match(await page.textContent(".flash"), /reallocated sectors/);
   await shot(page, "20-drive");
+  // A short self-test from the drive's page: the job page shows it start.
+  await page.click("button[name=kind][value=short]");
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 20000 });
+  assert.match(await page.textContent("#job-live"), /began its short self-test/);
+  await shot(page, "21-self-test-job");
 
   // Admin pages.
   await page.goto(`${base}/users`);

@@ -364,6 +364,8 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
         "Reallocated_Sector_Ct",
         "Front 12-bay, slot 0",
         "Scheduled: a short test every day and a long test every 28 days",
+        // The error counts rose over the three readings, and the chart says so.
+        "<figure class=\"trend rose\">\n    <figcaption>Error counts <span class=\"muted small\">0 to 5 over the last 3 readings",
     ] {
         assert!(page.contains(words), "{words:?} not on the page:\n{page}");
     }
