@@ -49,6 +49,9 @@ pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<u
                     None,
                     Some(&why),
                 )?;
+                // Counted from the asking, so a drive that refuses is asked
+                // again a period later, not every round.
+                inventory::mark_self_test(c, d.id, kind, now)?;
                 enqueued += 1;
             }
         }

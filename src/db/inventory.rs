@@ -546,6 +546,26 @@ fn bay_busy(c: &mut Conn<'_>, enclosure: &str, slot: i32) -> QueryResult<bool> {
     resource_busy(c, &crate::jobs::kinds::bay_resource(enclosure, slot as u32))
 }
 
+/// Notes that Baystack asked drive `id` for a `kind` self-test at `now`.
+pub fn mark_self_test(
+    c: &mut Conn<'_>,
+    id: i64,
+    kind: crate::storage::SelfTestKind,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use crate::storage::SelfTestKind;
+    let drive = drives::table.find(id);
+    match kind {
+        SelfTestKind::Short => db_run!(c, c => diesel::update(drive)
+            .set(drives::short_test_at.eq(now))
+            .execute(c)),
+        SelfTestKind::Long => db_run!(c, c => diesel::update(drive)
+            .set(drives::long_test_at.eq(now))
+            .execute(c)),
+    }?;
+    Ok(())
+}
+
 /// Present drives whose SMART can be read (the verdict is known) and for
 /// which Baystack last started a `kind` self-test, or first saw them,
 /// before `due_before`.

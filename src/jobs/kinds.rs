@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::JobSpec;
 use super::runner::{JobError, StepCtx};
-use crate::db::schema::drives;
 use crate::db::schema::noop_runs;
 use crate::db_run;
 use crate::storage::{Led, SelfTestKind};
@@ -210,16 +209,7 @@ impl JobKind for DriveSelfTest {
         let backend = ctx.backend;
         let did = backend.start_self_test(&p.ident, p.dev_name.as_deref(), p.kind, ctx)?;
         ctx.commit_with_step(move |c, now| {
-            let drive = drives::table.find(p.drive_id);
-            match p.kind {
-                SelfTestKind::Short => db_run!(c, c => diesel::update(drive)
-                    .set(drives::short_test_at.eq(now))
-                    .execute(c)),
-                SelfTestKind::Long => db_run!(c, c => diesel::update(drive)
-                    .set(drives::long_test_at.eq(now))
-                    .execute(c)),
-            }?;
-            Ok(())
+            crate::db::inventory::mark_self_test(c, p.drive_id, p.kind, now)
         });
         Ok(did)
     }

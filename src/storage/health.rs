@@ -162,9 +162,15 @@ fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
     {
         warnings.push(format!("running at {t} °C, above its limit of {limit} °C"));
     }
-    // Only the newest test counts: a later pass means the fault is gone
-    // (a pending sector rewritten, say).
-    if let Some(t) = smart.self_tests.first().filter(|t| t.failed) {
+    // Only the newest finished test counts: a later pass means the fault
+    // is gone (a pending sector rewritten, say); an aborted one says
+    // nothing.
+    if let Some(t) = smart
+        .self_tests
+        .iter()
+        .find(|t| !t.aborted)
+        .filter(|t| t.failed)
+    {
         warnings.push(format!(
             "its last self-test ({}) failed: {}{}",
             t.kind.to_lowercase(),
@@ -218,6 +224,7 @@ mod tests {
             kind: "Extended offline".into(),
             result: result.into(),
             failed,
+            aborted: result.starts_with("Aborted"),
             hours: Some(4),
             lba: failed.then_some(104870168),
         };
@@ -234,7 +241,11 @@ mod tests {
             .insert(0, test("Completed without error", false));
         assert_eq!(verdict(&s, None).0, Health::Healthy);
         s.self_tests[0] = test("Aborted by host", false);
-        assert_eq!(verdict(&s, None).0, Health::Healthy, "an abort is no fault");
+        assert_eq!(
+            verdict(&s, None).0,
+            Health::Warning,
+            "an abort neither faults nor clears the failure before it"
+        );
     }
 
     #[test]

@@ -95,8 +95,12 @@ pub struct SelfTest {
     /// As the drive words it: "Completed without error", "Completed: read
     /// failure", "Aborted by host".
     pub result: String,
-    /// The test found a fault (not merely aborted or interrupted).
+    /// The test found a fault.
     pub failed: bool,
+    /// The test did not finish (aborted by the host, interrupted by a
+    /// reset): it says nothing of the drive either way.
+    #[serde(default)]
+    pub aborted: bool,
     /// The drive's power-on hours when it ended.
     pub hours: Option<i64>,
     /// The first failing block, where the drive says.

@@ -256,9 +256,11 @@ impl BayMap {
             .iter()
             .find(|l| name.contains(&l.enclosure) || ident.contains(&l.enclosure))
         {
-            Some(l) if l.by_columns => {
+            // The stylesheet has row counts up to 24; deeper than that the
+            // bays are numbered along rows.
+            Some(l) if l.by_columns && e.bays.len().div_ceil(l.columns as usize) <= 24 => {
                 let rows = e.bays.len().div_ceil(l.columns as usize);
-                format!("cols-{} flow-columns rows-{}", l.columns, rows.clamp(1, 24))
+                format!("cols-{} flow-columns rows-{}", l.columns, rows.max(1))
             }
             Some(l) => format!("cols-{}", l.columns),
             None => format!("cols-{}", self.columns(e.bays.len())),

@@ -301,6 +301,26 @@ async fn old_kernels_fall_back_to_sg_ses(backend: Backend) {
     app.observe();
     let bays = c.get("/api/v1/bays").await.json();
     assert_eq!(bays[3]["locate"], true);
+
+    // sg_ses breaks: the kernel's own order is not the enclosure's
+    // numbering, so no LED is set by it.
+    fake_tool(
+        &bin,
+        "sg_ses",
+        "echo 'sg_ses: Permission denied' >&2\nexit 15",
+    );
+    app.observe();
+    let job = led_job(&app, &mut c, "/api/v1/bays/scsi-0:0:7:0/3/locate", false).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("no LED is set until sg_ses works again"),
+        "{job}"
+    );
+    let page = c.get("/bays/map").await.text();
+    assert!(page.contains("Permission denied"), "{page}");
 }
 
 /// With the `ses` module unloaded there is no /sys/class/enclosure: the

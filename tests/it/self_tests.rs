@@ -177,6 +177,14 @@ async fn self_tests_are_scheduled(backend: Backend) {
     // Ten drives: one long test, and short tests for the nine others.
     assert_eq!(schedule(), 10);
     assert_eq!(schedule(), 0, "their jobs are open");
+    // Marked when asked for, before any job ran: a drive that refuses the
+    // test is not asked again every round.
+    let asked: i64 = baystack::db_run!(&mut conn.conn(), c => drives::table
+        .filter(drives::short_test_at.is_not_null().or(drives::long_test_at.is_not_null()))
+        .count()
+        .get_result(c))
+    .unwrap();
+    assert_eq!(asked, 10);
     for _ in 0..10 {
         run_one(&app);
     }

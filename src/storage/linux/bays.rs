@@ -28,6 +28,8 @@ pub enum Control {
 pub struct Seen {
     pub enclosure: Enclosure,
     pub controls: Vec<Control>,
+    /// Why no LED of this enclosure may be set now, if so.
+    pub led_refusal: Option<String>,
 }
 
 /// Runs `sg_ses --join` on a generic SCSI node; `None` when sg_ses is not
@@ -129,6 +131,7 @@ fn from_sysfs(
             slots,
         },
         controls,
+        led_refusal: None,
     }
 }
 
@@ -175,6 +178,7 @@ fn from_sg_ses(
             slots,
         },
         controls,
+        led_refusal: None,
     }
 }
 
@@ -204,6 +208,15 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
         let entry = match report {
             Some(Ok(r)) if !usable && !r.bays().is_empty() => from_sg_ses(&dev, &r, &by_address),
             Some(Ok(r)) => from_sysfs(e, disks, &by_address, Some(&r), None),
+            // The kernel's numbers are its own order, not the enclosure's:
+            // an LED set by them could light the wrong bay.
+            Some(Err(why)) if !usable => Seen {
+                led_refusal: Some(format!(
+                    "{why}; without it this enclosure's bay numbers are not known, so no LED \
+                     is set until sg_ses works again"
+                )),
+                ..from_sysfs(e, disks, &by_address, None, Some(why))
+            },
             Some(Err(why)) => from_sysfs(e, disks, &by_address, None, Some(why)),
             None if !usable => from_sysfs(
                 e,
@@ -246,6 +259,7 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
                         slots: Vec::new(),
                     },
                     controls: Vec::new(),
+                    led_refusal: None,
                 }
             }
         };

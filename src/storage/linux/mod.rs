@@ -212,17 +212,7 @@ impl LinuxBackend {
 
     /// Runs a tool that must succeed; its standard output.
     fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, BackendError> {
-        let spec = self.tool(name)?.args(args);
-        let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
-        if out.exit_code != Some(0) {
-            return Err(BackendError::Failed(format!(
-                "`{}` failed ({}): {}",
-                spec.argv().join(" "),
-                out.describe_end(),
-                out.stderr_text().trim()
-            )));
-        }
-        Ok(out.stdout_text())
+        Ok(run_ok(&self.tool(name)?.args(args), &mut super::NoLog)?.stdout_text())
     }
 
     /// `sg_ses --join` on a generic SCSI node: `None` when sg_ses is not
@@ -234,15 +224,7 @@ impl LinuxBackend {
                 .map_err(|e| e.to_string())
                 .and_then(|node| {
                     let spec = spec.arg("--join").arg(node.as_os_str());
-                    let out = cmd::run(&spec).map_err(|e| e.to_string())?;
-                    if out.exit_code != Some(0) {
-                        return Err(format!(
-                            "`{}` failed ({}): {}",
-                            spec.argv().join(" "),
-                            out.describe_end(),
-                            out.stderr_text().trim()
-                        ));
-                    }
+                    let out = run_ok(&spec, &mut super::NoLog).map_err(|e| e.to_string())?;
                     sg_ses::parse(&out.stdout_text())
                         .map_err(|e| format!("`{}`: {e}", spec.argv().join(" ")))
                 }),
@@ -276,6 +258,33 @@ impl LinuxBackend {
         bays::observe(&self.settings.sysfs_root, disks, &|sg| self.sg_ses_join(sg))
             .map_err(BackendError::Failed)
     }
+}
+
+/// "`argv` failed (how it ended): reason".
+fn failure(spec: &CommandSpec, out: &cmd::CommandOutput, reason: &str) -> String {
+    format!(
+        "`{}` failed ({}): {reason}",
+        spec.argv().join(" "),
+        out.describe_end()
+    )
+}
+
+/// Runs a command that must exit 0, recording it in `log`; the reason on a
+/// failure is what it wrote to standard error.
+fn run_ok(
+    spec: &CommandSpec,
+    log: &mut dyn CommandLog,
+) -> Result<cmd::CommandOutput, BackendError> {
+    let out = cmd::run(spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+    log.record(&out)?;
+    if out.exit_code != Some(0) {
+        return Err(BackendError::Failed(failure(
+            spec,
+            &out,
+            out.stderr_text().trim(),
+        )));
+    }
+    Ok(out)
 }
 
 /// The most telling `/dev/disk/by-id` name of each block device: `ata-`,
@@ -401,16 +410,12 @@ impl Backend for LinuxBackend {
             .map(str::to_string)
             .collect();
         if out.exit_code.is_none_or(|c| c & 0b111 != 0) {
-            return Err(BackendError::Failed(format!(
-                "`{}` failed ({}): {}",
-                spec.argv().join(" "),
-                out.describe_end(),
-                if said.is_empty() {
-                    "no reason given".to_string()
-                } else {
-                    said.join(" ")
-                }
-            )));
+            let reason = if said.is_empty() {
+                "no reason given".to_string()
+            } else {
+                said.join(" ")
+            };
+            return Err(BackendError::Failed(failure(&spec, &out, &reason)));
         }
         let wait = said
             .iter()
@@ -440,6 +445,9 @@ impl Backend for LinuxBackend {
                     "there is no enclosure {enclosure} on this machine now"
                 ))
             })?;
+        if let Some(why) = &e.led_refusal {
+            return Err(BackendError::Failed(why.clone()));
+        }
         let control = e
             .enclosure
             .slots
@@ -490,16 +498,7 @@ impl Backend for LinuxBackend {
                     .arg(address.arg())
                     .arg(&action)
                     .arg(node.as_os_str());
-                let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
-                log.record(&out)?;
-                if out.exit_code != Some(0) {
-                    return Err(BackendError::Failed(format!(
-                        "`{}` failed ({}): {}",
-                        spec.argv().join(" "),
-                        out.describe_end(),
-                        out.stderr_text().trim()
-                    )));
-                }
+                run_ok(&spec, log)?;
                 Ok(format!("ran `{}`", spec.argv().join(" ")))
             }
         }

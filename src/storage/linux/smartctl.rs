@@ -137,16 +137,22 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
     {
         running = Some(format!("self-test {}", text(status, &["string"])));
     }
-    for t in at(v, &["ata_smart_self_test_log", "standard", "table"])
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    // `-x` gives the extended (GP) log where the drive has one, else the
+    // standard (SMART) log.
+    let ata_log = ["extended", "standard"]
+        .iter()
+        .find_map(|which| at(v, &["ata_smart_self_test_log", which, "table"]))
+        .and_then(Value::as_array);
+    for t in ata_log.into_iter().flatten() {
         let code = uint(t, &["status", "value"]).unwrap_or(0) >> 4;
+        if code == 15 {
+            continue;
+        }
         log.push(SelfTest {
             kind: text(t, &["type", "string"]).into(),
             result: text(t, &["status", "string"]).into(),
             failed: (3..=8).contains(&code),
+            aborted: (1..=2).contains(&code),
             hours: int(t, &["lifetime_hours"]),
             lba: uint(t, &["lba"]),
         });
@@ -170,13 +176,14 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
                 kind: text(t, &["self_test_code", "string"]).into(),
                 result: text(t, &["self_test_result", "string"]).into(),
                 failed: (5..=7).contains(&code),
+                aborted: !(5..=7).contains(&code) && code != 0,
                 hours: int(t, &["power_on_hours"]),
                 lba: uint(t, &["lba"]),
             });
         }
     }
-    // SCSI: scsi_self_test_0 is the newest; result 3 to 6 found a fault,
-    // 15 is running.
+    // SCSI: scsi_self_test_0 is the newest; result 3 to 7 found a fault
+    // (7: failed in a segment), 1 and 2 were aborted, 15 is running.
     for n in 0..20 {
         let Some(t) = v.get(format!("scsi_self_test_{n}")) else {
             break;
@@ -192,7 +199,8 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
         log.push(SelfTest {
             kind: text(t, &["code", "string"]).into(),
             result: text(t, &["result", "string"]).into(),
-            failed: (3..=6).contains(&code),
+            failed: (3..=7).contains(&code),
+            aborted: (1..=2).contains(&code),
             hours: int(t, &["power_on_time", "hours"]),
             lba: uint(t, &["lba_first_failure", "value"]),
         });
@@ -293,6 +301,10 @@ mod tests {
         assert!(sas.self_tests.iter().all(|t| !t.failed));
         let qemu = parse(&fixture("qemu-sata-x.json")).unwrap();
         assert!(qemu.self_tests.is_empty(), "an empty log");
+        // `-x` on a drive with the extended log: the log is there.
+        let extended = parse(&fixture("sata-ssd-healthy-x.json")).unwrap();
+        assert!(extended.self_tests.len() > 3, "{:?}", extended.self_tests);
+        assert_eq!(extended.self_tests[0].hours, Some(14417));
     }
 
     /// A test running now, as smartctl 7.3 reports it for ATA and NVMe.

@@ -335,6 +335,7 @@ impl Backend for SimBackend {
                         }
                         .into(),
                         failed,
+                        aborted: false,
                         hours: Some(base_hours + hours_at(ended)),
                         lba: failed.then_some(1_234_567),
                     }
