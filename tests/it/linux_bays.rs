@@ -214,6 +214,12 @@ async fn smart_is_read_with_smartctl(backend: Backend) {
     assert_eq!(health(&c.get("/api/v1/bays").await.json()), "warning");
 }
 
+/// Asserts the fake sg_ses was run with exactly `args`.
+fn assert_sg_ses_ran(state: &Path, args: &str) {
+    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    assert!(calls.lines().any(|l| l == args), "{calls}");
+}
+
 /// Posts an LED request, runs its job, and returns the job as the API
 /// shows it.
 async fn led_job<S, B>(app: &TestApp, c: &mut Client<S>, path: &str, on: bool) -> Value
@@ -282,13 +288,7 @@ async fn old_kernels_fall_back_to_sg_ses(backend: Backend) {
     )
     .await;
     assert_eq!(job["state"], "succeeded", "{job}");
-    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
-    assert!(
-        calls
-            .lines()
-            .any(|l| l == "--dev-slot-num=3 --set=ident /dev/sg7"),
-        "{calls}"
-    );
+    assert_sg_ses_ran(&state, "--dev-slot-num=3 --set=ident /dev/sg7");
     let logged = job["commands"].as_array().unwrap();
     assert!(
         logged.iter().any(|cmd| cmd["argv"]
@@ -373,13 +373,7 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
     )
     .await;
     assert_eq!(job["state"], "succeeded", "{job}");
-    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
-    assert!(
-        calls
-            .lines()
-            .any(|l| l == "--dev-slot-num=12 --clear=fault /dev/sg15"),
-        "{calls}"
-    );
+    assert_sg_ses_ran(&state, "--dev-slot-num=12 --clear=fault /dev/sg15");
     app.observe();
     assert_eq!(c.get("/api/v1/bays").await.json()[11]["fault"], false);
 
