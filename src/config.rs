@@ -381,40 +381,34 @@ impl Settings {
             ),
             None => None,
         };
-        let (file_enclosures, file_bays) = match env_layout {
-            Some(_) => (None, None),
-            None => (file.sim.enclosures, file.sim.bays),
-        };
-        let layout = match (
-            &env_layout.or_else(|| file.sim.layout.clone()),
-            file_enclosures,
-            file_bays,
-        ) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+        // The environment wins; the file gives a layout or enclosures and
+        // bays, not both.
+        let layout = match (env_layout, &file.sim.layout) {
+            (Some(layout), _) => layout,
+            (None, Some(_)) if file.sim.enclosures.is_some() || file.sim.bays.is_some() => {
                 return Err(ConfigError::Invalid(
                     "sim.layout lists the bays of each enclosure; give it or sim.enclosures and \
                      sim.bays, not both"
                         .into(),
                 ));
             }
-            (Some(layout), None, None) => {
-                in_range(
-                    "the number of enclosures in sim.layout",
-                    layout.len(),
-                    1,
-                    16,
-                )?;
-                for bays in layout {
-                    in_range("each enclosure in sim.layout", *bays, 1, 102)?;
-                }
-                layout.clone()
-            }
-            (None, enclosures, bays) => {
-                let enclosures = in_range("sim.enclosures", enclosures.unwrap_or(1), 1, 16)?;
-                let bays = in_range("sim.bays", bays.unwrap_or(12), 1, 102)?;
+            (None, Some(layout)) => layout.clone(),
+            (None, None) => {
+                let enclosures =
+                    in_range("sim.enclosures", file.sim.enclosures.unwrap_or(1), 1, 16)?;
+                let bays = in_range("sim.bays", file.sim.bays.unwrap_or(12), 1, 102)?;
                 vec![bays; enclosures as usize]
             }
         };
+        in_range(
+            "the number of enclosures in sim.layout",
+            layout.len(),
+            1,
+            16,
+        )?;
+        for bays in &layout {
+            in_range("each enclosure in sim.layout", *bays, 1, 102)?;
+        }
         let sim = SimSettings { layout, speed };
 
         let security = SecuritySettings {

@@ -59,10 +59,14 @@ pub fn now() -> NaiveDateTime {
 /// Serializes stored (naive UTC) times as RFC 3339 with a `Z`, so API
 /// clients need not guess the zone: `#[serde(serialize_with = "db::utc")]`.
 pub fn utc<S: serde::Serializer>(t: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(
-        &t.and_utc()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    )
+    s.serialize_str(&rfc3339(t))
+}
+
+/// A stored (naive UTC) time as the API writes it: RFC 3339 in UTC, to the
+/// millisecond.
+pub fn rfc3339(t: &NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// [`utc`] for optional times.

@@ -39,7 +39,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
                     "dev_name": d.dev_name,
                     "health": d.health,
                 })),
-                "observed_at": b.observed_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "observed_at": crate::db::rfc3339(&b.observed_at),
             })
         })
         .collect();
@@ -146,8 +146,8 @@ fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serd
         "temperature_c": d.temperature_c,
         "power_on_hours": d.power_on_hours,
         "present": d.present,
-        "short_test_at": d.short_test_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
-        "long_test_at": d.long_test_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        "short_test_at": d.short_test_at.as_ref().map(crate::db::rfc3339),
+        "long_test_at": d.long_test_at.as_ref().map(crate::db::rfc3339),
         "bay": place.map(|(e, label, slot)| json!({"enclosure": e, "enclosure_label": label, "slot": slot})),
     })
 }
@@ -164,6 +164,12 @@ pub async fn api_drives(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
         .map(|(d, p)| drive_json(d, p.as_ref()))
         .collect();
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// A drive's id from its URL.
+fn drive_id(text: &str) -> Result<i64, AppError> {
+    text.parse()
+        .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {text:?}")))
 }
 
 /// A drive with its bay, its latest kept SMART reading in full, and up to
@@ -202,10 +208,7 @@ pub async fn api_drive(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = path.into_inner();
-    let id: i64 = text
-        .parse()
-        .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {text:?}")))?;
+    let id = drive_id(&path.into_inner())?;
     let (drive, place, smart, history) = load_drive(&state, id, 500).await?.ok_or_else(|| {
         AppError::NotFound(format!(
             "there is no drive {id}; GET /api/v1/drives lists them"
@@ -506,9 +509,7 @@ async fn enqueue_self_test(
     id_text: String,
     kind_text: &str,
 ) -> Result<i64, AppError> {
-    let id: i64 = id_text
-        .parse()
-        .map_err(|_| AppError::invalid("id", format!("a drive id is a number, not {id_text:?}")))?;
+    let id = drive_id(&id_text)?;
     let kind = SelfTestKind::parse(kind_text).ok_or_else(|| {
         AppError::invalid(
             "kind",

@@ -336,7 +336,7 @@ pub async fn api_get(
                 "stderr": c.stderr,
                 "truncated": c.truncated,
                 "fencing_token": c.fencing_token,
-                "at": c.at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "at": crate::db::rfc3339(&c.at),
             }))
             .collect::<Vec<_>>()
     );

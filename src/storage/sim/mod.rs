@@ -285,8 +285,8 @@ impl Backend for SimBackend {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let state = self.load()?;
-        let mut inv = state.inventory.clone();
+        let mut state = self.load()?;
+        let mut inv = std::mem::take(&mut state.inventory);
         // Drives age while the appliance runs, at the simulator's speed.
         let hours_at = |unix: u64| {
             (unix.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64
