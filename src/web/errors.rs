@@ -259,6 +259,20 @@ pub fn query_error(
     }
 }
 
+/// A part of the address that does not fit its route (`/drives/abc`):
+/// nothing is there, said in words, as a page or as JSON.
+pub fn path_error(err: actix_web::error::PathError, req: &HttpRequest) -> actix_web::Error {
+    let e = AppError::NotFound(format!(
+        "there is nothing at {}: an id in an address is a number ({err})",
+        req.path()
+    ));
+    if super::is_api_path(req.path()) {
+        ApiError(e).into()
+    } else {
+        PageError(e).into()
+    }
+}
+
 pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
     PageError(AppError::BadRequest(format!(
         "the form cannot be read: {err}"

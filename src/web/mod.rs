@@ -262,6 +262,7 @@ pub fn app(
                 .error_handler(errors::json_error),
         )
         .app_data(web::QueryConfig::default().error_handler(errors::query_error))
+        .app_data(web::PathConfig::default().error_handler(errors::path_error))
         .app_data(
             web::FormConfig::default()
                 .limit(64 * 1024)

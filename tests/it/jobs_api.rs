@@ -377,6 +377,18 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     let r = c.get("/drives/99999").await;
     assert_eq!(r.status, 404);
     assert!(r.text().contains("there is no drive 99999"));
+    // An address that is not a number: a page in words, and JSON on the API.
+    let r = c.get("/drives/abc").await;
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("<html"), "{}", r.text());
+    assert!(
+        r.text().contains("there is nothing at /drives/abc"),
+        "{}",
+        r.text()
+    );
+    let r = c.get("/api/v1/jobs/abc").await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"], "not_found", "{}", r.text());
 }
 
 /// The bay map: each enclosure in its rows and columns, every bay's state,
