@@ -1,0 +1,120 @@
+# Helpers for lab scenarios; guest/scenario.sh sources this, then the
+# scenario, with `set -Eeuo pipefail`: any failing command fails the
+# scenario. Scenarios run as root in the main guest, one at a time, each on
+# freshly wiped disks; what they start they hand to on_teardown.
+LAB=/lab
+SCN=/tmp/scenario          # this scenario's scratch directory, fresh
+PEER_IP=169.254.77.2 MAIN_IP=169.254.77.1
+mkdir -p "$SCN"
+
+say() { echo "$*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_eq WHAT ACTUAL EXPECTED
+expect_eq() {
+  [ "$2" == "$3" ] || fail "$1: got '$2', expected '$3'"
+  say "ok: $1 = $3"
+}
+
+# expect_match WHAT TEXT REGEX
+expect_match() {
+  [[ $2 =~ $3 ]] || fail "$1: '$2' does not match /$3/"
+  say "ok: $1 matches /$3/"
+}
+
+_teardown=()
+on_teardown() { _teardown=("$*" "${_teardown[@]}"); }
+teardown() {
+  local rc=$? step
+  set +e
+  for step in "${_teardown[@]}"; do eval "$step"; done
+  return $rc
+}
+
+# console_start [LISTEN] [TOML line...]: a fresh console with the linux
+# backend; sets URL and TOKEN. The agent observes every 2 s.
+console_start() {
+  local listen=${1:-127.0.0.1:8080}
+  shift || true
+  TOKEN=$(bash "$LAB/lab/guest/console.sh" "$SCN/console" "$listen" \
+    '[agent]' 'observe_interval_seconds = 2' "$@")
+  URL=http://127.0.0.1:${listen##*:}
+  on_teardown 'kill "$(cat "$SCN/console/pid")" 2>/dev/null; cp "$SCN/console/console.log" "$LAB/out/$SCENARIO.console.log"'
+  say "console up at $URL"
+}
+
+# api METHOD PATH [JSON]: prints the response body; api_status then gives
+# its HTTP status.
+api() {
+  curl -sS -o "$SCN/api.body" -w '%{http_code}' -X "$1" "$URL$2" \
+    -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    ${3:+--data "$3"} >"$SCN/api.status"
+  cat "$SCN/api.body"
+}
+api_status() { cat "$SCN/api.status"; }
+
+# api_ok METHOD PATH [JSON]: as api, failing the scenario unless 2xx.
+api_ok() {
+  api "$@" >/dev/null
+  [[ $(api_status) == 2* ]] || fail "$1 $2 answered $(api_status): $(cat "$SCN/api.body")"
+  cat "$SCN/api.body"
+}
+
+# wait_until WHAT SECONDS COMMAND...: polls COMMAND every half second.
+wait_until() {
+  local what=$1 limit=$2 start=$SECONDS
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS - start < limit)) || fail "$what: not within $limit s"
+    sleep 0.5
+  done
+  say "ok: $what (after $((SECONDS - start)) s)"
+}
+
+# wait_job ID: waits for the job to finish; prints its JSON.
+wait_job() {
+  local start=$SECONDS job
+  while :; do
+    job=$(api_ok GET "/api/v1/jobs/$1")
+    case $(jq -r .state <<<"$job") in
+      succeeded | failed | cancelled) printf '%s' "$job"; return ;;
+    esac
+    ((SECONDS - start < 120)) || fail "job $1 did not finish in 120 s: $job"
+    sleep 0.5
+  done
+}
+
+# drive JQ_FILTER: the drives the console lists, through a jq filter.
+drives() { api_ok GET /api/v1/drives | jq -c "$@"; }
+
+# The shelf: what qemu was given (tests/lab/shelf, as JSON lines).
+shelf() { jq -c "$@" "$LAB/shelf.json"; }
+
+# dev_of SERIAL: the kernel name of the shelf disk with that serial.
+dev_of() {
+  local link
+  link=$(ls /dev/disk/by-id/ | grep -E "^(ata-.*_|virtio-)$1\$" | head -1)
+  [ -n "$link" ] || return 1
+  basename "$(readlink -f "/dev/disk/by-id/$link")"
+}
+
+# peer COMMAND...: runs a command in the peer guest (over the private
+# link, through guest/peer-agent.py); prints its output, fails with it.
+peer() {
+  local req out
+  req=$(python3 -c 'import json, sys; print(json.dumps({"argv": sys.argv[1:]}))' "$@")
+  out=$(curl -sS --max-time 120 -X POST "http://$PEER_IP:7070/run" --data "$req") \
+    || fail "the peer agent did not answer"
+  printf '%s' "$(jq -r .stdout <<<"$out")"
+  [ "$(jq -r .rc <<<"$out")" = 0 ] || fail "on the peer, $* exited $(jq -r .rc <<<"$out"): $(jq -r .stderr <<<"$out")"
+}
+
+# hide_tool NAME: the tool is gone from the guest until the scenario ends.
+hide_tool() {
+  local path
+  path=$(command -v "$1") || fail "$1 is not installed in the guest"
+  path=$(readlink -f "$path")
+  mv "$path" "$path.lab-hidden"
+  on_teardown "mv '$path.lab-hidden' '$path'"
+  say "hid $path"
+}

@@ -1,0 +1,8 @@
+#!/bin/bash
+# Runs one scenario file with the helpers of lib.sh and its teardown.
+set -Eeuo pipefail
+SCENARIO=$(basename "$1" .sh)
+source "$(dirname "$0")/lib.sh"
+trap teardown EXIT
+cd "$SCN"
+source "$1"

@@ -1,0 +1,31 @@
+# A disk removed while the console runs (the kernel is told through sysfs,
+# as when a drive is pulled from a hot-swap bay) is shown missing after
+# the next observation; its return (a SCSI host rescan) is seen, as the
+# same drive.
+console_start
+serial=BAYSA0003
+dev=$(dev_of "$serial")
+present() { test "$(drives ".[] | select(.serial == \"$serial\") | .present")" = "$1"; }
+wait_until "the console lists $serial ($dev) as present" 60 present true
+before=$(drives ".[] | select(.serial == \"$serial\")")
+others=$(drives '[.[] | select(.present) | .serial] | length')
+
+scsi=$(readlink -f "/sys/block/$dev/device")        # .../host2/target2:0:0/2:0:0:0
+host=$(grep -o 'host[0-9]*' <<<"$scsi" | tail -1)
+echo 1 >"/sys/block/$dev/device/delete"
+wait_until "the kernel no longer has $dev" 30 test ! -e "/sys/block/$dev"
+wait_until "the console shows $serial missing" 30 present false
+expect_eq "the other drives stay present" "$(drives '[.[] | select(.present) | .serial] | length')" "$((others - 1))"
+missing=$(drives ".[] | select(.serial == \"$serial\")")
+expect_eq "the missing drive keeps its record" "$(jq .id <<<"$missing")" "$(jq .id <<<"$before")"
+page=$(curl -fsS -H "authorization: Bearer $TOKEN" "$URL/drives/$(jq .id <<<"$missing")")
+expect_match "its page says it is gone" "$page" "[Mm]issing|not in the appliance|[Rr]emoved"
+
+echo '- - -' >"/sys/class/scsi_host/$host/scan"
+wait_until "the kernel sees $serial again" 30 dev_of "$serial"
+udevadm settle
+wait_until "the console shows $serial present again" 30 present true
+back=$(drives ".[] | select(.serial == \"$serial\")")
+expect_eq "it is the same drive to the console" "$(jq .id <<<"$back")" "$(jq .id <<<"$before")"
+expect_eq "with its current kernel name" "$(jq -r .dev_name <<<"$back")" "$(dev_of "$serial")"
+expect_eq "and its identity" "$(jq -r .ident <<<"$back")" "$(jq -r .ident <<<"$before")"
