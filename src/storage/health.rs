@@ -93,7 +93,10 @@ pub fn verdict(smart: &Smart, before: Option<&Smart>) -> (Health, String) {
     }
     let mut failing: Vec<String> = Vec::new();
     if smart.passed == Some(false) {
-        failing.push("the drive's own SMART health check failed".into());
+        failing.push(match &smart.health_report {
+            Some(words) => format!("the drive's own SMART health check failed: {words}"),
+            None => "the drive's own SMART health check failed".into(),
+        });
     }
     failing.extend(
         smart
@@ -154,6 +157,13 @@ fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
             }
         ));
     }
+    // A SCSI drive may report an exception and still pass: a warning
+    // ("WARNING - SPECIFIED TEMPERATURE EXCEEDED").
+    if smart.passed != Some(false)
+        && let Some(words) = &smart.health_report
+    {
+        warnings.push(format!("the drive reports {words}"));
+    }
     if let Some(used) = smart.percentage_used.filter(|p| *p > WORN_PERCENT) {
         warnings.push(format!("{used}% of its rated endurance used"));
     }
@@ -206,6 +216,33 @@ mod tests {
             attributes,
             ..Smart::default()
         }
+    }
+
+    #[test]
+    fn a_scsi_exception_is_named_in_the_drive_s_words() {
+        let mut s = smart(Vec::new());
+        s.health_report =
+            Some("WARNING - SPECIFIED TEMPERATURE EXCEEDED (asc 0x0b, ascq 0x01)".into());
+        assert_eq!(
+            verdict(&s, None),
+            (
+                Health::Warning,
+                "the drive reports WARNING - SPECIFIED TEMPERATURE EXCEEDED (asc 0x0b, ascq 0x01)"
+                    .into()
+            )
+        );
+        s.passed = Some(false);
+        s.health_report =
+            Some("FAILURE PREDICTION THRESHOLD EXCEEDED (asc 0x5d, ascq 0x10)".into());
+        assert_eq!(
+            verdict(&s, None),
+            (
+                Health::Failing,
+                "the drive's own SMART health check failed: FAILURE PREDICTION THRESHOLD \
+                 EXCEEDED (asc 0x5d, ascq 0x10)"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub struct Smart {
     pub unavailable: Option<String>,
     /// The drive's own overall health self-assessment.
     pub passed: Option<bool>,
+    /// What the drive said with it, where it says more than passed or
+    /// failed: a SCSI drive's informational exception ("FAILURE PREDICTION
+    /// THRESHOLD EXCEEDED", with its sense code).
+    #[serde(default)]
+    pub health_report: Option<String>,
     pub temperature_c: Option<i32>,
     /// The highest temperature the drive is rated to run at, where it says.
     #[serde(default)]

@@ -3,7 +3,11 @@
 # kernel and the real storage tools, in qemu guests. See tests/lab/README.md.
 #
 #   tests/lab/lab.sh [FILTER]   runs every scenario (or those whose file name
-#                               contains FILTER) and exits non-zero if one fails
+#                               matches the regex FILTER) and exits non-zero
+#                               if one fails
+#   tests/lab/lab.sh --refresh-fixtures
+#                               captures every tool output a parser reads in
+#                               the guest (guest/capture.sh) into tests/fixtures/
 #
 # When this machine cannot run the lab (not root, too little memory, no
 # qemu to be had) it prints one line, `lab skipped: <reason>`, and exits 0,
@@ -125,6 +129,14 @@ sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/shelf" | while read -r bus size s
       model: (if $model == "-" then null else $model end),
       size_bytes: ($size | capture("^(?<n>[0-9]+)(?<u>[KMG]?)$") | (.n | tonumber) * ({"": 1, K: 1024, M: 1048576, G: 1073741824}[.u]))}'
 done >"$main/shelf.json"
+if [ "$filter" = --refresh-fixtures ]; then
+  echo "bash /lab/lab/guest/runner.sh capture" >"$main/script.sh"
+  bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
+    -s "$here/shelf" -t 600 || { tail -n 20 "$main/console.log"; exit 1; }
+  cp -r "$main/out/fixtures/." "$root/tests/fixtures/"
+  echo "lab: fixtures refreshed; git diff tests/fixtures shows what the tools now say differently"
+  exit 0
+fi
 echo "bash /lab/lab/guest/runner.sh main '$filter'" >"$main/script.sh"
 echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 

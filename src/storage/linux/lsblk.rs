@@ -214,6 +214,43 @@ mod tests {
         );
     }
 
+    /// The lab's shelf as the guest's lsblk lists it (tests/lab/shelf):
+    /// qemu's AHCI disks with and without a WWN, virtio disks with only a
+    /// serial, and a scsi_debug disk (no transport lsblk knows).
+    #[test]
+    fn the_lab_shelf_as_lsblk_lists_it() {
+        let path = format!(
+            "{}/tests/fixtures/lsblk/lab-shelf-scsi-debug.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let disks = parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let seen: Vec<(String, Transport, u64)> = disks
+            .iter()
+            .map(|d| (d.ident(), d.transport, d.size_bytes))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("serial:BAYSA0002".into(), Transport::Sata, 96 << 20),
+                ("wwn:0x5000c500a1b2c303".into(), Transport::Sata, 80 << 20),
+                ("wwn:0x5000c500a1b2c301".into(), Transport::Sata, 64 << 20),
+                ("wwn:0x3333333000006590".into(), Transport::Other, 16 << 20),
+                ("serial:BAYVD0001".into(), Transport::Virtio, 48 << 20),
+                ("serial:BAYVD0002".into(), Transport::Virtio, 72 << 20),
+            ]
+        );
+        let sata = &disks[2];
+        assert_eq!(
+            (
+                sata.model.as_str(),
+                sata.vendor.as_str(),
+                sata.hctl.as_deref()
+            ),
+            ("BAYLAB SSD 64", "ATA", Some("0:0:0:0"))
+        );
+        assert_eq!(disks[4].model, "", "virtio-blk has no model");
+    }
+
     #[test]
     fn what_is_not_lsblk_says_so() {
         assert!(matches!(parse("NAME SIZE"), Err(LsblkError::NotJson(_))));

@@ -542,6 +542,36 @@ mod tests {
         assert_eq!(parse_version("no digits here"), None);
     }
 
+    /// What each tool printed in the lab guest (tests/lab/guest/capture.sh):
+    /// every tool the backend drives is there, read right, new enough.
+    #[test]
+    fn versions_the_lab_s_tools_print() {
+        let want = [
+            ("mdadm", "4.2"),
+            ("lvm", "2.03.16"),
+            ("thin_check", "0.9.0"),
+            ("thin_delta", "0.9.0"),
+            ("smartctl", "7.3"),
+            ("sg_ses", "2.48"),
+            ("lsblk", "2.38.1"),
+            ("udevadm", "252"),
+        ];
+        assert_eq!(
+            want.map(|w| w.0),
+            TOOLS.iter().map(|t| t.name).collect::<Vec<_>>()[..]
+        );
+        for (tool, (name, version)) in TOOLS.iter().zip(want) {
+            let text = std::fs::read_to_string(format!(
+                "{}/tests/fixtures/versions/{name}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap();
+            let got = parse_version(&text);
+            assert_eq!(got.as_deref(), Some(version), "{name}: {text}");
+            assert!(version_at_least(version, tool.min_version), "{name}");
+        }
+    }
+
     #[test]
     fn versions_compare_numerically() {
         assert!(version_at_least("4.2", "4.1"));

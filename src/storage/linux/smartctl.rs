@@ -33,6 +33,21 @@ fn uint(v: &Value, path: &[&str]) -> Option<u64> {
     at(v, path)?.as_u64()
 }
 
+/// A SCSI drive's informational exception, as smartctl words it, with its
+/// additional sense code: "FAILURE PREDICTION THRESHOLD EXCEEDED (asc 0x5d,
+/// ascq 0x10)". None when the drive reports no exception.
+fn scsi_ie(v: &Value) -> Option<String> {
+    let ie = at(v, &["smart_status", "scsi"])?;
+    let (asc, ascq) = (uint(ie, &["asc"])?, uint(ie, &["ascq"]).unwrap_or(0));
+    if asc == 0 {
+        return None;
+    }
+    let words = at(ie, &["ie_string"])
+        .and_then(Value::as_str)
+        .unwrap_or("informational exception");
+    Some(format!("{words} (asc 0x{asc:02x}, ascq 0x{ascq:02x})"))
+}
+
 /// Reads one `smartctl -j` report.
 pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
     let v: Value = serde_json::from_str(text).map_err(|e| SmartctlError::NotJson(e.to_string()))?;
@@ -64,6 +79,7 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
         self_test_running,
         self_tests,
         passed,
+        health_report: scsi_ie(&v),
         // SCSI devices that have no sensor say 0.
         temperature_c: int(&v, &["temperature", "current"])
             .filter(|t| *t != 0)
@@ -398,6 +414,22 @@ mod tests {
                 Health::Unknown,
                 &["Unable to detect device type"],
             ),
+            // From the lab guest (tests/lab/guest/capture.sh).
+            ("lab-sata-x.json", Health::Healthy, &["no SMART errors"]),
+            ("lab-sata-x-after-short-test.json", Health::Healthy, &[]),
+            ("lab-scsi-debug-x.json", Health::Healthy, &[]),
+            (
+                "lab-scsi-debug-ie-test-x.json",
+                Health::Failing,
+                &[
+                    "health check failed: FAILURE PREDICTION THRESHOLD EXCEEDED (FALSE) (asc 0x5d, ascq 0xff)",
+                ],
+            ),
+            (
+                "lab-virtio-x.json",
+                Health::Unknown,
+                &["Unable to detect device type"],
+            ),
         ];
         for (file, health, words) in cases {
             let smart = parse(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -433,6 +465,24 @@ mod tests {
                 .temperature_c,
             None
         );
+    }
+
+    /// The lab's SATA disk ran a short self-test between two captures.
+    #[test]
+    fn a_lab_self_test_shows_in_the_log() {
+        assert!(
+            parse(&fixture("lab-sata-x.json"))
+                .unwrap()
+                .self_tests
+                .is_empty()
+        );
+        let after = parse(&fixture("lab-sata-x-after-short-test.json")).unwrap();
+        let t = &after.self_tests[0];
+        assert_eq!(
+            (t.kind.as_str(), t.result.as_str(), t.failed),
+            ("Short offline", "Completed without error", false)
+        );
+        assert_eq!(after.self_test_running, None);
     }
 
     #[test]

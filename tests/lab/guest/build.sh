@@ -29,6 +29,7 @@ fi
 
 started=$(date +%s)
 work=$(mktemp -d /tmp/baystack-guest.XXXXXX)
+chmod 755 "$work"   # apt's _apt user downloads the kernel package into it
 trap 'rm -rf "$work"' EXIT
 words() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1"; }
 

@@ -2,6 +2,7 @@
 # The lab inside a guest (started by /lab/script.sh).
 #   runner.sh main [FILTER]   every scenario (or those whose name contains
 #                             FILTER), each on freshly wiped disks
+#   runner.sh capture         guest/capture.sh: fresh fixtures for the parsers
 #   runner.sh peer            the second guest: serves guest/peer-agent.py on
 #                             the private link until the host writes /lab/stop
 set -u
@@ -17,6 +18,10 @@ if [ "$role" = peer ]; then
   for _ in $(seq 1 3600); do [ -e "$LAB/stop" ] && break; sleep 1; done
   pkill -f '/lab/bin/baystack' || true
   exit 0
+fi
+
+if [ "$role" = capture ]; then
+  exec bash "$here/capture.sh"
 fi
 
 # Every shelf disk present, empty and unclaimed, whatever the scenario
@@ -40,7 +45,12 @@ fresh_disks() {
 # What scenarios may leave behind, put back.
 after_scenario() {
   pkill -f '/lab/bin/baystack' 2>/dev/null
-  modprobe -r scsi_debug 2>/dev/null
+  udevadm settle
+  # udev may still hold a scsi_debug disk open for a moment.
+  for _ in $(seq 1 20); do
+    grep -q '^scsi_debug ' /proc/modules || break
+    modprobe -r scsi_debug 2>/dev/null || sleep 0.5
+  done
   rm -rf /tmp/scenario
 }
 

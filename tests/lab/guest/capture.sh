@@ -1,0 +1,42 @@
+#!/bin/bash
+# Captures, verbatim, every tool output a Baystack parser reads, from the
+# real tools on the guest's real disks (the shelf), into /lab/out/fixtures/
+# laid out as tests/fixtures/. tests/lab/lab.sh --refresh-fixtures copies
+# them into the project; the parser tests read them.
+set -euo pipefail
+f=/lab/out/fixtures
+mkdir -p "$f/lsblk" "$f/smartctl" "$f/versions"
+dev() { basename "$(readlink -f "/dev/disk/by-id/$1")"; }
+sata=$(dev "$(ls /dev/disk/by-id | grep -m1 '^ata-.*_BAYSA0001$')")
+virtio=$(dev virtio-BAYVD0001)
+
+# Exactly the commands the linux backend runs (src/storage/linux/mod.rs);
+# lsblk once scsi_debug adds a disk of another kind, below.
+smartctl -j -x "/dev/$sata" >"$f/smartctl/lab-sata-x.json" || true
+smartctl -j -x "/dev/$virtio" >"$f/smartctl/lab-virtio-x.json" || true
+smartctl -t short "/dev/$sata" >"$f/smartctl/lab-sata-t-short.txt" || true
+sleep 3
+smartctl -j -x "/dev/$sata" >"$f/smartctl/lab-sata-x-after-short-test.json" || true
+
+# A SAS-like disk from scsi_debug, then the same disk predicting its own
+# failure (the TEST bit of its informational exceptions control page).
+modprobe scsi_debug num_tgts=1 dev_size_mb=16
+udevadm settle
+sdebug=$(lsscsi | awk '/scsi_debug/ {print $NF; exit}')
+smartctl -j -x "$sdebug" >"$f/smartctl/lab-scsi-debug-x.json" || true
+lsblk -J -O -b >"$f/lsblk/lab-shelf-scsi-debug.json"
+sdparm -q --set=TEST=1,DEXCPT=0 "$sdebug"
+smartctl -j -x "$sdebug" >"$f/smartctl/lab-scsi-debug-ie-test-x.json" || true
+udevadm settle
+for _ in $(seq 1 20); do modprobe -r scsi_debug 2>/dev/null && break; sleep 0.5; done
+
+# What `baystack check` reads of each tool's version.
+mdadm --version >"$f/versions/mdadm.txt" 2>&1
+lvm version >"$f/versions/lvm.txt" 2>&1
+thin_check --version >"$f/versions/thin_check.txt" 2>&1
+thin_delta --version >"$f/versions/thin_delta.txt" 2>&1
+smartctl --version >"$f/versions/smartctl.txt" 2>&1
+sg_ses --version >"$f/versions/sg_ses.txt" 2>&1 || true
+lsblk --version >"$f/versions/lsblk.txt" 2>&1
+udevadm --version >"$f/versions/udevadm.txt" 2>&1
+echo "lab: captured $(find "$f" -type f | wc -l) files"
