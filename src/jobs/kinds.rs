@@ -28,7 +28,7 @@ pub trait JobKind: Sync {
     ) -> Result<String, JobError>;
 }
 
-pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &DriveSelfTest, &Noop];
+pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &DriveLocate, &DriveSelfTest, &Noop];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
@@ -111,7 +111,6 @@ impl JobKind for BayLed {
         ctx: &mut StepCtx<'_>,
     ) -> Result<String, JobError> {
         let p: LedPayload = parse(payload)?;
-        let what = self.led.words();
         match position {
             0 => {
                 let backend = ctx.backend;
@@ -130,15 +129,94 @@ impl JobKind for BayLed {
                             p.slot, p.enclosure
                         ))
                     })?;
-                let word = |b: bool| if b { "on" } else { "off" };
-                if bay.led(self.led) != p.on {
-                    return Err(JobError::Failed(format!(
-                        "the enclosure reports the {what} {} after it was asked to turn it {}",
-                        word(bay.led(self.led)),
-                        word(p.on)
-                    )));
-                }
-                Ok(format!("the enclosure reports the {what} {}", word(p.on)))
+                led_reads(bay, self.led, p.on)
+            }
+        }
+    }
+}
+
+/// Whether a bay's LED reads as it was asked to be: what it reads, in
+/// words, or the failure.
+fn led_reads(bay: &crate::storage::Slot, led: Led, on: bool) -> Result<String, JobError> {
+    let word = |b: bool| if b { "on" } else { "off" };
+    let what = led.words();
+    if bay.led(led) != on {
+        return Err(JobError::Failed(format!(
+            "the enclosure reports the {what} {} after it was asked to turn it {}",
+            word(bay.led(led)),
+            word(on)
+        )));
+    }
+    Ok(format!("the enclosure reports the {what} {}", word(on)))
+}
+
+// ---- drive.locate ----
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DriveLocatePayload {
+    pub drive_id: i64,
+    pub ident: String,
+    pub on: bool,
+}
+
+/// A job that finds the bay a drive sits in, asking the system now, and
+/// turns that bay's identify LED on or off. `bay` is where the console
+/// last saw the drive, so the job also waits its turn behind other jobs
+/// on that bay.
+pub fn drive_locate(
+    drive_id: i64,
+    ident: &str,
+    label: &str,
+    bay: Option<(&str, u32)>,
+    on: bool,
+) -> JobSpec {
+    let word = if on { "on" } else { "off" };
+    let mut resources = vec![drive_resource(ident)];
+    resources.extend(bay.map(|(e, s)| bay_resource(e, s)));
+    JobSpec {
+        kind: DriveLocate.name().into(),
+        summary: format!("Identify LED {word}: the bay of {label}"),
+        payload: serde_json::to_value(DriveLocatePayload {
+            drive_id,
+            ident: ident.into(),
+            on,
+        })
+        .expect("payload serializes"),
+        resources,
+        steps: vec![
+            format!("Find the bay holding {label} and turn its identify LED {word}"),
+            "Read the bay back from the enclosure".into(),
+        ],
+    }
+}
+
+pub struct DriveLocate;
+
+impl JobKind for DriveLocate {
+    fn name(&self) -> &'static str {
+        "drive.locate"
+    }
+
+    fn run_step(
+        &self,
+        payload: &str,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let p: DriveLocatePayload = parse(payload)?;
+        let backend = ctx.backend;
+        match position {
+            0 => {
+                let (enclosure, slot) = backend.drive_bay(&p.ident, ctx)?;
+                let did = backend.set_led(&enclosure, slot, Led::Locate, p.on, ctx)?;
+                Ok(format!("found in slot {slot} of {enclosure}; {did}"))
+            }
+            _ => {
+                let inv = backend.inventory()?;
+                let (_, bay) = inv.bay_of(&p.ident).ok_or_else(|| {
+                    JobError::Failed("the drive is no longer in any enclosure's bay".into())
+                })?;
+                led_reads(bay, Led::Locate, p.on)
             }
         }
     }

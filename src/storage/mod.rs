@@ -278,6 +278,18 @@ pub struct Inventory {
     pub drives: Vec<Drive>,
 }
 
+impl Inventory {
+    /// The enclosure and slot holding the drive `ident`, if one does.
+    pub fn bay_of(&self, ident: &str) -> Option<(&Enclosure, &Slot)> {
+        self.enclosures.iter().find_map(|e| {
+            e.slots
+                .iter()
+                .find(|s| s.drive.as_deref() == Some(ident))
+                .map(|s| (e, s))
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// The job this work belongs to is no longer ours (its lease was lost,
@@ -330,6 +342,20 @@ pub trait Backend: Send + Sync {
         kind: SelfTestKind,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError>;
+
+    /// The bay a drive sits in now, asked of the system itself rather than
+    /// of the last observation: its enclosure's ident and slot. Fails, saying
+    /// what was looked at, when no enclosure holds the drive.
+    fn drive_bay(
+        &self,
+        ident: &str,
+        _log: &mut dyn CommandLog,
+    ) -> Result<(String, u32), BackendError> {
+        let inv = self.inventory()?;
+        inv.bay_of(ident)
+            .map(|(e, s)| (e.ident.clone(), s.slot))
+            .ok_or_else(|| BackendError::Failed(format!("no enclosure holds the drive {ident}")))
+    }
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.
     fn set_led(

@@ -501,22 +501,15 @@ pub struct SelfTestBody {
     pub kind: String,
 }
 
-/// Checks the drive is there and enqueues the job that starts a self-test.
-async fn enqueue_self_test(
-    req: &HttpRequest,
+/// The drive `id_text` names, with its bay, if it is in the appliance now;
+/// `doing` says what it was wanted for: "test itself".
+async fn present_drive(
     state: &AppState,
-    who: &Identity,
-    id_text: String,
-    kind_text: &str,
-) -> Result<i64, AppError> {
-    let id = drive_id(&id_text)?;
-    let kind = SelfTestKind::parse(kind_text).ok_or_else(|| {
-        AppError::invalid(
-            "kind",
-            format!("a self-test is \"short\" or \"long\", not {kind_text:?}"),
-        )
-    })?;
-    let (d, _) = state
+    id_text: &str,
+    doing: &str,
+) -> Result<(inventory::DriveRow, Option<inventory::Place>), AppError> {
+    let id = drive_id(id_text)?;
+    let (d, place) = state
         .db
         .run(move |conn| -> Result<_, AppError> { Ok(inventory::drive(&mut conn.conn(), id)?) })
         .await?
@@ -527,12 +520,81 @@ async fn enqueue_self_test(
         })?;
     if !d.present {
         return Err(AppError::Conflict(format!(
-            "{} {} is not in the appliance now, so it cannot test itself",
+            "{} {} is not in the appliance now, so it cannot {doing}",
             d.model, d.serial
         )));
     }
+    Ok((d, place))
+}
+
+/// Checks the drive is there and enqueues the job that starts a self-test.
+async fn enqueue_self_test(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    id_text: String,
+    kind_text: &str,
+) -> Result<i64, AppError> {
+    let kind = SelfTestKind::parse(kind_text).ok_or_else(|| {
+        AppError::invalid(
+            "kind",
+            format!("a self-test is \"short\" or \"long\", not {kind_text:?}"),
+        )
+    })?;
+    let (d, _) = present_drive(state, &id_text, "test itself").await?;
     let spec = kinds::self_test(d.id, &d.ident, d.dev_name.as_deref(), &d.label(), kind);
     jobs::enqueue(state, who, &client_address(req), spec, None).await
+}
+
+/// Checks the drive is there and enqueues the job that finds its bay and
+/// sets that bay's identify LED.
+async fn enqueue_drive_locate(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    id_text: String,
+    on: bool,
+) -> Result<i64, AppError> {
+    let (d, place) = present_drive(state, &id_text, "be identified").await?;
+    let bay = place
+        .as_ref()
+        .map(|(e, _, slot)| (e.as_str(), *slot as u32));
+    let spec = kinds::drive_locate(d.id, &d.ident, &d.label(), bay, on);
+    jobs::enqueue(state, who, &client_address(req), spec, None).await
+}
+
+/// `POST /api/v1/drives/{id}/locate` `{"on": bool}`: enqueues a job that
+/// finds the bay the drive sits in and sets its identify LED; 202
+/// `{"job_id": N}`. A drive in no enclosure fails as a job, saying what was
+/// looked at.
+pub async fn api_drive_locate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    body: web::Json<LedBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), body.on).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+}
+
+/// `POST /drives/{id}/locate` from the drive's page: to the job's page.
+pub async fn drive_locate_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    form: web::Form<LedBody>,
+) -> Result<HttpResponse, PageError> {
+    let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), form.on).await?;
+    Ok(to_job(id))
+}
+
+/// A redirect to a job's page.
+fn to_job(id: i64) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, format!("/jobs/{id}")))
+        .finish()
 }
 
 /// `POST /api/v1/drives/{id}/selftest` `{"kind": "short" | "long"}`:
@@ -557,9 +619,7 @@ pub async fn self_test_page(
     form: web::Form<SelfTestBody>,
 ) -> Result<HttpResponse, PageError> {
     let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &form.kind).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, format!("/jobs/{id}")))
-        .finish())
+    Ok(to_job(id))
 }
 
 #[cfg(test)]

@@ -174,6 +174,7 @@ routes! {
     GET "/bays/map" VIEWER => bays::map_partial;
     GET "/drives/{id}" VIEWER => bays::drive_page;
     POST "/drives/{id}/selftest" OPERATOR => bays::self_test_page;
+    POST "/drives/{id}/locate" OPERATOR => bays::drive_locate_page;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
     GET "/pools" VIEWER => areas::pools;
     GET "/volumes" VIEWER => areas::volumes;
@@ -212,6 +213,7 @@ routes! {
     GET "/api/v1/drives" VIEWER => bays::api_drives;
     GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
     POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::api_self_test;
+    POST "/api/v1/drives/{id}/locate" OPERATOR => bays::api_drive_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;
 }

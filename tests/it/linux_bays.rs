@@ -446,7 +446,104 @@ async fn self_tests_run_smartctl(backend: Backend) {
     );
 }
 
+/// Identify by drive: the job finds the drive's bay by asking the system
+/// now and lights it; a drive in no enclosure fails the job with what was
+/// looked at, the commands it ran in its log, and no LED touched.
+async fn a_drive_is_identified_in_its_bay(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let loose = disk("sdz", "5000c50000000bad");
+    let (app, sys, _) = linux_app_on(
+        backend,
+        dir.path(),
+        "sas2-expander",
+        std::slice::from_ref(&loose),
+    );
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let drives = c.get("/api/v1/drives").await.json();
+    let by_dev = |name: &str| {
+        drives
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dev_name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let leds = || -> Vec<String> {
+        let class = sys.join("class/enclosure/0:0:15:0");
+        let mut all: Vec<String> = std::fs::read_dir(&class)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("locate").exists())
+            .map(|e| std::fs::read_to_string(e.path().join("locate")).unwrap())
+            .collect();
+        all.sort();
+        all
+    };
+    let before = leds();
+
+    let sdb = by_dev("sdb");
+    assert_eq!(sdb["bay"]["slot"], 2, "{sdb}");
+    let job = led_job(
+        &app,
+        &mut c,
+        &format!("/api/v1/drives/{}/locate", sdb["id"]),
+        true,
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let slot = sys.join("class/enclosure/0:0:15:0/Slot 02/locate");
+    assert_eq!(std::fs::read_to_string(&slot).unwrap(), "1");
+    assert!(
+        job["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("found in slot 2 of 0x5003048001a2b33f; wrote 1 to"),
+        "{job}"
+    );
+    assert_eq!(
+        job["resources"].as_array().unwrap().len(),
+        2,
+        "the drive and its bay: {job}"
+    );
+    std::fs::write(&slot, "0\n").unwrap();
+
+    let sdz = by_dev("sdz");
+    assert_eq!(sdz["bay"], Value::Null);
+    let job = led_job(
+        &app,
+        &mut c,
+        &format!("/api/v1/drives/{}/locate", sdz["id"]),
+        true,
+    )
+    .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("/dev/sdz (ST4000NM0023 Z1Zsdz) sits in no enclosure bay")
+            && error.contains("none of the 1 enclosure(s) here (LSI SAS2X36 (0:0:15:0))"),
+        "{error}"
+    );
+    let argv: Vec<&Value> = job["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["argv"])
+        .collect();
+    assert_eq!(argv.len(), 1, "{job}");
+    assert_eq!(
+        argv[0].as_array().unwrap()[1..],
+        ["-J", "-O", "-b"],
+        "{job}"
+    );
+    assert_eq!(leds(), before, "no LED changed");
+}
+
 both!(
+    a_drive_is_identified_in_its_bay,
     self_tests_run_smartctl,
     leds_land_in_the_enclosure_files,
     smart_is_read_with_smartctl,

@@ -4,6 +4,7 @@
 
 mod cli;
 mod database;
+mod drives;
 mod health;
 mod jobs_api;
 mod linux_bays;

@@ -210,21 +210,20 @@ impl LinuxBackend {
         ))
     }
 
-    /// Runs a tool that must succeed; its standard output.
-    fn run_tool(&self, name: &str, args: &[&str]) -> Result<String, BackendError> {
-        Ok(run_ok(&self.tool(name)?.args(args), &mut super::NoLog)?.stdout_text())
-    }
-
-    /// `sg_ses --join` on a generic SCSI node: `None` when sg_ses is not
-    /// installed.
-    fn sg_ses_join(&self, sg: &str) -> Option<Result<sg_ses::Report, String>> {
+    /// `sg_ses --join` on a generic SCSI node, recorded in `log`: `None`
+    /// when sg_ses is not installed.
+    fn sg_ses_join(
+        &self,
+        sg: &str,
+        log: &mut dyn CommandLog,
+    ) -> Option<Result<sg_ses::Report, String>> {
         let spec = self.tool("sg_ses").ok()?;
         Some(
             self.sg_node(sg)
                 .map_err(|e| e.to_string())
                 .and_then(|node| {
                     let spec = spec.arg("--join").arg(node.as_os_str());
-                    let out = run_ok(&spec, &mut super::NoLog).map_err(|e| e.to_string())?;
+                    let out = run_ok(&spec, log).map_err(|e| e.to_string())?;
                     sg_ses::parse(&out.stdout_text())
                         .map_err(|e| format!("`{}`: {e}", spec.argv().join(" ")))
                 }),
@@ -254,9 +253,23 @@ impl LinuxBackend {
         Ok(self.settings.dev_root.join(dev))
     }
 
-    fn enclosures(&self, disks: &[lsblk::Disk]) -> Result<Vec<bays::Seen>, BackendError> {
-        bays::observe(&self.settings.sysfs_root, disks, &|sg| self.sg_ses_join(sg))
-            .map_err(BackendError::Failed)
+    /// Every enclosure as it is now; the `sg_ses` reads go into `log`.
+    fn enclosures(
+        &self,
+        disks: &[lsblk::Disk],
+        log: &mut dyn CommandLog,
+    ) -> Result<Vec<bays::Seen>, BackendError> {
+        let log = std::cell::RefCell::new(log);
+        bays::observe(&self.settings.sysfs_root, disks, &|sg| {
+            self.sg_ses_join(sg, *log.borrow_mut())
+        })
+        .map_err(BackendError::Failed)
+    }
+
+    /// The disks lsblk lists now, its run recorded in `log`.
+    fn disks(&self, log: &mut dyn CommandLog) -> Result<Vec<lsblk::Disk>, BackendError> {
+        let out = run_ok(&self.tool("lsblk")?.args(["-J", "-O", "-b"]), log)?;
+        lsblk::parse(&out.stdout_text()).map_err(|e| BackendError::Failed(format!("lsblk: {e}")))
     }
 }
 
@@ -329,8 +342,7 @@ impl Backend for LinuxBackend {
     }
 
     fn inventory(&self) -> Result<Inventory, BackendError> {
-        let disks = lsblk::parse(&self.run_tool("lsblk", &["-J", "-O", "-b"])?)
-            .map_err(|e| BackendError::Failed(format!("lsblk: {e}")))?;
+        let disks = self.disks(&mut super::NoLog)?;
         let by_id = by_id_names(&self.settings.dev_root);
         let drives: Vec<Drive> = disks
             .iter()
@@ -349,7 +361,7 @@ impl Backend for LinuxBackend {
             })
             .collect();
         let enclosures = self
-            .enclosures(&disks)?
+            .enclosures(&disks, &mut super::NoLog)?
             .into_iter()
             .map(|seen| seen.enclosure)
             .collect();
@@ -428,6 +440,59 @@ impl Backend for LinuxBackend {
         ))
     }
 
+    fn drive_bay(
+        &self,
+        ident: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<(String, u32), BackendError> {
+        let disks = self.disks(log)?;
+        let disk = disks.iter().find(|d| d.ident() == ident).ok_or_else(|| {
+            BackendError::Failed(format!(
+                "the drive {ident} is not attached now: lsblk lists no disk with that identity"
+            ))
+        })?;
+        let seen = self.enclosures(&disks, log)?;
+        let found = seen.iter().find_map(|e| {
+            let s = e
+                .enclosure
+                .slots
+                .iter()
+                .find(|s| s.drive.as_deref() == Some(ident))?;
+            Some((e.enclosure.ident.clone(), s.slot))
+        });
+        found.ok_or_else(|| {
+            let looked = if seen.is_empty() {
+                format!(
+                    "this machine has no enclosure to hold it ({}/class/enclosure lists none \
+                     and no SCSI device of type 13 answers SES)",
+                    self.settings.sysfs_root.display()
+                )
+            } else {
+                let labels: Vec<&str> = seen.iter().map(|e| e.enclosure.label.as_str()).collect();
+                format!(
+                    "none of the {} enclosure(s) here ({}) has a bay the kernel links to it \
+                     or that reports its SAS address",
+                    seen.len(),
+                    labels.join(", ")
+                )
+            };
+            let at = match &disk.hctl {
+                Some(h) => format!(
+                    " It is attached at SCSI address {h} ({}).",
+                    disk.transport.as_str()
+                ),
+                None => format!(" It is attached over {}.", disk.transport.as_str()),
+            };
+            BackendError::Failed(format!(
+                "/dev/{} ({} {}) sits in no enclosure bay, so it has no identify LED to \
+                 light: {looked}.{at}",
+                disk.name,
+                disk.model,
+                disk.serial.as_deref().unwrap_or("without a serial"),
+            ))
+        })
+    }
+
     fn set_led(
         &self,
         enclosure: &str,
@@ -436,7 +501,7 @@ impl Backend for LinuxBackend {
         on: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        let seen = self.enclosures(&[])?;
+        let seen = self.enclosures(&[], log)?;
         let e = seen
             .iter()
             .find(|e| e.enclosure.ident == enclosure)
