@@ -80,8 +80,16 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
         self_tests,
         passed,
         health_report: scsi_ie(&v),
-        // SCSI devices that have no sensor say 0.
+        // SCSI devices that have no sensor say 0. With -x, smartctl 7.3
+        // reports a SCSI drive that has the environmental reporting log
+        // subpage there instead of under "temperature".
         temperature_c: int(&v, &["temperature", "current"])
+            .or_else(|| {
+                int(
+                    &v,
+                    &["scsi_environmental_reports", "temperature_1", "current"],
+                )
+            })
             .filter(|t| *t != 0)
             .map(|t| t as i32),
         temperature_limit_c,
@@ -458,6 +466,13 @@ mod tests {
         let nvme = parse(&fixture("nvme-wear-75pct.json")).unwrap();
         assert_eq!(nvme.percentage_used, Some(75));
         assert_eq!(nvme.critical_warning, Some(0));
+        // scsi_debug under -x: from the environmental reporting subpage.
+        assert_eq!(
+            parse(&fixture("lab-scsi-debug-x.json"))
+                .unwrap()
+                .temperature_c,
+            Some(40)
+        );
         // An iSCSI LUN has no temperature sensor and says 0.
         assert_eq!(
             parse(&fixture("iscsi-lio-lun-a.json"))
