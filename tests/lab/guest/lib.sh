@@ -60,15 +60,25 @@ api_ok() {
   cat "$SCN/api.body"
 }
 
-# wait_until WHAT SECONDS COMMAND...: polls COMMAND every half second.
+# wait_until WHAT SECONDS COMMAND...: runs COMMAND every half second until
+# it succeeds. Its arguments are expanded once, at the call: to wait for a
+# value, let a command read it anew each time (see `is`).
 wait_until() {
   local what=$1 limit=$2 start=$SECONDS
   shift 2
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS - start < limit)) || fail "$what: not within $limit s"
+  until "$@" >"$SCN/wait.out" 2>&1; do
+    ((SECONDS - start < limit)) || fail "$what: not within $limit s ($(tail -c 400 "$SCN/wait.out"))"
     sleep 0.5
   done
   say "ok: $what (after $((SECONDS - start)) s)"
+}
+
+# is WANT COMMAND...: whether COMMAND prints WANT; says what it printed if not.
+is() {
+  local want=$1 got
+  shift
+  got=$("$@") || true
+  [ "$got" == "$want" ] || { echo "got '$got', want '$want'"; return 1; }
 }
 
 # wait_job ID: waits for the job to finish; prints its JSON.
@@ -84,7 +94,8 @@ wait_job() {
   done
 }
 
-# drive JQ_FILTER: the drives the console lists, through a jq filter.
+# drives [JQ_OPTION...] JQ_FILTER: the drives the console lists, through
+# a jq filter.
 drives() { api_ok GET /api/v1/drives | jq -c "$@"; }
 
 # The shelf: what qemu was given (tests/lab/shelf, as JSON lines).

@@ -4,7 +4,7 @@
 # SATA disks and "not available", with the reason, on the virtio ones.
 console_start
 wait_until "the console has observed all $(shelf -s length) shelf disks" 60 \
-  test "$(drives '[.[] | select(.present)] | length')" = "$(shelf -s length)"
+  is "$(shelf -s length)" drives '[.[] | select(.present)] | length'
 listed=$(drives '[.[] | select(.present) | .serial] | sort')
 expect_eq "the serials listed" "$listed" "$(shelf -s '[.[].serial] | sort')"
 
@@ -38,7 +38,7 @@ done
 
 # The SMART poller reads every drive a few seconds after the start.
 wait_until "every drive has a SMART verdict" 90 \
-  test "$(drives '[.[] | select(.present and .health_reason != "SMART not read yet")] | length')" = "$(shelf -s length)"
+  is "$(shelf -s length)" drives '[.[] | select(.present and .health_reason != "SMART not read yet")] | length'
 for serial in $(shelf -r 'select(.bus == "sata") | .serial'); do
   got=$(drives ".[] | select(.serial == \"$serial\")")
   expect_eq "$serial: SMART verdict" "$(jq -r .health <<<"$got")" healthy

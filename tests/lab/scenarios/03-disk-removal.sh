@@ -5,7 +5,7 @@
 console_start
 serial=BAYSA0003
 dev=$(dev_of "$serial")
-present() { test "$(drives ".[] | select(.serial == \"$serial\") | .present")" = "$1"; }
+present() { is "$1" drives ".[] | select(.serial == \"$serial\") | .present"; }
 wait_until "the console lists $serial ($dev) as present" 60 present true
 before=$(drives ".[] | select(.serial == \"$serial\")")
 others=$(drives '[.[] | select(.present) | .serial] | length')
