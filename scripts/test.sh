@@ -4,10 +4,16 @@
 # It installs what the tests need (PostgreSQL, Chromium, cargo-nextest,
 # Node packages for the browser test), starts a throw-away PostgreSQL on
 # loopback, runs the Rust tests (unit, HTTP on SQLite and PostgreSQL, CLI),
-# then the real-browser test, and checks formatting and lints.
+# then the real-browser test, then the integration lab (the `linux` backend
+# against a stock Debian kernel in qemu guests, tests/lab/README.md), and
+# checks formatting and lints.
 #
 #   scripts/test.sh            everything
 #   SKIP_LINT=1 scripts/test.sh    without fmt/clippy (quicker while editing)
+#
+# The lab runs when this machine can (root, qemu from Debian's packages,
+# 4 GiB free); otherwise it prints `lab skipped: <reason>`, which fails the
+# run when BAYSTACK_LAB=require (CI sets that).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,6 +76,10 @@ cargo build --quiet --bin baystack
 (cd tests/browser && npm ci --silent --no-audit --no-fund)
 BAYSTACK_BIN="$root/target/debug/baystack" ARTIFACTS="$artifacts/browser" \
   node --test --test-reporter=spec tests/browser/
+
+# ---- the integration lab -------------------------------------------------
+say "integration lab (qemu guests, the linux backend against a real kernel)"
+BAYSTACK_BIN="$root/target/debug/baystack" BAYSTACK_LAB_OUT="$artifacts/lab" tests/lab/lab.sh
 
 # ---- style ---------------------------------------------------------------
 if [ -z "${SKIP_LINT:-}" ]; then
