@@ -35,7 +35,34 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         Err(BackendError::NotBuilt(msg)) => tracing::debug!("observer: {msg}"),
         Err(e) => tracing::warn!("observer: {e}"),
     }
+    match count_logged_errors(db, backend) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!("the kernel logged {n} I/O error(s) on drives since the last look"),
+        // Said once: it stays so until someone gives the agent the right.
+        Err(e) if KERNEL_LOG_WARNED.swap(true, Ordering::Relaxed) => {
+            tracing::debug!("observer: {e}")
+        }
+        Err(e) => tracing::warn!("observer: {e}; I/O errors on drives are not counted"),
+    }
     Ok(())
+}
+
+static KERNEL_LOG_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Counts the I/O errors the kernel logged on drives since the last look
+/// (after the inventory, so drives carry their current kernel names).
+fn count_logged_errors(db: &Db, backend: &dyn Backend) -> Result<usize, AppError> {
+    let host = crate::jobs::runner::host_name();
+    let from = inventory::kernel_log_cursor(&mut db.get()?.conn(), &host)?;
+    let Some((cursor, errors)) = backend
+        .kernel_io_errors(from.as_ref())
+        .map_err(|e| AppError::Unavailable(e.to_string()))?
+    else {
+        return Ok(0);
+    };
+    Ok(db
+        .get()?
+        .write(|c| inventory::count_kernel_io_errors(c, &host, from.as_ref(), &cursor, &errors))?)
 }
 
 /// Reads every drive's SMART every `smart_interval_minutes`, starting a

@@ -222,8 +222,11 @@ pub struct LinuxFileConfig {
     pub command_timeout_seconds: Option<u64>,
     /// Where sysfs is mounted (tests point it at a fixture tree).
     pub sysfs_root: Option<PathBuf>,
-    /// Where device nodes and /dev/disk/by-id live.
+    /// Where device nodes and /dev/disk/by-id live (and `kmsg`, the
+    /// kernel's log).
     pub dev_root: Option<PathBuf>,
+    /// Where procfs is mounted (the boot id is read there).
+    pub proc_root: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -289,6 +292,7 @@ pub struct LinuxSettings {
     pub command_timeout_seconds: u64,
     pub sysfs_root: PathBuf,
     pub dev_root: PathBuf,
+    pub proc_root: PathBuf,
 }
 
 /// The resolved settings every part of Baystack reads.
@@ -520,6 +524,10 @@ impl Settings {
                 .sysfs_root
                 .unwrap_or_else(|| PathBuf::from("/sys")),
             dev_root: file.linux.dev_root.unwrap_or_else(|| PathBuf::from("/dev")),
+            proc_root: file
+                .linux
+                .proc_root
+                .unwrap_or_else(|| PathBuf::from("/proc")),
         };
 
         let bay_layouts = file

@@ -6,10 +6,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::Conn;
-use super::schema::{bays, drives, enclosures, observations, smart_samples};
+use super::schema::{bays, drives, enclosures, kernel_log_cursors, observations, smart_samples};
 use crate::db_run;
 use crate::storage::health::{Health, verdict};
-use crate::storage::{Inventory, Smart};
+use crate::storage::{Inventory, KernelIoError, LogCursor, Smart};
+
+/// A new drive's verdict until its SMART is read.
+const NOT_READ_YET: &str = "SMART not read yet";
 
 /// Writes one observation pass. Call inside a write transaction so readers
 /// see either the previous pass or this one.
@@ -41,7 +44,7 @@ pub fn store(
                 values,
                 drives::first_seen_at.eq(now),
                 drives::health.eq(Health::Unknown.as_str()),
-                drives::health_reason.eq("SMART not read yet"),
+                drives::health_reason.eq(NOT_READ_YET),
             ))
             .on_conflict(drives::ident)
             .do_update()
@@ -147,14 +150,6 @@ pub fn apply_smart(
 ) -> QueryResult<(Health, String)> {
     let before = last_smart(c, drive_id)?;
     let (health, reason) = verdict(smart, before.as_ref());
-    db_run!(c, c => diesel::update(drives::table.find(drive_id))
-        .set((
-            drives::health.eq(health.as_str()),
-            drives::health_reason.eq(&reason),
-            drives::temperature_c.eq(smart.temperature_c),
-            drives::power_on_hours.eq(smart.power_on_hours),
-        ))
-        .execute(c))?;
     if keep_sample {
         db_run!(c, c => diesel::insert_into(smart_samples::table)
             .values((
@@ -168,7 +163,128 @@ pub fn apply_smart(
             ))
             .execute(c))?;
     }
+    let (health, reason) = with_logged_errors(c, drive_id, health, reason)?;
+    db_run!(c, c => diesel::update(drives::table.find(drive_id))
+        .set((
+            drives::health.eq(health.as_str()),
+            drives::health_reason.eq(&reason),
+            drives::temperature_c.eq(smart.temperature_c),
+            drives::power_on_hours.eq(smart.power_on_hours),
+        ))
+        .execute(c))?;
     Ok((health, reason))
+}
+
+/// A drive's verdict from its SMART, with the I/O errors the kernel logged
+/// against it counted in.
+fn with_logged_errors(
+    c: &mut Conn<'_>,
+    drive_id: i64,
+    health: Health,
+    reason: String,
+) -> QueryResult<(Health, String)> {
+    let (medium, other): (i64, i64) = db_run!(c, c => drives::table
+        .find(drive_id)
+        .select((drives::medium_errors, drives::io_errors))
+        .first(c))?;
+    Ok(crate::storage::health::with_kernel_errors(
+        (health, reason),
+        medium,
+        other,
+    ))
+}
+
+/// How far this host's kernel log has been read.
+pub fn kernel_log_cursor(c: &mut Conn<'_>, host: &str) -> QueryResult<Option<LogCursor>> {
+    let row: Option<(String, i64)> = db_run!(c, c => kernel_log_cursors::table
+        .find(host)
+        .select((kernel_log_cursors::boot_id, kernel_log_cursors::next_seq))
+        .first(c)
+        .optional())?;
+    Ok(row.map(|(boot, next)| LogCursor {
+        boot,
+        next: next.max(0) as u64,
+    }))
+}
+
+/// Counts the I/O errors read from this host's kernel log from `read_from`
+/// on against the drives that had those kernel names, and moves the cursor
+/// on to `cursor`. The move is one conditional statement: if another agent
+/// on this host moved it first, its count stands and this one counts
+/// nothing (what it read past that is read again next time). Returns the
+/// errors counted.
+pub fn count_kernel_io_errors(
+    c: &mut Conn<'_>,
+    host: &str,
+    read_from: Option<&LogCursor>,
+    cursor: &LogCursor,
+    errors: &[KernelIoError],
+) -> QueryResult<usize> {
+    let next = i64::try_from(cursor.next).unwrap_or(i64::MAX);
+    let moved = match read_from {
+        Some(from) => db_run!(c, c => diesel::update(kernel_log_cursors::table
+            .filter(kernel_log_cursors::host.eq(host))
+            .filter(kernel_log_cursors::boot_id.eq(&from.boot))
+            .filter(kernel_log_cursors::next_seq.eq(i64::try_from(from.next).unwrap_or(i64::MAX))))
+            .set((
+                kernel_log_cursors::boot_id.eq(&cursor.boot),
+                kernel_log_cursors::next_seq.eq(next),
+            ))
+            .execute(c))?,
+        None => db_run!(c, c => diesel::insert_into(kernel_log_cursors::table)
+            .values((
+                kernel_log_cursors::host.eq(host),
+                kernel_log_cursors::boot_id.eq(&cursor.boot),
+                kernel_log_cursors::next_seq.eq(next),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))?,
+    };
+    if moved == 0 {
+        return Ok(0);
+    }
+    let mut counted = 0;
+    let mut touched = Vec::new();
+    for e in errors {
+        let Some(id) = db_run!(c, c => drives::table
+            .filter(drives::present.eq(true))
+            .filter(drives::dev_name.eq(&e.dev))
+            .select(drives::id)
+            .first::<i64>(c)
+            .optional())?
+        else {
+            continue;
+        };
+        db_run!(c, c => diesel::update(drives::table.find(id))
+            .set((
+                drives::medium_errors.eq(drives::medium_errors + i64::from(e.medium)),
+                drives::io_errors.eq(drives::io_errors + i64::from(!e.medium)),
+                drives::last_io_error.eq(&e.line),
+                drives::last_io_error_at.eq(e.at),
+            ))
+            .execute(c))?;
+        counted += 1;
+        if !touched.contains(&id) {
+            touched.push(id);
+        }
+    }
+    for id in touched {
+        // The verdict of the last SMART reading, with the counts in.
+        let smart: Option<(String, String)> = db_run!(c, c => smart_samples::table
+            .filter(smart_samples::drive_id.eq(id))
+            .order(smart_samples::at.desc())
+            .select((smart_samples::health, smart_samples::reason))
+            .first(c)
+            .optional())?;
+        let (health, reason) = smart
+            .map(|(h, r)| (Health::parse(&h), r))
+            .unwrap_or((Health::Unknown, NOT_READ_YET.into()));
+        let (health, reason) = with_logged_errors(c, id, health, reason)?;
+        db_run!(c, c => diesel::update(drives::table.find(id))
+            .set((drives::health.eq(health.as_str()), drives::health_reason.eq(&reason)))
+            .execute(c))?;
+    }
+    Ok(counted)
 }
 
 /// A drive's last kept SMART reading.
@@ -291,6 +407,14 @@ pub struct DriveRow {
     pub short_test_at: Option<NaiveDateTime>,
     #[serde(serialize_with = "super::utc_opt")]
     pub long_test_at: Option<NaiveDateTime>,
+    /// I/O errors the kernel logged against it since it was first seen:
+    /// medium errors, and the rest.
+    pub medium_errors: i64,
+    pub io_errors: i64,
+    /// The last of them, as the kernel wrote it, and when.
+    pub last_io_error: Option<String>,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub last_io_error_at: Option<NaiveDateTime>,
 }
 
 impl DriveRow {

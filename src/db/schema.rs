@@ -106,6 +106,10 @@ diesel::table! {
         observed_at -> Timestamp,
         short_test_at -> Nullable<Timestamp>,
         long_test_at -> Nullable<Timestamp>,
+        medium_errors -> BigInt,
+        io_errors -> BigInt,
+        last_io_error -> Nullable<Text>,
+        last_io_error_at -> Nullable<Timestamp>,
     }
 }
 
@@ -123,6 +127,14 @@ diesel::table! {
         locate_since -> Nullable<Timestamp>,
         fault_since -> Nullable<Timestamp>,
         fault_drive_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    kernel_log_cursors (host) {
+        host -> Text,
+        boot_id -> Text,
+        next_seq -> BigInt,
     }
 }
 

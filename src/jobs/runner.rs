@@ -184,12 +184,17 @@ pub struct Runner {
     after_job: Box<dyn Fn() + Send + Sync>,
 }
 
-/// `<host>:<pid>:<random>`: unique per process, readable in the job list.
-pub fn runner_id() -> String {
-    let host = nix::unistd::gethostname()
+/// This machine's host name ("host" if it has none that reads as text).
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "host".into());
+        .unwrap_or_else(|| "host".into())
+}
+
+/// `<host>:<pid>:<random>`: unique per process, readable in the job list.
+pub fn runner_id() -> String {
+    let host = host_name();
     let mut b = [0u8; 3];
     crate::auth::fill_random(&mut b);
     let suffix: String = b.iter().map(|x| format!("{x:02x}")).collect();

@@ -122,6 +122,34 @@ pub fn verdict(smart: &Smart, before: Option<&Smart>) -> (Health, String) {
     }
 }
 
+/// A verdict from SMART with the I/O errors the kernel logged against the
+/// drive counted in: any makes a sound drive, or one whose SMART cannot be
+/// read, a warning; a failing drive stays failing and says so too.
+pub fn with_kernel_errors(smart: (Health, String), medium: i64, other: i64) -> (Health, String) {
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let counted = match (medium, other) {
+        (0, 0) => return smart,
+        (m, 0) => plural(m, "medium error", "medium errors"),
+        (0, o) => plural(o, "I/O error", "I/O errors"),
+        (m, o) => format!(
+            "{} and {}",
+            plural(m, "medium error", "medium errors"),
+            plural(o, "other I/O error", "other I/O errors")
+        ),
+    };
+    let words = format!("the kernel logged {counted} on it");
+    let (health, reason) = smart;
+    match health {
+        Health::Healthy => (Health::Warning, words),
+        Health::Warning => (Health::Warning, format!("{reason}, {words}")),
+        Health::Failing if reason.contains("; also ") => {
+            (Health::Failing, format!("{reason}, {words}"))
+        }
+        Health::Failing => (Health::Failing, format!("{reason}; also {words}")),
+        Health::Unknown => (Health::Warning, format!("{words}; {reason}")),
+    }
+}
+
 fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
     let before_attr =
         |id: u8| before.and_then(|b| b.attributes.iter().find(|a| a.id == id).map(|a| a.raw));
@@ -216,6 +244,59 @@ mod tests {
             attributes,
             ..Smart::default()
         }
+    }
+
+    #[test]
+    fn errors_the_kernel_logged_count_against_a_drive() {
+        let ok = (Health::Healthy, "no SMART errors".to_string());
+        assert_eq!(with_kernel_errors(ok.clone(), 0, 0), ok);
+        assert_eq!(
+            with_kernel_errors(ok, 1, 0),
+            (
+                Health::Warning,
+                "the kernel logged 1 medium error on it".into()
+            )
+        );
+        assert_eq!(
+            with_kernel_errors((Health::Warning, "8 reallocated sectors".into()), 2, 3),
+            (
+                Health::Warning,
+                "8 reallocated sectors, the kernel logged 2 medium errors and 3 other I/O \
+                 errors on it"
+                    .into()
+            )
+        );
+        assert_eq!(
+            with_kernel_errors(
+                (
+                    Health::Unknown,
+                    "SMART not available: no SMART on virtio".into()
+                ),
+                0,
+                1
+            ),
+            (
+                Health::Warning,
+                "the kernel logged 1 I/O error on it; SMART not available: no SMART on virtio"
+                    .into()
+            )
+        );
+        let failing = (
+            Health::Failing,
+            "the drive's own SMART health check failed".to_string(),
+        );
+        let (h, why) = with_kernel_errors(failing, 1, 0);
+        assert_eq!(h, Health::Failing);
+        assert_eq!(
+            why,
+            "the drive's own SMART health check failed; also the kernel logged 1 medium error on it"
+        );
+        let (_, why) =
+            with_kernel_errors((Health::Failing, "A; also 5 grown defects".into()), 1, 0);
+        assert_eq!(
+            why,
+            "A; also 5 grown defects, the kernel logged 1 medium error on it"
+        );
     }
 
     #[test]

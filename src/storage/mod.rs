@@ -271,6 +271,29 @@ pub struct Enclosure {
     pub slots: Vec<Slot>,
 }
 
+/// Where a reading of the kernel's log stopped: the boot it belongs to and
+/// the sequence number of the first record not read yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCursor {
+    pub boot: String,
+    pub next: u64,
+}
+
+/// An I/O error the kernel logged against a disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelIoError {
+    /// The log record's sequence number in its boot.
+    pub seq: u64,
+    pub at: chrono::NaiveDateTime,
+    /// The disk's kernel name when it was logged.
+    pub dev: String,
+    /// An unreadable or unwritable sector on the medium itself, rather than
+    /// a timeout or a transport failure.
+    pub medium: bool,
+    /// The kernel's line, verbatim.
+    pub line: String,
+}
+
 /// Everything an observation pass sees.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -355,6 +378,17 @@ pub trait Backend: Send + Sync {
         inv.bay_of(ident)
             .map(|(e, s)| (e.ident.clone(), s.slot))
             .ok_or_else(|| BackendError::Failed(format!("no enclosure holds the drive {ident}")))
+    }
+
+    /// The I/O errors the kernel has logged against disks since `after` (a
+    /// cursor this method returned before; `None` reads the whole log of
+    /// this boot), and where this reading stopped. `None` for a backend
+    /// with no kernel log of its own (the simulator).
+    fn kernel_io_errors(
+        &self,
+        _after: Option<&LogCursor>,
+    ) -> Result<Option<(LogCursor, Vec<KernelIoError>)>, BackendError> {
+        Ok(None)
     }
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.

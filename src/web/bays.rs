@@ -148,6 +148,10 @@ fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serd
         "present": d.present,
         "short_test_at": d.short_test_at.as_ref().map(crate::db::rfc3339),
         "long_test_at": d.long_test_at.as_ref().map(crate::db::rfc3339),
+        "medium_errors": d.medium_errors,
+        "io_errors": d.io_errors,
+        "last_io_error": d.last_io_error,
+        "last_io_error_at": d.last_io_error_at.as_ref().map(crate::db::rfc3339),
         "bay": place.map(|(e, label, slot)| json!({"enclosure": e, "enclosure_label": label, "slot": slot})),
     })
 }

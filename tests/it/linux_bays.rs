@@ -9,6 +9,7 @@ use actix_http::Request;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use baystack::config::BackendKind;
+use baystack::db::inventory;
 use serde_json::Value;
 
 use crate::both;
@@ -109,10 +110,16 @@ fn linux_app_on(
     extra: &[Value],
 ) -> (TestApp, PathBuf, PathBuf) {
     let (sys, bin) = machine(dir, tree, extra);
+    // Device nodes and procfs of its own: no kernel log until a test
+    // writes one (dev/kmsg, proc/sys/kernel/random/boot_id).
+    std::fs::create_dir_all(dir.join("dev")).unwrap();
+    std::fs::create_dir_all(dir.join("proc/sys/kernel/random")).unwrap();
     let app = TestApp::with_settings(backend, |s| {
         s.backend = BackendKind::Linux;
         s.linux.sysfs_root = sys.clone();
         s.linux.tool_dirs = vec![bin.clone()];
+        s.linux.dev_root = dir.join("dev");
+        s.linux.proc_root = dir.join("proc");
     });
     (app, sys, bin)
 }
@@ -542,7 +549,109 @@ async fn a_drive_is_identified_in_its_bay(backend: Backend) {
     assert_eq!(leds(), before, "no LED changed");
 }
 
+/// Writes the machine's kernel log (as /dev/kmsg reads) and its boot id.
+fn kernel_log(dir: &Path, boot: &str, records: &[&str]) {
+    std::fs::write(
+        dir.join("proc/sys/kernel/random/boot_id"),
+        format!("{boot}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("dev/kmsg"), records.join("\n") + "\n").unwrap();
+}
+
+/// I/O errors the kernel logged against a drive are counted once each,
+/// across observations and agents, by the drive that had the name; they
+/// make its verdict a warning, and a new boot's log is read from its start.
+async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _, bin) = linux_app(backend, dir.path());
+    let medium = "3,483,19160811,-;critical medium error, dev sdb, sector 20000 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2";
+    let scsi = "6,482,19160710,-;sd 12:0:0:0: [sdb] tag#88 CDB: Read(10) 28 00 00 00 4e 20 00 00 01 00\n SUBSYSTEM=scsi\n DEVICE=+scsi:12:0:0:0";
+    kernel_log(dir.path(), "boot-a", &[scsi, medium]);
+    app.observe();
+    app.observe();
+    let mut c = app.client().await;
+    c.setup().await;
+    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    let drive = |drives: &Value, dev: &str| {
+        drives
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["dev_name"] == dev)
+            .unwrap()
+            .clone()
+    };
+    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    assert_eq!(
+        (sdb["medium_errors"].clone(), sdb["io_errors"].clone()),
+        (1.into(), 0.into()),
+        "counted once: {sdb}"
+    );
+    assert_eq!(sdb["health"], "warning");
+    assert_eq!(
+        sdb["health_reason"],
+        "the kernel logged 1 medium error on it; SMART not read yet"
+    );
+    assert_eq!(sdb["last_io_error"], medium.split_once(';').unwrap().1);
+
+    // A SMART reading keeps the count in the verdict.
+    smartctl_prints(&bin, "sas-hdd-healthy.json");
+    let linux = baystack::storage::open(&app.settings).unwrap();
+    baystack::smart::poll_once(app.db(), linux.as_ref(), 4).unwrap();
+    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    assert_eq!(
+        (sdb["health"].as_str(), sdb["health_reason"].as_str()),
+        (
+            Some("warning"),
+            Some("the kernel logged 1 medium error on it")
+        )
+    );
+    let page = c.get(&format!("/drives/{}", sdb["id"])).await.text();
+    assert!(
+        page.contains("1 medium, 0 other I/O since it was first seen"),
+        "{page}"
+    );
+    assert!(page.contains("sector 20000 op 0x0:(READ)"), "{page}");
+
+    // The next record, an I/O error on another drive, read by two agents on
+    // this host at once: the second one's move of the cursor fails, and it
+    // counts nothing.
+    let io = "3,484,19170000,-;I/O error, dev sdc, sector 8 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2";
+    kernel_log(dir.path(), "boot-a", &[scsi, medium, io]);
+    let host = baystack::jobs::runner::host_name();
+    let from = inventory::kernel_log_cursor(&mut app.db().get().unwrap().conn(), &host).unwrap();
+    let (cursor, errors) = linux.kernel_io_errors(from.as_ref()).unwrap().unwrap();
+    assert_eq!((cursor.boot.as_str(), cursor.next), ("boot-a", 485));
+    assert_eq!(errors.len(), 1, "only the new record: {errors:?}");
+    let count = || {
+        app.db()
+            .get()
+            .unwrap()
+            .write(|c| inventory::count_kernel_io_errors(c, &host, from.as_ref(), &cursor, &errors))
+            .unwrap()
+    };
+    assert_eq!((count(), count()), (1, 0));
+    app.observe();
+    let drives = c.get("/api/v1/drives").await.json();
+    assert_eq!(drive(&drives, "sdb")["medium_errors"], 1);
+    assert_eq!(drive(&drives, "sdc")["io_errors"], 1);
+    assert_eq!(
+        drive(&drives, "sdc")["health_reason"],
+        "the kernel logged 1 I/O error on it"
+    );
+
+    // A new boot: its log is read from its first record.
+    let again = "3,2,500,-;critical medium error, dev sdb, sector 7 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2";
+    kernel_log(dir.path(), "boot-b", &[again]);
+    app.observe();
+    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    assert_eq!(sdb["medium_errors"], 2, "{sdb}");
+    assert!(sdb["last_io_error"].as_str().unwrap().contains("sector 7 "));
+}
+
 both!(
+    errors_the_kernel_logged_count_against_the_drive,
     a_drive_is_identified_in_its_bay,
     self_tests_run_smartctl,
     leds_land_in_the_enclosure_files,

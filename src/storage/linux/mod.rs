@@ -3,6 +3,7 @@
 
 pub mod bays;
 pub mod enclosure;
+pub mod kmsg;
 pub mod lsblk;
 pub mod sg_ses;
 pub mod smartctl;
@@ -11,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
-use super::{Backend, BackendError, CommandLog, Drive, Inventory, Led, SelfTestKind, Smart};
+use super::{
+    Backend, BackendError, CommandLog, Drive, Inventory, KernelIoError, Led, LogCursor,
+    SelfTestKind, Smart,
+};
 use crate::config::{BackendKind, LinuxSettings};
 
 /// A system tool the `linux` backend runs.
@@ -300,6 +304,42 @@ fn run_ok(
     Ok(out)
 }
 
+/// Everything the kernel's log holds now: `/dev/kmsg` read without
+/// blocking, one record per read, until it has no more (a plain file, as in
+/// tests, until its end). A record overwritten while reading is passed over.
+fn read_kmsg(path: &Path) -> std::io::Result<String> {
+    use std::io::{ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let mut all = Vec::new();
+    // The kernel refuses a read into a buffer smaller than the record.
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => continue,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&all).into_owned())
+}
+
+/// The wall-clock time of a log record `usec` microseconds after boot.
+fn logged_at(usec: u64) -> chrono::NaiveDateTime {
+    let now = crate::db::now();
+    let Ok(up) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else {
+        return now;
+    };
+    let up_usec = (up.tv_sec() as u64) * 1_000_000 + (up.tv_nsec() as u64) / 1_000;
+    now - chrono::Duration::microseconds(up_usec.saturating_sub(usec) as i64)
+}
+
 /// The most telling `/dev/disk/by-id` name of each block device: `ata-`,
 /// `nvme-` and `scsi-` names carry model and serial; `wwn-` names only the
 /// WWN.
@@ -438,6 +478,38 @@ impl Backend for LinuxBackend {
             "{} self-test started on /dev/{dev}.{wait}",
             kind.as_str()
         ))
+    }
+
+    fn kernel_io_errors(
+        &self,
+        after: Option<&LogCursor>,
+    ) -> Result<Option<(LogCursor, Vec<KernelIoError>)>, BackendError> {
+        let boot =
+            std::fs::read_to_string(self.settings.proc_root.join("sys/kernel/random/boot_id"))
+                .map(|b| b.trim().to_string())
+                .unwrap_or_default();
+        let path = self.settings.dev_root.join("kmsg");
+        let text = read_kmsg(&path).map_err(|e| {
+            BackendError::Failed(format!(
+                "the kernel's log {} cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        let records = kmsg::records(&text);
+        // Sequence numbers start again at each boot.
+        let from = after.filter(|c| c.boot == boot).map_or(0, |c| c.next);
+        let next = records.last().map_or(from, |r| (r.seq + 1).max(from));
+        let errors = kmsg::io_errors(&records, from)
+            .into_iter()
+            .map(|(r, e)| KernelIoError {
+                seq: r.seq,
+                at: logged_at(r.usec),
+                medium: e.medium(),
+                dev: e.dev,
+                line: r.message.clone(),
+            })
+            .collect();
+        Ok(Some((LogCursor { boot, next }, errors)))
     }
 
     fn drive_bay(
@@ -654,6 +726,7 @@ mod tests {
             command_timeout_seconds: 5,
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
+            proc_root: PathBuf::from("/proc"),
         };
         let v = check_tool(&TOOLS[0], &settings);
         assert_eq!(
@@ -676,6 +749,7 @@ mod tests {
             command_timeout_seconds: 5,
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
+            proc_root: PathBuf::from("/proc"),
         };
         assert_eq!(
             check_tool(&TOOLS[0], &settings),

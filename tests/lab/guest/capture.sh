@@ -5,7 +5,7 @@
 # them into the project; the parser tests read them.
 set -euo pipefail
 f=/lab/out/fixtures
-mkdir -p "$f/lsblk" "$f/smartctl" "$f/versions"
+mkdir -p "$f/lsblk" "$f/smartctl" "$f/versions" "$f/kmsg"
 dev() { basename "$(readlink -f "/dev/disk/by-id/$1")"; }
 sata=$(dev "$(ls /dev/disk/by-id | grep -m1 '^ata-.*_BAYSA0001$')")
 virtio=$(dev virtio-BAYVD0001)
@@ -19,14 +19,18 @@ sleep 3
 smartctl -j -x "/dev/$sata" >"$f/smartctl/lab-sata-x-after-short-test.json" || true
 
 # A SAS-like disk from scsi_debug, then the same disk predicting its own
-# failure (the TEST bit of its informational exceptions control page).
-modprobe scsi_debug num_tgts=1 dev_size_mb=16
+# failure (the TEST bit of its informational exceptions control page), and
+# failing a read of a bad sector (a medium error, in the kernel's log).
+modprobe scsi_debug num_tgts=1 dev_size_mb=16 opts=2 medium_error_start=20000 medium_error_count=8
 udevadm settle
 sdebug=$(lsscsi | awk '/scsi_debug/ {print $NF; exit}')
 smartctl -j -x "$sdebug" >"$f/smartctl/lab-scsi-debug-x.json" || true
 lsblk -J -O -b >"$f/lsblk/lab-shelf-scsi-debug.json"
 sdparm -q --set=TEST=1,DEXCPT=0 "$sdebug"
 smartctl -j -x "$sdebug" >"$f/smartctl/lab-scsi-debug-ie-test-x.json" || true
+dd if="$sdebug" of=/dev/null bs=512 skip=20000 count=1 iflag=direct status=none 2>/dev/null || true
+# /dev/kmsg as the backend reads it: without blocking, a record per read.
+dd if=/dev/kmsg of="$f/kmsg/lab-medium-error.txt" iflag=nonblock bs=16k status=none 2>/dev/null || true
 udevadm settle
 for _ in $(seq 1 20); do modprobe -r scsi_debug 2>/dev/null && break; sleep 0.5; done
 
