@@ -548,12 +548,12 @@ impl Backend for LinuxBackend {
                     labels.join(", ")
                 )
             };
-            let at = match &disk.hctl {
-                Some(h) => format!(
-                    " It is attached at SCSI address {h} ({}).",
-                    disk.transport.as_str()
-                ),
-                None => format!(" It is attached over {}.", disk.transport.as_str()),
+            let over = (disk.transport != super::Transport::Other).then(|| disk.transport.as_str());
+            let at = match (&disk.hctl, over) {
+                (Some(h), Some(t)) => format!(" It is attached at SCSI address {h} ({t})."),
+                (Some(h), None) => format!(" It is attached at SCSI address {h}."),
+                (None, Some(t)) => format!(" It is attached over {t}."),
+                (None, None) => String::new(),
             };
             BackendError::Failed(format!(
                 "/dev/{} ({} {}) sits in no enclosure bay, so it has no identify LED to \
