@@ -221,9 +221,13 @@ async fn smart_is_read_with_smartctl(backend: Backend) {
     assert_eq!(health(&c.get("/api/v1/bays").await.json()), "warning");
 }
 
-/// Asserts the fake sg_ses was run with exactly `args`.
+/// Asserts the fake sg_ses was run with exactly `args` (device nodes
+/// written as under /dev; the machine's own are beside its `state`).
 fn assert_sg_ses_ran(state: &Path, args: &str) {
-    let calls = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    let dev = state.parent().unwrap().join("dev");
+    let calls = std::fs::read_to_string(state.join("calls.log"))
+        .unwrap()
+        .replace(dev.to_str().unwrap(), "/dev");
     assert!(calls.lines().any(|l| l == args), "{calls}");
 }
 
@@ -430,7 +434,11 @@ async fn self_tests_run_smartctl(backend: Backend) {
         "{job}"
     );
     let argv = &job["commands"][0]["argv"];
-    let dev = format!("/dev/{}", drive["dev_name"].as_str().unwrap());
+    let dev = format!(
+        "{}/dev/{}",
+        dir.path().display(),
+        drive["dev_name"].as_str().unwrap()
+    );
     assert_eq!(
         argv.as_array().unwrap()[1..],
         ["-t", "short", dev.as_str()],
