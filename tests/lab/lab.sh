@@ -62,7 +62,7 @@ if [ -z "$qemu" ]; then
   qemu=$cache/qemu/usr/bin/qemu-system-x86_64
   if [ ! -x "$qemu" ]; then
     dl=$(mktemp -d /tmp/baystack-qemu.XXXXXX)
-    chmod 755 "$dl"   # apt's _apt user downloads into it
+    chown _apt "$dl" 2>/dev/null || true   # apt downloads as its _apt user
     (cd "$dl" && apt-get download -q qemu-system-x86 qemu-system-common >/dev/null 2>&1) \
       || { rm -rf "$dl"; skip "could not download Debian's qemu-system-x86"; }
     rm -rf "$cache/qemu.new"
@@ -106,6 +106,7 @@ if [ -z "$accel" ]; then
     # guests: the kernel hangs silently), so try once per host kernel and
     # guest, and remember.
     memo=$cache/accel-$(uname -r)-$(basename "$guest")
+    find "$cache" -maxdepth 1 -name 'accel-*' ! -path "$memo" -delete   # older kernels' and guests'
     if [ ! -f "$memo" ]; then
       probe=$(share probe)
       echo 'echo "lab: kvm works"' >"$probe/script.sh"

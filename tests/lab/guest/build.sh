@@ -29,7 +29,6 @@ fi
 
 started=$(date +%s)
 work=$(mktemp -d /tmp/baystack-guest.XXXXXX)
-chmod 755 "$work"   # apt's _apt user downloads the kernel package into it
 trap 'rm -rf "$work"' EXIT
 words() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1"; }
 
@@ -45,8 +44,10 @@ rm -rf "$work"/root/var/cache/apt/* "$work"/root/var/lib/apt/lists/* "$work"/roo
 # The kernel the linux-image-amd64 metapackage points at, with only the
 # module subtrees the lab needs.
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-(cd "$work" && apt-get download -q "$kpkg" >/dev/null)
-dpkg -x "$work/${kpkg}"_*.deb "$work/k"
+# apt downloads as its _apt user, into a directory that user may write.
+chmod 755 "$work" && mkdir -p "$work/deb" && chown _apt "$work/deb" 2>/dev/null || true
+(cd "$work/deb" && apt-get download -q "$kpkg" >/dev/null)
+dpkg -x "$work/deb/${kpkg}"_*.deb "$work/k"
 kver=$(ls "$work/k/lib/modules")
 mods="$work/k/lib/modules/$kver"
 keep="$work/root/lib/modules/$kver"
