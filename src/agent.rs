@@ -17,52 +17,96 @@ use crate::storage::{Backend, BackendError};
 use crate::{lights, smart};
 
 /// One observation pass: ask the backend, store what it says (or why it
-/// could not say anything) in one transaction.
+/// could not say anything), and count the I/O errors the kernel logged
+/// since the last pass, in one transaction.
 pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     let kind = backend.kind().as_str();
     let seen = backend.inventory();
+    let log = read_kernel_log(db, backend);
     let mut conn = db.get()?;
-    conn.write(|c| -> Result<(), AppError> {
+    let counted = conn.write(|c| -> Result<usize, AppError> {
         let now = db::now();
+        // What this agent read is its to count only if it moves the cursor.
+        let log = match &log {
+            Ok(Some(l)) if inventory::advance_kernel_log(c, &l.boot, l.from, l.log.next)? => {
+                Some(&l.log)
+            }
+            _ => None,
+        };
+        let errors = log.map_or(&[][..], |l| &l.errors[..]);
+        // An error is the disk's that had its name at the last pass (it may
+        // be gone now), unless a disk was attached under the name since:
+        // that one is known only once this pass is stored, as is a disk
+        // under a name the last pass did not see.
+        let mut counted = Vec::new();
+        let (then, since): (Vec<_>, Vec<_>) = errors.iter().partition(|e| !e.attached_since);
+        let unknown = inventory::count_io_errors(c, then, &mut counted)?;
         match &seen {
             Ok(inv) => inventory::store(c, inv, kind, now)?,
             Err(e) => inventory::record_observation(c, kind, Some(&e.to_string()), now)?,
         }
-        Ok(())
+        inventory::count_io_errors(c, since.into_iter().chain(unknown), &mut counted)?;
+        inventory::refresh_health(c, &counted)?;
+        Ok(counted.len())
     })?;
     match seen {
         Ok(_) => {}
         Err(BackendError::NotBuilt(msg)) => tracing::debug!("observer: {msg}"),
         Err(e) => tracing::warn!("observer: {e}"),
     }
-    match count_logged_errors(db, backend) {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!("the kernel logged {n} I/O error(s) on drives since the last look"),
-        // Said once: it stays so until someone gives the agent the right.
-        Err(e) if KERNEL_LOG_WARNED.swap(true, Ordering::Relaxed) => {
-            tracing::debug!("observer: {e}")
-        }
-        Err(e) => tracing::warn!("observer: {e}; I/O errors on drives are not counted"),
+    if counted > 0 {
+        tracing::warn!("the kernel logged {counted} I/O error(s) on drives since the last look");
     }
+    if let Ok(Some(l)) = &log
+        && l.log.lost > 0
+    {
+        tracing::warn!(
+            "the kernel's log wrapped before it was read: {} record(s) lost, and any I/O \
+             errors among them are not counted",
+            l.log.lost
+        );
+    }
+    warn_once(
+        log.err()
+            .map(|e| format!("{e}; I/O errors on drives are not counted")),
+    );
     Ok(())
 }
 
-static KERNEL_LOG_WARNED: AtomicBool = AtomicBool::new(false);
+/// A reading of the kernel's log, and where it began.
+struct LogRead {
+    boot: String,
+    /// The cursor it began at; `None` for the boot's first reading.
+    from: Option<u64>,
+    log: crate::storage::KernelLog,
+}
 
-/// Counts the I/O errors the kernel logged on drives since the last look
-/// (after the inventory, so drives carry their current kernel names).
-fn count_logged_errors(db: &Db, backend: &dyn Backend) -> Result<usize, AppError> {
-    let host = crate::jobs::runner::host_name();
-    let from = inventory::kernel_log_cursor(&mut db.get()?.conn(), &host)?;
-    let Some((cursor, errors)) = backend
-        .kernel_io_errors(from.as_ref())
-        .map_err(|e| AppError::Unavailable(e.to_string()))?
-    else {
-        return Ok(0);
+/// The kernel's log from where this boot's reading stopped; `None` for a
+/// backend with no kernel log.
+fn read_kernel_log(db: &Db, backend: &dyn Backend) -> Result<Option<LogRead>, AppError> {
+    let unavailable = |e: BackendError| AppError::Unavailable(e.to_string());
+    let Some(boot) = backend.boot_id().map_err(unavailable)? else {
+        return Ok(None);
     };
-    Ok(db
-        .get()?
-        .write(|c| inventory::count_kernel_io_errors(c, &host, from.as_ref(), &cursor, &errors))?)
+    let from = inventory::kernel_log_cursor(&mut db.get()?.conn(), &boot)?;
+    let log = backend
+        .kernel_io_errors(&boot, from.unwrap_or(0))
+        .map_err(unavailable)?;
+    Ok(Some(LogRead { boot, from, log }))
+}
+
+/// Warns of a problem when it is first met, not again every pass while it
+/// stays the same (a kernel log the agent may not read); `None`: all is
+/// well again.
+fn warn_once(problem: Option<String>) {
+    static LAST: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(what) = &problem
+        && last.as_ref() != Some(what)
+    {
+        tracing::warn!("observer: {what}");
+    }
+    *last = problem;
 }
 
 /// Reads every drive's SMART every `smart_interval_minutes`, starting a

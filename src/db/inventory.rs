@@ -9,7 +9,7 @@ use super::Conn;
 use super::schema::{bays, drives, enclosures, kernel_log_cursors, observations, smart_samples};
 use crate::db_run;
 use crate::storage::health::{Health, verdict};
-use crate::storage::{Inventory, KernelIoError, LogCursor, Smart};
+use crate::storage::{Inventory, KernelIoError, Smart};
 
 /// A new drive's verdict until its SMART is read.
 const NOT_READ_YET: &str = "SMART not read yet";
@@ -163,13 +163,19 @@ pub fn apply_smart(
             ))
             .execute(c))?;
     }
+    // The drive's row first: on PostgreSQL that waits for an agent counting
+    // errors against it to commit, so the counts read next are current.
+    db_run!(c, c => diesel::update(drives::table.find(drive_id))
+        .set((
+            drives::temperature_c.eq(smart.temperature_c),
+            drives::power_on_hours.eq(smart.power_on_hours),
+        ))
+        .execute(c))?;
     let (health, reason) = with_logged_errors(c, drive_id, health, reason)?;
     db_run!(c, c => diesel::update(drives::table.find(drive_id))
         .set((
             drives::health.eq(health.as_str()),
             drives::health_reason.eq(&reason),
-            drives::temperature_c.eq(smart.temperature_c),
-            drives::power_on_hours.eq(smart.power_on_hours),
         ))
         .execute(c))?;
     Ok((health, reason))
@@ -194,82 +200,84 @@ fn with_logged_errors(
     ))
 }
 
-/// How far this host's kernel log has been read.
-pub fn kernel_log_cursor(c: &mut Conn<'_>, host: &str) -> QueryResult<Option<LogCursor>> {
-    let row: Option<(String, i64)> = db_run!(c, c => kernel_log_cursors::table
-        .find(host)
-        .select((kernel_log_cursors::boot_id, kernel_log_cursors::next_seq))
+/// How far the kernel log of boot `boot` has been read: the first record
+/// not read yet.
+pub fn kernel_log_cursor(c: &mut Conn<'_>, boot: &str) -> QueryResult<Option<u64>> {
+    let next: Option<i64> = db_run!(c, c => kernel_log_cursors::table
+        .find(boot)
+        .select(kernel_log_cursors::next_seq)
         .first(c)
         .optional())?;
-    Ok(row.map(|(boot, next)| LogCursor {
-        boot,
-        next: next.max(0) as u64,
-    }))
+    Ok(next.map(|n| n.max(0) as u64))
 }
 
-/// Counts the I/O errors read from this host's kernel log from `read_from`
-/// on against the drives that had those kernel names, and moves the cursor
-/// on to `cursor`. The move is one conditional statement: if another agent
-/// on this host moved it first, its count stands and this one counts
-/// nothing (what it read past that is read again next time). Returns the
-/// errors counted.
-pub fn count_kernel_io_errors(
+/// Moves the cursor of boot `boot`'s log from `from` (as
+/// [`kernel_log_cursor`] gave it) to `next`, in one conditional statement:
+/// false if another agent moved it first, and then what this one read is
+/// its to count, not ours (what it did not read is read again next time).
+pub fn advance_kernel_log(
     c: &mut Conn<'_>,
-    host: &str,
-    read_from: Option<&LogCursor>,
-    cursor: &LogCursor,
-    errors: &[KernelIoError],
-) -> QueryResult<usize> {
-    let next = i64::try_from(cursor.next).unwrap_or(i64::MAX);
-    let moved = match read_from {
+    boot: &str,
+    from: Option<u64>,
+    next: u64,
+) -> QueryResult<bool> {
+    let seq = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let moved = match from {
         Some(from) => db_run!(c, c => diesel::update(kernel_log_cursors::table
-            .filter(kernel_log_cursors::host.eq(host))
-            .filter(kernel_log_cursors::boot_id.eq(&from.boot))
-            .filter(kernel_log_cursors::next_seq.eq(i64::try_from(from.next).unwrap_or(i64::MAX))))
-            .set((
-                kernel_log_cursors::boot_id.eq(&cursor.boot),
-                kernel_log_cursors::next_seq.eq(next),
-            ))
+            .filter(kernel_log_cursors::boot_id.eq(boot))
+            .filter(kernel_log_cursors::next_seq.eq(seq(from))))
+            .set(kernel_log_cursors::next_seq.eq(seq(next)))
             .execute(c))?,
         None => db_run!(c, c => diesel::insert_into(kernel_log_cursors::table)
             .values((
-                kernel_log_cursors::host.eq(host),
-                kernel_log_cursors::boot_id.eq(&cursor.boot),
-                kernel_log_cursors::next_seq.eq(next),
+                kernel_log_cursors::boot_id.eq(boot),
+                kernel_log_cursors::next_seq.eq(seq(next)),
             ))
             .on_conflict_do_nothing()
             .execute(c))?,
     };
-    if moved == 0 {
-        return Ok(0);
-    }
-    let mut counted = 0;
-    let mut touched = Vec::new();
+    Ok(moved == 1)
+}
+
+/// Counts each error against the drive that has its kernel name now, and
+/// keeps the last one's line. Adds the drives counted against to
+/// `counted`, one entry per error, and returns the errors no drive has the
+/// name of.
+pub fn count_io_errors<'e>(
+    c: &mut Conn<'_>,
+    errors: impl IntoIterator<Item = &'e KernelIoError>,
+    counted: &mut Vec<i64>,
+) -> QueryResult<Vec<&'e KernelIoError>> {
+    let mut unmatched = Vec::new();
     for e in errors {
-        let Some(id) = db_run!(c, c => drives::table
-            .filter(drives::present.eq(true))
-            .filter(drives::dev_name.eq(&e.dev))
-            .select(drives::id)
-            .first::<i64>(c)
-            .optional())?
-        else {
-            continue;
-        };
-        db_run!(c, c => diesel::update(drives::table.find(id))
+        let id: Option<i64> = db_run!(c, c => diesel::update(drives::table
+            .filter(drives::dev_name.eq(&e.dev)))
             .set((
                 drives::medium_errors.eq(drives::medium_errors + i64::from(e.medium)),
                 drives::io_errors.eq(drives::io_errors + i64::from(!e.medium)),
                 drives::last_io_error.eq(&e.line),
                 drives::last_io_error_at.eq(e.at),
             ))
-            .execute(c))?;
-        counted += 1;
-        if !touched.contains(&id) {
-            touched.push(id);
+            .returning(drives::id)
+            .get_result(c)
+            .optional())?;
+        match id {
+            Some(id) => counted.push(id),
+            None => unmatched.push(e),
         }
     }
-    for id in touched {
-        // The verdict of the last SMART reading, with the counts in.
+    Ok(unmatched)
+}
+
+/// Sets each drive's verdict anew: its last SMART reading's, with the I/O
+/// errors counted against it.
+pub fn refresh_health(c: &mut Conn<'_>, drive_ids: &[i64]) -> QueryResult<()> {
+    let mut done: Vec<i64> = Vec::new();
+    for &id in drive_ids {
+        if done.contains(&id) {
+            continue;
+        }
+        done.push(id);
         let smart: Option<(String, String)> = db_run!(c, c => smart_samples::table
             .filter(smart_samples::drive_id.eq(id))
             .order(smart_samples::at.desc())
@@ -284,7 +292,7 @@ pub fn count_kernel_io_errors(
             .set((drives::health.eq(health.as_str()), drives::health_reason.eq(&reason)))
             .execute(c))?;
     }
-    Ok(counted)
+    Ok(())
 }
 
 /// A drive's last kept SMART reading.
@@ -407,7 +415,8 @@ pub struct DriveRow {
     pub short_test_at: Option<NaiveDateTime>,
     #[serde(serialize_with = "super::utc_opt")]
     pub long_test_at: Option<NaiveDateTime>,
-    /// I/O errors the kernel logged against it since it was first seen:
+    /// I/O errors the kernel logged against it since Baystack began reading
+    /// the log for it (this boot's log as far back as it goes, at first):
     /// medium errors, and the rest.
     pub medium_errors: i64,
     pub io_errors: i64,

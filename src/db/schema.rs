@@ -131,8 +131,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    kernel_log_cursors (host) {
-        host -> Text,
+    kernel_log_cursors (boot_id) {
         boot_id -> Text,
         next_seq -> BigInt,
     }

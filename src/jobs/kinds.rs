@@ -157,12 +157,17 @@ pub struct DriveLocatePayload {
     pub drive_id: i64,
     pub ident: String,
     pub on: bool,
+    /// The bay the console last saw the drive in (enclosure, slot): the
+    /// one bay the job holds.
+    #[serde(default)]
+    pub bay: Option<(String, u32)>,
 }
 
 /// A job that finds the bay a drive sits in, asking the system now, and
 /// turns that bay's identify LED on or off. `bay` is where the console
-/// last saw the drive, so the job also waits its turn behind other jobs
-/// on that bay.
+/// last saw the drive: the job holds that bay, waiting its turn behind
+/// other jobs on it, and lights no other (a drive found elsewhere fails it
+/// until the console has seen the move).
 pub fn drive_locate(
     drive_id: i64,
     ident: &str,
@@ -180,6 +185,7 @@ pub fn drive_locate(
             drive_id,
             ident: ident.into(),
             on,
+            bay: bay.map(|(e, s)| (e.to_string(), s)),
         })
         .expect("payload serializes"),
         resources,
@@ -207,16 +213,27 @@ impl JobKind for DriveLocate {
         let backend = ctx.backend;
         match position {
             0 => {
-                let (enclosure, slot) = backend.drive_bay(&p.ident, ctx)?;
+                let found = backend.drive_bay(&p.ident, ctx)?;
+                if p.bay.as_ref() != Some(&found) {
+                    let (enclosure, slot) = &found;
+                    return Err(JobError::Failed(format!(
+                        "the drive is in slot {slot} of {enclosure}, where the console has not \
+                         seen it yet; no LED was set. Ask again once the bay map shows it there"
+                    )));
+                }
+                let (enclosure, slot) = found;
                 let did = backend.set_led(&enclosure, slot, Led::Locate, p.on, ctx)?;
                 Ok(format!("found in slot {slot} of {enclosure}; {did}"))
             }
             _ => {
                 let inv = backend.inventory()?;
-                let (_, bay) = inv.bay_of(&p.ident).ok_or_else(|| {
-                    JobError::Failed("the drive is no longer in any enclosure's bay".into())
-                })?;
-                led_reads(bay, Led::Locate, p.on)
+                let bay = inv
+                    .bay_of(&p.ident)
+                    .filter(|(e, s)| p.bay.as_ref() == Some(&(e.ident.clone(), s.slot)))
+                    .ok_or_else(|| {
+                        JobError::Failed("the drive is no longer in the bay it was found in".into())
+                    })?;
+                led_reads(bay.1, Led::Locate, p.on)
             }
         }
     }

@@ -271,14 +271,6 @@ pub struct Enclosure {
     pub slots: Vec<Slot>,
 }
 
-/// Where a reading of the kernel's log stopped: the boot it belongs to and
-/// the sequence number of the first record not read yet.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogCursor {
-    pub boot: String,
-    pub next: u64,
-}
-
 /// An I/O error the kernel logged against a disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelIoError {
@@ -290,8 +282,22 @@ pub struct KernelIoError {
     /// An unreadable or unwritable sector on the medium itself, rather than
     /// a timeout or a transport failure.
     pub medium: bool,
+    /// A disk was attached under this name after the log was last read and
+    /// before the error: the error is that disk's, not the one that had
+    /// the name then.
+    pub attached_since: bool,
     /// The kernel's line, verbatim.
     pub line: String,
+}
+
+/// What one reading of the kernel's log found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelLog {
+    /// The sequence number of the first record not read yet.
+    pub next: u64,
+    /// Records overwritten before they could be read (the log wrapped).
+    pub lost: u64,
+    pub errors: Vec<KernelIoError>,
 }
 
 /// Everything an observation pass sees.
@@ -380,15 +386,20 @@ pub trait Backend: Send + Sync {
             .ok_or_else(|| BackendError::Failed(format!("no enclosure holds the drive {ident}")))
     }
 
-    /// The I/O errors the kernel has logged against disks since `after` (a
-    /// cursor this method returned before; `None` reads the whole log of
-    /// this boot), and where this reading stopped. `None` for a backend
-    /// with no kernel log of its own (the simulator).
-    fn kernel_io_errors(
-        &self,
-        _after: Option<&LogCursor>,
-    ) -> Result<Option<(LogCursor, Vec<KernelIoError>)>, BackendError> {
+    /// The id of the running boot of the kernel whose log
+    /// [`Backend::kernel_io_errors`] reads; `None` for a backend with no
+    /// kernel log of its own (the simulator).
+    fn boot_id(&self) -> Result<Option<String>, BackendError> {
         Ok(None)
+    }
+
+    /// The I/O errors the kernel of boot `boot` has logged against disks
+    /// from record `from` on. Fails if that boot is no longer running.
+    fn kernel_io_errors(&self, boot: &str, from: u64) -> Result<KernelLog, BackendError> {
+        let _ = from;
+        Err(BackendError::Failed(format!(
+            "there is no kernel log of boot {boot} here"
+        )))
     }
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.

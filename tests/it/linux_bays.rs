@@ -478,15 +478,6 @@ async fn a_drive_is_identified_in_its_bay(backend: Backend) {
     c.setup().await;
     c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
     let drives = c.get("/api/v1/drives").await.json();
-    let by_dev = |name: &str| {
-        drives
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["dev_name"] == name)
-            .unwrap()
-            .clone()
-    };
     let leds = || -> Vec<String> {
         let class = sys.join("class/enclosure/0:0:15:0");
         let mut all: Vec<String> = std::fs::read_dir(&class)
@@ -500,7 +491,7 @@ async fn a_drive_is_identified_in_its_bay(backend: Backend) {
     };
     let before = leds();
 
-    let sdb = by_dev("sdb");
+    let sdb = by_dev(&drives, "sdb");
     assert_eq!(sdb["bay"]["slot"], 2, "{sdb}");
     let job = led_job(
         &app,
@@ -526,7 +517,7 @@ async fn a_drive_is_identified_in_its_bay(backend: Backend) {
     );
     std::fs::write(&slot, "0\n").unwrap();
 
-    let sdz = by_dev("sdz");
+    let sdz = by_dev(&drives, "sdz");
     assert_eq!(sdz["bay"], Value::Null);
     let job = led_job(
         &app,
@@ -568,8 +559,8 @@ fn kernel_log(dir: &Path, boot: &str, records: &[&str]) {
 }
 
 /// I/O errors the kernel logged against a drive are counted once each,
-/// across observations and agents, by the drive that had the name; they
-/// make its verdict a warning, and a new boot's log is read from its start.
+/// across observations and agents; they make its verdict a warning, and a
+/// new boot's log is read from its start.
 async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (app, _, bin) = linux_app(backend, dir.path());
@@ -581,16 +572,7 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     let mut c = app.client().await;
     c.setup().await;
     c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
-    let drive = |drives: &Value, dev: &str| {
-        drives
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["dev_name"] == dev)
-            .unwrap()
-            .clone()
-    };
-    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    let sdb = by_dev(&c.get("/api/v1/drives").await.json(), "sdb");
     assert_eq!(
         (sdb["medium_errors"].clone(), sdb["io_errors"].clone()),
         (1.into(), 0.into()),
@@ -607,7 +589,7 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     smartctl_prints(&bin, "sas-hdd-healthy.json");
     let linux = baystack::storage::open(&app.settings).unwrap();
     baystack::smart::poll_once(app.db(), linux.as_ref(), 4).unwrap();
-    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    let sdb = by_dev(&c.get("/api/v1/drives").await.json(), "sdb");
     assert_eq!(
         (sdb["health"].as_str(), sdb["health_reason"].as_str()),
         (
@@ -617,45 +599,92 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     );
     let page = c.get(&format!("/drives/{}", sdb["id"])).await.text();
     assert!(
-        page.contains("1 medium, 0 other I/O since it was first seen"),
+        page.contains("1 medium, 0 other I/O since Baystack began watching it"),
         "{page}"
     );
     assert!(page.contains("sector 20000 op 0x0:(READ)"), "{page}");
 
-    // The next record, an I/O error on another drive, read by two agents on
-    // this host at once: the second one's move of the cursor fails, and it
-    // counts nothing.
+    // The next record, an I/O error on another drive. Two agents on this
+    // host read the log at once: the one that moves the cursor counts it;
+    // the other cannot move it from where both began, and counts nothing.
     let io = "3,484,19170000,-;I/O error, dev sdc, sector 8 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2";
     kernel_log(dir.path(), "boot-a", &[scsi, medium, io]);
-    let host = baystack::jobs::runner::host_name();
-    let from = inventory::kernel_log_cursor(&mut app.db().get().unwrap().conn(), &host).unwrap();
-    let (cursor, errors) = linux.kernel_io_errors(from.as_ref()).unwrap().unwrap();
-    assert_eq!((cursor.boot.as_str(), cursor.next), ("boot-a", 485));
-    assert_eq!(errors.len(), 1, "only the new record: {errors:?}");
-    let count = || {
-        app.db()
-            .get()
-            .unwrap()
-            .write(|c| inventory::count_kernel_io_errors(c, &host, from.as_ref(), &cursor, &errors))
-            .unwrap()
-    };
-    assert_eq!((count(), count()), (1, 0));
+    let boot = linux.boot_id().unwrap().unwrap();
+    let from = inventory::kernel_log_cursor(&mut app.db().get().unwrap().conn(), &boot).unwrap();
+    assert_eq!(from, Some(484));
+    let log = linux.kernel_io_errors(&boot, 484).unwrap();
+    assert_eq!((log.next, log.errors.len(), log.lost), (485, 1, 0));
     app.observe();
+    let late = app
+        .db()
+        .get()
+        .unwrap()
+        .write(|c| inventory::advance_kernel_log(c, &boot, from, log.next))
+        .unwrap();
+    assert!(!late, "the cursor had moved on");
     let drives = c.get("/api/v1/drives").await.json();
-    assert_eq!(drive(&drives, "sdb")["medium_errors"], 1);
-    assert_eq!(drive(&drives, "sdc")["io_errors"], 1);
+    assert_eq!(by_dev(&drives, "sdb")["medium_errors"], 1);
+    assert_eq!(by_dev(&drives, "sdc")["io_errors"], 1);
     assert_eq!(
-        drive(&drives, "sdc")["health_reason"],
+        by_dev(&drives, "sdc")["health_reason"],
         "the kernel logged 1 I/O error on it"
     );
+
+    // sdd fails a read and drops off the bus; a new disk is attached as
+    // sde and fails one too. Each error is its own disk's.
+    let lsblk = dir.path().join("lsblk.json");
+    let mut listed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&lsblk).unwrap()).unwrap();
+    let devices = listed["blockdevices"].as_array_mut().unwrap();
+    devices.retain(|d| d["name"] != "sdd");
+    devices.push(disk("sde", "5000c50000000e0e"));
+    std::fs::write(&lsblk, listed.to_string()).unwrap();
+    let gone = "3,485,19180000,-;critical medium error, dev sdd, sector 1 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2";
+    let attach = "5,486,19190000,-;sd 12:0:1:0: [sde] Attached SCSI disk";
+    let new = "3,487,19200000,-;timeout error, dev sde, sector 2 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2";
+    kernel_log(dir.path(), "boot-a", &[scsi, medium, io, gone, attach, new]);
+    app.observe();
+    let drives = c.get("/api/v1/drives").await.json();
+    let sdd = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serial"] == "Z1Zsdd")
+        .unwrap();
+    assert_eq!(
+        (sdd["present"].clone(), sdd["medium_errors"].clone()),
+        (false.into(), 1.into()),
+        "counted though the drive is gone: {sdd}"
+    );
+    assert_eq!(by_dev(&drives, "sde")["io_errors"], 1);
 
     // A new boot: its log is read from its first record.
     let again = "3,2,500,-;critical medium error, dev sdb, sector 7 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2";
     kernel_log(dir.path(), "boot-b", &[again]);
     app.observe();
-    let sdb = drive(&c.get("/api/v1/drives").await.json(), "sdb");
+    let sdb = by_dev(&c.get("/api/v1/drives").await.json(), "sdb");
     assert_eq!(sdb["medium_errors"], 2, "{sdb}");
     assert!(sdb["last_io_error"].as_str().unwrap().contains("sector 7 "));
+
+    // No boot id: the log is not read out of order, and nothing is counted.
+    std::fs::write(dir.path().join("proc/sys/kernel/random/boot_id"), "").unwrap();
+    assert!(linux.boot_id().is_err());
+    app.observe();
+    assert_eq!(
+        by_dev(&c.get("/api/v1/drives").await.json(), "sdb")["medium_errors"],
+        2
+    );
+}
+
+/// The drive a list from GET /api/v1/drives has under kernel name `dev`.
+fn by_dev(drives: &Value, dev: &str) -> Value {
+    drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dev_name"] == dev)
+        .unwrap_or_else(|| panic!("no {dev} in {drives}"))
+        .clone()
 }
 
 both!(

@@ -84,8 +84,10 @@ fi
 # ---- KVM where it can boot a stock kernel, TCG otherwise -------------------
 run_dir=$(mktemp -d /tmp/baystack-lab.XXXXXX)
 peer_pid=""
+# Each guest runs in a process group of its own (setsid), so that stopping
+# the lab stops qemu too, not only the script that started it.
 cleanup() {
-  kill ${main_pid:-} ${peer_pid:-} 2>/dev/null || true
+  for pid in ${main_pid:-} ${peer_pid:-}; do kill -- "-$pid" 2>/dev/null || true; done
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
@@ -138,23 +140,24 @@ if [ "$filter" = --refresh-fixtures ]; then
   echo "lab: fixtures refreshed; git diff tests/fixtures shows what the tools now say differently"
   exit 0
 fi
-echo "bash /lab/lab/guest/runner.sh main '$filter'" >"$main/script.sh"
+printf 'bash /lab/lab/guest/runner.sh main %q\n' "$filter" >"$main/script.sh"
 echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 
 echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and lab-peer (1 vCPU)"
 t=$(date +%s)
-bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
+setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
   -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -t 1500 &
 main_pid=$!
 # qemu's socket link connects once, at start: the peer waits for the
 # listener (state 0A in /proc/net/tcp).
 hexport=$(printf ':%04X 00000000:0000 0A' "$port")
 for _ in $(seq 1 100); do grep -q "$hexport" /proc/net/tcp && break; sleep 0.1; done
-bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
+setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
   -i 169.254.77.2/24 -C "$port" -t 1500 >/dev/null 2>&1 &
 peer_pid=$!
 rc=0
 wait "$main_pid" || rc=$?
+main_pid=""
 touch "$peer/stop"
 wait "$peer_pid" || true
 peer_pid=""

@@ -125,31 +125,86 @@ pub fn io_error(message: &str) -> Option<IoError> {
     })
 }
 
-/// The disk a record tells was attached under its kernel name: the SCSI
-/// disk driver's `sd 2:0:0:0: [sdc] Attached SCSI disk`, virtio's
-/// `virtio_blk virtio1: [vda] 98304 512-byte logical blocks`. After it, the
-/// name belongs to that disk: errors logged under it before belong to
-/// whichever disk had the name then.
-pub fn attached(message: &str) -> Option<&str> {
-    let (_, rest) = message.split_once('[')?;
-    let (dev, tail) = rest.split_once("] ")?;
-    let says = tail.starts_with("Attached SCSI ")
-        || (message.starts_with("virtio_blk ") && tail.contains("-byte logical blocks"));
-    (says && !dev.is_empty() && dev.chars().all(|c| c.is_ascii_alphanumeric())).then_some(dev)
+/// A disk, or an NVMe controller with its namespaces, that a record tells
+/// was attached: the SCSI disk driver's `sd 2:0:0:0: [sdc] Attached SCSI
+/// disk`, virtio's `virtio_blk virtio1: [vda] 98304 512-byte logical
+/// blocks`, NVMe's `nvme nvme0: pci function 0000:01:00.0`. After it, the
+/// name belongs to that disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached<'a> {
+    pub name: &'a str,
+    /// An NVMe controller: its namespaces `<name>n1`, `<name>n2` are new.
+    pub controller: bool,
 }
 
-/// The I/O errors in `records` from sequence number `from` on, each with
-/// its record, leaving out those logged under a name that a disk attached
-/// since has taken.
-pub fn io_errors(records: &[Record], from: u64) -> Vec<(&Record, IoError)> {
-    let mut found: Vec<(&Record, IoError)> = Vec::new();
-    for r in records {
-        if let Some(dev) = attached(&r.message) {
-            found.retain(|(_, e)| e.dev != dev);
-        } else if r.seq >= from
-            && let Some(e) = io_error(&r.message)
-        {
-            found.push((r, e));
+impl Attached<'_> {
+    /// Whether disk `dev` is (one of) what was attached.
+    pub fn covers(&self, dev: &str) -> bool {
+        match dev.strip_prefix(self.name) {
+            Some("") => !self.controller,
+            Some(rest) => {
+                self.controller
+                    && rest
+                        .strip_prefix('n')
+                        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+            }
+            None => false,
+        }
+    }
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// What a record tells was attached, if it tells of an attach.
+pub fn attached(message: &str) -> Option<Attached<'_>> {
+    if let Some(rest) = message.strip_prefix("nvme ") {
+        let (name, tail) = rest.split_once(": ")?;
+        return (tail.starts_with("pci function ") && plain_name(name)).then_some(Attached {
+            name,
+            controller: true,
+        });
+    }
+    let (_, rest) = message.split_once('[')?;
+    let (name, tail) = rest.split_once("] ")?;
+    let says = tail.starts_with("Attached SCSI ")
+        || (message.starts_with("virtio_blk ") && tail.contains("-byte logical blocks"));
+    (says && plain_name(name)).then_some(Attached {
+        name,
+        controller: false,
+    })
+}
+
+/// A failed request and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    pub record: &'a Record,
+    pub error: IoError,
+    /// A disk was attached under the error's name after record `from` and
+    /// before the error: the error is that disk's, not the one that had
+    /// the name when the log was read up to `from`.
+    pub attached_since: bool,
+}
+
+/// The I/O errors in `records` from sequence number `from` on. An error
+/// logged under a name that was attached again since `from`, before and
+/// after it, belonged to a disk that came and went between two readings,
+/// and is left out.
+pub fn io_errors(records: &[Record], from: u64) -> Vec<Found<'_>> {
+    let mut found: Vec<Found<'_>> = Vec::new();
+    let mut attaches: Vec<Attached<'_>> = Vec::new();
+    for record in records.iter().filter(|r| r.seq >= from) {
+        if let Some(a) = attached(&record.message) {
+            found.retain(|f| !(f.attached_since && a.covers(&f.error.dev)));
+            attaches.push(a);
+        } else if let Some(error) = io_error(&record.message) {
+            let attached_since = attaches.iter().any(|a| a.covers(&error.dev));
+            found.push(Found {
+                record,
+                error,
+                attached_since,
+            });
         }
     }
     found
@@ -176,12 +231,10 @@ mod tests {
         let records = records(&text);
         assert!(records.len() > 100, "{}", records.len());
         assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-        let errors: Vec<(u64, IoError)> = records
-            .iter()
-            .filter_map(|r| io_error(&r.message).map(|e| (r.seq, e)))
-            .collect();
+        let errors = io_errors(&records, 0);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        let e = &errors[0].1;
+        assert!(errors[0].attached_since, "sdd was attached since boot");
+        let e = &errors[0].error;
         assert_eq!(
             (e.kind.as_str(), e.sector, e.op.as_deref(), e.medium()),
             ("critical medium", Some(20000), Some("READ"), true)
@@ -235,24 +288,54 @@ mod tests {
         }
     }
 
-    /// A disk pulled after an error and another attached under its name:
-    /// the error is not the new disk's.
+    /// Whose each error is: the disk that had the name when the log was
+    /// last read, or one attached under it since.
     #[test]
-    fn a_name_taken_by_a_new_disk_leaves_the_old_errors_behind() {
+    fn an_error_belongs_to_the_disk_that_had_the_name() {
         let log = "3,10,100,-;critical medium error, dev sdc, sector 8 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2\n\
                    3,11,101,-;I/O error, dev sdd, sector 9 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2\n\
                    5,12,200,-;sd 3:0:0:0: [sdc] Attached SCSI disk\n\
                    3,13,300,-;critical medium error, dev sdc, sector 7 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2\n\
-                   6,14,310,-;virtio_blk virtio1: [vda] 98304 512-byte logical blocks (50.3 MB/48.0 MiB)\n";
+                   6,14,310,-;nvme nvme0: pci function 0000:01:00.0\n\
+                   3,15,320,-;timeout error, dev nvme0n1, sector 1 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 2\n\
+                   5,16,400,-;sd 4:0:0:0: [sdd] Attached SCSI disk\n";
         let records = records(log);
-        let kept: Vec<(u64, String)> = io_errors(&records, 0)
-            .into_iter()
-            .map(|(r, e)| (r.seq, e.dev))
-            .collect();
-        assert_eq!(kept, [(11, "sdd".into()), (13, "sdc".into())]);
-        let later: Vec<u64> = io_errors(&records, 12).iter().map(|(r, _)| r.seq).collect();
-        assert_eq!(later, [13], "from a cursor on");
-        assert_eq!(attached(&records[4].message), Some("vda"));
+        let seen = |from| -> Vec<(u64, bool)> {
+            io_errors(&records, from)
+                .iter()
+                .map(|f| (f.record.seq, f.attached_since))
+                .collect()
+        };
+        // sdc's first error is the old disk's, its second the new one's;
+        // sdd was attached after its error: the error is the old sdd's.
+        assert_eq!(seen(10), [(10, false), (11, false), (13, true), (15, true)]);
+        assert_eq!(
+            seen(13),
+            [(13, false), (15, true)],
+            "sdc was attached before"
+        );
+        // A disk attached and replaced between two readings: its error is
+        // no one's the console knows.
+        let twice = records
+            .iter()
+            .cloned()
+            .chain(crate::storage::linux::kmsg::records(
+                "5,17,500,-;sd 3:0:0:0: [sdc] Attached SCSI disk\n",
+            ))
+            .collect::<Vec<_>>();
+        let kept: Vec<u64> = io_errors(&twice, 10).iter().map(|f| f.record.seq).collect();
+        assert_eq!(kept, [10, 11, 15]);
+
+        let nvme = attached(&records[4].message).unwrap();
+        assert!(nvme.covers("nvme0n1") && nvme.covers("nvme0n12"));
+        assert!(!nvme.covers("nvme0") && !nvme.covers("nvme01n1") && !nvme.covers("nvme1n1"));
+        let sd = attached(&records[2].message).unwrap();
+        assert!(sd.covers("sdc") && !sd.covers("sdcc"));
+        assert_eq!(
+            attached("virtio_blk virtio1: [vda] 98304 512-byte logical blocks (50.3 MB/48.0 MiB)")
+                .map(|a| a.name),
+            Some("vda")
+        );
         assert_eq!(
             attached("sd 3:0:0:0: [sdc] 976773168 512-byte logical blocks"),
             None

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
 use super::{
-    Backend, BackendError, CommandLog, Drive, Inventory, KernelIoError, Led, LogCursor,
+    Backend, BackendError, CommandLog, Drive, Inventory, KernelIoError, KernelLog, Led,
     SelfTestKind, Smart,
 };
 use crate::config::{BackendKind, LinuxSettings};
@@ -480,14 +480,21 @@ impl Backend for LinuxBackend {
         ))
     }
 
-    fn kernel_io_errors(
-        &self,
-        after: Option<&LogCursor>,
-    ) -> Result<Option<(LogCursor, Vec<KernelIoError>)>, BackendError> {
-        let boot =
-            std::fs::read_to_string(self.settings.proc_root.join("sys/kernel/random/boot_id"))
-                .map(|b| b.trim().to_string())
-                .unwrap_or_default();
+    fn boot_id(&self) -> Result<Option<String>, BackendError> {
+        let path = self.settings.proc_root.join("sys/kernel/random/boot_id");
+        let id = std::fs::read_to_string(&path)
+            .map(|b| b.trim().to_string())
+            .unwrap_or_default();
+        if id.is_empty() {
+            return Err(BackendError::Failed(format!(
+                "{} gives no boot id, so the kernel's log cannot be read in order",
+                path.display()
+            )));
+        }
+        Ok(Some(id))
+    }
+
+    fn kernel_io_errors(&self, boot: &str, from: u64) -> Result<KernelLog, BackendError> {
         let path = self.settings.dev_root.join("kmsg");
         let text = read_kmsg(&path).map_err(|e| {
             BackendError::Failed(format!(
@@ -495,21 +502,33 @@ impl Backend for LinuxBackend {
                 path.display()
             ))
         })?;
+        // Read after the boot id: a log that belongs to it.
+        if self.boot_id()?.as_deref() != Some(boot) {
+            return Err(BackendError::Failed(format!(
+                "boot {boot} is no longer running"
+            )));
+        }
         let records = kmsg::records(&text);
-        // Sequence numbers start again at each boot.
-        let from = after.filter(|c| c.boot == boot).map_or(0, |c| c.next);
-        let next = records.last().map_or(from, |r| (r.seq + 1).max(from));
         let errors = kmsg::io_errors(&records, from)
             .into_iter()
-            .map(|(r, e)| KernelIoError {
-                seq: r.seq,
-                at: logged_at(r.usec),
-                medium: e.medium(),
-                dev: e.dev,
-                line: r.message.clone(),
+            .map(|f| KernelIoError {
+                seq: f.record.seq,
+                at: logged_at(f.record.usec),
+                medium: f.error.medium(),
+                attached_since: f.attached_since,
+                dev: f.error.dev,
+                line: f.record.message.clone(),
             })
             .collect();
-        Ok(Some((LogCursor { boot, next }, errors)))
+        Ok(KernelLog {
+            next: records.last().map_or(from, |r| (r.seq + 1).max(from)),
+            // Only a log read before can have lost records since.
+            lost: match (from, records.first()) {
+                (1.., Some(r)) => r.seq.saturating_sub(from),
+                _ => 0,
+            },
+            errors,
+        })
     }
 
     fn drive_bay(

@@ -83,15 +83,13 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
         // SCSI devices that have no sensor say 0. With -x, smartctl 7.3
         // reports a SCSI drive that has the environmental reporting log
         // subpage there instead of under "temperature".
-        temperature_c: int(&v, &["temperature", "current"])
-            .or_else(|| {
-                int(
-                    &v,
-                    &["scsi_environmental_reports", "temperature_1", "current"],
-                )
-            })
-            .filter(|t| *t != 0)
-            .map(|t| t as i32),
+        temperature_c: [
+            &["temperature", "current"][..],
+            &["scsi_environmental_reports", "temperature_1", "current"],
+        ]
+        .iter()
+        .find_map(|p| int(&v, p).filter(|t| *t != 0))
+        .map(|t| t as i32),
         temperature_limit_c,
         power_on_hours: int(&v, &["power_on_time", "hours"]),
         percentage_used: uint(&v, &["scsi_percentage_used_endurance_indicator"])

@@ -54,7 +54,7 @@ keep="$work/root/lib/modules/$kver"
 mkdir -p "$keep"
 cp -a "$mods"/modules.builtin* "$mods/modules.order" "$keep/"
 while read -r sub; do
-  [ -e "$mods/kernel/$sub" ] || continue
+  [ -e "$mods/kernel/$sub" ] || { echo "build.sh: $kpkg has no kernel/$sub; left out" >&2; continue; }
   mkdir -p "$keep/kernel/$(dirname "$sub")"
   cp -a "$mods/kernel/$sub" "$keep/kernel/$(dirname "$sub")/"
 done < <(words "$here/modules")

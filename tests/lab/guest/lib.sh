@@ -36,10 +36,11 @@ teardown() {
 console_start() {
   local listen=${1:-127.0.0.1:8080}
   shift || true
+  # First, so that a console that fails to start leaves its log too.
+  on_teardown 'kill "$(cat "$SCN/console/pid")" 2>/dev/null; cp "$SCN/console/console.log" "$LAB/out/$SCENARIO.console.log"'
   TOKEN=$(bash "$LAB/lab/guest/console.sh" "$SCN/console" "$listen" \
     '[agent]' 'observe_interval_seconds = 2' "$@")
   URL=http://127.0.0.1:${listen##*:}
-  on_teardown 'kill "$(cat "$SCN/console/pid")" 2>/dev/null; cp "$SCN/console/console.log" "$LAB/out/$SCENARIO.console.log"'
   say "console up at $URL"
 }
 

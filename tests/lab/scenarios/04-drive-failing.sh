@@ -46,7 +46,7 @@ expect_eq "the reading before it" "$(jq -r '[.history[] | .health] | .[-1]' <<<"
 expect_eq "the newest reading" "$(jq -r '.history[0].health' <<<"$detail")" failing
 page=$(curl -fsS -H "authorization: Bearer $TOKEN" "$URL/drives/$id")
 expect_match "the drive's page says why" "$page" "FAILURE PREDICTION THRESHOLD EXCEEDED"
-expect_match "and shows the kernel's line" "$page" "1 medium, 0 other I/O since it was first seen.*sector 20000"
+expect_match "and shows the kernel's line" "$page" "1 medium, 0 other I/O since Baystack began watching it.*sector 20000"
 for serial in $(shelf -r 'select(.bus == "sata") | .serial'); do
   expect_eq "$serial stays healthy" "$(drives -r ".[] | select(.serial == \"$serial\") | .health")" healthy
 done
