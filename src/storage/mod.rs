@@ -307,15 +307,21 @@ pub struct Inventory {
     pub drives: Vec<Drive>,
 }
 
+impl Enclosure {
+    /// The slot holding the drive `ident`, if one does.
+    pub fn slot_holding(&self, ident: &str) -> Option<&Slot> {
+        self.slots
+            .iter()
+            .find(|s| s.drive.as_deref() == Some(ident))
+    }
+}
+
 impl Inventory {
     /// The enclosure and slot holding the drive `ident`, if one does.
     pub fn bay_of(&self, ident: &str) -> Option<(&Enclosure, &Slot)> {
-        self.enclosures.iter().find_map(|e| {
-            e.slots
-                .iter()
-                .find(|s| s.drive.as_deref() == Some(ident))
-                .map(|s| (e, s))
-        })
+        self.enclosures
+            .iter()
+            .find_map(|e| e.slot_holding(ident).map(|s| (e, s)))
     }
 }
 

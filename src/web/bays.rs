@@ -86,7 +86,7 @@ async fn set_led(
 ) -> Result<HttpResponse, ApiError> {
     let (enclosure, slot_text) = path.into_inner();
     let (_, id) = enqueue_led(&req, &state, &who, enclosure, slot_text, led, body.on).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+    Ok(jobs::accepted(id))
 }
 
 /// Checks the bay exists and enqueues the job that sets one of its LEDs.
@@ -370,9 +370,7 @@ pub async fn locate_page(
         };
         return Ok(html(200, &partial)?);
     }
-    Ok(HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, "/bays"))
-        .finish())
+    Ok(jobs::see_other("/bays".into()))
 }
 
 // ---- a drive's page ----
@@ -579,7 +577,7 @@ pub async fn api_drive_locate(
     body: web::Json<LedBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), body.on).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+    Ok(jobs::accepted(id))
 }
 
 /// `POST /drives/{id}/locate` from the drive's page: to the job's page.
@@ -591,14 +589,7 @@ pub async fn drive_locate_page(
     form: web::Form<LedBody>,
 ) -> Result<HttpResponse, PageError> {
     let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), form.on).await?;
-    Ok(to_job(id))
-}
-
-/// A redirect to a job's page.
-fn to_job(id: i64) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, format!("/jobs/{id}")))
-        .finish()
+    Ok(jobs::see_other(format!("/jobs/{id}")))
 }
 
 /// `POST /api/v1/drives/{id}/selftest` `{"kind": "short" | "long"}`:
@@ -611,7 +602,7 @@ pub async fn api_self_test(
     body: web::Json<SelfTestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &body.kind).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "job_id": id })))
+    Ok(jobs::accepted(id))
 }
 
 /// `POST /drives/{id}/selftest` from the drive's page: to the job's page.
@@ -623,7 +614,7 @@ pub async fn self_test_page(
     form: web::Form<SelfTestBody>,
 ) -> Result<HttpResponse, PageError> {
     let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &form.kind).await?;
-    Ok(to_job(id))
+    Ok(jobs::see_other(format!("/jobs/{id}")))
 }
 
 #[cfg(test)]

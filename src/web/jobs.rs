@@ -275,7 +275,12 @@ pub async fn live_partial(
     })
 }
 
-fn see_other(location: String) -> HttpResponse {
+/// 202 `{"job_id": N}`: the answer to an API call that enqueued a job.
+pub(super) fn accepted(id: i64) -> HttpResponse {
+    HttpResponse::Accepted().json(json!({ "job_id": id }))
+}
+
+pub(super) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
@@ -366,5 +371,5 @@ pub async fn api_retry(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let new = retry(&state, &who, &client_address(&req), path.into_inner()).await?;
-    Ok(HttpResponse::Accepted().json(json!({"job_id": new})))
+    Ok(accepted(new))
 }

@@ -20,13 +20,7 @@ async fn the_drive_page_blinks_its_bay(backend: Backend) {
         .post_form("/drives/3/locate", &[("csrf_token", &csrf), ("on", "true")])
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
-    let to = r
-        .headers
-        .get("location")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    let to = r.location();
     assert!(to.starts_with("/jobs/"), "{to}");
     assert!(app.runner(Duration::from_secs(30)).run_one().unwrap());
     let job = c.get(&format!("/api/v1{to}")).await.json();

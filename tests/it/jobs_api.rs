@@ -102,8 +102,7 @@ async fn set_and_clear_a_fault_led_through_the_api(backend: Backend) {
     let app = fast(backend);
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
     assert_eq!(bays[2]["fault"], false);
@@ -138,8 +137,7 @@ async fn a_lit_bay_goes_dark_by_itself(backend: Backend) {
     let app = fast(backend);
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
     let r = c
@@ -196,8 +194,7 @@ async fn the_fault_led_follows_the_drive(backend: Backend) {
     app.observe();
     let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
     let follow = || baystack::lights::follow_drive_health(app.db()).unwrap();
@@ -273,8 +270,7 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     let report = baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     assert_eq!((report.drives, report.failed.len()), (10, 0));
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
     assert_eq!(bays[0]["drive"]["health"], "healthy");
@@ -542,8 +538,7 @@ async fn jobs_are_listed_filtered_cancelled_and_retried(backend: Backend) {
     let app = fast(backend);
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let enclosure = c.get("/api/v1/bays").await.json()[0]["enclosure"]
         .as_str()
         .unwrap()

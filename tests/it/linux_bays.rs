@@ -13,7 +13,7 @@ use baystack::db::inventory;
 use serde_json::Value;
 
 use crate::both;
-use crate::support::{ADMIN_PASSWORD, Backend, Client, TestApp};
+use crate::support::{Backend, Client, TestApp};
 
 /// A writable copy of fixture tree `tree`, and a fake `lsblk` that lists the
 /// tree's linked drives and any `extra` ones.
@@ -129,8 +129,7 @@ async fn leds_land_in_the_enclosure_files(backend: Backend) {
     let (app, sys, _) = linux_app(backend, dir.path());
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     let bays = bays.as_array().unwrap();
     assert_eq!(bays.len(), 24, "{bays:?}");
@@ -195,8 +194,7 @@ async fn smart_is_read_with_smartctl(backend: Backend) {
     app.observe();
     let linux = baystack::storage::open(&app.settings).unwrap();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let health = |bays: &Value| bays[0]["drive"]["health"].as_str().unwrap().to_string();
     assert_eq!(
         health(&c.get("/api/v1/bays").await.json()),
@@ -257,8 +255,7 @@ async fn old_kernels_fall_back_to_sg_ses(backend: Backend) {
     let (app, _, bin) = linux_app_on(backend, dir.path(), "sas-expander-old-kernel", &[]);
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     assert_eq!(
         bays[0]["enclosure"], "scsi-0:0:7:0",
@@ -351,8 +348,7 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
     let state = sg_ses_serves(dir.path(), &bin, "sas2-expander");
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
     assert_eq!(bays[14]["label"], "Slot 15");
     assert_eq!(bays[14]["method"], "sysfs");
@@ -406,8 +402,7 @@ async fn self_tests_run_smartctl(backend: Backend) {
     let (app, _, bin) = linux_app(backend, dir.path());
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     // What smartctl -t short printed in the lab guest.
     let said = fixtures().join("smartctl/lab-sata-t-short.txt");
     fake_tool(&bin, "smartctl", &format!("cat '{}'", said.display()));
@@ -475,8 +470,7 @@ async fn a_drive_is_identified_in_its_bay(backend: Backend) {
     );
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let drives = c.get("/api/v1/drives").await.json();
     let leds = || -> Vec<String> {
         let class = sys.join("class/enclosure/0:0:15:0");
@@ -570,8 +564,7 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     app.observe();
     app.observe();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let sdb = by_dev(&c.get("/api/v1/drives").await.json(), "sdb");
     assert_eq!(
         (sdb["medium_errors"].clone(), sdb["io_errors"].clone()),

@@ -25,8 +25,7 @@ async fn a_self_test_runs_and_shows_in_the_drive_log(backend: Backend) {
     let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let mut c = app.client().await;
-    c.setup().await;
-    c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+    c.setup_as_admin().await;
     let drive = c.get("/api/v1/drives").await.json()[0].clone();
     let id = drive["id"].as_i64().unwrap();
     assert_eq!(drive["short_test_at"], serde_json::Value::Null);

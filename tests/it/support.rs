@@ -309,6 +309,13 @@ where
         assert_eq!(r.status, 201, "{}", r.text());
     }
 
+    /// Completes setup and calls the API from then on as the admin, with a
+    /// token.
+    pub async fn setup_as_admin(&mut self) {
+        self.setup().await;
+        self.bearer = Some(self.token_for("admin", ADMIN_PASSWORD).await);
+    }
+
     /// Signs in through the login form, as a browser would.
     pub async fn login(&mut self, user: &str, password: &str) -> Resp {
         let page = self.get("/login").await;

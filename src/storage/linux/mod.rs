@@ -544,11 +544,7 @@ impl Backend for LinuxBackend {
         })?;
         let seen = self.enclosures(&disks, log)?;
         let found = seen.iter().find_map(|e| {
-            let s = e
-                .enclosure
-                .slots
-                .iter()
-                .find(|s| s.drive.as_deref() == Some(ident))?;
+            let s = e.enclosure.slot_holding(ident)?;
             Some((e.enclosure.ident.clone(), s.slot))
         });
         found.ok_or_else(|| {
