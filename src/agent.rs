@@ -3,6 +3,7 @@
 //! which records what the storage backend sees, every interval and after
 //! every job.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -111,7 +112,9 @@ fn warn_once(problem: Option<String>) {
 
 /// Reads every drive's SMART every `smart_interval_minutes`, starting a
 /// little after the agent does (the first observation has recorded the
-/// drives by then), and then enqueues the self-tests that are due.
+/// drives by then), and then enqueues the self-tests that are due. In
+/// between, every observation interval, it reads the drives that appeared
+/// since the last round: a drive put in a bay is judged within seconds.
 async fn poll_smart(
     db: Db,
     backend: Arc<dyn Backend>,
@@ -120,29 +123,49 @@ async fn poll_smart(
     mut stop: watch::Receiver<bool>,
 ) {
     let interval = Duration::from_secs(agent.smart_interval_minutes * 60);
+    let tick = Duration::from_secs(agent.observe_interval_seconds.clamp(2, 60));
     let concurrency = agent.smart_concurrency as usize;
     let mut wait = Duration::from_secs(5);
+    let mut next_round = tokio::time::Instant::now();
+    // The drives present at the last reading: None until the first round.
+    let mut known: Option<HashSet<i64>> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
-        wait = interval;
+        wait = tick;
+        let round = tokio::time::Instant::now() >= next_round;
+        if round {
+            next_round = tokio::time::Instant::now() + interval;
+        }
+        let newcomers_of = if round { None } else { known.clone() };
         let (db, backend) = (db.clone(), backend.clone());
         let (short_days, long_days) = (agent.short_self_test_days, agent.long_self_test_days);
         match tokio::task::spawn_blocking(move || {
-            let report = smart::poll_once(&db, backend.as_ref(), concurrency)?;
-            let tests = smart::schedule_self_tests(&db, short_days, long_days)?;
+            let report = match &newcomers_of {
+                None => smart::poll_once(&db, backend.as_ref(), concurrency)?,
+                Some(k) => smart::poll_newcomers(&db, backend.as_ref(), concurrency, k)?,
+            };
+            let tests = if report.drives > 0 {
+                smart::schedule_self_tests(&db, short_days, long_days)?
+            } else {
+                0
+            };
             Ok::<_, AppError>((report, tests))
         })
         .await
         {
             Ok(Ok((report, tests))) => {
-                tracing::info!(
-                    "SMART read for {} drive(s) in {} ms",
-                    report.drives,
-                    report.took.as_millis()
-                );
+                known = Some(report.present.iter().copied().collect());
+                if round || report.drives > 0 {
+                    tracing::info!(
+                        "SMART read for {} {}drive(s) in {} ms",
+                        report.drives,
+                        if round { "" } else { "newly seen " },
+                        report.took.as_millis()
+                    );
+                }
                 for (drive, why) in report.failed {
                     tracing::warn!("SMART of {drive}: {why}");
                 }

@@ -3,6 +3,7 @@
 //! and keeps each reading with its verdict, so trends show and a count that
 //! grew says so.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,10 @@ pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<u
 /// What one round of reading did.
 #[derive(Debug, Clone, Default)]
 pub struct PollReport {
+    /// Drives read.
     pub drives: usize,
+    /// Every drive present when the round began, read or not.
+    pub present: Vec<i64>,
     /// Drives whose SMART could not be read, with the reason.
     pub failed: Vec<(String, String)>,
     pub took: Duration,
@@ -75,8 +79,29 @@ pub fn poll_once(
     backend: &dyn Backend,
     concurrency: usize,
 ) -> Result<PollReport, AppError> {
+    poll(db, backend, concurrency, None)
+}
+
+/// As [`poll_once`], for the present drives not in `known` only: those that
+/// appeared since (a drive put in a bay is read at once, not at the next
+/// round).
+pub fn poll_newcomers(
+    db: &Db,
+    backend: &dyn Backend,
+    concurrency: usize,
+    known: &HashSet<i64>,
+) -> Result<PollReport, AppError> {
+    poll(db, backend, concurrency, Some(known))
+}
+
+fn poll(
+    db: &Db,
+    backend: &dyn Backend,
+    concurrency: usize,
+    known: Option<&HashSet<i64>>,
+) -> Result<PollReport, AppError> {
     let started = Instant::now();
-    let present: Vec<(i64, String, Option<String>)> = {
+    let all: Vec<(i64, String, Option<String>)> = {
         let mut conn = db.get()?;
         let mut c = conn.conn();
         db_run!(&mut c, c => drives::table
@@ -86,6 +111,10 @@ pub fn poll_once(
             .load(c))
         .map_err(db::DbError::from)?
     };
+    let present: Vec<_> = all
+        .iter()
+        .filter(|(id, _, _)| known.is_none_or(|k| !k.contains(id)))
+        .collect();
     let next = AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -118,6 +147,7 @@ pub fn poll_once(
     });
     Ok(PollReport {
         drives: present.len(),
+        present: all.iter().map(|(id, _, _)| *id).collect(),
         failed: failed.into_inner().expect("failed list"),
         took: started.elapsed(),
     })

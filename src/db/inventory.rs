@@ -61,6 +61,7 @@ pub fn store(
         .execute(c))?;
 
     for e in &inv.enclosures {
+        let elements = serde_json::to_string(&e.elements).expect("elements serialize");
         let values = (
             enclosures::ident.eq(&e.ident),
             enclosures::vendor.eq(&e.vendor),
@@ -71,6 +72,7 @@ pub fn store(
             enclosures::observed_at.eq(now),
             enclosures::method.eq(e.method.as_str()),
             enclosures::note.eq(e.note.as_deref()),
+            enclosures::elements.eq(&elements),
         );
         let enclosure_id: i64 = db_run!(c, c => diesel::insert_into(enclosures::table)
             .values(values)
@@ -354,9 +356,17 @@ pub struct EnclosureRow {
     /// "sysfs", "sg_ses" or "sim".
     pub method: String,
     pub note: Option<String>,
+    /// The other elements, as JSON: see [`EnclosureRow::elements`].
+    #[serde(skip)]
+    pub elements: String,
 }
 
 impl EnclosureRow {
+    /// Power supplies, fans, sensors, ... as last observed.
+    pub fn elements(&self) -> Vec<crate::storage::Element> {
+        serde_json::from_str(&self.elements).unwrap_or_default()
+    }
+
     /// How the console reaches this enclosure, in words.
     pub fn method_words(&self) -> &'static str {
         match self.method.as_str() {

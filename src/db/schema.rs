@@ -81,6 +81,7 @@ diesel::table! {
         observed_at -> Timestamp,
         method -> Text,
         note -> Nullable<Text>,
+        elements -> Text,
     }
 }
 

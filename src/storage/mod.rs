@@ -269,6 +269,37 @@ pub struct Enclosure {
     #[serde(default)]
     pub note: Option<String>,
     pub slots: Vec<Slot>,
+    /// Everything else the enclosure reports on: power supplies, fans,
+    /// temperature sensors, ... in the enclosure's own order.
+    #[serde(default)]
+    pub elements: Vec<Element>,
+}
+
+/// One of an enclosure's other elements, as its status page reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Element {
+    /// The SES element type in sg3_utils' words: "Power supply", "Cooling",
+    /// "Temperature sensor", ...
+    pub kind: String,
+    /// The enclosure's descriptor for it, or where it gives none, its type
+    /// and index ("Power supply 0").
+    pub name: String,
+    /// In the kernel's words: "OK", "critical", "non-critical",
+    /// "unrecoverable", "not installed", ...
+    pub status: String,
+    /// What it reads and which of its failure bits are set: "68 C, OT
+    /// failure", "0 rpm, Fail", "AC fail"; empty when nothing to say.
+    pub detail: String,
+}
+
+impl Element {
+    /// Whether the enclosure reports this element in trouble.
+    pub fn trouble(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "critical" | "non-critical" | "unrecoverable"
+        )
+    }
 }
 
 /// An I/O error the kernel logged against a disk.

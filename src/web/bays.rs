@@ -46,6 +46,35 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// `GET /api/v1/enclosures`: every enclosure present, how it is reached,
+/// what could not be read of it, and its elements other than bays.
+pub async fn api_enclosures(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let summary = state
+        .db
+        .run(|conn| -> Result<_, AppError> { Ok(inventory::summary(&mut conn.conn())?) })
+        .await?;
+    let body: Vec<serde_json::Value> = summary
+        .enclosures
+        .iter()
+        .map(|v| {
+            let e = &v.enclosure;
+            json!({
+                "ident": e.ident,
+                "label": e.label,
+                "vendor": e.vendor,
+                "product": e.product,
+                "method": e.method,
+                "note": e.note,
+                "bays": v.bays.len(),
+                "bays_used": v.used(),
+                "elements": e.elements(),
+                "observed_at": crate::db::rfc3339(&e.observed_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
 /// `{"on": bool}` from the API, `on=true|false` from the map's form.
 #[derive(Debug, Deserialize)]
 pub struct LedBody {
@@ -664,6 +693,7 @@ mod tests {
                 observed_at: at,
                 method: "sysfs".into(),
                 note: None,
+                elements: "[]".into(),
             },
             bays: (0..bays as i32).map(|s| (bay(s), None)).collect(),
         }

@@ -210,6 +210,7 @@ routes! {
     POST "/api/v1/jobs/{id}/cancel" OPERATOR => jobs::api_cancel;
     POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
     GET "/api/v1/bays" VIEWER => bays::api_list;
+    GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     GET "/api/v1/drives" VIEWER => bays::api_drives;
     GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
     POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::api_self_test;

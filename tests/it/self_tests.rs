@@ -215,7 +215,27 @@ async fn self_tests_are_scheduled(backend: Backend) {
     );
 }
 
+/// Between rounds the agent reads only drives that appeared since the
+/// last one: each newcomer once, the others not.
+async fn newcomers_are_read_between_rounds(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let round = baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
+    assert!(round.drives > 1);
+    assert_eq!(round.drives, round.present.len());
+    let mut known: std::collections::HashSet<i64> = round.present.iter().copied().collect();
+    let again = baystack::smart::poll_newcomers(app.db(), &sim, 3, &known).unwrap();
+    assert_eq!((again.drives, again.present.len()), (0, round.drives));
+    let newcomer = round.present[1];
+    known.remove(&newcomer);
+    let next = baystack::smart::poll_newcomers(app.db(), &sim, 3, &known).unwrap();
+    assert_eq!(next.drives, 1, "only the newcomer is read");
+    assert!(next.failed.is_empty(), "{:?}", next.failed);
+}
+
 both!(
+    newcomers_are_read_between_rounds,
     a_self_test_runs_and_shows_in_the_drive_log,
     the_drive_page_starts_a_test,
     self_tests_are_scheduled,

@@ -88,6 +88,7 @@ peer_pid=""
 # the lab stops qemu too, not only the script that started it.
 cleanup() {
   for pid in ${main_pid:-} ${peer_pid:-}; do kill -- "-$pid" 2>/dev/null || true; done
+  [ -z "${browser_pid:-}" ] || kill "$browser_pid" 2>/dev/null || true
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
@@ -96,7 +97,7 @@ share() { # share NAME: a 9p share with the lab scripts and the console
   local dir=$run_dir/$1
   mkdir -p "$dir/bin" "$dir/lab"
   cp "$BAYSTACK_BIN" "$dir/bin/baystack"
-  cp -r "$here/guest" "$here/scenarios" "$dir/lab/"
+  cp -r "$here/guest" "$here/scenarios" "$here/ses" "$dir/lab/"
   echo "$dir"
 }
 
@@ -145,9 +146,36 @@ echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 
 echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and lab-peer (1 vCPU)"
 t=$(date +%s)
+web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-  -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -t 1500 &
+  -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -f "$web_port" -t 1500 &
 main_pid=$!
+
+# The host's half of scenario 13-browser-bays: once the guest's console is
+# up (SHARE/browser-ready holds its admin password), headless Chromium runs
+# tests/browser/lab-bays.mjs against it through the forwarded port; its exit
+# status goes to SHARE/browser-done, its output to SHARE/out/browser.log.
+browser_half() {
+  local rc
+  while [ ! -e "$main/browser-ready" ]; do
+    kill -0 "$main_pid" 2>/dev/null || return 0
+    sleep 1
+  done
+  mkdir -p "$main/out/browser"
+  if [ ! -d "$root/tests/browser/node_modules/playwright-core" ] || ! command -v node >/dev/null; then
+    echo "the browser test needs node and tests/browser's packages (npm ci there; scripts/test.sh does)" \
+      >"$main/out/browser.log"
+    rc=2
+  else
+    rc=0
+    BAYSTACK_LAB_URL="http://127.0.0.1:$web_port" BAYSTACK_LAB_PASSWORD="$(cat "$main/browser-ready")" \
+      ARTIFACTS="$main/out/browser" node --test --test-reporter=spec "$root/tests/browser/lab-bays.mjs" \
+      >"$main/out/browser.log" 2>&1 || rc=$?
+  fi
+  echo "$rc" >"$main/browser-done"
+}
+browser_half &
+browser_pid=$!
 # qemu's socket link connects once, at start: the peer waits for the
 # listener (state 0A in /proc/net/tcp).
 hexport=$(printf ':%04X 00000000:0000 0A' "$port")
@@ -158,6 +186,8 @@ peer_pid=$!
 rc=0
 wait "$main_pid" || rc=$?
 main_pid=""
+wait "$browser_pid" || true
+browser_pid=""
 touch "$peer/stop"
 wait "$peer_pid" || true
 peer_pid=""

@@ -42,7 +42,7 @@ fn drives_by_address(sysfs: &Path, disks: &[Disk]) -> HashMap<String, String> {
     let mut map = HashMap::new();
     for d in disks {
         for p in &d.paths {
-            if let Some(a) = enclosure::block_sas_address(sysfs, p) {
+            for a in enclosure::block_sas_addresses(sysfs, p) {
                 map.insert(a, d.ident());
             }
         }
@@ -63,6 +63,9 @@ fn placed(
         .iter()
         .find_map(|a| by_address.get(a).cloned())
 }
+
+const NO_SG_SES: &str = "sg_ses (package sg3-utils) is not installed, so this enclosure's power \
+                         supplies, fans and temperature sensors are not read";
 
 fn label(vendor: &str, product: &str, hctl: &str) -> String {
     format!("{vendor} {product} ({hctl})")
@@ -129,6 +132,7 @@ fn from_sysfs(
             method: EnclosureMethod::Sysfs,
             note,
             slots,
+            elements: join.map(sg_ses::Report::others).unwrap_or_default(),
         },
         controls,
         led_refusal: None,
@@ -176,6 +180,7 @@ fn from_sg_ses(
             method: EnclosureMethod::SgSes,
             note: None,
             slots,
+            elements: report.others(),
         },
         controls,
         led_refusal: None,
@@ -190,14 +195,9 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
     let mut seen: Vec<(Vec<u64>, Seen)> = Vec::new();
     for e in &kernel {
         let usable = kernel_numbers_bays(e);
-        let unlinked = e
-            .components
-            .iter()
-            .any(|c| !c.empty() && c.device.is_none());
-        let report = match &e.sg {
-            Some(sg) if !usable || unlinked => join(sg),
-            _ => None,
-        };
+        // The kernel shows bays only: power, fans and temperatures, and the
+        // addresses of drives it did not link, come from the pages.
+        let report = e.sg.as_deref().and_then(join);
         let order = enclosure::hctl_order(&e.hctl);
         let dev = SesDevice {
             hctl: e.hctl.clone(),
@@ -230,7 +230,20 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
                         .into(),
                 ),
             ),
-            None => from_sysfs(e, disks, &by_address, None, None),
+            None => from_sysfs(
+                e,
+                disks,
+                &by_address,
+                None,
+                Some(match &e.sg {
+                    Some(_) => NO_SG_SES.into(),
+                    None => {
+                        "the enclosure has no generic SCSI node (is the sg module loaded?), so \
+                             its power supplies, fans and temperature sensors are not read"
+                            .into()
+                    }
+                }),
+            ),
         };
         seen.push((order, entry));
     }
@@ -257,6 +270,7 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
                         method: EnclosureMethod::SgSes,
                         note: Some(why),
                         slots: Vec::new(),
+                        elements: Vec::new(),
                     },
                     controls: Vec::new(),
                     led_refusal: None,

@@ -180,12 +180,62 @@ pub fn ses_devices(sysfs: &Path) -> Vec<SesDevice> {
     found
 }
 
-/// The SAS address of the SCSI device behind block device `block`
+/// The SAS addresses of the SCSI device behind block device `block`
 /// (`<sysfs>/class/block/<block>` resolves to `<H:C:T:L>/block/<block>`),
-/// lower case; `None` off SAS.
-pub fn block_sas_address(sysfs: &Path, block: &str) -> Option<String> {
-    let dev = std::fs::canonicalize(sysfs.join("class/block").join(block)).ok()?;
-    read_trimmed(&dev.parent()?.parent()?.join("sas_address")).map(|a| a.to_ascii_lowercase())
+/// lower case with `0x`: the SAS transport's `sas_address` where the HBA
+/// registers one, and the SAS target ports the device itself names in its
+/// identification page (`vpd_pg83`), which is all there is behind HBAs
+/// without the SAS transport. None off SAS.
+pub fn block_sas_addresses(sysfs: &Path, block: &str) -> Vec<String> {
+    let Some(dev) = std::fs::canonicalize(sysfs.join("class/block").join(block))
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.to_path_buf()))
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = read_trimmed(&dev.join("sas_address"))
+        .map(|a| a.to_ascii_lowercase())
+        .into_iter()
+        .collect();
+    if let Ok(page) = std::fs::read(dev.join("vpd_pg83")) {
+        for port in sas_target_ports(&page) {
+            let a = format!("{port:#018x}");
+            if !found.contains(&a) {
+                found.push(a);
+            }
+        }
+    }
+    found
+}
+
+/// The SAS target port addresses in a Device Identification VPD page (0x83):
+/// the designators the kernel's `ses` driver matches a slot by, NAA (type
+/// 3), binary, associated with the target port, protocol SAS with PIV set.
+pub fn sas_target_ports(page: &[u8]) -> Vec<u64> {
+    let mut found = Vec::new();
+    let end = page
+        .get(2..4)
+        .map_or(0, |l| 4 + u16::from_be_bytes([l[0], l[1]]) as usize)
+        .min(page.len());
+    let mut at = 4;
+    while at + 4 <= end {
+        let d = &page[at..];
+        let len = d[3] as usize;
+        let (proto, code_set) = (d[0] >> 4, d[0] & 0x0f);
+        let (piv, assoc, kind) = (d[1] & 0x80 != 0, (d[1] >> 4) & 0x03, d[1] & 0x0f);
+        if piv
+            && proto == 6
+            && code_set == 1
+            && assoc == 1
+            && kind == 3
+            && len == 8
+            && at + 12 <= end
+        {
+            found.push(u64::from_be_bytes(d[4..12].try_into().expect("8 bytes")));
+        }
+        at += 4 + len;
+    }
+    found
 }
 
 fn number_in(name: &str) -> Option<u32> {
@@ -425,10 +475,31 @@ mod tests {
         assert_eq!(found, [("17:0:8:0", "sg8"), ("17:0:25:0", "sg25")]);
         let sas2 = fixtures().join("sas2-expander");
         assert_eq!(ses_devices(&sas2)[0].product, "SAS2X36");
-        assert_eq!(
-            block_sas_address(&sas2, "sda").as_deref(),
-            Some("0x5000c5007a3b1c01")
-        );
-        assert_eq!(block_sas_address(&sas2, "nonexistent"), None);
+        assert_eq!(block_sas_addresses(&sas2, "sda"), ["0x5000c5007a3b1c01"]);
+        assert!(block_sas_addresses(&sas2, "nonexistent").is_empty());
+    }
+
+    /// A SAS disk's identification page names its logical unit, the port
+    /// it is reached through, and its target device; only the port is the
+    /// address an enclosure lists for the slot.
+    #[test]
+    fn the_sas_target_port_of_a_device_identification_page() {
+        let mut page = vec![0x00, 0x83, 0x00, 0x00];
+        page.extend([0x01, 0x03, 0, 8, 0x50, 0, 0xc5, 0, 0, 0xa1, 0xb0, 0x03]); // LU
+        page.extend([0x61, 0x93, 0, 8, 0x50, 0, 0xc5, 0, 0, 0xa1, 0xb0, 0x01]); // port
+        page.extend([0x61, 0x94, 0, 4, 0, 0, 0, 1]); // relative port
+        page.extend([0x61, 0xa3, 0, 8, 0x50, 0, 0xc5, 0, 0, 0xa1, 0xb0, 0x00]); // device
+        // LIO names its port by a SCSI name string instead: not an address.
+        let name = b"naa.5000c50000a1b009,t,0x0001\0\0\0";
+        page.extend([0x63, 0x98, 0, name.len() as u8]);
+        page.extend(name);
+        let len = (page.len() - 4) as u16;
+        page[2..4].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(sas_target_ports(&page), [0x5000c50000a1b001]);
+        // Cut short anywhere, it reads what is whole and no further.
+        for cut in 0..page.len() {
+            assert!(sas_target_ports(&page[..cut]).len() <= 1);
+        }
+        assert!(sas_target_ports(&page[..27]).is_empty(), "port cut short");
     }
 }

@@ -37,6 +37,11 @@ pub struct Element {
     /// The SAS addresses of the device in the slot, one per phy, lower case
     /// with `0x`; none for an empty slot (address 0).
     pub sas_addresses: Vec<String>,
+    /// What the element reads, in sg_ses's words: "49 C", "7500 rpm".
+    pub readings: Vec<String>,
+    /// Its failure and warning bits that are set, in sg_ses's words and
+    /// order: "Fail", "AC fail", "OT warning".
+    pub alarms: Vec<String>,
 }
 
 impl Element {
@@ -100,6 +105,28 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The elements that are not bays, as the console shows them; one
+    /// without a descriptor is named by its type and index, as sg_ses's
+    /// `--index` counts.
+    pub fn others(&self) -> Vec<crate::storage::Element> {
+        self.elements
+            .iter()
+            .filter(|e| !e.is_bay())
+            .map(|e| crate::storage::Element {
+                kind: e.element_type.clone(),
+                name: if e.descriptor.is_empty() {
+                    format!("{} {}", e.element_type, e.index)
+                } else {
+                    e.descriptor.clone()
+                },
+                status: e.status.clone(),
+                detail: [&e.readings[..], &e.alarms[..]].concat().join(", "),
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ParseError {
     #[error(
@@ -125,6 +152,28 @@ fn kernel_status(word: &str) -> String {
     }
     .to_string()
 }
+
+/// The status bits, in sg_ses's words, that say an element (not a bay) has
+/// failed or is about to.
+const TROUBLE_BITS: &[&str] = &[
+    "Predicted failure",
+    "Fail",
+    "AC fail",
+    "DC fail",
+    "Overtmp fail",
+    "Temperature warn",
+    "DC overvoltage",
+    "DC undervoltage",
+    "DC overcurrent",
+    "OT failure",
+    "OT warning",
+    "UT failure",
+    "UT warning",
+    "Crit Over",
+    "Crit Under",
+    "Warn Over",
+    "Warn Under",
+];
 
 /// `Slot 01 [0,3]  Element type: Array device slot` as its parts.
 fn element_line(line: &str) -> Option<(String, u32, i64, String)> {
@@ -175,6 +224,8 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
                     fault: false,
                     slot_number: None,
                     sas_addresses: Vec::new(),
+                    readings: Vec::new(),
+                    alarms: Vec::new(),
                 });
             }
             continue;
@@ -208,6 +259,17 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
         for name in ["Fault sensed", "Fault reqstd"] {
             if flag(trimmed, name) == Some(true) {
                 el.fault = true;
+            }
+        }
+        for part in trimmed.split(", ").map(str::trim) {
+            if let Some(t) = part.strip_prefix("Temperature=") {
+                el.readings.push(t.to_string());
+            } else if let Some(rpm) = part.strip_prefix("Actual speed=") {
+                el.readings.push(rpm.to_string());
+            } else if let Some((name, "1")) = part.split_once('=')
+                && TROUBLE_BITS.contains(&name)
+            {
+                el.alarms.push(name.to_string());
             }
         }
         if let Some((_, n)) = trimmed.split_once("device slot number: ") {
@@ -319,6 +381,34 @@ mod tests {
         );
         assert!(jbod.elements.iter().any(|e| e.descriptor == "ENC. Temp"));
         assert_eq!(jbod.id.as_deref(), Some("0xd5b401503fc0ec16"));
+    }
+
+    /// Power, cooling and sensors as the console lists them: named, with
+    /// what they read, and any failure bit that is set.
+    #[test]
+    fn elements_other_than_bays_with_their_readings() {
+        let jbod = join("jbod-chain", "17:0:25:0");
+        let others = jbod.others();
+        assert!(others.iter().all(|e| e.kind != "Array device slot"));
+        let find = |name: &str| others.iter().find(|e| e.name == name).unwrap();
+        assert_eq!(
+            (
+                find("ENC. Temp").status.as_str(),
+                find("ENC. Temp").detail.as_str()
+            ),
+            ("OK", "49 C")
+        );
+        assert_eq!(find("CPUFan").detail, "7500 rpm");
+        assert_eq!(find("Fan 01").status, "not installed");
+        assert_eq!(find("PowerSupply01").detail, "");
+        let text = "Slot00 [0,0]  Element type: Array device slot\n  Enclosure Status:\n    Predicted failure=0, Disabled=0, Swap=0, status: OK\n[1,0]  Element type: Power supply\n  Enclosure Status:\n    Predicted failure=0, Disabled=0, Swap=0, status: Critical\n    Ident=0, Do not remove=0, DC overvoltage=0, DC undervoltage=0\n    DC overcurrent=0, Hot swap=0, Fail=1, Requested on=0, Off=0\n    Overtmp fail=0, Temperature warn=0, AC fail=1, DC fail=0\n";
+        let psu = &parse(text).unwrap().others()[0];
+        assert_eq!(psu.name, "Power supply 0", "no descriptor: type and index");
+        assert_eq!(
+            (psu.status.as_str(), psu.detail.as_str()),
+            ("critical", "Fail, AC fail")
+        );
+        assert!(psu.trouble());
     }
 
     #[test]

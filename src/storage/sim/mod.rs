@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Backend, BackendError, CommandLog, Drive, Enclosure, EnclosureMethod, Inventory, Led, SelfTest,
-    SelfTestKind, Slot, Smart, SmartAttribute, Transport,
+    Backend, BackendError, CommandLog, Drive, Element, Enclosure, EnclosureMethod, Inventory, Led,
+    SelfTest, SelfTestKind, Slot, Smart, SmartAttribute, Transport,
 };
 use crate::config::{BackendKind, SimSettings};
 
@@ -664,9 +664,34 @@ fn generate(layout: &[u32]) -> Inventory {
             method: EnclosureMethod::Sim,
             note: None,
             slots,
+            elements: sim_elements(e),
         });
     }
     inv
+}
+
+/// Two power supplies, three fans and two temperature sensors, all well
+/// except the second enclosure's second fan, so a page shows both.
+fn sim_elements(enclosure: u32) -> Vec<Element> {
+    let el = |kind: &str, name: String, status: &str, detail: &str| Element {
+        kind: kind.into(),
+        name,
+        status: status.into(),
+        detail: detail.into(),
+    };
+    let mut out: Vec<Element> = (1..=2)
+        .map(|n| el("Power supply", format!("PSU {n}"), "OK", ""))
+        .collect();
+    for n in 1..=3 {
+        out.push(if enclosure == 1 && n == 2 {
+            el("Cooling", format!("Fan {n}"), "critical", "0 rpm, Fail")
+        } else {
+            el("Cooling", format!("Fan {n}"), "OK", "5120 rpm")
+        });
+    }
+    out.push(el("Temperature sensor", "Backplane".into(), "OK", "31 C"));
+    out.push(el("Temperature sensor", "Expander".into(), "OK", "44 C"));
+    out
 }
 
 fn make_drive(rng: &mut Rng, m: &Model, worn: bool, dev_name: Option<String>) -> Drive {

@@ -11,19 +11,23 @@
 #     -i ADDR/PFX    address of eth0 on the private link
 #     -l PORT | -C PORT  the private link: listen on / connect to 127.0.0.1:PORT
 #                    (qemu socket networking; the guest reaches nothing else)
+#     -f PORT        a second NIC (MAC ending :02) on qemu user networking with
+#                    restrict=on: the host's 127.0.0.1:PORT forwards to the
+#                    guest's port 8080 (at 10.0.2.15); nothing else leaves
 #     -t SECONDS     wall-clock limit (default 1200)
 set -euo pipefail
 
-guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" listen="" connect="" limit=1200
-while getopts "g:q:o:n:c:m:a:s:i:l:C:t:" o; do
+guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" listen="" connect="" limit=1200 forward=""
+while getopts "g:q:o:n:c:m:a:s:i:l:C:t:f:" o; do
   case $o in
     g) guest=$OPTARG ;; q) qemu=$OPTARG ;; o) share=$OPTARG ;; n) name=$OPTARG ;;
     c) cpus=$OPTARG ;; m) mem=$OPTARG ;; a) accel=$OPTARG ;; s) shelf=$OPTARG ;;
     i) ip=$OPTARG ;; l) listen=$OPTARG ;; C) connect=$OPTARG ;; t) limit=$OPTARG ;;
-    *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+    f) forward=$OPTARG ;;
+    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
-[ -n "$guest" ] && [ -n "$qemu" ] && [ -n "$share" ] || { sed -n '2,17p' "$0" >&2; exit 2; }
+[ -n "$guest" ] && [ -n "$qemu" ] && [ -n "$share" ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 
 case $accel in
   # kvm_pvm refuses MSR 0x10a; harmless elsewhere.
@@ -65,6 +69,8 @@ mac=52:54:00:00:$(printf %02x $(( $(cksum <<<"$name" | cut -d' ' -f1) % 256 ))):
 nic="virtio-net-pci,netdev=n0,mac=$mac,romfile="
 [ -z "$listen" ] || args+=(-netdev "socket,id=n0,listen=127.0.0.1:$listen" -device "$nic")
 [ -z "$connect" ] || args+=(-netdev "socket,id=n0,connect=127.0.0.1:$connect" -device "$nic")
+[ -z "$forward" ] || args+=(-netdev "user,id=n1,restrict=on,hostfwd=tcp:127.0.0.1:$forward-:8080"
+  -device "virtio-net-pci,netdev=n1,mac=${mac%:01}:02,romfile=")
 
 cmdline="console=ttyS0 panic=-1 quiet loglevel=3 net.ifnames=0 rdinit=/init lab.host=$name${ip:+ lab.ip=$ip}"
 set +e

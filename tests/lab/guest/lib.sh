@@ -38,6 +38,7 @@ console_start() {
   shift || true
   # First, so that a console that fails to start leaves its log too.
   on_teardown 'kill "$(cat "$SCN/console/pid")" 2>/dev/null; cp "$SCN/console/console.log" "$LAB/out/$SCENARIO.console.log"'
+  on_teardown 'api GET /api/v1/jobs >"$LAB/out/$SCENARIO.jobs.json" 2>/dev/null'
   TOKEN=$(bash "$LAB/lab/guest/console.sh" "$SCN/console" "$listen" \
     '[agent]' 'observe_interval_seconds = 2' "$@")
   URL=http://127.0.0.1:${listen##*:}
@@ -129,4 +130,56 @@ hide_tool() {
   mv "$path" "$path.lab-hidden"
   on_teardown "mv '$path.lab-hidden' '$path'"
   say "hid $path"
+}
+
+# ---- emulated enclosures (tests/lab/ses) ----------------------------------
+SES=$LAB/lab/ses
+
+# ses_up PROFILE: the enclosures and drives of ses/profiles/PROFILE.toml,
+# emulated behind the kernel until ses_down or the scenario's end.
+# SES_STATE is the emulator's directory: state.json (every element as it is
+# now) and requests.jsonl (every control page received, decoded).
+ses_up() {
+  SES_STATE=$SCN/ses-$1
+  mkdir -p "$SES_STATE"
+  python3 "$SES/enclosure.py" serve "$SES/profiles/$1.toml" "$SES_STATE" >"$SES_STATE/emulator.log" 2>&1 &
+  on_teardown "SES_STATE='$SES_STATE' ses_down; cp '$SES_STATE/emulator.log' '$LAB/out/$SCENARIO.ses-$1.log'"
+  wait_until "the enclosures of $1 emulated" 300 test -e "$SES_STATE/ready"
+  udevadm settle --timeout=60
+}
+
+# ses_down: the emulated devices removed, the emulator stopped.
+ses_down() {
+  if [ -S "$SES_STATE/ctl.sock" ]; then
+    ses_ctl '{"op":"down"}' >/dev/null
+    rm -f "$SES_STATE/ctl.sock"
+  fi
+  udevadm settle --timeout=60
+}
+
+# ses_ctl JSON: one request to the running emulator (see enclosure.py);
+# prints its answer, fails if it was refused.
+ses_ctl() { python3 "$SES/enclosure.py" ctl "$SES_STATE" "$1"; }
+
+# ses_check METHOD: whether the console's bays and enclosures are the
+# emulated ones as they are now, read by METHOD (sysfs or sg_ses); says how not.
+ses_check() {
+  api_ok GET /api/v1/bays >"$SCN/bays.json"
+  api_ok GET /api/v1/enclosures >"$SCN/enclosures.json"
+  python3 "$SES/enclosure.py" check "$SES_STATE" "$1" "$SCN/bays.json" "$SCN/enclosures.json"
+}
+
+# ses_mark: a mark in the emulator's request log, for ses_requests.
+ses_mark() { SES_MARK=$(wc -l <"$SES_STATE/requests.jsonl"); }
+
+# ses_requests: the control pages received since ses_mark, one JSON array
+# per page of the elements it SELECTed: [[{"slot","ident","fault"}]].
+ses_requests() {
+  tail -n +$((SES_MARK + 1)) "$SES_STATE/requests.jsonl" | jq -sc '[.[] | [.selected[] | {slot, ident, fault}]]'
+}
+
+# ses_element ENCLOSURE NAME FIELD: a field of an emulated element as it is now.
+ses_element() {
+  jq -r --arg e "$1" --arg n "$2" --arg f "$3" \
+    '.[] | select(.name == $e) | .groups[].elements[] | select(.name == $n) | .[$f]' "$SES_STATE/state.json"
 }

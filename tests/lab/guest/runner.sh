@@ -45,6 +45,10 @@ fresh_disks() {
 # What scenarios may leave behind, put back.
 after_scenario() {
   pkill -f '/lab/bin/baystack' 2>/dev/null
+  # Emulated enclosures a scenario left (removed while the emulator still
+  # answers their last commands).
+  python3 "$here/../ses/enclosure.py" clean 2>/dev/null
+  pkill -f 'ses/enclosure.py serve' 2>/dev/null
   udevadm settle
   # udev may still hold a scsi_debug disk open for a moment.
   for _ in $(seq 1 20); do

@@ -1,0 +1,1 @@
+ALTER TABLE enclosures DROP COLUMN elements;
