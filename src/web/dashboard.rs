@@ -50,6 +50,22 @@ impl SummaryView {
             .collect()
     }
 
+    /// Power supplies, fans, sensors, ... that their enclosure reports in
+    /// trouble, with the enclosure's label.
+    pub fn troubled_parts(&self) -> Vec<(String, crate::storage::Element)> {
+        self.summary
+            .enclosures
+            .iter()
+            .flat_map(|e| {
+                e.enclosure
+                    .elements()
+                    .into_iter()
+                    .filter(crate::storage::Element::trouble)
+                    .map(|el| (e.enclosure.label.clone(), el))
+            })
+            .collect()
+    }
+
     pub fn bays_free(&self) -> usize {
         self.summary.bays_total - self.summary.bays_used
     }

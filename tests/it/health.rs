@@ -33,6 +33,10 @@ async fn dashboard_shows_what_the_observer_saw(backend: Backend) {
     assert!(html.contains("(2 free)"));
     assert!(html.contains("Drives that need attention"));
     assert!(html.contains("8 reallocated sectors, 2 sectors pending reallocation"));
+    assert!(
+        !html.contains("Enclosure parts in trouble"),
+        "one simulated enclosure, all its parts well"
+    );
     let partial = c.get("/dashboard/summary").await;
     assert_eq!(partial.status, 200);
     let partial = partial.text();
@@ -48,6 +52,40 @@ async fn dashboard_shows_what_the_observer_saw(backend: Backend) {
             .await
             .text()
             .contains("10<span class=\"of\"> / 12</span>")
+    );
+}
+
+/// A fan the enclosure reports failed is named on the dashboard, the bay
+/// map and through the API (the simulator's second enclosure has one).
+async fn failed_enclosure_parts_are_shown(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| s.sim.layout = vec![12, 24]);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    app.observe();
+    let html = c.get("/").await.text();
+    assert!(html.contains("Enclosure parts in trouble"), "{html}");
+    assert!(
+        html.contains("<td>Cooling <strong>Fan 2</strong></td><td>0 rpm, Fail</td>"),
+        "{html}"
+    );
+    let map = c.get("/bays/map").await.text();
+    assert!(
+        map.contains("<strong>Fan 2</strong> critical · 0 rpm, Fail"),
+        "{map}"
+    );
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert_eq!(enclosures.as_array().unwrap().len(), 2);
+    let fans: Vec<_> = enclosures[1]["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "Cooling")
+        .map(|e| (e["name"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        fans,
+        [("Fan 1", "OK"), ("Fan 2", "critical"), ("Fan 3", "OK")]
     );
 }
 
@@ -78,6 +116,7 @@ async fn dashboard_says_plainly_what_is_not_built(backend: Backend) {
 }
 
 both!(
+    failed_enclosure_parts_are_shown,
     healthz_is_ok_without_login,
     dashboard_shows_what_the_observer_saw,
     dashboard_says_plainly_what_is_not_built,

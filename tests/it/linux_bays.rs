@@ -137,6 +137,14 @@ async fn leds_land_in_the_enclosure_files(backend: Backend) {
     assert_eq!(bays[0]["slot"], 1, "slots as the enclosure numbers them");
     assert_eq!(bays[0]["label"], "Slot 01");
     assert_eq!(bays[0]["drive"]["dev_name"], "sda");
+    // Without sg_ses the kernel's bays are all there is, and it says so.
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert_eq!(enclosures[0]["elements"], serde_json::json!([]));
+    assert_eq!(
+        enclosures[0]["note"],
+        "sg_ses (package sg3-utils) is not installed, so its power supplies, fans and \
+         temperature sensors are not read"
+    );
     let component = sys.join("class/enclosure/0:0:15:0/Slot 02");
     assert_eq!(
         std::fs::read_to_string(component.join("locate")).unwrap(),
@@ -356,6 +364,38 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
         bays[14]["drive"]["dev_name"], "sdq",
         "placed by SAS address"
     );
+    // What the kernel does not show, read from the enclosure's pages.
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert_eq!(enclosures[0]["method"], "sysfs");
+    assert_eq!(
+        (
+            enclosures[0]["bays"].clone(),
+            enclosures[0]["bays_used"].clone()
+        ),
+        (
+            24.into(),
+            bays.as_array()
+                .unwrap()
+                .iter()
+                .filter(|b| b["state"] != "empty")
+                .count()
+                .into()
+        )
+    );
+    let elements = enclosures[0]["elements"].as_array().unwrap();
+    let kinds: Vec<&str> = elements
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Enclosure", "SAS expander", "Temperature sensor"]);
+    assert_eq!(
+        (
+            elements[2]["name"].as_str(),
+            elements[2]["status"].as_str(),
+            elements[2]["detail"].as_str()
+        ),
+        (Some("Temperature"), Some("OK"), Some("40 C"))
+    );
 
     std::fs::remove_dir_all(sys.join("class/enclosure")).unwrap();
     app.observe();
@@ -393,6 +433,43 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
     app.observe();
     let page = c.get("/bays/map").await.text();
     assert!(page.contains("Permission denied"), "{page}");
+}
+
+/// Behind an HBA without the SAS transport the kernel links no drive to
+/// its slot and gives no `sas_address`: the drive is placed by the SAS
+/// target port its identification page (sysfs `vpd_pg83`) names.
+async fn a_drive_is_placed_by_the_port_its_vpd_page_names(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    // Its WWN (the logical unit's name) is not the slot's address.
+    let unlinked = disk("sdq", "5000c5007a3b1ce3");
+    let (app, sys, bin) = linux_app_on(
+        backend,
+        dir.path(),
+        "sas2-expander",
+        std::slice::from_ref(&unlinked),
+    );
+    sg_ses_serves(dir.path(), &bin, "sas2-expander");
+    let scsi = sys.join("devices/tcm_loop_0/host9/target9:0:1/9:0:1:0");
+    std::fs::create_dir_all(scsi.join("block/sdq")).unwrap();
+    std::os::unix::fs::symlink(scsi.join("block/sdq"), sys.join("class/block/sdq")).unwrap();
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    assert_eq!(
+        c.get("/api/v1/bays").await.json()[14]["drive"],
+        Value::Null,
+        "no address: not placed"
+    );
+    // LU name, SAS target port (Slot 15's address), relative port.
+    let mut page = vec![0x00, 0x83, 0x00, 0x20];
+    page.extend([0x01, 0x03, 0, 8, 0x50, 0, 0xc5, 0, 0x7a, 0x3b, 0x1c, 0xe3]);
+    page.extend([0x61, 0x93, 0, 8, 0x50, 0, 0xc5, 0, 0x7a, 0x3b, 0x1c, 0xe1]);
+    page.extend([0x61, 0x94, 0, 4, 0, 0, 0, 1]);
+    std::fs::write(scsi.join("vpd_pg83"), &page).unwrap();
+    app.observe();
+    let bays = c.get("/api/v1/bays").await.json();
+    assert_eq!(bays[14]["label"], "Slot 15");
+    assert_eq!(bays[14]["drive"]["dev_name"], "sdq", "placed by its port");
 }
 
 /// A self-test through the queue runs `smartctl -t`; a drive that refuses
@@ -687,5 +764,6 @@ both!(
     leds_land_in_the_enclosure_files,
     smart_is_read_with_smartctl,
     old_kernels_fall_back_to_sg_ses,
-    without_the_ses_driver_sg_ses_takes_over
+    without_the_ses_driver_sg_ses_takes_over,
+    a_drive_is_placed_by_the_port_its_vpd_page_names,
 );

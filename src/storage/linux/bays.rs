@@ -64,9 +64,6 @@ fn placed(
         .find_map(|a| by_address.get(a).cloned())
 }
 
-const NO_SG_SES: &str = "sg_ses (package sg3-utils) is not installed, so this enclosure's power \
-                         supplies, fans and temperature sensors are not read";
-
 fn label(vendor: &str, product: &str, hctl: &str) -> String {
     format!("{vendor} {product} ({hctl})")
 }
@@ -235,14 +232,13 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
                 disks,
                 &by_address,
                 None,
-                Some(match &e.sg {
-                    Some(_) => NO_SG_SES.into(),
-                    None => {
-                        "the enclosure has no generic SCSI node (is the sg module loaded?), so \
-                             its power supplies, fans and temperature sensors are not read"
-                            .into()
+                Some(format!(
+                    "{}, so its power supplies, fans and temperature sensors are not read",
+                    match &e.sg {
+                        Some(_) => "sg_ses (package sg3-utils) is not installed",
+                        None => "the enclosure has no generic SCSI node (is the sg module loaded?)",
                     }
-                }),
+                )),
             ),
         };
         seen.push((order, entry));

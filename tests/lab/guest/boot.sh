@@ -81,7 +81,7 @@ timeout --foreground -k 10 "$limit" "$qemu" -nodefaults -no-user-config -nograph
   -serial stdio -monitor none -display none -nic none \
   -virtfs "local,path=$share,mount_tag=lab,security_model=none,id=lab" \
   -device virtio-rng-pci "${args[@]}" </dev/null 2>&1 \
-  | tr -d '\r' | tee "$share/console.log" | grep --line-buffered '^lab:'
+  | stdbuf -oL tr -d '\r' | tee "$share/console.log" | grep --line-buffered '^lab:'
 set -e
 rm -rf "$share/disks"
 [ -f "$share/rc" ] && exit "$(cat "$share/rc")"

@@ -34,6 +34,24 @@ dd if=/dev/kmsg of="$f/kmsg/lab-medium-error.txt" iflag=nonblock bs=16k status=n
 udevadm settle
 for _ in $(seq 1 20); do modprobe -r scsi_debug 2>/dev/null && break; sleep 0.5; done
 
+# An emulated 12-bay SAS backplane with a failed fan and its drives
+# (tests/lab/ses): the real sg_ses on its pages, the identification page the
+# kernel keeps for a drive, and smartctl on a drive before and after it
+# predicts its own failure.
+ses=/lab/lab/ses st=/tmp/ses-capture
+mkdir -p "$st" "$f/sg_ses/lab-emulated" "$f/vpd"
+python3 "$ses/enclosure.py" serve "$ses/profiles/smc-12bay.toml" "$st" >"$st/log" 2>&1 &
+for _ in $(seq 1 600); do [ -e "$st/ready" ] && break; sleep 0.1; done
+udevadm settle
+sg=$(lsscsi -g | awk '/enclosu/ {print $NF; exit}')
+sg_ses --join "$sg" >"$f/sg_ses/lab-emulated/smc-12bay.join.txt"
+disk=$(lsblk -dno NAME,SERIAL | awk '$2 == "ZA1C0001" {print $1}')
+cp "/sys/block/$disk/device/vpd_pg83" "$f/vpd/lab-emulated-sas-disk.vpd_pg83"
+smartctl -j -x "/dev/$disk" >"$f/smartctl/lab-emulated-sas-x.json" || true
+python3 "$ses/enclosure.py" ctl "$st" '{"op":"health","serial":"ZA1C0001","health":"failing"}' >/dev/null
+smartctl -j -x "/dev/$disk" >"$f/smartctl/lab-emulated-sas-failing-x.json" || true
+python3 "$ses/enclosure.py" ctl "$st" '{"op":"down"}' >/dev/null
+
 # What `baystack check` reads of each tool's version.
 mdadm --version >"$f/versions/mdadm.txt" 2>&1
 lvm version >"$f/versions/lvm.txt" 2>&1
