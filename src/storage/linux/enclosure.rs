@@ -501,5 +501,13 @@ mod tests {
             assert!(sas_target_ports(&page[..cut]).len() <= 1);
         }
         assert!(sas_target_ports(&page[..27]).is_empty(), "port cut short");
+        // As the guest kernel keeps it in sysfs for a drive of the lab's
+        // emulated enclosures (tests/lab/guest/capture.sh).
+        let captured = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/vpd/lab-emulated-sas-disk.vpd_pg83"),
+        )
+        .unwrap();
+        assert_eq!(sas_target_ports(&captured), [0x5000c500b2c30001]);
     }
 }

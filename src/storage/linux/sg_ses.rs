@@ -411,6 +411,42 @@ mod tests {
         assert!(psu.trouble());
     }
 
+    /// Real sg_ses on the lab's emulated 12-bay backplane (tests/lab/ses,
+    /// profile smc-12bay): slot numbers that do not follow the
+    /// descriptors, a failed fan.
+    #[test]
+    fn the_lab_backplane_as_real_sg_ses_decodes_it() {
+        let text =
+            std::fs::read_to_string(fixtures().join("sg_ses/lab-emulated/smc-12bay.join.txt"))
+                .unwrap();
+        let r = parse(&text).unwrap();
+        assert_eq!(
+            (r.vendor.as_deref(), r.product.as_deref()),
+            (Some("SMC"), Some("SC826-P"))
+        );
+        assert_eq!(r.id.as_deref(), Some("0x5003048018a4c93f"));
+        let bays = r.bays();
+        let numbers: Vec<u32> = bays.iter().map(|b| b.0).collect();
+        assert_eq!(numbers, [4, 3, 2, 1, 8, 7, 6, 5, 12, 11, 10, 9]);
+        assert_eq!(bays[0].2.descriptor, "Bay 1");
+        assert_eq!(bays[0].1, Address::SlotNumber(4));
+        assert_eq!(bays[0].2.sas_addresses, ["0x5000c500b2c30001"]);
+        assert_eq!(bays[2].2.status, "not installed");
+        assert!(bays[2].2.sas_addresses.is_empty());
+        let others = r.others();
+        let fan2 = others.iter().find(|e| e.name == "FAN2").unwrap();
+        assert_eq!(
+            (fan2.status.as_str(), fan2.detail.as_str()),
+            ("critical", "0 rpm, Fail")
+        );
+        let temp = others.iter().find(|e| e.name == "BP Temp").unwrap();
+        assert_eq!(
+            (temp.kind.as_str(), temp.detail.as_str()),
+            ("Temperature sensor", "28 C")
+        );
+        assert_eq!(others.iter().filter(|e| e.trouble()).count(), 1);
+    }
+
     #[test]
     fn a_live_device_names_itself_first() {
         let text = "  LSI       SAS2X24           0e0b\n  Primary enclosure logical identifier (hex): 500304801f3c7a7f\nSlot00 [0,0]  Element type: Array device slot\n  Enclosure Status:\n    Predicted failure=0, Disabled=0, Swap=0, status: Not installed\n    Ready to insert=0, RMV=0, Ident=1, Report=0\n";

@@ -436,6 +436,17 @@ mod tests {
                 Health::Unknown,
                 &["Unable to detect device type"],
             ),
+            // A drive of the lab's emulated SAS enclosures (tests/lab/ses),
+            // well and then reporting ASC 0x5D in its informational
+            // exceptions log page.
+            ("lab-emulated-sas-x.json", Health::Healthy, &[]),
+            (
+                "lab-emulated-sas-failing-x.json",
+                Health::Failing,
+                &[
+                    "health check failed: FAILURE PREDICTION THRESHOLD EXCEEDED (asc 0x5d, ascq 0x00)",
+                ],
+            ),
         ];
         for (file, health, words) in cases {
             let smart = parse(&fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
