@@ -127,8 +127,7 @@ async fn poll_smart(
     let concurrency = agent.smart_concurrency as usize;
     let mut wait = Duration::from_secs(5);
     let mut next_round = tokio::time::Instant::now();
-    // The drives present at the last reading: None until the first round.
-    let mut known: Option<HashSet<i64>> = None;
+    let mut newcomers = Newcomers::default();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -139,25 +138,24 @@ async fn poll_smart(
         if round {
             next_round = tokio::time::Instant::now() + interval;
         }
-        let newcomers_of = if round { None } else { known.clone() };
+        let known = newcomers.known(round);
         let (db, backend) = (db.clone(), backend.clone());
         let (short_days, long_days) = (agent.short_self_test_days, agent.long_self_test_days);
         match tokio::task::spawn_blocking(move || {
-            let report = match &newcomers_of {
+            let report = match &known {
                 None => smart::poll_once(&db, backend.as_ref(), concurrency)?,
                 Some(k) => smart::poll_newcomers(&db, backend.as_ref(), concurrency, k)?,
             };
-            let tests = if report.drives > 0 {
-                smart::schedule_self_tests(&db, short_days, long_days)?
-            } else {
-                0
+            let tests = match report.drives {
+                0 => Ok(0),
+                _ => smart::schedule_self_tests(&db, short_days, long_days),
             };
             Ok::<_, AppError>((report, tests))
         })
         .await
         {
             Ok(Ok((report, tests))) => {
-                known = Some(report.present.iter().copied().collect());
+                newcomers.read(&report);
                 if round || report.drives > 0 {
                     tracing::info!(
                         "SMART read for {} {}drive(s) in {} ms",
@@ -169,14 +167,50 @@ async fn poll_smart(
                 for (drive, why) in report.failed {
                     tracing::warn!("SMART of {drive}: {why}");
                 }
-                if tests > 0 {
-                    tracing::info!("{tests} SMART self-test(s) due: jobs enqueued");
-                    wake.notify();
+                match tests {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!("{n} SMART self-test(s) due: jobs enqueued");
+                        wake.notify();
+                    }
+                    Err(e) => tracing::warn!("SMART self-tests not scheduled: {e}"),
                 }
             }
             Ok(Err(e)) => tracing::warn!("SMART poll failed: {e}"),
             Err(e) => tracing::error!("SMART poll task failed: {e}"),
         }
+    }
+}
+
+/// Which drives the SMART poller has read since its last round, so that
+/// between rounds it reads only drives that appeared since. A drive whose
+/// reading failed is tried once more at the next tick (a disk just attached
+/// may not answer yet), then waits for the round.
+#[derive(Debug, Default)]
+struct Newcomers {
+    /// `None` until a round has been read.
+    known: Option<HashSet<i64>>,
+    retried: HashSet<i64>,
+}
+
+impl Newcomers {
+    /// The drives to leave out of this pass: `None` for a whole round.
+    fn known(&mut self, round: bool) -> Option<HashSet<i64>> {
+        if round {
+            self.retried.clear();
+            return None;
+        }
+        self.known.clone()
+    }
+
+    fn read(&mut self, report: &smart::PollReport) {
+        let mut known: HashSet<i64> = report.present.iter().copied().collect();
+        for id in &report.unread {
+            if self.retried.insert(*id) {
+                known.remove(id);
+            }
+        }
+        self.known = Some(known);
     }
 }
 
@@ -250,4 +284,44 @@ pub async fn run(
     })
     .await;
     tracing::info!("agent stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(present: &[i64], unread: &[i64]) -> smart::PollReport {
+        smart::PollReport {
+            present: present.to_vec(),
+            unread: unread.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn newcomers_are_read_once_and_a_failed_reading_once_more() {
+        let mut n = Newcomers::default();
+        assert_eq!(n.known(false), None, "no round yet: read them all");
+        n.read(&report(&[1, 2, 3], &[3]));
+        assert_eq!(
+            n.known(false),
+            Some(HashSet::from([1, 2])),
+            "3 failed: again"
+        );
+        n.read(&report(&[1, 2, 3, 4], &[3]));
+        assert_eq!(
+            n.known(false),
+            Some(HashSet::from([1, 2, 3, 4])),
+            "3 failed twice: left for the round; 4 read"
+        );
+        n.read(&report(&[1, 2, 4], &[]));
+        assert_eq!(n.known(false), Some(HashSet::from([1, 2, 4])), "3 gone");
+        assert_eq!(n.known(true), None, "a round reads them all");
+        n.read(&report(&[1, 2, 3], &[3]));
+        assert_eq!(
+            n.known(false),
+            Some(HashSet::from([1, 2])),
+            "after a round a failure is tried once more again"
+        );
+    }
 }

@@ -67,6 +67,8 @@ pub struct PollReport {
     pub drives: usize,
     /// Every drive present when the round began, read or not.
     pub present: Vec<i64>,
+    /// The drives among those read whose reading failed.
+    pub unread: Vec<i64>,
     /// Drives whose SMART could not be read, with the reason.
     pub failed: Vec<(String, String)>,
     pub took: Duration,
@@ -125,10 +127,11 @@ fn poll(
                     let smart = backend
                         .read_smart(ident, dev.as_deref())
                         .unwrap_or_else(|e| {
-                            failed
-                                .lock()
-                                .expect("failed list")
-                                .push((ident.clone(), e.to_string()));
+                            failed.lock().expect("failed list").push((
+                                *id,
+                                ident.clone(),
+                                e.to_string(),
+                            ));
                             Smart::unavailable(e.to_string())
                         });
                     let kept = db.get().map_err(AppError::from).and_then(|mut conn| {
@@ -136,19 +139,25 @@ fn poll(
                             .map_err(|e| AppError::from(db::DbError::from(e)))
                     });
                     if let Err(e) = kept {
-                        failed
-                            .lock()
-                            .expect("failed list")
-                            .push((ident.clone(), e.to_string()));
+                        failed.lock().expect("failed list").push((
+                            *id,
+                            ident.clone(),
+                            e.to_string(),
+                        ));
                     }
                 }
             });
         }
     });
+    let failed = failed.into_inner().expect("failed list");
     Ok(PollReport {
         drives: present.len(),
         present: all.iter().map(|(id, _, _)| *id).collect(),
-        failed: failed.into_inner().expect("failed list"),
+        unread: failed.iter().map(|(id, _, _)| *id).collect(),
+        failed: failed
+            .into_iter()
+            .map(|(_, ident, why)| (ident, why))
+            .collect(),
         took: started.elapsed(),
     })
 }

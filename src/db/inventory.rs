@@ -61,7 +61,6 @@ pub fn store(
         .execute(c))?;
 
     for e in &inv.enclosures {
-        let elements = serde_json::to_string(&e.elements).expect("elements serialize");
         let values = (
             enclosures::ident.eq(&e.ident),
             enclosures::vendor.eq(&e.vendor),
@@ -72,7 +71,6 @@ pub fn store(
             enclosures::observed_at.eq(now),
             enclosures::method.eq(e.method.as_str()),
             enclosures::note.eq(e.note.as_deref()),
-            enclosures::elements.eq(&elements),
         );
         let enclosure_id: i64 = db_run!(c, c => diesel::insert_into(enclosures::table)
             .values(values)
@@ -81,6 +79,12 @@ pub fn store(
             .set(values)
             .returning(enclosures::id)
             .get_result(c))?;
+        if let Some(elements) = &e.elements {
+            let json = serde_json::to_string(elements).expect("elements serialize");
+            db_run!(c, c => diesel::update(enclosures::table.find(enclosure_id))
+                .set(enclosures::elements.eq(json))
+                .execute(c))?;
+        }
         for s in &e.slots {
             let drive_id: Option<i64> = match &s.drive {
                 Some(ident) => db_run!(c, c => drives::table

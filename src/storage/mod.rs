@@ -270,9 +270,11 @@ pub struct Enclosure {
     pub note: Option<String>,
     pub slots: Vec<Slot>,
     /// Everything else the enclosure reports on: power supplies, fans,
-    /// temperature sensors, ... in the enclosure's own order.
+    /// temperature sensors, ... in the enclosure's own order; `None` when
+    /// they could not be read this time (the last reading stands: a failed
+    /// power supply does not vanish because one read timed out).
     #[serde(default)]
-    pub elements: Vec<Element>,
+    pub elements: Option<Vec<Element>>,
 }
 
 /// One of an enclosure's other elements, as its status page reports it.

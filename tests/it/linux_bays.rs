@@ -396,6 +396,21 @@ async fn without_the_ses_driver_sg_ses_takes_over(backend: Backend) {
         ),
         (Some("Temperature"), Some("OK"), Some("40 C"))
     );
+    // One read that fails: said on the enclosure, and what was read last
+    // stands (a failed part does not vanish because a read of it did).
+    let sg_ses = std::fs::read_to_string(bin.join("sg_ses")).unwrap();
+    fake_tool(&bin, "sg_ses", "echo 'sg_ses: timed out' >&2\nexit 1");
+    app.observe();
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert!(
+        enclosures[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{enclosures}"
+    );
+    assert_eq!(enclosures[0]["elements"], Value::Array(elements.clone()));
+    std::fs::write(bin.join("sg_ses"), sg_ses).unwrap();
 
     std::fs::remove_dir_all(sys.join("class/enclosure")).unwrap();
     app.observe();

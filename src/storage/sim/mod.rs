@@ -664,7 +664,7 @@ fn generate(layout: &[u32]) -> Inventory {
             method: EnclosureMethod::Sim,
             note: None,
             slots,
-            elements: sim_elements(e),
+            elements: Some(sim_elements(e)),
         });
     }
     inv

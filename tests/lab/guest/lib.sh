@@ -142,6 +142,7 @@ SES=$LAB/lab/ses
 ses_up() {
   SES_STATE=$SCN/ses-$1
   mkdir -p "$SES_STATE"
+  rm -f "$SES_STATE/ready"
   python3 "$SES/enclosure.py" serve "$SES/profiles/$1.toml" "$SES_STATE" >"$SES_STATE/emulator.log" 2>&1 &
   on_teardown "SES_STATE='$SES_STATE' ses_down; cp '$SES_STATE/emulator.log' '$LAB/out/$SCENARIO.ses-$1.log'"
   wait_until "the enclosures of $1 emulated" 300 test -e "$SES_STATE/ready"

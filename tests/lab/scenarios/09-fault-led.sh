@@ -25,7 +25,7 @@ wait_until "the console finds Z1Z8A004 failing" 150 health Z1Z8A004 failing
 wait_until "the agent lights Slot04's fault LED" 60 is true ses_element jbod24 Slot04 fault
 expect_eq "the control pages for it" "$(ses_requests)" '[[{"slot":4,"ident":false,"fault":true}]]'
 reason=$(drives -r '.[] | select(.serial == "Z1Z8A004") | .health_reason')
-expect_match "the drive's verdict in its own words" "$reason" "FAILURE PREDICTION THRESHOLD EXCEEDED|[Ff]ail"
+expect_match "the drive's verdict in its own words" "$reason" "FAILURE PREDICTION THRESHOLD EXCEEDED \\(asc 0x5d"
 
 # The failing drive pulled, a new one put in its bay.
 ses_mark

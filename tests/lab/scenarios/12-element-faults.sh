@@ -23,3 +23,6 @@ for name in "PSU 2" "Fan 3" "Expander Temp"; do
   ses_ctl "{\"op\":\"set\",\"enclosure\":\"jbod24\",\"type\":\"$kind\",\"name\":\"$name\",\"status\":\"OK\",\"temperature\":40}"
 done
 wait_until "the console shows them well again" 30 ses_check sysfs
+expect_eq "PSU 2 again" "$(element 'PSU 2')" '{"status":"OK","detail":""}'
+expect_eq "Fan 3 again" "$(element 'Fan 3')" '{"status":"OK","detail":"4000 rpm"}'
+expect_eq "Expander Temp again" "$(element 'Expander Temp')" '{"status":"OK","detail":"40 C"}'

@@ -59,6 +59,11 @@ STATUS = {
 }
 
 
+def fan_speed(status):
+    """A fan's rpm by its status: a failed fan stands still."""
+    return 0 if status in ("critical", "unrecoverable") else 4000
+
+
 def size_bytes(text):
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     text = str(text)
@@ -99,7 +104,7 @@ def load(path):
                 if kind == 0x04:
                     el["temperature"] = g.get("temperatures", {}).get(str(i), 28)
                 elif kind == 0x03:
-                    el["rpm"] = 0 if el["status"] in ("critical", "unrecoverable") else 4000
+                    el["rpm"] = fan_speed(el["status"])
                 elements.append(el)
             groups.append({"type": kind, "type_name": g["type"], "text": g.get("text", ""),
                            "elements": elements})
@@ -126,8 +131,7 @@ def drive_spec(d, address=None):
 
 # What sg_ses calls each element type and each status, which the console
 # keeps (statuses in the kernel's words).
-TYPE_WORDS = {0x01: "Device slot", 0x02: "Power supply", 0x03: "Cooling",
-              0x04: "Temperature sensor", 0x17: "Array device slot"}
+TYPE_WORDS = {code: name.capitalize() for name, code in TYPES.items()}
 STATUS_WORDS = {"noncritical": "non-critical", "not available": "unavailable"}
 
 
@@ -286,9 +290,8 @@ class Disk:
             body = pages[page]
         else:
             raise BAD_FIELD
-        blocks = min(self.blocks, 0xFFFFFF if not ten else 0xFFFFFFFF)
-        bd = b"" if dbd else (bytes([0]) + be(blocks, 3) + bytes([0]) + be(512, 3) if not ten
-                              else be(blocks, 4) + bytes([0]) + be(512, 3))
+        # SBC's short block descriptor (LONGLBA=0 in the 10-byte form too).
+        bd = b"" if dbd else be(min(self.blocks, 0xFFFFFFFF), 4) + bytes([0]) + be(512, 3)
         if ten:
             head = be(6 + len(bd) + len(body), 2) + bytes([0, 0x10, 0, 0]) + be(len(bd), 2)
             return head + bd + body, be_int(cdb[7:9])
@@ -382,11 +385,6 @@ class Enclosure:
 
     def name(self):
         return f"enclosure {self.e['name']}"
-
-    def elements(self):
-        for g in self.e["groups"]:
-            for el in g["elements"]:
-                yield g, el
 
     def page(self, code, body, flags=0):
         body = be(self.e["gen"], 4) + body
@@ -571,6 +569,10 @@ class Served(threading.Thread):
                 chunk = data_in[off:off + n]
                 mb[b:b + len(chunk)] = chunk
                 off += len(chunk)
+            # How much came back (TCMU_UFLAG_READ_LEN): the kernel reports
+            # the rest as residual instead of passing on stale bytes.
+            mb[e + 7] |= 0x02
+            struct.pack_into("<I", mb, e + 12, off)
         struct.pack_into("<B", mb, e + 8, status)
         if sense:
             mb[e + 16:e + 16 + len(sense)] = sense
@@ -705,7 +707,7 @@ def serve(profile_path, state):
                     if k in req:
                         el[k] = req[k]
                 if g["type"] == 0x03 and "rpm" not in req:
-                    el["rpm"] = 0 if el["status"] in ("critical", "unrecoverable") else 4000
+                    el["rpm"] = fan_speed(el["status"])
             return {"ok": True}
         if op == "pull":  # the drive leaves: its LUN goes, the slot reads not installed
             e, g, el = find(req)
@@ -730,10 +732,11 @@ def serve(profile_path, state):
             return {"ok": True}
         if op == "health":  # {"serial", "health": "ok"|"failing"}
             for e in enclosures:
-                for _, el in Enclosure(e, None).elements():
-                    if (el.get("drive") or {}).get("serial") == req["serial"]:
-                        el["drive"]["health"] = req["health"]
-                        return {"ok": True}
+                for g in e["groups"]:
+                    for el in g["elements"]:
+                        if (el.get("drive") or {}).get("serial") == req["serial"]:
+                            el["drive"]["health"] = req["health"]
+                            return {"ok": True}
             raise KeyError(f"no drive {req['serial']}")
         if op == "down":
             for name in list(lab.devices):
