@@ -184,17 +184,32 @@ fn from_sg_ses(
     }
 }
 
-/// Every enclosure on the machine rooted at `sysfs`, in SCSI address order.
-pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<Seen>, String> {
+/// Every enclosure on the machine rooted at `sysfs`, in SCSI address order;
+/// with `parts`, each one's power supplies, fans and sensors too (which
+/// only the pages give: one `sg_ses` run per enclosure). Without, the pages
+/// are read only where the kernel's view of the bays needs them.
+pub fn observe(
+    sysfs: &Path,
+    disks: &[Disk],
+    join: JoinFn<'_>,
+    parts: bool,
+) -> Result<Vec<Seen>, String> {
     let kernel = enclosure::read_all(sysfs).map_err(|e| e.to_string())?;
     let devices = enclosure::ses_devices(sysfs);
     let by_address = drives_by_address(sysfs, disks);
     let mut seen: Vec<(Vec<u64>, Seen)> = Vec::new();
     for e in &kernel {
         let usable = kernel_numbers_bays(e);
+        let unlinked = e
+            .components
+            .iter()
+            .any(|c| !c.empty() && c.device.is_none());
         // The kernel shows bays only: power, fans and temperatures, and the
         // addresses of drives it did not link, come from the pages.
-        let report = e.sg.as_deref().and_then(join);
+        let report = match &e.sg {
+            Some(sg) if parts || !usable || unlinked => join(sg),
+            _ => None,
+        };
         let order = enclosure::hctl_order(&e.hctl);
         let dev = SesDevice {
             hctl: e.hctl.clone(),
@@ -227,6 +242,7 @@ pub fn observe(sysfs: &Path, disks: &[Disk], join: JoinFn<'_>) -> Result<Vec<See
                         .into(),
                 ),
             ),
+            None if !parts => from_sysfs(e, disks, &by_address, None, None),
             None => from_sysfs(
                 e,
                 disks,

@@ -257,16 +257,21 @@ impl LinuxBackend {
         Ok(self.settings.dev_root.join(dev))
     }
 
-    /// Every enclosure as it is now; the `sg_ses` reads go into `log`.
+    /// Every enclosure as it is now, with its power supplies, fans and
+    /// sensors if `parts`; the `sg_ses` reads go into `log`.
     fn enclosures(
         &self,
         disks: &[lsblk::Disk],
+        parts: bool,
         log: &mut dyn CommandLog,
     ) -> Result<Vec<bays::Seen>, BackendError> {
         let log = std::cell::RefCell::new(log);
-        bays::observe(&self.settings.sysfs_root, disks, &|sg| {
-            self.sg_ses_join(sg, *log.borrow_mut())
-        })
+        bays::observe(
+            &self.settings.sysfs_root,
+            disks,
+            &|sg| self.sg_ses_join(sg, *log.borrow_mut()),
+            parts,
+        )
         .map_err(BackendError::Failed)
     }
 
@@ -401,7 +406,7 @@ impl Backend for LinuxBackend {
             })
             .collect();
         let enclosures = self
-            .enclosures(&disks, &mut super::NoLog)?
+            .enclosures(&disks, true, &mut super::NoLog)?
             .into_iter()
             .map(|seen| seen.enclosure)
             .collect();
@@ -542,7 +547,7 @@ impl Backend for LinuxBackend {
                 "the drive {ident} is not attached now: lsblk lists no disk with that identity"
             ))
         })?;
-        let seen = self.enclosures(&disks, log)?;
+        let seen = self.enclosures(&disks, false, log)?;
         let found = seen.iter().find_map(|e| {
             let s = e.enclosure.slot_holding(ident)?;
             Some((e.enclosure.ident.clone(), s.slot))
@@ -588,7 +593,7 @@ impl Backend for LinuxBackend {
         on: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        let seen = self.enclosures(&[], log)?;
+        let seen = self.enclosures(&[], false, log)?;
         let e = seen
             .iter()
             .find(|e| e.enclosure.ident == enclosure)
