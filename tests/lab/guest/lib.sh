@@ -149,13 +149,27 @@ ses_up() {
   udevadm settle --timeout=60
 }
 
-# ses_down: the emulated devices removed, the emulator stopped.
+# ses_down: the emulated devices removed, the emulator stopped. The kernel's
+# ses driver (Debian 12, 6.1) can oops when a component's `status` is read
+# while its enclosure goes away (seen here: NULL dereference in
+# ses_get_status, from the console's observation), so a running console and
+# its children are paused meanwhile.
 ses_down() {
+  local console=""
+  [ ! -f "$SCN/console/pid" ] || console=$(cat "$SCN/console/pid")
   if [ -S "$SES_STATE/ctl.sock" ]; then
+    if [ -n "$console" ] && kill -STOP -- "-$console" 2>/dev/null; then
+      # Stopped once every thread is out of the read it was in.
+      for _ in $(seq 1 100); do
+        ps -L -o stat= --sid "$console" | grep -qv '^T' || break
+        sleep 0.05
+      done
+    fi
     ses_ctl '{"op":"down"}' >/dev/null
     rm -f "$SES_STATE/ctl.sock"
   fi
   udevadm settle --timeout=60
+  [ -z "$console" ] || kill -CONT -- "-$console" 2>/dev/null || true
 }
 
 # ses_ctl JSON: one request to the running emulator (see enclosure.py);
