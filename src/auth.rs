@@ -1,10 +1,12 @@
 //! Roles, password hashing and the random secrets behind sessions, CSRF
 //! tokens and API tokens.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
@@ -90,29 +92,150 @@ pub fn check_new_password(password: &str, username: &str) -> Result<(), String> 
     Ok(())
 }
 
+thread_local! {
+    /// This thread's argon2 working memory, kept between hashes: allocated
+    /// once per hashing thread instead of 19 MiB per hash, which the
+    /// allocator would keep per thread anyway.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `blocks` of working memory: this thread's kept buffer, or
+/// for a hash with more memory than ours (an older, heavier setting) a
+/// buffer of its own that is freed after.
+fn with_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    let ours = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .map(|p| p.block_count())
+        .unwrap_or(0);
+    if blocks > ours {
+        return f(&mut vec![Block::default(); blocks]);
+    }
+    MEMORY.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() < ours {
+            *m = vec![Block::default(); ours];
+        }
+        f(&mut m[..blocks])
+    })
+}
+
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     fill_random(&mut salt);
     let salt = SaltString::encode_b64(&salt).expect("16 bytes make a valid salt");
-    argon2()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashing of a bounded password cannot fail")
-        .to_string()
+    let mut raw_salt = [0u8; 16];
+    let raw_salt = salt
+        .decode_b64(&mut raw_salt)
+        .expect("a salt we encoded decodes");
+    let argon2 = argon2();
+    let mut out = [0u8; 32];
+    with_memory(argon2.params().block_count(), |m| {
+        argon2
+            .hash_password_into_with_memory(password.as_bytes(), raw_salt, &mut out, m)
+            .expect("argon2 hashing of a bounded password cannot fail")
+    });
+    let hash = Output::new(&out).expect("32 bytes are a valid output");
+    format!(
+        "$argon2id$v=19$m={ARGON2_M_KIB},t={ARGON2_T},p={ARGON2_P}${}${hash}",
+        salt.as_str()
+    )
 }
 
 /// Verifies a password against a stored PHC string. A malformed hash never
 /// verifies.
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return false;
-    };
     if password.len() > MAX_PASSWORD_BYTES {
         return false;
     }
-    argon2()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Ok(algorithm), Some(salt), Some(expected)) = (
+        Algorithm::new(parsed.algorithm.as_str()),
+        parsed.salt,
+        parsed.hash,
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(stored) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let Ok(params) = Params::new(
+        stored.m_cost(),
+        stored.t_cost(),
+        stored.p_cost(),
+        Some(expected.len()),
+    ) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let hashed = with_memory(argon2.params().block_count(), |m| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, m)
+    });
+    hashed.is_ok() && constant_time_eq_bytes(&out, expected)
+}
+
+/// A few threads that run every password hash and check, each reusing its
+/// own working memory, so a burst of sign-ins costs at most that many
+/// hashes' memory however long the queue grows.
+pub struct HashPool {
+    queue: Mutex<mpsc::Sender<Box<dyn FnOnce() + Send>>>,
+}
+
+impl HashPool {
+    pub fn new(threads: usize) -> HashPool {
+        let (tx, rx) = mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("baystack-hash-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|r| r.recv().map_err(|_| ()));
+                        match job {
+                            Ok(job) => job(),
+                            Err(()) => return,
+                        }
+                    }
+                })
+                .expect("a hashing thread can be started");
+        }
+        HashPool {
+            queue: Mutex::new(tx),
+        }
+    }
+
+    /// Runs `f` (a hash or a check) on one of the pool's threads.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.queue
+            .lock()
+            .map_err(|_| "the hashing threads are gone".to_string())?
+            .send(job)
+            .map_err(|_| "the hashing threads are gone".to_string())?;
+        rx.await.map_err(|_| "a hashing thread failed".to_string())
+    }
 }
 
 /// Whether a stored hash uses other parameters than the current ones, so it
@@ -162,7 +285,10 @@ pub fn secret_hash(secret: &str) -> String {
 
 /// Compares two strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    constant_time_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+fn constant_time_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -171,6 +297,8 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
     use super::*;
 
     #[test]
@@ -198,6 +326,43 @@ mod tests {
         assert!(!needs_rehash(&phc));
         // Two hashes of one password differ: the salt is random.
         assert_ne!(phc, hash_password("correct horse battery"));
+        // The argon2 crate's own verifier agrees with ours, both ways.
+        let parsed = PasswordHash::new(&phc).unwrap();
+        assert!(
+            argon2()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        let theirs = argon2()
+            .hash_password(
+                b"correct horse battery",
+                &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
+            )
+            .unwrap()
+            .to_string();
+        assert!(verify_password("correct horse battery", &theirs));
+        assert!(!verify_password("correct horse batterY", &theirs));
+    }
+
+    #[test]
+    fn the_pool_hashes_on_its_own_threads() {
+        let pool = HashPool::new(2);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (name, phc) = rt.block_on(async {
+            pool.run(|| {
+                (
+                    std::thread::current().name().unwrap_or("").to_string(),
+                    hash_password("a long enough one"),
+                )
+            })
+            .await
+            .unwrap()
+        });
+        assert!(name.starts_with("baystack-hash-"), "{name}");
+        let ok = rt.block_on(pool.run(move || verify_password("a long enough one", &phc)));
+        assert_eq!(ok, Ok(true));
     }
 
     #[test]

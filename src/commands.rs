@@ -176,6 +176,39 @@ pub fn user_passwd(settings: &Settings, username: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `baystack user unlock NAME`: the failed sign-ins counted against the
+/// name are forgotten, audited.
+pub fn user_unlock(settings: &Settings, username: &str) -> anyhow::Result<()> {
+    let db = Db::open(&settings.database)?;
+    let mut conn = db.get()?;
+    if db::auth::user_by_name(&mut conn.conn(), username)?.is_none() {
+        bail!("there is no user named {username:?}");
+    }
+    let actor = cli_actor();
+    let dropped = conn.write(|c| -> anyhow::Result<usize> {
+        let dropped = db::auth::unlock(c, username)?;
+        db::audit::record(
+            c,
+            &db::audit::Entry {
+                actor: Some(&actor),
+                address: Some("local"),
+                action: "user.unlock",
+                target: Some(username),
+                outcome: db::audit::Outcome::Ok,
+                detail: "failed sign-ins forgotten",
+            },
+            db::now(),
+        )?;
+        Ok(dropped)
+    })?;
+    if dropped == 0 {
+        println!("{username} had no failed sign-ins counted; nothing to unlock");
+    } else {
+        println!("{username} is unlocked: failed sign-ins from every address are forgotten");
+    }
+    Ok(())
+}
+
 /// One line of `check`'s report.
 pub struct CheckLine {
     pub subject: String,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -184,9 +184,18 @@ pub struct SimFileConfig {
 #[serde(deny_unknown_fields)]
 pub struct SecurityFileConfig {
     pub session_idle_minutes: Option<u32>,
+    pub session_max_hours: Option<u32>,
     pub login_failures_per_user: Option<u32>,
     pub login_failures_per_address: Option<u32>,
+    pub login_failures_per_user_any_address: Option<u32>,
     pub login_failure_window_minutes: Option<u32>,
+    /// Proxies whose `X-Forwarded-For`, `-Proto` and `-Host` are believed:
+    /// addresses or CIDR ranges.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Host names the console answers to, besides the machine's own names
+    /// and addresses and loopback.
+    pub allowed_hosts: Option<Vec<String>>,
+    pub audit_keep_days: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -267,9 +276,68 @@ pub struct SimSettings {
 #[derive(Debug, Clone)]
 pub struct SecuritySettings {
     pub session_idle_minutes: u32,
+    /// A session ends this long after sign-in, however busy.
+    pub session_max_hours: u32,
+    /// Failed sign-ins checked for one user name from one address in the
+    /// window; then that pair waits out the window.
     pub login_failures_per_user: u32,
+    /// Failed sign-ins checked from one address, any names, in the window.
     pub login_failures_per_address: u32,
+    /// Failed sign-ins for one user name from all addresses before each
+    /// further attempt waits a doubling delay (not a hard lock, so nobody
+    /// can lock an administrator out from elsewhere).
+    pub login_failures_per_user_any_address: u32,
     pub login_failure_window_minutes: u32,
+    pub trusted_proxies: Vec<IpRange>,
+    /// Lower case, without a port.
+    pub allowed_hosts: Vec<String>,
+    pub audit_keep_days: u32,
+}
+
+/// An address or a CIDR range of them (`127.0.0.1`, `10.0.0.0/8`, `::1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    pub network: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(text: &str) -> Option<IpRange> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text.trim(), None),
+        };
+        let network: IpAddr = addr.parse().ok()?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        (prefix <= max).then_some(IpRange { network, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -439,6 +507,61 @@ impl Settings {
                 file.security.login_failure_window_minutes.unwrap_or(15),
                 1,
                 24 * 60,
+            )?,
+            session_max_hours: in_range(
+                "security.session_max_hours",
+                file.security.session_max_hours.unwrap_or(24),
+                1,
+                90 * 24,
+            )?,
+            login_failures_per_user_any_address: in_range(
+                "security.login_failures_per_user_any_address",
+                file.security
+                    .login_failures_per_user_any_address
+                    .unwrap_or(20),
+                1,
+                100_000,
+            )?,
+            trusted_proxies: file
+                .security
+                .trusted_proxies
+                .unwrap_or_default()
+                .iter()
+                .map(|t| {
+                    IpRange::parse(t).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "security.trusted_proxies: {t:?} is not an address or a range such \
+                             as 127.0.0.1 or 10.0.0.0/8"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            allowed_hosts: file
+                .security
+                .allowed_hosts
+                .unwrap_or_default()
+                .iter()
+                .map(|h| {
+                    let h = h.trim().trim_end_matches('.').to_ascii_lowercase();
+                    let ok = !h.is_empty()
+                        && h.len() <= 253
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+                    if ok {
+                        Ok(h)
+                    } else {
+                        Err(ConfigError::Invalid(format!(
+                            "security.allowed_hosts: {h:?} is not a host name or address (no \
+                             port, no scheme)"
+                        )))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            audit_keep_days: in_range(
+                "security.audit_keep_days",
+                file.security.audit_keep_days.unwrap_or(365),
+                1,
+                100 * 365,
             )?,
         };
 

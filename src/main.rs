@@ -192,6 +192,13 @@ enum UserAction {
         #[command(flatten)]
         common: Common,
     },
+    /// Forget the failed sign-ins counted against a user name, from every
+    /// address, so the user can sign in at once.
+    Unlock {
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 fn init_logging() {
@@ -228,6 +235,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             UserAction::Passwd { name, common } => {
                 commands::user_passwd(&common.settings()?, &name)?
+            }
+            UserAction::Unlock { name, common } => {
+                commands::user_unlock(&common.settings()?, &name)?
             }
         },
         Command::Bench {

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::{api_tokens, login_failures, sessions, users};
+use super::schema::{api_tokens, login_throttle, sessions, users};
 use super::{Conn, audit};
 use crate::auth::Role;
 use crate::db_run;
@@ -299,14 +299,20 @@ pub fn delete_session(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Removes expired sessions and login failures older than `failures_before`.
+/// Removes expired sessions and throttle counts whose window and delay
+/// have both passed (`window_before`: now less the window).
 pub fn prune(
     c: &mut Conn<'_>,
     now: NaiveDateTime,
-    failures_before: NaiveDateTime,
+    window_before: NaiveDateTime,
 ) -> QueryResult<usize> {
     let s = db_run!(c, c => diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(c))?;
-    let f = db_run!(c, c => diesel::delete(login_failures::table.filter(login_failures::at.lt(failures_before))).execute(c))?;
+    let f = db_run!(c, c => diesel::delete(
+            login_throttle::table
+                .filter(login_throttle::window_start.lt(window_before))
+                .filter(login_throttle::next_at.le(now)),
+        )
+        .execute(c))?;
     Ok(s + f)
 }
 
@@ -399,47 +405,198 @@ pub fn delete_token(
     Ok(())
 }
 
-// ---- failed logins ----
+// ---- the sign-in throttle ----
 
-/// Failures recorded since `since` for this user name and this address.
-pub fn recent_failures(
-    c: &mut Conn<'_>,
-    username: &str,
-    address: &str,
-    since: NaiveDateTime,
-) -> QueryResult<(i64, i64)> {
-    let by_user = db_run!(c, c => login_failures::table
-        .filter(login_failures::username.eq(username))
-        .filter(login_failures::at.ge(since))
-        .count()
-        .get_result(c))?;
-    let by_address = db_run!(c, c => login_failures::table
-        .filter(login_failures::address.eq(address))
-        .filter(login_failures::at.ge(since))
-        .count()
-        .get_result(c))?;
-    Ok((by_user, by_address))
+/// The limits a sign-in attempt is admitted under.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Per user name from one address, then a hard wait to the window's end.
+    pub per_pair: i32,
+    /// Per address, any names, then a hard wait to the window's end.
+    pub per_address: i32,
+    /// Per user name from all addresses; then each attempt waits a doubling
+    /// delay (2 s, 4 s, ... up to the window) instead of a hard lock.
+    pub per_user: i32,
+    pub window: chrono::Duration,
 }
 
-pub fn record_failure(
+/// Admits an attempt and counts it, in one statement per key, or refuses
+/// it. Inserts the key's row or, if it exists, counts the attempt only when
+/// the row's window has passed (count restarts at 1), its count is under
+/// the limit, or (for delayed keys) its delay has passed; otherwise no row
+/// comes back and nothing changed. The statement takes the row's lock, so
+/// attempts arriving together are counted one after another.
+const ADMIT_SQL: &str = "INSERT INTO login_throttle (key, username, attempts, window_start, next_at) \
+     VALUES (?, ?, 1, ?, ?) \
+     ON CONFLICT (key) DO UPDATE SET \
+     attempts = CASE WHEN login_throttle.window_start < ? THEN 1 ELSE login_throttle.attempts + 1 END, \
+     window_start = CASE WHEN login_throttle.window_start < ? OR ? THEN ? ELSE login_throttle.window_start END \
+     WHERE login_throttle.window_start < ? OR login_throttle.attempts < ? \
+     OR (? AND login_throttle.next_at <= ?) \
+     RETURNING attempts";
+
+#[derive(QueryableByName)]
+struct Admitted {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+}
+
+#[derive(Queryable)]
+struct ThrottleRow {
+    window_start: NaiveDateTime,
+    next_at: NaiveDateTime,
+}
+
+fn pair_key(username: &str, address: &str) -> String {
+    format!("pair:{username}\n{address}")
+}
+
+fn admit_key(
+    c: &mut Conn<'_>,
+    key: &str,
+    username: &str,
+    limit: i32,
+    delayed: bool,
+    window: chrono::Duration,
+    now: NaiveDateTime,
+) -> QueryResult<Option<i32>> {
+    let since = now - window;
+    // A delayed key's window slides: it restarts after a quiet window.
+    let q = crate::stmt!(
+        ADMIT_SQL, key, username, now, now, since, since, delayed, now, since, limit, delayed, now
+    );
+    let rows: Vec<Admitted> = db_run!(c, c => q.load(c))?;
+    Ok(rows.first().map(|r| r.attempts))
+}
+
+/// Why an attempt was refused, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Pair { retry_after_seconds: u64 },
+    Address { retry_after_seconds: u64 },
+    User { retry_after_seconds: u64 },
+}
+
+/// Whole seconds until `t`, rounded up, at least one.
+fn seconds_until(t: NaiveDateTime, now: NaiveDateTime) -> u64 {
+    u64::try_from((t - now).num_milliseconds())
+        .unwrap_or(0)
+        .div_ceil(1000)
+        .max(1)
+}
+
+fn throttle_row(c: &mut Conn<'_>, key: &str) -> QueryResult<Option<ThrottleRow>> {
+    db_run!(c, c => login_throttle::table
+        .filter(login_throttle::key.eq(key))
+        .select((login_throttle::window_start, login_throttle::next_at))
+        .first::<ThrottleRow>(c)
+        .optional())
+}
+
+/// Admits one sign-in attempt before its password is checked, counting it
+/// against the user name from this address, the address, and the user
+/// name from anywhere. Run it in a write transaction and roll back when it
+/// refuses, so a refused attempt counts against nothing.
+pub fn admit(
     c: &mut Conn<'_>,
     username: &str,
     address: &str,
+    limits: Limits,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    db_run!(c, c => diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::username.eq(username),
-            login_failures::address.eq(address),
-            login_failures::at.eq(now),
-        ))
+) -> QueryResult<Result<(), Refusal>> {
+    let pair = pair_key(username, address);
+    if admit_key(
+        c,
+        &pair,
+        username,
+        limits.per_pair,
+        false,
+        limits.window,
+        now,
+    )?
+    .is_none()
+    {
+        let row = throttle_row(c, &pair)?;
+        let end = row.map_or(now, |r| r.window_start + limits.window);
+        return Ok(Err(Refusal::Pair {
+            retry_after_seconds: seconds_until(end, now),
+        }));
+    }
+    let address_key = format!("address:{address}");
+    if admit_key(
+        c,
+        &address_key,
+        "",
+        limits.per_address,
+        false,
+        limits.window,
+        now,
+    )?
+    .is_none()
+    {
+        let row = throttle_row(c, &address_key)?;
+        let end = row.map_or(now, |r| r.window_start + limits.window);
+        return Ok(Err(Refusal::Address {
+            retry_after_seconds: seconds_until(end, now),
+        }));
+    }
+    let user_key = format!("user:{username}");
+    match admit_key(
+        c,
+        &user_key,
+        username,
+        limits.per_user,
+        true,
+        limits.window,
+        now,
+    )? {
+        None => {
+            let row = throttle_row(c, &user_key)?;
+            let end = row.map_or(now, |r| r.next_at);
+            Ok(Err(Refusal::User {
+                retry_after_seconds: seconds_until(end, now),
+            }))
+        }
+        Some(attempts) => {
+            if attempts >= limits.per_user {
+                // Past the free attempts: the next one waits 2, 4, 8, ...
+                // seconds, at most the window.
+                let over = u32::try_from(attempts - limits.per_user + 1).unwrap_or(0);
+                let delay = 2i64
+                    .checked_pow(over.min(40))
+                    .unwrap_or(i64::MAX)
+                    .min(limits.window.num_seconds().max(1));
+                db_run!(c, c => diesel::update(login_throttle::table.find(&user_key))
+                    .set(login_throttle::next_at.eq(now + chrono::Duration::seconds(delay)))
+                    .execute(c))?;
+            }
+            Ok(Ok(()))
+        }
+    }
+}
+
+/// A good sign-in: the user name's attempts are forgiven, from this address
+/// and overall, and this attempt does not count against the address (its
+/// other names' attempts still do: one address guessing many names stays
+/// throttled).
+pub fn forgive(c: &mut Conn<'_>, username: &str, address: &str) -> QueryResult<()> {
+    let keys = [pair_key(username, address), format!("user:{username}")];
+    db_run!(c, c => diesel::delete(login_throttle::table.filter(login_throttle::key.eq_any(&keys)))
+        .execute(c))?;
+    let address_key = format!("address:{address}");
+    db_run!(c, c => diesel::update(
+            login_throttle::table
+                .filter(login_throttle::key.eq(&address_key))
+                .filter(login_throttle::attempts.gt(0)),
+        )
+        .set(login_throttle::attempts.eq(login_throttle::attempts - 1))
         .execute(c))?;
     Ok(())
 }
 
-/// A good login forgives the user name's earlier failures (not the
-/// address's: one address guessing many names stays throttled).
-pub fn clear_failures(c: &mut Conn<'_>, username: &str) -> QueryResult<()> {
-    db_run!(c, c => diesel::delete(login_failures::table.filter(login_failures::username.eq(username))).execute(c))?;
-    Ok(())
+/// `baystack user unlock NAME`: forgets every attempt counted against the
+/// user name, from any address. Returns how many counts were dropped.
+pub fn unlock(c: &mut Conn<'_>, username: &str) -> QueryResult<usize> {
+    db_run!(c, c => diesel::delete(login_throttle::table.filter(login_throttle::username.eq(username)))
+        .execute(c))
 }

@@ -48,11 +48,12 @@ diesel::table! {
 }
 
 diesel::table! {
-    login_failures (id) {
-        id -> BigInt,
+    login_throttle (key) {
+        key -> Text,
         username -> Text,
-        address -> Text,
-        at -> Timestamp,
+        attempts -> Integer,
+        window_start -> Timestamp,
+        next_at -> Timestamp,
     }
 }
 
@@ -171,7 +172,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     sessions,
     api_tokens,
-    login_failures,
+    login_throttle,
     audit_log,
     enclosures,
     drives,

@@ -15,7 +15,7 @@ use chrono::Duration;
 use futures_util::StreamExt;
 
 use super::errors::{self, REQUEST, RequestCtx};
-use super::{Access, AppState};
+use super::{Access, AppState, forwarded};
 use crate::auth::{self, Role};
 use crate::db::{self, audit};
 use crate::error::AppError;
@@ -88,9 +88,7 @@ impl FromRequest for PreCsrf {
 }
 
 /// Whether cookies should be marked Secure: when the request came over TLS.
-pub fn is_https(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
-}
+pub use super::forwarded::is_https;
 
 pub fn session_cookie(value: &str, secure: bool) -> Cookie<'static> {
     Cookie::build(SESSION_COOKIE, value.to_string())
@@ -267,7 +265,9 @@ fn cross_site(req: &ServiceRequest) -> bool {
     else {
         return false;
     };
-    let host = req.connection_info().host().to_string();
+    let Some(host) = forwarded::requested_host(req.request()) else {
+        return true;
+    };
     let origin_host = origin
         .split_once("://")
         .map(|(_, rest)| rest.trim_end_matches('/'))
@@ -382,6 +382,10 @@ async fn guarded(
     // database, so they answer even when the database does not.
     if rule.access == Access::Public {
         return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+
+    if let Err(e) = host_check(&state, &req).await {
+        return fail(req, e);
     }
 
     if is_unsafe(&method) && cross_site(&req) {
@@ -540,6 +544,31 @@ async fn guarded(
         let _ = res.response_mut().add_cookie(&pre_csrf_cookie(&t, secure));
     }
     Ok(res)
+}
+
+/// A request must name one of the console's own hosts: a page on another
+/// site that rebinds its name to this machine's address names its own.
+async fn host_check(state: &AppState, req: &ServiceRequest) -> Result<(), AppError> {
+    let Some(host) = forwarded::requested_host(req.request()) else {
+        // No Host at all: not a browser, so not a rebinding page.
+        return Ok(());
+    };
+    let name = forwarded::host_name(&host);
+    let configured = &state.settings.security.allowed_hosts;
+    let machine = state.machine_names.get();
+    let mut appliance = Vec::new();
+    if let Some(a) = state.appliance().await? {
+        appliance.push(a.hostname.to_ascii_lowercase());
+        appliance.push(format!("{}.{}", a.hostname, a.iqn_domain).to_ascii_lowercase());
+    }
+    if forwarded::host_allowed(name, configured, &machine, &appliance) {
+        return Ok(());
+    }
+    let shown: String = name.chars().take(80).filter(|c| !c.is_control()).collect();
+    Err(AppError::BadRequest(format!(
+        "this console does not answer to the host name {shown:?}; if that is one of this \
+         appliance's names, add it to allowed_hosts in the [security] section of the config file"
+    )))
 }
 
 fn not_set_up() -> AppError {

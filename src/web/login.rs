@@ -12,50 +12,101 @@ use super::gate::{self, Identity, PreCsrf};
 use super::page::VERSION;
 use super::{AppState, PageError, client_address};
 use crate::auth;
-use crate::db::auth::{NewSession, User};
+use crate::db::auth::{NewSession, Refusal, User};
 use crate::db::{self, audit};
 use crate::error::AppError;
 
-/// Checks a user name and password. Refuses without checking while the name
-/// or the address has too many recent failures; records each failure.
+/// The limits of [`authenticate`], from the settings.
+pub fn limits(sec: &crate::config::SecuritySettings) -> db::auth::Limits {
+    let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    db::auth::Limits {
+        per_pair: as_i32(sec.login_failures_per_user),
+        per_address: as_i32(sec.login_failures_per_address),
+        per_user: as_i32(sec.login_failures_per_user_any_address),
+        window: Duration::minutes(i64::from(sec.login_failure_window_minutes)),
+    }
+}
+
+fn refused(username: &str, address: &str, refusal: Refusal) -> AppError {
+    let wait = |s: u64| {
+        if s >= 120 {
+            format!("{} minutes", s.div_ceil(60))
+        } else if s == 1 {
+            "a second".to_string()
+        } else {
+            format!("{s} seconds")
+        }
+    };
+    let (message, retry_after_seconds) = match refusal {
+        Refusal::Pair {
+            retry_after_seconds: s,
+        } => (
+            format!(
+                "too many failed sign-ins for {username:?} from {address}; wait {} and try again",
+                wait(s)
+            ),
+            s,
+        ),
+        Refusal::Address {
+            retry_after_seconds: s,
+        } => (
+            format!(
+                "too many failed sign-ins from {address}; wait {} and try again",
+                wait(s)
+            ),
+            s,
+        ),
+        Refusal::User {
+            retry_after_seconds: s,
+        } => (
+            format!(
+                "too many failed sign-ins for {username:?} from several places; the next try is \
+                 allowed in {}",
+                wait(s)
+            ),
+            s,
+        ),
+    };
+    AppError::Throttled {
+        message,
+        retry_after_seconds,
+    }
+}
+
+/// Checks a user name and password. The attempt is admitted and counted
+/// before the (slow) check, in one statement per limit, so that however
+/// many attempts arrive at once no more are checked than the limits allow;
+/// a good password then forgives the count.
 pub async fn authenticate(
     state: &AppState,
     username: &str,
     password: &str,
     address: &str,
 ) -> Result<User, AppError> {
-    let sec = state.settings.security.clone();
-    let window = Duration::minutes(i64::from(sec.login_failure_window_minutes));
+    let limits = limits(&state.settings.security);
     let (name, addr) = (username.to_string(), address.to_string());
-    let (user, failures) = state
+    let admitted = state
         .db
         .run(move |conn| -> Result<_, AppError> {
-            let mut c = conn.conn();
-            let since = db::now() - window;
-            let failures = db::auth::recent_failures(&mut c, &name, &addr, since)?;
-            Ok((db::auth::user_by_name(&mut c, &name)?, failures))
+            let refusal = conn.write(|c| -> Result<Option<Refusal>, RollBack> {
+                match db::auth::admit(c, &name, &addr, limits, db::now())? {
+                    Ok(()) => Ok(None),
+                    // Roll back whatever the attempt counted before it was refused.
+                    Err(r) => Err(RollBack::Refused(r)),
+                }
+            });
+            let refusal = match refusal {
+                Ok(r) => r,
+                Err(RollBack::Refused(r)) => Some(r),
+                Err(RollBack::Db(e)) => return Err(e.into()),
+            };
+            Ok((refusal, db::auth::user_by_name(&mut conn.conn(), &name)?))
         })
         .await?;
-    let (by_user, by_address) = failures;
-    let retry_after_seconds = window.num_seconds() as u64;
-    if by_user >= i64::from(sec.login_failures_per_user) {
-        return Err(AppError::Throttled {
-            message: format!(
-                "too many failed sign-ins for {username:?}; wait {} minutes and try again",
-                sec.login_failure_window_minutes
-            ),
-            retry_after_seconds,
-        });
-    }
-    if by_address >= i64::from(sec.login_failures_per_address) {
-        return Err(AppError::Throttled {
-            message: format!(
-                "too many failed sign-ins from {address}; wait {} minutes and try again",
-                sec.login_failure_window_minutes
-            ),
-            retry_after_seconds,
-        });
-    }
+    let user = match admitted {
+        (Some(refusal), _) => return Err(refused(username, address, refusal)),
+        (None, user) => user,
+    };
 
     let stored = user
         .as_ref()
@@ -80,7 +131,7 @@ pub async fn authenticate(
                 .db
                 .run(move |conn| -> Result<(), AppError> {
                     conn.write(|c| -> Result<(), AppError> {
-                        db::auth::clear_failures(c, &name)?;
+                        db::auth::forgive(c, &name, &addr)?;
                         if let Some(h) = &new_hash {
                             db::auth::rehash_password(c, id, h)?;
                         }
@@ -95,8 +146,6 @@ pub async fn authenticate(
                 .db
                 .run(move |conn| -> Result<(), AppError> {
                     conn.write(|c| -> Result<(), AppError> {
-                        let now = db::now();
-                        db::auth::record_failure(c, &name, &addr, now)?;
                         audit::record(
                             c,
                             &audit::Entry {
@@ -107,7 +156,7 @@ pub async fn authenticate(
                                 outcome: audit::Outcome::Failed,
                                 detail: "wrong user name or password",
                             },
-                            now,
+                            db::now(),
                         )?;
                         Ok(())
                     })
@@ -117,6 +166,18 @@ pub async fn authenticate(
                 "wrong user name or password".into(),
             ))
         }
+    }
+}
+
+/// A write transaction that ends in a refusal rolls back.
+enum RollBack {
+    Refused(Refusal),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for RollBack {
+    fn from(e: diesel::result::Error) -> Self {
+        RollBack::Db(e)
     }
 }
 
@@ -189,10 +250,20 @@ pub struct LoginQuery {
     setup: Option<String>,
 }
 
-/// Only a path on this console: `/x`, never `//host` or a full URL.
+/// Only a path on this console: `/x`, never `//host`, `/\\host`, a full URL,
+/// or anything with a control character or white space (browsers drop tabs
+/// and newlines, so `/\t/host` would be `//host` to them).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -333,5 +404,17 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        for evil in [
+            "/\t/evil.example/x",
+            "/\n/x",
+            "/\r//evil.example",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
+            "/\u{0}x",
+            "/\u{85}/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(5000)))), "/");
     }
 }

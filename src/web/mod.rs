@@ -13,6 +13,7 @@ pub mod audit;
 pub mod bays;
 pub mod dashboard;
 pub mod errors;
+pub mod forwarded;
 pub mod gate;
 pub mod jobs;
 pub mod login;
@@ -24,10 +25,9 @@ use std::sync::{Arc, RwLock};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::{App, HttpRequest, guard, web};
-use tokio::sync::Semaphore;
+use actix_web::{App, guard, web};
 
-use crate::auth::Role;
+use crate::auth::{HashPool, Role};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::appliance::{self, Appliance};
@@ -35,6 +35,7 @@ use crate::error::AppError;
 use crate::jobs::runner::Wake;
 
 pub use errors::{ApiError, PageError};
+pub use forwarded::client_address;
 pub use gate::Identity;
 
 /// Shared by every request.
@@ -44,12 +45,15 @@ pub struct AppState {
     /// The appliance's identity once set up (it never goes back to unset);
     /// while `None` the database is asked.
     appliance: RwLock<Option<Appliance>>,
-    /// Bounds concurrent password hashes (19 MiB each) so a login flood
-    /// cannot exhaust memory.
-    pub hashing: Semaphore,
+    /// Two threads that run every password hash (19 MiB each, reused), so
+    /// a login flood cannot grow memory.
+    pub hashing: HashPool,
     /// Wakes this process's job runner when a job is enqueued; a runner in
     /// another process finds it by polling.
     pub wake: Arc<Wake>,
+    /// The machine's own names and addresses, which requests may name as
+    /// their host.
+    pub machine_names: forwarded::MachineNames,
 }
 
 impl AppState {
@@ -58,8 +62,9 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             appliance: RwLock::new(None),
-            hashing: Semaphore::new(2),
+            hashing: HashPool::new(2),
             wake: Arc::new(Wake::default()),
+            machine_names: forwarded::MachineNames::default(),
         }
     }
 
@@ -94,20 +99,13 @@ impl AppState {
         *self.appliance.write().expect("appliance lock") = Some(a);
     }
 
-    /// Runs a password hash or verification on a blocking thread, at most
-    /// two at a time.
+    /// Runs a password hash or verification on one of the two hashing
+    /// threads.
     pub async fn hash_work<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))
+        self.hashing.run(f).await.map_err(AppError::Internal)
     }
 }
 
@@ -236,13 +234,6 @@ pub fn filter_value(v: &Option<String>) -> Option<String> {
 /// Whether a path belongs to the JSON API (errors there are JSON).
 pub fn is_api_path(path: &str) -> bool {
     path.starts_with("/api/") || path == "/healthz"
-}
-
-/// The client's address as the audit log and throttling see it.
-pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The whole application, for `serve` and for tests.

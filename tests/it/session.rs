@@ -1,6 +1,8 @@
 //! Signing in and out, cookies, CSRF and the throttling of failed logins.
 
 use crate::both;
+use baystack::config::IpRange;
+
 use crate::support::{ADMIN_PASSWORD, Backend, TestApp, csrf_from_page};
 
 async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it(backend: Backend) {
@@ -35,10 +37,12 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it(backend: Backen
 }
 
 async fn cookies_are_secure_over_tls(backend: Backend) {
-    let app = TestApp::new(backend);
+    let app = TestApp::with_settings(backend, |s| {
+        s.security.trusted_proxies = vec![IpRange::parse("127.0.0.1").unwrap()];
+    });
     let mut c = app.client().await;
     c.setup().await;
-    // As behind a TLS-terminating proxy, or actix serving TLS itself.
+    // As behind a TLS-terminating proxy on the same host.
     c.extra_headers
         .push(("x-forwarded-proto".into(), "https".into()));
     let r = c.login("admin", ADMIN_PASSWORD).await;
@@ -49,6 +53,21 @@ async fn cookies_are_secure_over_tls(backend: Backend) {
         .find(|c| c.starts_with("baystack_session="))
         .unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
+    // The same header from an address that is not a trusted proxy is not
+    // believed.
+    let mut other = app.client().await;
+    other.peer = "192.0.2.9:5000".parse().unwrap();
+    other
+        .extra_headers
+        .push(("x-forwarded-proto".into(), "https".into()));
+    let r = other.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 303);
+    let cookie = r
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("baystack_session="))
+        .unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
 }
 
 async fn wrong_password_is_refused_in_words_and_audited(backend: Backend) {
@@ -79,21 +98,19 @@ async fn wrong_password_is_refused_in_words_and_audited(backend: Backend) {
     assert!(failed.iter().all(|e| e["address"] == "127.0.0.1"));
 }
 
-async fn failed_logins_are_throttled_per_user(backend: Backend) {
+async fn failed_logins_are_throttled_per_user_and_address(backend: Backend) {
     let app = TestApp::new(backend);
     let mut c = app.client().await;
     c.setup().await;
-    for i in 0..5 {
-        // From different addresses, so only the per-user limit applies.
-        c.peer = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
+    c.peer = "203.0.113.5:5000".parse().unwrap();
+    for _ in 0..5 {
         assert_eq!(c.login("admin", "guess").await.status, 401);
     }
-    c.peer = "10.0.0.99:5000".parse().unwrap();
     let r = c.login("admin", ADMIN_PASSWORD).await;
     assert_eq!(r.status, 429, "even the right password waits: {}", r.text());
     assert!(
         r.text()
-            .contains("too many failed sign-ins for &#34;admin&#34;"),
+            .contains("too many failed sign-ins for &#34;admin&#34; from 203.0.113.5"),
         "{}",
         r.text()
     );
@@ -111,6 +128,83 @@ async fn failed_logins_are_throttled_per_user(backend: Backend) {
         .await;
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["error"], "too_many_requests");
+    // A stranger cannot lock the admin out from elsewhere.
+    c.peer = "198.51.100.20:5000".parse().unwrap();
+    assert_eq!(c.login("admin", ADMIN_PASSWORD).await.status, 303);
+}
+
+/// Across all addresses a user name gets a growing delay, not a hard lock.
+async fn guesses_from_many_addresses_meet_a_growing_delay(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.security.login_failures_per_user_any_address = 3
+    });
+    let mut c = app.client().await;
+    c.setup().await;
+    for i in 0..3 {
+        c.peer = format!("10.0.0.{}:5000", i + 1).parse().unwrap();
+        assert_eq!(c.login("admin", "guess").await.status, 401);
+    }
+    c.peer = "10.0.0.99:5000".parse().unwrap();
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("from several places"), "{}", r.text());
+    assert_eq!(r.header("retry-after").as_deref(), Some("2"));
+    // Once the delay has passed (moved back in the database rather than
+    // waited for), one more attempt is checked; a wrong one doubles it.
+    let pass_delay = || {
+        use baystack::db::schema::login_throttle;
+        use diesel::prelude::*;
+        let mut conn = app.db().get().unwrap();
+        baystack::db_run!(&mut conn.conn(), c => diesel::update(login_throttle::table)
+            .set(login_throttle::next_at.eq(baystack::db::now() - chrono::Duration::seconds(1)))
+            .execute(c))
+        .unwrap();
+    };
+    pass_delay();
+    assert_eq!(c.login("admin", "guess").await.status, 401);
+    let r = c.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after").as_deref(), Some("4"));
+    pass_delay();
+    assert_eq!(c.login("admin", ADMIN_PASSWORD).await.status, 303);
+}
+
+/// However many guesses arrive at once, no more are checked than the limit.
+async fn a_parallel_burst_gets_no_more_guesses_than_the_limit(backend: Backend) {
+    use actix_web::test;
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let svc = test::init_service(baystack::web::app(app.state.clone())).await;
+    let basic = |pw: &str| {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{pw}"))
+        )
+    };
+    let requests = (0..40).map(|i| {
+        test::TestRequest::post()
+            .uri("/api/v1/tokens")
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .insert_header(("authorization", basic(&format!("guess {i}"))))
+            .to_request()
+    });
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(requests.map(|r| test::call_service(&svc, r)))
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (5, 35), "{statuses:?}");
+    let right = test::TestRequest::post()
+        .uri("/api/v1/tokens")
+        .peer_addr("203.0.113.9:5000".parse().unwrap())
+        .insert_header(("authorization", basic(ADMIN_PASSWORD)))
+        .to_request();
+    assert_eq!(test::call_service(&svc, right).await.status(), 429);
 }
 
 async fn failed_logins_are_throttled_per_address(backend: Backend) {
@@ -278,7 +372,9 @@ both!(
     login_sets_a_strict_http_only_cookie_and_logout_ends_it,
     cookies_are_secure_over_tls,
     wrong_password_is_refused_in_words_and_audited,
-    failed_logins_are_throttled_per_user,
+    failed_logins_are_throttled_per_user_and_address,
+    guesses_from_many_addresses_meet_a_growing_delay,
+    a_parallel_burst_gets_no_more_guesses_than_the_limit,
     failed_logins_are_throttled_per_address,
     state_changes_need_the_csrf_token,
     login_form_needs_its_pre_session_token,
