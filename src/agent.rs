@@ -248,7 +248,26 @@ pub async fn run(
         settings.agent.workers,
         interval.as_secs()
     );
+    let keep_audit = chrono::Duration::days(i64::from(settings.security.audit_keep_days));
+    let mut audit_pruned: Option<std::time::Instant> = None;
     loop {
+        if audit_pruned.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+            audit_pruned = Some(std::time::Instant::now());
+            let db2 = db.clone();
+            let prune = move || -> Result<usize, AppError> {
+                let mut conn = db2.get()?;
+                Ok(conn.write(|c| crate::db::audit::prune(c, crate::db::now() - keep_audit))?)
+            };
+            match tokio::task::spawn_blocking(prune).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(
+                    "{n} audit entries older than {} days pruned",
+                    keep_audit.num_days()
+                ),
+                Ok(Err(e)) => tracing::warn!("pruning the audit log failed: {e}"),
+                Err(e) => tracing::error!("audit pruning task failed: {e}"),
+            }
+        }
         let (db2, b2) = (db.clone(), backend.clone());
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
         let look = move || -> Result<usize, AppError> {

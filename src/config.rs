@@ -51,7 +51,7 @@ impl fmt::Display for BackendKind {
 }
 
 /// Where the database lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(PathBuf),
     Postgres(String),
@@ -90,7 +90,8 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL with any password replaced, for logs and `check`.
+    /// The URL with any password replaced, for logs and `check`; `Debug`
+    /// shows the same, so no `{:?}` of the settings can leak it.
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(path) => format!("sqlite:{}", path.display()),
@@ -99,17 +100,78 @@ impl DatabaseUrl {
     }
 }
 
+/// A PostgreSQL URL with every password in it replaced by `***`: the one
+/// in the user part (`postgres://user:secret@host/db`) and any parameter
+/// whose name holds "password" (`?password=secret`, `&sslpassword=...`),
+/// however it is percent-encoded.
 fn redact_url_password(url: &str) -> String {
-    // postgres://user:secret@host/db -> postgres://user:***@host/db
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    // The user part ends at the last '@' before the query, so a password
+    // with an unencoded '/' or '@' is still hidden whole.
+    let mut out = format!("{scheme}://");
+    match before_query.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
+            None => out.push_str(&format!("{userinfo}@{host}")),
+        },
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| {
+                let key = param.split_once('=').map_or(param, |(k, _)| k);
+                let decoded: String = percent_decode(key).to_ascii_lowercase();
+                if decoded.contains("password") {
+                    format!("{key}=***")
+                } else {
+                    param.to_string()
+                }
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
@@ -743,6 +805,68 @@ fn in_range<T: PartialOrd + fmt::Display + Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_form_of_a_database_password_is_hidden() {
+        for url in [
+            "postgres://u:s3cret@h/x",
+            "postgres://u@h/x?password=s3cret",
+            "postgresql://u@h:5432/x?sslmode=require&password=s3cret&application_name=b",
+            "postgres://u@h/x?PASSWORD=s3cret",
+            "postgres://u@h/x?pass%77ord=s3cret",
+            "postgres://u@h/x?sslpassword=s3cret",
+            "postgres://u:s3/cr@et@h/x",
+            "postgres://u:s3cret@h/x?password=s3cret",
+        ] {
+            let db = DatabaseUrl::parse(url).unwrap();
+            let shown = db.redacted();
+            assert!(
+                !shown.contains("s3") && !shown.contains("cret"),
+                "{url} -> {shown}"
+            );
+            assert!(!format!("{db:?}").contains("s3cret"), "{url}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert_eq!(
+            DatabaseUrl::parse("postgres://u@h/x?sslmode=require")
+                .unwrap()
+                .redacted(),
+            "postgres://u@h/x?sslmode=require"
+        );
+    }
+
+    #[test]
+    fn trusted_proxy_ranges() {
+        let r = IpRange::parse("10.0.0.0/8").unwrap();
+        assert!(r.contains("10.200.3.4".parse().unwrap()));
+        assert!(!r.contains("11.0.0.1".parse().unwrap()));
+        let one = IpRange::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(
+            one.contains("::ffff:127.0.0.1".parse().unwrap()),
+            "v4-mapped"
+        );
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6 = IpRange::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("fe80::1".parse().unwrap()));
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0.0/-1",
+            "host",
+            "::1/129",
+            "1.2.3.4/8x",
+        ] {
+            assert_eq!(IpRange::parse(bad), None, "{bad}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -341,6 +341,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // The database holds password hashes and the audit log, the sim state
+    // and lock files sit beside it: nothing Baystack creates is for other
+    // users to read (the units set UMask=0077 too).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -24,6 +24,45 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A character that cannot be seen or that changes how the text around it
+/// is shown: control characters, and the invisible format characters that
+/// reorder text (U+202E turns `gpj.exe` into `exe.jpg`) or hide in it.
+pub fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A free-text name (an API token's, later a wall link's): 1 to `max`
+/// characters, none of them hidden ones.
+pub fn validate_label(text: &str, max: usize) -> Result<(), String> {
+    if text.is_empty() || text.chars().count() > max {
+        return Err(format!("must be 1 to {max} characters long"));
+    }
+    if text.chars().any(is_hidden_char) {
+        return Err(
+            "must not contain control characters or invisible characters that reorder text".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Text as the audit log keeps it: at most `max` characters, hidden
+/// characters shown as U+FFFD, so a stored entry cannot be made huge or
+/// read differently from what was sent.
+pub fn for_record(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| if is_hidden_char(c) { '\u{FFFD}' } else { c })
+        .collect();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn validate_dns_label(label: &str) -> Result<(), String> {
     if label.is_empty() || label.len() > 63 {
         return Err(format!("{label:?} must be 1 to 63 characters long"));

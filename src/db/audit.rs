@@ -64,15 +64,24 @@ struct NewRecord<'a> {
 
 /// Writes one entry. Call it inside the transaction that makes the change,
 /// so the change and its record commit together.
+/// Every field is capped (a 60 KB user name from an anonymous sign-in is
+/// kept as its first 128 characters) and hidden characters are replaced.
 pub fn record(c: &mut Conn<'_>, entry: &Entry<'_>, at: NaiveDateTime) -> QueryResult<()> {
+    use crate::naming::for_record;
+    let (actor, address, target) = (
+        entry.actor.map(|t| for_record(t, 128)),
+        entry.address.map(|t| for_record(t, 64)),
+        entry.target.map(|t| for_record(t, 256)),
+    );
+    let (action, detail) = (for_record(entry.action, 64), for_record(entry.detail, 2048));
     let row = NewRecord {
         at,
-        actor: entry.actor,
-        address: entry.address,
-        action: entry.action,
-        target: entry.target,
+        actor: actor.as_deref(),
+        address: address.as_deref(),
+        action: &action,
+        target: target.as_deref(),
         outcome: entry.outcome.as_str(),
-        detail: entry.detail,
+        detail: &detail,
     };
     crate::db_run!(c, c => diesel::insert_into(audit_log::table).values(&row).execute(c))?;
     Ok(())
@@ -87,6 +96,12 @@ pub fn record_alone(
 ) -> Result<(), DbError> {
     conn.write(|c| record(c, entry, at))?;
     Ok(())
+}
+
+/// Deletes the entries older than `before`: the log is kept for
+/// `security.audit_keep_days`, pruned by the agent. Returns how many went.
+pub fn prune(c: &mut Conn<'_>, before: NaiveDateTime) -> QueryResult<usize> {
+    crate::db_run!(c, c => diesel::delete(audit_log::table.filter(audit_log::at.lt(before))).execute(c))
 }
 
 #[derive(Debug, Default, Clone)]

@@ -147,9 +147,10 @@ fn existing(c: &mut Conn<'_>, username: &str) -> Result<User, AppError> {
         .ok_or_else(|| AppError::NotFound(format!("there is no user named {username:?}")))
 }
 
-/// Sets a new password hash and ends the user's other sessions, so a stolen
-/// session does not outlive a password change. `keep_session` is the id of
-/// the session that made the change, if it was the user's own.
+/// Sets a new password hash and ends the user's other sessions and every
+/// API token, so neither a stolen session nor a leaked token outlives a
+/// password change or an admin's reset. `keep_session` is the id of the
+/// session that made the change, if it was the user's own.
 pub fn set_password(
     c: &mut Conn<'_>,
     actor: Actor<'_>,
@@ -171,7 +172,14 @@ pub fn set_password(
                 .filter(sessions::id.ne(keep_session.unwrap_or(-1))),
         )
         .execute(c))?;
-    audit_ok(c, actor, "user.password", username, "password changed", now)?;
+    let tokens = db_run!(c, c => diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.id)))
+        .execute(c))?;
+    let detail = match tokens {
+        0 => "password changed; sessions ended".to_string(),
+        1 => "password changed; sessions and 1 API token ended".to_string(),
+        n => format!("password changed; sessions and {n} API tokens ended"),
+    };
+    audit_ok(c, actor, "user.password", username, &detail, now)?;
     Ok(())
 }
 
@@ -266,16 +274,19 @@ pub fn create_session(c: &mut Conn<'_>, s: &NewSession<'_>, now: NaiveDateTime) 
     Ok(())
 }
 
-/// The live session with this token hash and its user.
+/// The live session with this token hash and its user: not idle past its
+/// expiry, and begun after `started_after` (its absolute lifetime).
 pub fn session_by_token(
     c: &mut Conn<'_>,
     token_hash: &str,
     now: NaiveDateTime,
+    started_after: NaiveDateTime,
 ) -> QueryResult<Option<(Session, User)>> {
     db_run!(c, c => sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_hash))
         .filter(sessions::expires_at.gt(now))
+        .filter(sessions::created_at.gt(started_after))
         .select((Session::as_select(), User::as_select()))
         .first(c)
         .optional())
@@ -292,6 +303,12 @@ pub fn touch_session(
         .set((sessions::last_seen_at.eq(now), sessions::expires_at.eq(expires_at)))
         .execute(c))?;
     Ok(())
+}
+
+/// Ends the session whose cookie this is, if any (a browser signing in
+/// again leaves no older session of its own behind).
+pub fn delete_session_by_token(c: &mut Conn<'_>, token_hash: &str) -> QueryResult<usize> {
+    db_run!(c, c => diesel::delete(sessions::table.filter(sessions::token_hash.eq(token_hash))).execute(c))
 }
 
 pub fn delete_session(c: &mut Conn<'_>, id: i64) -> QueryResult<()> {
@@ -376,32 +393,63 @@ pub fn list_tokens(c: &mut Conn<'_>, user_id: i64) -> QueryResult<Vec<ApiToken>>
         .load(c))
 }
 
-/// Revokes one of the user's own tokens.
+/// A token with its owner's name, as an admin's list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnedToken {
+    pub user: String,
+    #[serde(flatten)]
+    pub token: ApiToken,
+}
+
+/// Every user's tokens (`owner`: one user's), owners by name, newest first.
+pub fn list_all_tokens(c: &mut Conn<'_>, owner: Option<&str>) -> QueryResult<Vec<OwnedToken>> {
+    let rows: Vec<(ApiToken, String)> = db_run!(c, c => {
+        let mut q = api_tokens::table
+            .inner_join(users::table)
+            .select((ApiToken::as_select(), users::username))
+            .order((users::username.asc(), api_tokens::id.desc()))
+            .into_boxed();
+        if let Some(owner) = owner {
+            q = q.filter(users::username.eq(owner));
+        }
+        q.load(c)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(token, user)| OwnedToken { user, token })
+        .collect())
+}
+
+/// Revokes a token: one of `owner`'s, or anyone's when `owner` is `None`
+/// (an admin). Someone else's token is "no such token" to a non-admin.
 pub fn delete_token(
     c: &mut Conn<'_>,
     actor: Actor<'_>,
-    user_id: i64,
+    owner: Option<i64>,
     token_id: i64,
     now: NaiveDateTime,
 ) -> Result<(), AppError> {
-    let token: Option<ApiToken> = db_run!(c, c => api_tokens::table
-        .filter(api_tokens::id.eq(token_id))
-        .filter(api_tokens::user_id.eq(user_id))
-        .select(ApiToken::as_select())
-        .first(c)
-        .optional())?;
-    let Some(token) = token else {
-        return Err(AppError::NotFound("there is no such token".into()));
+    let token: Option<(ApiToken, String)> = db_run!(c, c => {
+        let mut q = api_tokens::table
+            .inner_join(users::table)
+            .filter(api_tokens::id.eq(token_id))
+            .select((ApiToken::as_select(), users::username))
+            .into_boxed();
+        if let Some(owner) = owner {
+            q = q.filter(api_tokens::user_id.eq(owner));
+        }
+        q.first(c).optional()
+    })?;
+    let Some((token, user)) = token else {
+        return Err(AppError::NotFound(format!("there is no token {token_id}")));
     };
     db_run!(c, c => diesel::delete(api_tokens::table.find(token.id)).execute(c))?;
-    audit_ok(
-        c,
-        actor,
-        "token.revoke",
-        &token.name,
-        "API token revoked",
-        now,
-    )?;
+    let detail = if user == actor.username {
+        "API token revoked".to_string()
+    } else {
+        format!("API token of {user} revoked")
+    };
+    audit_ok(c, actor, "token.revoke", &token.name, &detail, now)?;
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod inventory;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,6 +401,36 @@ fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The data directory 0700 and the database's files 0600, also when an
+/// older Baystack (or another umask) made them open to other users; only
+/// what this user owns is changed.
+fn restrict(dir: &Path, db_path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
+    let tighten = |path: &Path, mode: u32| -> std::io::Result<()> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.uid() == me && !m.file_type().is_symlink() && m.mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    };
+    // A bare file name puts the database in the working directory, which
+    // is the caller's and stays as it is.
+    if dir != Path::new(".") {
+        tighten(dir, 0o700)?;
+    }
+    let name = db_path.as_os_str().to_owned();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = name.clone();
+        p.push(suffix);
+        tighten(Path::new(&p), 0o600)?;
+    }
+    Ok(())
+}
+
 fn prepare_sqlite_dir(db_path: &Path) -> Result<(), OpenError> {
     let dir = match db_path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -409,7 +440,12 @@ fn prepare_sqlite_dir(db_path: &Path) -> Result<(), OpenError> {
         path: dir.display().to_string(),
         reason,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| fail(e.to_string()))?;
+    restrict(&dir, db_path).map_err(|e| fail(e.to_string()))?;
     // Prove we can create files there: SQLite needs its -wal and -shm files
     // beside the database, and a read-only directory otherwise fails later.
     let probe = dir.join(format!(".baystack-write-test-{}", std::process::id()));

@@ -50,8 +50,45 @@ fn with_status(page: AccountPage, status: u16) -> Result<HttpResponse, PageError
     Ok(super::page::html(status, &page)?)
 }
 
-pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<AccountPage, PageError> {
-    render(&state, &who, "", "", "").await
+/// A token just issued travels from the POST to the page that shows it in
+/// this short-lived cookie (post/redirect/get: a reload issues nothing), and
+/// is shown once: the page that shows it removes the cookie.
+const NEW_TOKEN_COOKIE: &str = "baystack_new_token";
+
+fn new_token_cookie(value: &str, secure: bool) -> actix_web::cookie::Cookie<'static> {
+    let mut c = actix_web::cookie::Cookie::build(NEW_TOKEN_COOKIE, value.to_string())
+        .path("/account")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::minutes(2))
+        .finish();
+    if value.is_empty() {
+        c.make_removal();
+    }
+    c
+}
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<HttpResponse, PageError> {
+    let new_token = req
+        .cookie(NEW_TOKEN_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|t| t.starts_with("bst_") && t.len() < 100)
+        .unwrap_or_default();
+    let notice = if new_token.is_empty() {
+        ""
+    } else {
+        "Token issued. Copy it now: it is not shown again."
+    };
+    let mut resp = with_status(render(&state, &who, notice, "", &new_token).await?, 200)?;
+    if req.cookie(NEW_TOKEN_COOKIE).is_some() {
+        let _ = resp.add_cookie(&new_token_cookie("", super::gate::is_https(&req)));
+    }
+    Ok(resp)
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,7 +144,8 @@ pub async fn change_password(
         render(
             &state,
             &who,
-            "Your password is changed; your other sessions are signed out.",
+            "Your password is changed; your other sessions are signed out and your API tokens \
+             are revoked.",
             "",
             "",
         )
@@ -120,16 +158,20 @@ pub async fn change_password(
 pub struct TokenForm {
     #[serde(default)]
     name: String,
+    /// Issuing a token needs the password: a session or token alone (a
+    /// stolen one) cannot make itself a longer-lived credential.
+    #[serde(default)]
+    password: String,
 }
 
 pub fn validate_token_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::invalid(
+    crate::naming::validate_label(name, 64).map_err(|m| {
+        AppError::invalid(
             "name",
-            "a token's name must be 1 to 64 printable characters, such as \"backup script\"",
-        ));
-    }
+            format!("a token's name {m}; 1 to 64 printable characters, such as \"backup script\""),
+        )
+    })?;
     Ok(name.to_string())
 }
 
@@ -171,34 +213,27 @@ pub async fn create_token(
     who: Identity,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, PageError> {
-    let name = match validate_token_name(&form.name) {
-        Ok(n) => n,
-        Err(e) => {
-            return with_status(
-                render(&state, &who, "", &e.public_message(), "").await?,
-                422,
-            );
-        }
+    let address = client_address(&req);
+    let problem = match validate_token_name(&form.name) {
+        Err(e) => Some(e.public_message()),
+        Ok(_) => match authenticate(&state, &who.username, &form.password, &address).await {
+            Ok(_) => None,
+            Err(AppError::Unauthenticated(_)) => {
+                Some("the password is wrong; no token was issued".to_string())
+            }
+            Err(e @ AppError::Throttled { .. }) => Some(e.public_message()),
+            Err(e) => return Err(e.into()),
+        },
     };
-    let token = issue_token(
-        &state,
-        who.user_id,
-        &who.username,
-        &client_address(&req),
-        &name,
-    )
-    .await?;
-    with_status(
-        render(
-            &state,
-            &who,
-            "Token issued. Copy it now: it is not shown again.",
-            "",
-            &token,
-        )
-        .await?,
-        200,
-    )
+    if let Some(problem) = problem {
+        return with_status(render(&state, &who, "", &problem, "").await?, 422);
+    }
+    let name = validate_token_name(&form.name)?;
+    let token = issue_token(&state, who.user_id, &who.username, &address, &name).await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(new_token_cookie(&token, super::gate::is_https(&req)))
+        .insert_header((actix_web::http::header::LOCATION, "/account"))
+        .finish())
 }
 
 pub async fn revoke_token(
@@ -208,23 +243,13 @@ pub async fn revoke_token(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, PageError> {
     let token_id = path.into_inner();
-    let (user_id, username, address) = (who.user_id, who.username.clone(), client_address(&req));
-    state
-        .db
-        .run(move |conn| {
-            conn.write(|c| {
-                db::auth::delete_token(
-                    c,
-                    Actor {
-                        username: &username,
-                        address: &address,
-                    },
-                    user_id,
-                    token_id,
-                    db::now(),
-                )
-            })
-        })
-        .await?;
+    super::users::revoke_token(
+        &state,
+        &who,
+        &client_address(&req),
+        Some(who.user_id),
+        token_id,
+    )
+    .await?;
     with_status(render(&state, &who, "Token revoked.", "", "").await?, 200)
 }

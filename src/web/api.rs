@@ -42,7 +42,10 @@ pub async fn system(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 
 fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let encoded = value.strip_prefix("Basic ")?;
+    let (scheme, encoded) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
@@ -140,4 +143,59 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let records = super::audit::load(&state, q.filter()).await?;
     Ok(HttpResponse::Ok().json(records))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokensQuery {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// `GET /api/v1/tokens`: the caller's own tokens; an admin sees every
+/// user's (`?user=NAME` for one). Never a token's secret or hash.
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    who: Identity,
+    q: web::Query<TokensQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = if who.role == crate::auth::Role::Admin {
+        super::filter_value(&q.user)
+    } else {
+        if super::filter_value(&q.user).is_some_and(|u| u != who.username) {
+            return Err(
+                AppError::Forbidden("only an admin can list another user's tokens".into()).into(),
+            );
+        }
+        Some(who.username.clone())
+    };
+    let tokens = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            Ok(db::auth::list_all_tokens(
+                &mut conn.conn(),
+                owner.as_deref(),
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens, or for
+/// an admin anyone's.
+pub async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let owner = (who.role != crate::auth::Role::Admin).then_some(who.user_id);
+    users::revoke_token(
+        &state,
+        &who,
+        &client_address(&req),
+        owner,
+        path.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -138,7 +138,8 @@ enum Presented {
 fn presented_credentials(req: &ServiceRequest) -> Presented {
     if let Some(value) = req.headers().get(header::AUTHORIZATION)
         && let Ok(text) = value.to_str()
-        && let Some(token) = text.strip_prefix("Bearer ")
+        && let Some((scheme, token)) = text.trim_start().split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
     {
         return Presented::Bearer(token.trim().to_string());
     }
@@ -151,6 +152,7 @@ fn presented_credentials(req: &ServiceRequest) -> Presented {
 /// Looks up a bearer token or a session; slides the session's expiry.
 async fn identify(state: &AppState, presented: Presented) -> Result<Option<Identity>, AppError> {
     let idle = Duration::minutes(i64::from(state.settings.security.session_idle_minutes));
+    let max_age = Duration::hours(i64::from(state.settings.security.session_max_hours));
     match presented {
         Presented::None => Ok(None),
         Presented::Bearer(token) => {
@@ -185,7 +187,8 @@ async fn identify(state: &AppState, presented: Presented) -> Result<Option<Ident
                 .run(move |conn| -> Result<Option<Identity>, AppError> {
                     let mut c = conn.conn();
                     let now = db::now();
-                    let Some((session, user)) = db::auth::session_by_token(&mut c, &hash, now)?
+                    let Some((session, user)) =
+                        db::auth::session_by_token(&mut c, &hash, now, now - max_age)?
                     else {
                         return Ok(None);
                     };
@@ -449,7 +452,7 @@ async fn guarded(
                 return Ok(early(req, resp));
             }
             let Some(who) = &identity else {
-                if !api && method == Method::GET {
+                if !api && matches!(method, Method::GET | Method::HEAD) {
                     let resp = redirect(&req, &login_location(&req));
                     return Ok(early(req, resp));
                 }
@@ -461,7 +464,7 @@ async fn guarded(
                     let address = super::client_address(req.request());
                     let target = format!("{method} {}", req.path());
                     let detail = format!("needs role {required}, has {}", who.role);
-                    let _ = state
+                    let written = state
                         .db
                         .run(move |conn| -> Result<(), AppError> {
                             let entry = audit::Entry {
@@ -475,6 +478,13 @@ async fn guarded(
                             Ok(audit::record_alone(conn, &entry, db::now())?)
                         })
                         .await;
+                    if let Err(e) = written {
+                        // The refusal stands; the record of it is lost, so
+                        // say so where an operator will see it.
+                        tracing::error!(
+                            "could not write the audit record of a refused request: {e}"
+                        );
+                    }
                 }
                 return fail(
                     req,
@@ -492,17 +502,23 @@ async fn guarded(
     // the pre-session cookie. API calls with a bearer token or no cookie at
     // all carry no ambient authority and need none.
     if is_unsafe(&method) {
+        let pre_session = || {
+            req.cookie(PRE_CSRF_COOKIE)
+                .map(|c| c.value().to_string())
+                .unwrap_or_default()
+        };
         let expected = match &identity {
+            // The login and setup forms carry the pre-session token even
+            // when the browser still holds a session (signing in again).
+            _ if !api && matches!(rule.access, Access::Anonymous | Access::Setup) => {
+                Some(pre_session())
+            }
             Some(Identity {
                 via: Via::Session { csrf, .. },
                 ..
             }) => Some(csrf.clone()),
             Some(_) => None,
-            None if !api => Some(
-                req.cookie(PRE_CSRF_COOKIE)
-                    .map(|c| c.value().to_string())
-                    .unwrap_or_default(),
-            ),
+            None if !api => Some(pre_session()),
             None => None,
         };
         if let Some(expected) = expected {
@@ -540,6 +556,12 @@ async fn guarded(
     }
     let secure = is_https(req.request());
     let mut res = next.call(req).await?.map_into_boxed_body();
+    // Nothing behind the gate may be kept by a browser or a proxy: Back
+    // after signing out must not show the dashboard again.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     if let Some(t) = set_pre_cookie {
         let _ = res.response_mut().add_cookie(&pre_csrf_cookie(&t, secure));
     }

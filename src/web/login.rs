@@ -319,6 +319,19 @@ pub async fn submit(
     let next = safe_next(form.next.as_deref());
     match authenticate(&state, &username, &form.password, &address).await {
         Ok(user) => {
+            if let Some(old) = req
+                .cookie(gate::SESSION_COOKIE)
+                .filter(|c| !c.value().is_empty())
+            {
+                // Signing in again ends this browser's previous session.
+                let hash = auth::secret_hash(old.value());
+                state
+                    .db
+                    .run(move |conn| -> Result<usize, AppError> {
+                        Ok(conn.write(|c| db::auth::delete_session_by_token(c, &hash))?)
+                    })
+                    .await?;
+            }
             let secret = start_session(&state, &user, &address).await?;
             Ok(HttpResponse::SeeOther()
                 .cookie(gate::session_cookie(&secret, gate::is_https(&req)))

@@ -144,7 +144,7 @@ macro_rules! routes {
             $(
                 cfg.service(
                     web::resource($path)
-                        .guard(guard::Method(actix_web::http::Method::$method))
+                        .guard(method_guard(actix_web::http::Method::$method))
                         .to($handler),
                 );
             )*
@@ -194,6 +194,7 @@ routes! {
     POST "/users/{name}/role" ADMIN => users::set_role;
     POST "/users/{name}/password" ADMIN => users::reset_password;
     POST "/users/{name}/delete" ADMIN => users::delete;
+    POST "/users/{name}/tokens/{id}/revoke" ADMIN => users::revoke_token_page;
 
     GET "/audit" ADMIN => audit::page;
 
@@ -202,6 +203,8 @@ routes! {
     POST "/api/v1/users" ADMIN => api::create_user;
     DELETE "/api/v1/users/{name}" ADMIN => api::delete_user;
     GET "/api/v1/audit" ADMIN => api::audit;
+    GET "/api/v1/tokens" VIEWER => api::list_tokens;
+    DELETE "/api/v1/tokens/{id}" VIEWER => api::revoke_token;
 
     GET "/api/v1/jobs" VIEWER => jobs::api_list;
     GET "/api/v1/jobs/{id}" VIEWER => jobs::api_get;
@@ -217,8 +220,18 @@ routes! {
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;
 }
 
-/// The rule for a request, by method and matched route pattern.
+/// A GET route answers HEAD too (the same handler; actix sends no body).
+fn method_guard(method: actix_web::http::Method) -> impl guard::Guard {
+    let head = method == actix_web::http::Method::GET;
+    guard::fn_guard(move |ctx| {
+        ctx.head().method == method || (head && ctx.head().method == actix_web::http::Method::HEAD)
+    })
+}
+
+/// The rule for a request, by method and matched route pattern; HEAD has
+/// GET's.
 pub fn rule_for(method: &str, pattern: &str) -> Option<&'static RouteRule> {
+    let method = if method == "HEAD" { "GET" } else { method };
     ROUTES
         .iter()
         .find(|r| r.method == method && r.path == pattern)

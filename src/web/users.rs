@@ -104,6 +104,8 @@ pub struct UsersPage {
     pub error: String,
     pub form_username: String,
     pub form_role: String,
+    /// Every user's API tokens.
+    pub tokens: Vec<db::auth::OwnedToken>,
 }
 
 async fn render(
@@ -112,11 +114,18 @@ async fn render(
     notice: String,
     error: String,
 ) -> Result<UsersPage, PageError> {
-    let users = state
+    let (users, tokens) = state
         .db
-        .run(|conn| -> Result<_, AppError> { Ok(db::auth::list_users(&mut conn.conn())?) })
+        .run(|conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            Ok((
+                db::auth::list_users(&mut c)?,
+                db::auth::list_all_tokens(&mut c, None)?,
+            ))
+        })
         .await?;
     Ok(UsersPage {
+        tokens,
         frame: Frame::new(state, who, "Users", "users").await?,
         users: users.iter().map(UserView::from).collect(),
         roles: Role::ALL,
@@ -140,7 +149,10 @@ fn notice_text(q: &NoticeQuery) -> String {
     match q.done.as_deref() {
         Some("created") => format!("User {user} created."),
         Some("role") => format!("Role of {user} changed."),
-        Some("password") => format!("Password of {user} reset; their sessions are signed out."),
+        Some("password") => format!(
+            "Password of {user} reset; their sessions are signed out and their API tokens revoked."
+        ),
+        Some("token") => format!("An API token of {user} is revoked."),
         Some("deleted") => format!("User {user} deleted."),
         _ => String::new(),
     }
@@ -328,6 +340,50 @@ pub async fn delete(
     let username = path.into_inner();
     match delete_user(&state, &who, &client_address(&req), &username).await {
         Ok(()) => Ok(done("deleted", &username)),
+        Err(e) => refused(&state, &who, e, None).await,
+    }
+}
+
+/// Revokes a token; `owner` is the caller's own user id, or `None` for an
+/// admin, who may revoke anyone's. Shared by the pages and the API.
+pub async fn revoke_token(
+    state: &AppState,
+    who: &Identity,
+    address: &str,
+    owner: Option<i64>,
+    token_id: i64,
+) -> Result<(), AppError> {
+    let (actor, address) = (who.username.clone(), address.to_string());
+    state
+        .db
+        .run(move |conn| {
+            conn.write(|c| {
+                db::auth::delete_token(
+                    c,
+                    Actor {
+                        username: &actor,
+                        address: &address,
+                    },
+                    owner,
+                    token_id,
+                    db::now(),
+                )
+            })
+        })
+        .await
+}
+
+/// `POST /users/{name}/tokens/{id}/revoke`: an admin revokes any user's
+/// token.
+pub async fn revoke_token_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, i64)>,
+) -> Result<HttpResponse, PageError> {
+    let (username, token_id) = path.into_inner();
+    match revoke_token(&state, &who, &client_address(&req), None, token_id).await {
+        Ok(()) => Ok(done("token", &username)),
         Err(e) => refused(&state, &who, e, None).await,
     }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod database;
 mod drives;
+mod hardening;
 mod health;
 mod jobs_api;
 mod linux_bays;

@@ -368,7 +368,208 @@ async fn the_last_admin_stays(backend: Backend) {
     );
 }
 
+/// `next` leads only to a path on this console; anything a browser could
+/// read as another host goes to the dashboard.
+async fn next_never_leaves_the_console(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    for (next, wanted) in [
+        ("/%09/evil.example/x", "/"),
+        ("/%0a/x", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/audit?before=5", "/audit?before=5"),
+    ] {
+        let page = c.get(&format!("/login?next={next}")).await;
+        assert_eq!(page.status, 200, "{next}: {}", page.text());
+        let csrf = csrf_from_page(&page.text());
+        let decoded: String =
+            serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("n={next}")).unwrap()[0]
+                .1
+                .clone();
+        let r = c
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("username", "admin"),
+                    ("password", ADMIN_PASSWORD),
+                    ("next", &decoded),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{next}");
+        assert_eq!(r.location(), wanted, "{next}");
+        // Signed in, the login page sends the user on at once.
+        let r = c.get(&format!("/login?next={next}")).await;
+        assert_eq!(r.location(), wanted, "{next}");
+        c.cookies.remove("baystack_session");
+    }
+}
+
+/// Only the console's own host names: a page on another site that rebinds
+/// its name to this machine (DNS rebinding) cannot run the wizard or sign
+/// in, even with a matching Origin.
+async fn other_host_names_are_refused(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.security.allowed_hosts = vec!["storage.corp.example".into()];
+    });
+    let mut c = app.client().await;
+    c.extra_headers.push(("host".into(), "evil.example".into()));
+    c.extra_headers
+        .push(("origin".into(), "http://evil.example".into()));
+    let r = c
+        .post_json("/api/v1/setup", crate::support::SETUP_JSON)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("does not answer to the host name"),
+        "{}",
+        r.text()
+    );
+    let r = c.get("/setup").await;
+    assert_eq!(r.status, 400);
+    // The health check answers whatever the name (load balancers use IPs).
+    assert_eq!(c.get("/healthz").await.status, 200);
+    c.extra_headers.clear();
+    c.setup().await;
+    for host in ["evil.example", "bay01.evil.example"] {
+        c.extra_headers = vec![
+            ("host".into(), host.into()),
+            ("origin".into(), format!("http://{host}")),
+        ];
+        let page = c.get("/login").await;
+        assert_eq!(page.status, 400, "{host}");
+        let r = c
+            .send(
+                actix_web::test::TestRequest::post()
+                    .uri("/api/v1/tokens")
+                    .insert_header((
+                        "authorization",
+                        "Basic YWRtaW46Y29ycmVjdCBob3JzZSBiYXR0ZXJ5",
+                    )),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{host}");
+    }
+    // A client-set X-Forwarded-Host changes nothing without a trusted proxy.
+    c.extra_headers = vec![
+        ("host".into(), "evil.example".into()),
+        ("x-forwarded-host".into(), "localhost".into()),
+    ];
+    assert_eq!(c.get("/login").await.status, 400);
+    c.extra_headers = vec![
+        ("host".into(), "localhost:8080".into()),
+        ("x-forwarded-host".into(), "evil.example".into()),
+        ("origin".into(), "http://evil.example".into()),
+    ];
+    let page = c.get("/login").await;
+    assert_eq!(page.status, 200);
+    let csrf = csrf_from_page(&page.text());
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        403,
+        "Origin is held against the real host: {}",
+        r.text()
+    );
+    // Names the console does answer to.
+    for host in [
+        "storage.corp.example",
+        "bay01",
+        "bay01.example.com",
+        "127.0.0.1:8080",
+        "[::1]:8080",
+        "localhost",
+    ] {
+        c.extra_headers = vec![("host".into(), host.into())];
+        assert_eq!(c.get("/login").await.status, 200, "{host}");
+    }
+}
+
+/// Pages behind the gate are never cached, so Back after signing out shows
+/// nothing; HEAD works where GET does.
+async fn signed_in_pages_are_not_kept_by_the_browser(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", ADMIN_PASSWORD).await;
+    for path in ["/", "/users", "/api/v1/system", "/login"] {
+        let r = c.get(path).await;
+        assert_eq!(
+            r.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+    }
+    // (The body is dropped on the wire by actix's HTTP/1 encoder.)
+    let r = c.request(actix_web::http::Method::HEAD, "/").await;
+    assert_eq!(r.status, 200);
+    let r = c.request(actix_web::http::Method::HEAD, "/healthz").await;
+    assert_eq!(r.status, 200);
+    c.cookies.remove("baystack_session");
+    let r = c.request(actix_web::http::Method::HEAD, "/users").await;
+    assert_eq!(r.status, 303, "HEAD is held to GET's access");
+}
+
+/// Signing in again ends the browser's previous session; a session ends
+/// after its absolute lifetime however busy it is.
+async fn sessions_end_on_a_new_sign_in_and_after_their_lifetime(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    // A login form opened before the first sign-in, submitted again later
+    // (another tab).
+    let page = c.get("/login").await;
+    let csrf = csrf_from_page(&page.text());
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", "admin"),
+        ("password", ADMIN_PASSWORD),
+    ];
+    assert_eq!(c.post_form("/login", &form).await.status, 303);
+    let first = c.cookies.get("baystack_session").unwrap().clone();
+    let r = c.post_form("/login", &form).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let second = c.cookies.get("baystack_session").unwrap().clone();
+    assert_ne!(first, second);
+    let mut stale = app.client().await;
+    stale.cookies.insert("baystack_session".into(), first);
+    assert_eq!(
+        stale.get("/").await.location(),
+        "/login",
+        "the old one ended"
+    );
+    assert_eq!(c.get("/").await.status, 200);
+    // Started a day and a minute ago (moved back rather than waited for).
+    {
+        use baystack::db::schema::sessions;
+        use diesel::prelude::*;
+        let mut conn = app.db().get().unwrap();
+        baystack::db_run!(&mut conn.conn(), c => diesel::update(sessions::table)
+            .set(sessions::created_at.eq(baystack::db::now() - chrono::Duration::minutes(24 * 60 + 1)))
+            .execute(c))
+        .unwrap();
+    }
+    assert_eq!(c.get("/").await.location(), "/login");
+}
+
 both!(
+    next_never_leaves_the_console,
+    other_host_names_are_refused,
+    signed_in_pages_are_not_kept_by_the_browser,
+    sessions_end_on_a_new_sign_in_and_after_their_lifetime,
     login_sets_a_strict_http_only_cookie_and_logout_ends_it,
     cookies_are_secure_over_tls,
     wrong_password_is_refused_in_words_and_audited,
