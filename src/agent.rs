@@ -214,6 +214,12 @@ impl Newcomers {
     }
 }
 
+/// Deletes the audit entries older than `keep`; how many went.
+pub fn prune_audit(db: &Db, keep: chrono::Duration) -> Result<usize, AppError> {
+    let mut conn = db.get()?;
+    Ok(conn.write(|c| crate::db::audit::prune(c, crate::db::now() - keep))?)
+}
+
 /// Runs the runner and the observer until `stop` turns true.
 pub async fn run(
     db: Db,
@@ -254,11 +260,7 @@ pub async fn run(
         if audit_pruned.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
             audit_pruned = Some(std::time::Instant::now());
             let db2 = db.clone();
-            let prune = move || -> Result<usize, AppError> {
-                let mut conn = db2.get()?;
-                Ok(conn.write(|c| crate::db::audit::prune(c, crate::db::now() - keep_audit))?)
-            };
-            match tokio::task::spawn_blocking(prune).await {
+            match tokio::task::spawn_blocking(move || prune_audit(&db2, keep_audit)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(
                     "{n} audit entries older than {} days pruned",

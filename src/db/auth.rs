@@ -552,6 +552,10 @@ pub fn admit(
     limits: Limits,
     now: NaiveDateTime,
 ) -> QueryResult<Result<(), Refusal>> {
+    // No real user name is longer (they are at most 32); a 60 KB one from
+    // a stranger is counted under its first 64 characters, not stored whole.
+    let username = &username.chars().take(64).collect::<String>();
+    let address = &address.chars().take(64).collect::<String>();
     let pair = pair_key(username, address);
     if admit_key(
         c,

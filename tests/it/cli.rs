@@ -695,3 +695,17 @@ fn the_bay_map_benchmark_renders_a_sixty_bay_jbod() {
         "{said}"
     );
 }
+
+/// CI cannot be talked out of the lints by an inherited SKIP_LINT.
+#[test]
+fn the_test_command_refuses_skip_lint_under_ci() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .env("CI", "true")
+        .env("SKIP_LINT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("SKIP_LINT is set under CI"));
+}

@@ -565,7 +565,49 @@ async fn sessions_end_on_a_new_sign_in_and_after_their_lifetime(backend: Backend
     assert_eq!(c.get("/").await.location(), "/login");
 }
 
+/// What an anonymous sign-in can put in the audit log is bounded and
+/// shown as sent; the log is kept for `audit_keep_days` and no longer.
+async fn the_audit_log_is_bounded(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    let huge = "x".repeat(60_000);
+    assert_eq!(c.login(&huge, "guess").await.status, 401);
+    assert_eq!(c.login("adm\u{202e}nimda", "guess").await.status, 401);
+    let token = c.token_for("admin", ADMIN_PASSWORD).await;
+    c.bearer = Some(token);
+    let audit = c.get("/api/v1/audit?action=login&limit=10").await.json();
+    let targets: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "failed")
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 2);
+    assert!(targets.iter().all(|t| t.chars().count() <= 257), "capped");
+    assert!(targets.iter().any(|t| t.ends_with('…')));
+    assert!(targets.contains(&"adm\u{fffd}nimda"), "{targets:?}");
+
+    // Entries older than the keep time go; newer ones stay.
+    {
+        use baystack::db::schema::audit_log;
+        use diesel::prelude::*;
+        let mut conn = app.db().get().unwrap();
+        baystack::db_run!(&mut conn.conn(), c => diesel::update(audit_log::table.filter(audit_log::outcome.eq("failed")))
+            .set(audit_log::at.eq(baystack::db::now() - chrono::Duration::days(366)))
+            .execute(c))
+        .unwrap();
+    }
+    let keep = chrono::Duration::days(i64::from(app.settings.security.audit_keep_days));
+    assert_eq!(baystack::agent::prune_audit(app.db(), keep).unwrap(), 2);
+    let left = c.get("/api/v1/audit?limit=100").await.json();
+    assert!(!left.as_array().unwrap().is_empty());
+    assert!(left.as_array().unwrap().iter().all(|e| e["outcome"] != "failed"));
+}
+
 both!(
+    the_audit_log_is_bounded,
     next_never_leaves_the_console,
     other_host_names_are_refused,
     signed_in_pages_are_not_kept_by_the_browser,
