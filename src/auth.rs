@@ -89,7 +89,36 @@ pub fn check_new_password(password: &str, username: &str) -> Result<(), String> 
     if password.trim() != password {
         return Err("the password must not start or end with spaces".into());
     }
+    // zxcvbn estimates how many guesses an attacker who knows the usual
+    // tricks needs; 3 is "safely unguessable" for a slow hash (about 10^10
+    // guesses). "aaaaaaaaaa" and "Password123" are far below.
+    let estimate = zxcvbn::zxcvbn(password, &[username, "baystack", "admin", "storage"]);
+    if u8::from(estimate.score()) < MIN_PASSWORD_SCORE {
+        let mut message = "the password is too easy to guess".to_string();
+        if let Some(feedback) = estimate.feedback() {
+            if let Some(warning) = feedback.warning() {
+                message.push_str(&format!(" ({})", warning.to_string().trim_end_matches('.')));
+            }
+            if let Some(hint) = feedback.suggestions().first() {
+                message.push_str(&format!("; {}", lowercase_first(&hint.to_string())));
+            }
+        }
+        message.push_str("; a few unrelated words make a good one");
+        return Err(message);
+    }
     Ok(())
+}
+
+/// zxcvbn's score (0 to 4) a new password needs.
+pub const MIN_PASSWORD_SCORE: u8 = 3;
+
+fn lowercase_first(text: &str) -> String {
+    let text = text.trim_end_matches('.');
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 thread_local! {
@@ -392,6 +421,13 @@ mod tests {
         assert!(check_new_password(" leading space pw", "admin").is_err());
         assert!(check_new_password(&"x".repeat(2000), "admin").is_err());
         assert!(check_new_password("a long enough one", "admin").is_ok());
+        for weak in ["aaaaaaaaaa", "Password123", "1234567890", "qwertyuiop", "admin12345", "baystack2026"] {
+            let e = check_new_password(weak, "admin").unwrap_err();
+            assert!(e.contains("too easy to guess"), "{weak}: {e}");
+        }
+        for strong in ["correct horse battery", "viewer password", "operator password"] {
+            assert!(check_new_password(strong, "someone").is_ok(), "{strong}");
+        }
     }
 
     #[test]
