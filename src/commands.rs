@@ -330,7 +330,8 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
         }
         "enclosure" => {
             // A sysfs root, or its class/enclosure directory.
-            let found = if path.join("class/enclosure").is_dir() {
+            let whole = path.join("class/enclosure").is_dir();
+            let found = if whole {
                 enclosure::read_all(path)?
             } else if path.is_dir() {
                 enclosure::read_class(path)?
@@ -341,10 +342,29 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
                 )
             };
             if found.is_empty() {
+                // As /sys/class/enclosure's links into /sys/devices do.
+                let links = !whole
+                    && std::fs::read_dir(path)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                        .any(|e| e.file_type().is_ok_and(|t| t.is_symlink()));
                 bail!(
-                    "{} holds no enclosure: no directory in it has components with a type file",
-                    path.display()
+                    "{} holds no enclosure: no directory in it has components with a type file{}",
+                    path.display(),
+                    if links {
+                        " (links that lead out of it are not followed: give the copy of /sys \
+                         it is in, or /sys itself)"
+                    } else {
+                        ""
+                    }
                 );
+            }
+            // What could not be read, beside the output rather than in it.
+            for e in &found {
+                for note in &e.notes {
+                    eprintln!("baystack: enclosure {}: {note}", e.hctl);
+                }
             }
             enclosure::bays_json(&found)
         }

@@ -652,6 +652,95 @@ fn parse_reads_an_enclosure_tree_as_the_bays_api_lists_it() {
     );
 }
 
+/// A tree to read may come from anywhere. What in it leads out of it, a
+/// FIFO that would keep the reader waiting, and a bay number that does not
+/// fit are each refused in a line on stderr, and the rest is read.
+#[test]
+fn parse_enclosure_reads_nothing_from_outside_the_tree() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("sys");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{fixtures}/enclosure/jbod-chain"))
+        .arg(&sys)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let secret = dir.path().join("shadow");
+    std::fs::write(&secret, "root:hunter2-secret:19000\n").unwrap();
+    let head = sys.join("class/enclosure/17:0:8:0");
+    std::fs::remove_file(head.join("Slot00/status")).unwrap();
+    std::os::unix::fs::symlink(&secret, head.join("Slot00/status")).unwrap();
+    std::fs::remove_file(head.join("Slot01/status")).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(head.join("Slot01/status"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::fs::write(head.join("Slot02/slot"), "4294967294\n").unwrap();
+
+    // Run with a deadline: a reader that waits on the FIFO fails here.
+    let (stdout, stderr) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = bin()
+        .args(["parse", "enclosure"])
+        .arg(&sys)
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("parse enclosure did not finish within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (out, err) = (
+        std::fs::read_to_string(stdout).unwrap(),
+        std::fs::read_to_string(stderr).unwrap(),
+    );
+    assert!(status.success(), "{err}");
+    assert!(
+        !out.contains("hunter2") && !err.contains("hunter2"),
+        "{out}{err}"
+    );
+    for refused in [
+        "baystack: enclosure 17:0:8:0: Slot00/status leads to ",
+        "baystack: enclosure 17:0:8:0: Slot01/status is a FIFO, not a file, so it was not read",
+        "baystack: enclosure 17:0:8:0: Slot02/slot holds \"4294967294\", which is not a bay number",
+    ] {
+        assert!(err.contains(refused), "{refused:?} not in: {err}");
+    }
+    let bays: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut places: Vec<(String, u64)> = bays
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["enclosure"].to_string(), b["slot"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(places.len(), 36);
+    places.sort();
+    places.dedup();
+    assert_eq!(places.len(), 36, "one bay per number");
+    assert_eq!(bays[0]["status"], "unknown");
+
+    // Its class directory alone holds only links into the rest of it.
+    assert_one_line_failure(
+        &run(&[
+            "parse",
+            "enclosure",
+            sys.join("class/enclosure").to_str().unwrap(),
+        ]),
+        "links that lead out of it are not followed",
+    );
+}
+
 #[test]
 fn parse_reads_sg_ses_join_output() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

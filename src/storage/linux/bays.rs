@@ -217,7 +217,7 @@ pub fn observe(
             vendor: e.vendor.clone(),
             product: e.product.clone(),
         };
-        let entry = match report {
+        let mut entry = match report {
             Some(Ok(r)) if !usable && !r.bays().is_empty() => from_sg_ses(&dev, &r, &by_address),
             Some(Ok(r)) => from_sysfs(e, disks, &by_address, Some(&r), None),
             // The kernel's numbers are its own order, not the enclosure's:
@@ -257,6 +257,17 @@ pub fn observe(
                 )),
             ),
         };
+        // What the kernel's view of it could not give, and why.
+        if !e.notes.is_empty() {
+            let notes: Vec<String> = entry
+                .enclosure
+                .note
+                .take()
+                .into_iter()
+                .chain(e.notes.iter().cloned())
+                .collect();
+            entry.enclosure.note = Some(notes.join("; "));
+        }
         seen.push((order, entry));
     }
     // Enclosures the `ses` driver has not registered (module not loaded).
@@ -293,4 +304,52 @@ pub fn observe(
     }
     seen.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(seen.into_iter().map(|(_, s)| s).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the kernel's view of an enclosure could not give is said on
+    /// the enclosure, after what is said of it already.
+    #[test]
+    fn what_the_sysfs_reader_refused_is_in_the_enclosures_note() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(tmp.path()).unwrap();
+        let sys = dir.join("sys");
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/enclosure/sas2-expander"),
+            )
+            .arg(&sys)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let outside = dir.join("outside");
+        std::fs::write(&outside, "OK\n").unwrap();
+        let status = sys.join("class/enclosure/0:0:15:0/Slot 02/status");
+        std::fs::remove_file(&status).unwrap();
+        std::os::unix::fs::symlink(&outside, &status).unwrap();
+        let seen = observe(&sys, &[], &|_| None, true).unwrap();
+        assert_eq!(
+            seen[0].enclosure.note.as_deref(),
+            Some(
+                format!(
+                    "sg_ses (package sg3-utils) is not installed, so its power supplies, fans \
+                     and temperature sensors are not read; Slot 02/status leads to {}, outside \
+                     {}, so it was not read",
+                    outside.display(),
+                    sys.display()
+                )
+                .as_str()
+            )
+        );
+        let slot = &seen[0].enclosure.slots[1];
+        assert_eq!(
+            (slot.label.as_str(), slot.status.as_str()),
+            ("Slot 02", "unknown")
+        );
+    }
 }
