@@ -213,10 +213,12 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
         if let Some((descriptor, t, e, kind)) = element_line(line) {
             report.elements.extend(current.take());
             in_element = true;
-            if e >= 0 {
+            // -1 is the overall element; an index past u32 is no element's
+            // (`as` would wrap it round onto another's).
+            if let Ok(index) = u32::try_from(e) {
                 current = Some(Element {
                     type_index: t,
-                    index: e as u32,
+                    index,
                     element_type: kind,
                     descriptor,
                     status: "unknown".into(),
@@ -273,7 +275,11 @@ pub fn parse(text: &str) -> Result<Report, ParseError> {
             }
         }
         if let Some((_, n)) = trimmed.split_once("device slot number: ") {
-            el.slot_number = n.trim().parse().ok();
+            el.slot_number = n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| *n <= super::enclosure::MAX_SLOT);
         }
         if let Some(addr) = trimmed.strip_prefix("SAS address: ") {
             let addr = addr.trim().to_ascii_lowercase();
@@ -456,6 +462,32 @@ mod tests {
         assert_eq!(r.id.as_deref(), Some("0x500304801f3c7a7f"));
         assert_eq!(r.elements[0].status, "not installed");
         assert!(r.elements[0].ident);
+    }
+
+    /// An element index or a slot number too large for any enclosure is
+    /// no number: it neither wraps round onto element 0 (whose LED
+    /// `--index=0,0` would then set) nor numbers a bay.
+    #[test]
+    fn numbers_too_large_for_an_enclosure_are_no_numbers() {
+        let bay = |name: &str, index: &str, slot: &str| {
+            format!(
+                "{name} [0,{index}]  Element type: Array device slot\n  Additional Element \
+                 Status:\n    number of phys: 1, not all phys: 0, device slot number: {slot}\n"
+            )
+        };
+        let text = [
+            bay("Slot 00", "0", "0"),
+            bay("Slot 01", "1", "4294967295"),
+            bay("Slot 99", "4294967296", "2"),
+        ]
+        .concat();
+        let r = parse(&text).unwrap();
+        let indices: Vec<u32> = r.elements.iter().map(|e| e.index).collect();
+        assert_eq!(indices, [0, 1], "{:?}", r.elements);
+        assert_eq!(r.elements[1].slot_number, None);
+        // Not every bay has a number: they are numbered by index.
+        let numbers: Vec<u32> = r.bays().iter().map(|b| b.0).collect();
+        assert_eq!(numbers, [0, 1]);
     }
 
     #[test]
