@@ -421,11 +421,22 @@ mod tests {
         assert!(check_new_password(" leading space pw", "admin").is_err());
         assert!(check_new_password(&"x".repeat(2000), "admin").is_err());
         assert!(check_new_password("a long enough one", "admin").is_ok());
-        for weak in ["aaaaaaaaaa", "Password123", "1234567890", "qwertyuiop", "admin12345", "baystack2026"] {
+        for weak in [
+            "aaaaaaaaaa",
+            "Password123",
+            "1234567890",
+            "qwertyuiop",
+            "admin12345",
+            "baystack2026",
+        ] {
             let e = check_new_password(weak, "admin").unwrap_err();
             assert!(e.contains("too easy to guess"), "{weak}: {e}");
         }
-        for strong in ["correct horse battery", "viewer password", "operator password"] {
+        for strong in [
+            "correct horse battery",
+            "viewer password",
+            "operator password",
+        ] {
             assert!(check_new_password(strong, "someone").is_ok(), "{strong}");
         }
     }

@@ -329,9 +329,18 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
             serde_json::json!({"smart": smart, "health": health, "reason": reason})
         }
         "enclosure" => {
-            // A sysfs root, or its class/enclosure directory.
-            let whole = path.join("class/enclosure").is_dir();
-            let found = if whole {
+            // A sysfs root, or its class/enclosure directory: then the
+            // tree is the sysfs copy it is in, whose devices its links
+            // lead to (as /sys/class/enclosure's lead into /sys/devices).
+            let in_sysfs = path
+                .ends_with("class/enclosure")
+                .then(|| path.parent().and_then(std::path::Path::parent))
+                .flatten()
+                .filter(|root| !root.as_os_str().is_empty());
+            let whole = in_sysfs.is_some() || path.join("class/enclosure").is_dir();
+            let found = if let Some(root) = in_sysfs {
+                enclosure::read_all(root)?
+            } else if whole {
                 enclosure::read_all(path)?
             } else if path.is_dir() {
                 enclosure::read_class(path)?

@@ -730,13 +730,30 @@ fn parse_enclosure_reads_nothing_from_outside_the_tree() {
     assert_eq!(places.len(), 36, "one bay per number");
     assert_eq!(bays[0]["status"], "unknown");
 
-    // Its class directory alone holds only links into the rest of it.
+    // Its class/enclosure directory reads as the copy of /sys it is in.
+    let out = run(&[
+        "parse",
+        "enclosure",
+        sys.join("class/enclosure").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(again, bays);
+    // The same links in a directory of another name lead out of it.
+    let elsewhere = sys.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    for entry in std::fs::read_dir(sys.join("class/enclosure")).unwrap() {
+        let entry = entry.unwrap();
+        let target = std::fs::read_link(entry.path()).unwrap();
+        let target = if target.is_relative() {
+            sys.join("class/enclosure").join(target)
+        } else {
+            target
+        };
+        std::os::unix::fs::symlink(target, elsewhere.join(entry.file_name())).unwrap();
+    }
     assert_one_line_failure(
-        &run(&[
-            "parse",
-            "enclosure",
-            sys.join("class/enclosure").to_str().unwrap(),
-        ]),
+        &run(&["parse", "enclosure", elsewhere.to_str().unwrap()]),
         "links that lead out of it are not followed",
     );
 }

@@ -603,7 +603,12 @@ async fn the_audit_log_is_bounded(backend: Backend) {
     assert_eq!(baystack::agent::prune_audit(app.db(), keep).unwrap(), 2);
     let left = c.get("/api/v1/audit?limit=100").await.json();
     assert!(!left.as_array().unwrap().is_empty());
-    assert!(left.as_array().unwrap().iter().all(|e| e["outcome"] != "failed"));
+    assert!(
+        left.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"] != "failed")
+    );
 }
 
 both!(

@@ -251,6 +251,36 @@ impl Tree {
     }
 }
 
+/// Writes `value` to the sysfs attribute `path` (a bay's `locate` or
+/// `fault`), held to what is read: it must lead to a regular file inside
+/// `sysfs`, opened without following a link and without waiting, so a link
+/// planted in the tree cannot make the agent write anywhere else and a FIFO
+/// cannot hang the job.
+pub fn write_attribute(sysfs: &Path, path: &Path, value: &str) -> Result<(), String> {
+    let tree = Tree::new(sysfs).map_err(|e| e.to_string())?;
+    let real = tree
+        .resolve(path)?
+        .ok_or_else(|| "does not exist".to_string())?;
+    let failed = |e: std::io::Error| format!("cannot be written: {e}");
+    let kind = std::fs::symlink_metadata(&real)
+        .map_err(failed)?
+        .file_type();
+    if !kind.is_file() {
+        return Err(format!("is {}, not a file", kind_of(kind)));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .custom_flags((OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW).bits())
+        .open(&real)
+        .map_err(failed)?;
+    let kind = file.metadata().map_err(failed)?.file_type();
+    if !kind.is_file() {
+        return Err(format!("is {}, not a file", kind_of(kind)));
+    }
+    std::io::Write::write_all(&mut file, value.as_bytes()).map_err(failed)
+}
+
 /// Reads in a tree and keeps, as notes, what it refused or could not read,
 /// each path named from `base`.
 struct Reader<'t> {
@@ -922,6 +952,39 @@ mod tests {
 
     fn link_to(target: impl AsRef<Path>) -> impl FnOnce(&Path) {
         move |path| std::os::unix::fs::symlink(target, path).unwrap()
+    }
+
+    #[test]
+    fn an_led_is_written_only_to_a_file_inside_the_tree() {
+        let (_tmp, dir) = temp_dir();
+        let sys = sysfs(
+            &dir,
+            &[
+                ("Slot 01", bay("1")),
+                ("Slot 02", bay("2")),
+                ("Slot 03", bay("3")),
+            ],
+        );
+        let locate = component(&sys, "Slot 01").join("locate");
+        write_attribute(&sys, &locate, "1").unwrap();
+        assert_eq!(std::fs::read_to_string(&locate).unwrap(), "1");
+
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let planted = component(&sys, "Slot 02").join("locate");
+        replace(&planted, link_to(&victim));
+        let why = write_attribute(&sys, &planted, "1").unwrap_err();
+        assert!(why.contains("outside"), "{why}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+
+        let piped = component(&sys, "Slot 03").join("fault");
+        replace(&piped, fifo);
+        let (sys2, piped2) = (sys.clone(), piped.clone());
+        let why = in_time(move || write_attribute(&sys2, &piped2, "1")).unwrap_err();
+        assert!(why.contains("FIFO"), "{why}");
+        let why =
+            write_attribute(&sys, &component(&sys, "Slot 09").join("fault"), "1").unwrap_err();
+        assert!(why.contains("does not exist"), "{why}");
     }
 
     #[test]

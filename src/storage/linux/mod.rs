@@ -635,12 +635,14 @@ impl Backend for LinuxBackend {
                     )));
                 }
                 let value = if on { "1" } else { "0" };
-                std::fs::write(&path, value).map_err(|err| {
-                    BackendError::Failed(format!(
-                        "writing {value} to {} failed: {err}",
-                        path.display()
-                    ))
-                })?;
+                enclosure::write_attribute(&self.settings.sysfs_root, &path, value).map_err(
+                    |why| {
+                        BackendError::Failed(format!(
+                            "writing {value} to {} failed: it {why}",
+                            path.display()
+                        ))
+                    },
+                )?;
                 Ok(format!("wrote {value} to {}", path.display()))
             }
             bays::Control::SgSes { sg, address } => {
