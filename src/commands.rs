@@ -412,6 +412,6 @@ pub fn sim(
             settings.backend.as_str()
         );
     }
-    let sim = crate::storage::sim::SimBackend::open(&settings.data_dir, &settings.sim)?;
+    let sim = crate::storage::sim::SimBackend::open_existing(&settings.data_dir, &settings.sim)?;
     Ok(sim.act(enclosure, slot, action)?)
 }

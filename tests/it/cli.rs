@@ -619,6 +619,37 @@ fn sim_commands_change_the_simulated_hardware_only() {
     );
 }
 
+/// `baystack sim` run without the layout the console was started with
+/// changes that appliance, and never makes another in its place.
+#[test]
+fn sim_commands_keep_the_running_appliances_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut settings = baystack::config::Settings::for_data_dir(dir.path());
+    settings.sim.layout = vec![12, 24];
+    let sim = baystack::storage::sim::SimBackend::open(dir.path(), &settings.sim).unwrap();
+    use baystack::storage::Backend;
+    let before = sim.inventory().unwrap();
+    assert_eq!(before.enclosures.len(), 2);
+    let jbod = before.enclosures[1].ident.clone();
+    let slot = before.enclosures[1]
+        .slots
+        .iter()
+        .find(|s| s.drive.is_some())
+        .unwrap()
+        .slot;
+    // No BAYSTACK_SIM_LAYOUT here: the default layout is one 12-bay unit.
+    let out = bin()
+        .env_remove("BAYSTACK_SIM_LAYOUT")
+        .args(["sim", "fail-drive", &jbod, &slot.to_string(), "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = sim.inventory().unwrap();
+    assert_eq!(after.enclosures.len(), 2, "the JBOD is still there");
+    assert_eq!(after.drives.len(), before.drives.len(), "and all its drives");
+}
+
 #[test]
 fn parse_reads_an_enclosure_tree_as_the_bays_api_lists_it() {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

@@ -95,11 +95,40 @@ pub enum SimAction {
 
 impl SimBackend {
     /// Loads the simulated appliance from the data directory, or creates it.
+    /// One of another layout than configured is made anew (the console was
+    /// started with a new layout).
     pub fn open(data_dir: &Path, settings: &SimSettings) -> Result<Self, BackendError> {
+        Self::open_as(data_dir, settings, false)
+    }
+
+    /// Loads the simulated appliance as it is, whatever layout the
+    /// settings name: `baystack sim` changes the appliance a console is
+    /// running, and never makes another. Only where there is none yet is
+    /// one made, of the configured layout.
+    pub fn open_existing(data_dir: &Path, settings: &SimSettings) -> Result<Self, BackendError> {
+        Self::open_as(data_dir, settings, true)
+    }
+
+    fn open_as(
+        data_dir: &Path,
+        settings: &SimSettings,
+        any_layout: bool,
+    ) -> Result<Self, BackendError> {
         let path = data_dir.join(STATE_FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(s) if s.version == STATE_VERSION && s.layout == settings.layout => Some(s),
+                Ok(s) if s.version == STATE_VERSION && (any_layout || s.layout == settings.layout) => {
+                    Some(s)
+                }
+                Ok(s) if any_layout => {
+                    return Err(BackendError::Failed(format!(
+                        "simulated appliance state {} was written by another version of Baystack \
+                         (state version {}, this one reads {STATE_VERSION}); start `baystack serve` \
+                         to make a new one",
+                        path.display(),
+                        s.version
+                    )));
+                }
                 Ok(_) => {
                     tracing::warn!(
                         "simulated appliance in {} has another layout than configured; making a new one",
