@@ -469,11 +469,24 @@ impl EnclosureView {
     }
 }
 
+/// An enclosure that was seen and is gone: its bays stay on the map as
+/// missing, and the dashboard says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingEnclosure {
+    /// `observed_at` is when it was last seen.
+    pub enclosure: EnclosureRow,
+    /// The drives that were in its bays.
+    pub drives: usize,
+}
+
 /// What the dashboard shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub observation: Option<Observation>,
+    /// Every enclosure seen, present ones and missing ones (see
+    /// `EnclosureRow::present`), in the order first seen.
     pub enclosures: Vec<EnclosureView>,
+    pub missing: Vec<MissingEnclosure>,
     pub bays_total: usize,
     pub bays_used: usize,
     pub drives_present: usize,
@@ -493,7 +506,6 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
         .first(c)
         .optional())?;
     let encl: Vec<EnclosureRow> = db_run!(c, c => enclosures::table
-        .filter(enclosures::present.eq(true))
         .select(EnclosureRow::as_select())
         .order(enclosures::id.asc())
         .load(c))?;
@@ -519,8 +531,17 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
             EnclosureView { enclosure: e, bays }
         })
         .collect();
-    let bays_total = enclosures.iter().map(|e| e.bays.len()).sum();
-    let bays_used = enclosures.iter().map(EnclosureView::used).sum();
+    let missing = enclosures
+        .iter()
+        .filter(|e| !e.enclosure.present)
+        .map(|e| MissingEnclosure {
+            enclosure: e.enclosure.clone(),
+            drives: e.bays.iter().filter(|(b, _)| b.drive_id.is_some()).count(),
+        })
+        .collect();
+    let here = || enclosures.iter().filter(|e| e.enclosure.present);
+    let bays_total = here().map(|e| e.bays.len()).sum();
+    let bays_used = here().map(EnclosureView::used).sum();
     let count = |h: Health| present.iter().filter(|d| d.health() == h).count();
     let in_bays: Vec<i64> = enclosures
         .iter()
@@ -544,15 +565,16 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
         unbayed: present.iter().filter(|d| !in_bays.contains(&d.id)).count(),
         attention,
         enclosures,
+        missing,
     })
 }
 
-/// Every bay of every present enclosure, with the drive in it.
+/// Every bay of every enclosure seen, with the drive in it; the bays of
+/// an enclosure that is gone are kept (see [`bay_state`]).
 pub fn bays(c: &mut Conn<'_>) -> QueryResult<Vec<(EnclosureRow, BayRow, Option<DriveRow>)>> {
     let rows: Vec<(BayRow, EnclosureRow, Option<DriveRow>)> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
         .left_join(drives::table)
-        .filter(enclosures::present.eq(true))
         .select((BayRow::as_select(), EnclosureRow::as_select(), Option::<DriveRow>::as_select()))
         .order((enclosures::id.asc(), bays::slot.asc()))
         .load(c))?;
@@ -562,11 +584,15 @@ pub fn bays(c: &mut Conn<'_>) -> QueryResult<Vec<(EnclosureRow, BayRow, Option<D
         .collect())
 }
 
-/// What a bay shows, in one word: `empty`, the drive's health (`healthy`,
-/// `warning`, `failing`, `unknown`), `failed` when the enclosure itself
-/// reports the drive's element critical or unrecoverable, or for an empty
-/// bay whose element is in some other state, that state.
-pub fn bay_state(bay: &BayRow, drive: Option<&DriveRow>) -> String {
+/// What a bay shows, in one word: `missing` when its enclosure is gone,
+/// `empty`, the drive's health (`healthy`, `warning`, `failing`,
+/// `unknown`), `failed` when the enclosure itself reports the drive's
+/// element critical or unrecoverable, or for an empty bay whose element is
+/// in some other state, that state.
+pub fn bay_state(enclosure: &EnclosureRow, bay: &BayRow, drive: Option<&DriveRow>) -> String {
+    if !enclosure.present {
+        return "missing".into();
+    }
     let status = bay.status.to_ascii_lowercase();
     match drive {
         Some(_) if status == "critical" || status == "unrecoverable" => "failed".into(),

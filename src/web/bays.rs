@@ -27,7 +27,7 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
                 "slot": b.slot,
                 "label": b.label,
                 "status": b.status,
-                "state": inventory::bay_state(b, d.as_ref()),
+                "state": inventory::bay_state(e, b, d.as_ref()),
                 "locate": b.locate,
                 "fault": b.fault,
                 "drive": d.as_ref().map(|d| json!({
@@ -46,8 +46,9 @@ pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiErr
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `GET /api/v1/enclosures`: every enclosure present, how it is reached,
-/// what could not be read of it, and its elements other than bays.
+/// `GET /api/v1/enclosures`: every enclosure seen (`present` false for one
+/// that is gone, `observed_at` then when it was last seen), how it is
+/// reached, what could not be read of it, and its elements other than bays.
 pub async fn api_enclosures(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let summary = state
         .db
@@ -61,6 +62,7 @@ pub async fn api_enclosures(state: web::Data<AppState>) -> Result<HttpResponse, 
             json!({
                 "ident": e.ident,
                 "label": e.label,
+                "present": e.present,
                 "vendor": e.vendor,
                 "product": e.product,
                 "method": e.method,
@@ -303,8 +305,13 @@ impl BayMap {
         }
     }
 
-    pub fn state(&self, bay: &inventory::BayRow, drive: &Option<inventory::DriveRow>) -> String {
-        inventory::bay_state(bay, drive.as_ref())
+    pub fn state(
+        &self,
+        e: &inventory::EnclosureView,
+        bay: &inventory::BayRow,
+        drive: &Option<inventory::DriveRow>,
+    ) -> String {
+        inventory::bay_state(&e.enclosure, bay, drive.as_ref())
     }
 
     /// The hover text: the bay and everything about its drive.

@@ -130,6 +130,15 @@ impl Frame {
         format_time(t, self.timezone)
     }
 
+    /// "1 enclosure", "2 enclosures", "no enclosures".
+    pub fn count(&self, n: &usize, one: &str, many: &str) -> String {
+        match *n {
+            0 => format!("no {many}"),
+            1 => format!("1 {one}"),
+            n => format!("{n} {many}"),
+        }
+    }
+
     pub fn time_opt(&self, t: &Option<NaiveDateTime>) -> String {
         t.as_ref()
             .map(|t| self.time(t))

@@ -5,6 +5,7 @@
 mod cli;
 mod database;
 mod drives;
+mod first_use;
 mod hardening;
 mod health;
 mod jobs_api;

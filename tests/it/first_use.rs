@@ -1,0 +1,67 @@
+//! What a new administrator trips over, walked on the simulated appliance:
+//! a JBOD that goes missing, pages that agree with themselves, navigation.
+
+use baystack::storage::Backend as _;
+
+use crate::both;
+use crate::support::{Backend, TestApp};
+
+/// An enclosure that was there and is gone is a critical state on the
+/// dashboard, and its bays stay on the bay map as missing.
+async fn a_missing_enclosure_is_critical_and_keeps_its_bays(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| s.sim.layout = vec![12, 24]);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert_eq!(enclosures.as_array().unwrap().len(), 2);
+    let jbod = enclosures[1]["ident"].as_str().unwrap().to_string();
+
+    // The JBOD's cable is pulled: the agent sees only the head unit.
+    let sim = baystack::storage::open(&app.settings).unwrap();
+    let mut seen = sim.inventory().unwrap();
+    let in_jbod: Vec<String> = seen.enclosures[1]
+        .slots
+        .iter()
+        .filter_map(|s| s.drive.clone())
+        .collect();
+    assert!(!in_jbod.is_empty());
+    seen.enclosures.truncate(1);
+    seen.drives.retain(|d| !in_jbod.contains(&d.ident));
+    {
+        let mut conn = app.db().get().unwrap();
+        conn.write(|c| baystack::db::inventory::store(c, &seen, "sim", baystack::db::now()))
+            .unwrap();
+    }
+
+    let page = c.get("/").await.text();
+    assert!(page.contains("is missing</strong> since"), "{page}");
+    assert!(
+        page.contains(&format!("{} drives missing with it", in_jbod.len())),
+        "{page}"
+    );
+    assert!(page.contains("1 missing"), "{page}");
+    let map = c.get("/bays").await.text();
+    assert!(map.contains("This enclosure is missing since"), "{map}");
+    let bays = c.get("/api/v1/bays").await.json();
+    let jbod_bays: Vec<&serde_json::Value> = bays
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["enclosure"] == jbod.as_str())
+        .collect();
+    assert_eq!(jbod_bays.len(), 24, "its bays stay");
+    assert!(jbod_bays.iter().all(|b| b["state"] == "missing"));
+    let enclosures = c.get("/api/v1/enclosures").await.json();
+    assert_eq!(enclosures[1]["present"], false);
+    assert_eq!(enclosures[0]["present"], true);
+
+    // Plugged back in: all is as before.
+    app.observe();
+    let page = c.get("/").await.text();
+    assert!(!page.contains("is missing"), "{page}");
+    let bays = c.get("/api/v1/bays").await.json();
+    assert!(bays.as_array().unwrap().iter().all(|b| b["state"] != "missing"));
+}
+
+both!(a_missing_enclosure_is_critical_and_keeps_its_bays);
