@@ -256,16 +256,15 @@ pub fn baymap(
         let started = Instant::now();
         let mut conn = db.get()?;
         let summary = crate::db::inventory::summary(&mut conn.conn())?;
+        let pending = crate::jobs::open_on(&mut conn.conn(), "bay:")?;
         drop(conn);
         total_bays = summary.bays_total;
         drives = summary.drives_present;
         let partial = MapPartial {
             frame: frame.clone(),
             m: BayMap {
-                enclosures: summary.enclosures,
-                error: None,
-                flash: None,
-                layouts: settings.bay_layouts.clone(),
+                pending,
+                ..BayMap::of(summary.enclosures, settings.bay_layouts.clone())
             },
         };
         bytes = partial.render()?.len();

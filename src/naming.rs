@@ -24,6 +24,12 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How a bay is named everywhere, as the bay map shows it: the enclosure's
+/// label and the slot number the enclosure gives it.
+pub fn bay_name(enclosure_label: &str, slot: impl std::fmt::Display) -> String {
+    format!("{enclosure_label}, slot {slot}")
+}
+
 /// A character that cannot be seen or that changes how the text around it
 /// is shown: control characters, and the invisible format characters that
 /// reorder text (U+202E turns `gpj.exe` into `exe.jpg`) or hide in it.

@@ -10,14 +10,26 @@ document.addEventListener("htmx:configRequest", function (event) {
   }
 });
 
-// A form with data-confirm asks before it submits (delete, revoke).
+// A form with data-confirm asks before it submits (delete, revoke). htmx
+// forms ask through htmx's own confirm step, so they are asked once.
 document.addEventListener("submit", function (event) {
   var form = event.target;
   var question = form.getAttribute && form.getAttribute("data-confirm");
-  if (question && !window.confirm(question)) {
+  if (question && !form.hasAttribute("hx-post") && !window.confirm(question)) {
     event.preventDefault();
   }
 }, true);
+document.addEventListener("htmx:confirm", function (event) {
+  var elt = event.detail.elt;
+  var question = elt.getAttribute && elt.getAttribute("data-confirm");
+  if (!question) {
+    return;
+  }
+  event.preventDefault();
+  if (window.confirm(question)) {
+    event.detail.issueRequest(true);
+  }
+});
 
 // The wizard shows the IQN a volume would get while the naming authority
 // is typed. The server validates; this only previews.

@@ -445,14 +445,32 @@ impl DriveRow {
         Health::parse(&self.health)
     }
 
-    /// How people tell the drive apart: "sda, ST4000NM0023 Z1Z0A1B2".
+    /// How people tell the drive apart: "sda, Seagate ST4000NM0023
+    /// Z1Z0A1B2" (the vendor once, where the model does not start with it).
     pub fn label(&self) -> String {
         format!(
             "{}, {} {}",
             self.dev_name.as_deref().unwrap_or("no device node"),
-            self.model,
+            self.make(),
             self.serial
         )
+    }
+
+    /// Vendor and model: "Seagate ST4000NM0023", "WDC WD40EFRX" (not
+    /// "ATA WDC ...": the SCSI layer's "ATA" names no maker).
+    pub fn make(&self) -> String {
+        let vendor = self.vendor.trim();
+        let model = self.model.trim();
+        if vendor.is_empty()
+            || vendor.eq_ignore_ascii_case("ata")
+            || model
+                .to_ascii_lowercase()
+                .starts_with(&vendor.to_ascii_lowercase())
+        {
+            model.to_string()
+        } else {
+            format!("{vendor} {model}")
+        }
     }
 }
 
@@ -567,6 +585,55 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
         enclosures,
         missing,
     })
+}
+
+/// Forgets an enclosure that is gone for good (taken out of service, or
+/// seen under another identifier since): it and its bays leave the map and
+/// the dashboard. One still present cannot be forgotten. Audited.
+pub fn forget_enclosure(
+    c: &mut Conn<'_>,
+    ident: &str,
+    actor: &str,
+    address: &str,
+    now: NaiveDateTime,
+) -> Result<EnclosureRow, crate::error::AppError> {
+    use crate::error::AppError;
+    let found: Option<EnclosureRow> = db_run!(c, c => enclosures::table
+        .filter(enclosures::ident.eq(ident))
+        .select(EnclosureRow::as_select())
+        .first(c)
+        .optional())?;
+    let Some(e) = found else {
+        return Err(AppError::NotFound(format!(
+            "there is no enclosure {ident:?}; GET /api/v1/enclosures lists them"
+        )));
+    };
+    if e.present {
+        return Err(AppError::Conflict(format!(
+            "{} is present; only a missing enclosure can be forgotten",
+            e.label
+        )));
+    }
+    db_run!(c, c => diesel::delete(enclosures::table.find(e.id)).execute(c))?;
+    super::audit::record(
+        c,
+        &super::audit::Entry {
+            actor: Some(actor),
+            address: Some(address),
+            action: "enclosure.forget",
+            target: Some(&e.ident),
+            outcome: super::audit::Outcome::Ok,
+            detail: &format!(
+                "{} ({} {}), missing since {}",
+                e.label,
+                e.vendor,
+                e.product,
+                super::rfc3339(&e.observed_at)
+            ),
+        },
+        now,
+    )?;
+    Ok(e)
 }
 
 /// Every bay of every enclosure seen, with the drive in it; the bays of

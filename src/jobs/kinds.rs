@@ -65,7 +65,10 @@ pub fn bay_led(led: Led, enclosure: &str, enclosure_label: &str, slot: u32, on: 
     title[..1].make_ascii_uppercase();
     JobSpec {
         kind: kind.name().into(),
-        summary: format!("{title} {word}: {enclosure_label}, slot {slot}"),
+        summary: format!(
+            "{title} {word}: {}",
+            crate::naming::bay_name(enclosure_label, slot)
+        ),
         payload: serde_json::to_value(LedPayload {
             enclosure: enclosure.into(),
             slot,

@@ -331,6 +331,19 @@ pub fn unfinished(c: &mut Conn<'_>, limit: i64) -> Result<Vec<JobRow>, DbError> 
         .load(c))?)
 }
 
+/// Jobs not finished yet that hold or wait for a resource starting with
+/// `prefix` (`"bay:"`), with that resource, oldest first.
+pub fn open_on(c: &mut Conn<'_>, prefix: &str) -> Result<Vec<(String, JobRow)>, DbError> {
+    use crate::db::schema::open_resources;
+    let pattern = format!("{prefix}%");
+    Ok(db_run!(c, c => open_resources::table
+        .inner_join(jobs::table.on(jobs::id.eq(open_resources::job_id)))
+        .filter(open_resources::resource.like(&pattern))
+        .order(jobs::id.asc())
+        .select((open_resources::resource, JobRow::as_select()))
+        .load(c))?)
+}
+
 /// The spec of an earlier job, to enqueue it again.
 pub fn spec_of(view: &JobView) -> JobSpec {
     JobSpec {

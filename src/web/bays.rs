@@ -77,6 +77,45 @@ pub async fn api_enclosures(state: web::Data<AppState>) -> Result<HttpResponse, 
     Ok(HttpResponse::Ok().json(body))
 }
 
+async fn forget(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    ident: String,
+) -> Result<inventory::EnclosureRow, AppError> {
+    let (actor, address) = (who.username.clone(), client_address(req));
+    state
+        .db
+        .run(move |conn| {
+            conn.write(|c| {
+                inventory::forget_enclosure(c, &ident, &actor, &address, crate::db::now())
+            })
+        })
+        .await
+}
+
+/// `DELETE /api/v1/enclosures/{ident}`: forgets a missing enclosure.
+pub async fn api_forget(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    forget(&req, &state, &who, path.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /bays/{enclosure}/forget` from the bay map.
+pub async fn forget_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    forget(&req, &state, &who, path.into_inner()).await?;
+    Ok(jobs::see_other("/bays".into()))
+}
+
 /// `{"on": bool}` from the API, `on=true|false` from the map's form.
 #[derive(Debug, Deserialize)]
 pub struct LedBody {
@@ -266,9 +305,61 @@ pub struct BayMap {
     pub flash: Option<String>,
     /// The configured layouts per enclosure model (`[[bay_layout]]`).
     pub layouts: Vec<crate::config::BayLayout>,
+    /// LED jobs not finished yet, by the bay they are for.
+    pub pending: Vec<(String, crate::jobs::JobRow)>,
+    /// A lit identify LED goes dark by itself this long after it was lit.
+    pub locate_off: chrono::Duration,
+    pub timezone: chrono_tz::Tz,
 }
 
 impl BayMap {
+    /// A map of these enclosures with nothing pending and the defaults.
+    pub fn of(
+        enclosures: Vec<inventory::EnclosureView>,
+        layouts: Vec<crate::config::BayLayout>,
+    ) -> BayMap {
+        BayMap {
+            enclosures,
+            error: None,
+            flash: None,
+            layouts,
+            pending: Vec::new(),
+            locate_off: chrono::Duration::minutes(30),
+            timezone: chrono_tz::UTC,
+        }
+    }
+
+    /// The LED job not finished yet for this bay, if any (the newest).
+    pub fn pending_for(
+        &self,
+        e: &inventory::EnclosureView,
+        bay: &inventory::BayRow,
+    ) -> Option<&crate::jobs::JobRow> {
+        let key = kinds::bay_resource(&e.enclosure.ident, u32::try_from(bay.slot).unwrap_or(0));
+        self.pending
+            .iter()
+            .rev()
+            .find(|(r, _)| *r == key)
+            .map(|(_, j)| j)
+    }
+
+    /// When a lit identify LED goes dark by itself: "14:33".
+    pub fn dark_at(&self, bay: &inventory::BayRow) -> Option<String> {
+        let since = bay.locate_since.filter(|_| bay.locate)?;
+        Some(
+            (since + self.locate_off)
+                .and_utc()
+                .with_timezone(&self.timezone)
+                .format("%H:%M")
+                .to_string(),
+        )
+    }
+
+    /// The bay as it is named everywhere.
+    pub fn name(&self, e: &inventory::EnclosureView, bay: &inventory::BayRow) -> String {
+        crate::naming::bay_name(&e.enclosure.label, bay.slot)
+    }
+
     /// Columns an enclosure of `bays` bays is drawn in: 12 bays as 4 by 3
     /// (a 2U or 3U front of 3.5" bays), 24 as 6 by 4 (4U), 60 as 12 by 5 (a
     /// top-loading JBOD); between those, the next layout up.
@@ -315,15 +406,19 @@ impl BayMap {
     }
 
     /// The hover text: the bay and everything about its drive.
-    pub fn title(&self, bay: &inventory::BayRow, drive: &Option<inventory::DriveRow>) -> String {
+    pub fn title(
+        &self,
+        e: &inventory::EnclosureView,
+        bay: &inventory::BayRow,
+        drive: &Option<inventory::DriveRow>,
+    ) -> String {
+        let name = self.name(e, bay);
         match drive {
-            None => format!("{}: empty ({})", bay.label, bay.status),
+            None => format!("{name} ({}): empty, {}", bay.label, bay.status),
             Some(d) => format!(
-                "{}: {} {} {}, serial {}, {}: {}",
+                "{name} ({}): {}, serial {}, {}: {}",
                 bay.label,
-                d.dev_name.as_deref().unwrap_or("no device node"),
-                d.vendor,
-                d.model,
+                d.label(),
                 d.serial,
                 d.health,
                 d.health_reason
@@ -347,15 +442,31 @@ pub struct MapPartial {
 }
 
 async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, AppError> {
-    let summary = state
+    let (summary, pending) = state
         .db
-        .run(|conn| -> Result<_, AppError> { Ok(inventory::summary(&mut conn.conn())?) })
+        .run(|conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            Ok((
+                inventory::summary(&mut c)?,
+                crate::jobs::open_on(&mut c, "bay:")?,
+            ))
+        })
         .await?;
+    let timezone = state
+        .appliance()
+        .await?
+        .and_then(|a| a.timezone.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let minutes =
+        i64::try_from(state.settings.agent.locate_off_minutes).unwrap_or(i64::MAX / 60_000);
     Ok(BayMap {
         enclosures: summary.enclosures,
         error: summary.observation.and_then(|o| o.error),
         flash,
         layouts: state.settings.bay_layouts.clone(),
+        pending,
+        locate_off: chrono::Duration::minutes(minutes),
+        timezone,
     })
 }
 
@@ -379,7 +490,7 @@ pub async fn map_partial(
 }
 
 /// `POST /bays/{enclosure}/{slot}/locate` from the map: enqueues the
-/// identify job; htmx gets the map back with a word on what happened, a
+/// identify job; htmx gets the map back with the bay marked as asked, a
 /// plain form post goes back to the page.
 pub async fn locate_page(
     req: HttpRequest,
@@ -388,21 +499,37 @@ pub async fn locate_page(
     path: web::Path<(String, String)>,
     form: web::Form<LedBody>,
 ) -> Result<HttpResponse, PageError> {
+    led_page(req, state, who, path, form, Led::Locate).await
+}
+
+/// `POST /bays/{enclosure}/{slot}/fault` from the map: the fault LED, as
+/// identify.
+pub async fn fault_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+    form: web::Form<LedBody>,
+) -> Result<HttpResponse, PageError> {
+    led_page(req, state, who, path, form, Led::Fault).await
+}
+
+async fn led_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+    form: web::Form<LedBody>,
+    led: Led,
+) -> Result<HttpResponse, PageError> {
     let (enclosure, slot_text) = path.into_inner();
-    let (spec, id) = enqueue_led(
-        &req,
-        &state,
-        &who,
-        enclosure,
-        slot_text,
-        Led::Locate,
-        form.on,
-    )
-    .await?;
+    enqueue_led(&req, &state, &who, enclosure, slot_text, led, form.on).await?;
     if req.headers().contains_key("hx-request") {
         let partial = MapPartial {
             frame: Frame::new(&state, &who, "Bays", "bays").await?,
-            m: load_map(&state, Some(format!("Job {id} queued: {}", spec.summary))).await?,
+            // The bay itself shows the job as asked, near the click and
+            // across refreshes, until it is done.
+            m: load_map(&state, None).await?,
         };
         return Ok(html(200, &partial)?);
     }
@@ -659,12 +786,7 @@ mod tests {
 
     #[test]
     fn enclosures_are_drawn_in_their_usual_layouts() {
-        let m = BayMap {
-            enclosures: Vec::new(),
-            error: None,
-            flash: None,
-            layouts: Vec::new(),
-        };
+        let m = BayMap::of(Vec::new(), Vec::new());
         let cols: Vec<usize> = [2, 4, 12, 16, 24, 36, 60, 84]
             .iter()
             .map(|n| m.columns(*n))
@@ -708,11 +830,9 @@ mod tests {
 
     #[test]
     fn a_configured_layout_overrides_the_default_for_its_model() {
-        let m = BayMap {
-            enclosures: Vec::new(),
-            error: None,
-            flash: None,
-            layouts: vec![
+        let m = BayMap::of(
+            Vec::new(),
+            vec![
                 crate::config::BayLayout {
                     enclosure: "sas2x36".into(),
                     columns: 3,
@@ -724,7 +844,7 @@ mod tests {
                     by_columns: false,
                 },
             ],
-        };
+        );
         assert_eq!(
             m.grid_class(&enclosure("SAS2X36", 24)),
             "cols-3 flow-columns rows-8"

@@ -45,7 +45,7 @@ impl SummaryView {
                 e.bays
                     .iter()
                     .filter(|(b, _)| b.locate)
-                    .map(move |(b, _)| format!("{} slot {}", e.enclosure.label, b.slot))
+                    .map(move |(b, _)| crate::naming::bay_name(&e.enclosure.label, b.slot))
             })
             .collect()
     }

@@ -174,6 +174,8 @@ routes! {
     POST "/drives/{id}/selftest" OPERATOR => bays::self_test_page;
     POST "/drives/{id}/locate" OPERATOR => bays::drive_locate_page;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
+    POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault_page;
+    POST "/bays/{enclosure}/forget" ADMIN => bays::forget_page;
     GET "/pools" VIEWER => areas::pools;
     GET "/volumes" VIEWER => areas::volumes;
     GET "/targets" VIEWER => areas::targets;
@@ -212,6 +214,7 @@ routes! {
     POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
+    DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;
     GET "/api/v1/drives" VIEWER => bays::api_drives;
     GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
     POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::api_self_test;

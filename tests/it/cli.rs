@@ -641,13 +641,24 @@ fn sim_commands_keep_the_running_appliances_layout() {
     // No BAYSTACK_SIM_LAYOUT here: the default layout is one 12-bay unit.
     let out = bin()
         .env_remove("BAYSTACK_SIM_LAYOUT")
-        .args(["sim", "fail-drive", &jbod, &slot.to_string(), "--data-dir", data])
+        .args([
+            "sim",
+            "fail-drive",
+            &jbod,
+            &slot.to_string(),
+            "--data-dir",
+            data,
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let after = sim.inventory().unwrap();
     assert_eq!(after.enclosures.len(), 2, "the JBOD is still there");
-    assert_eq!(after.drives.len(), before.drives.len(), "and all its drives");
+    assert_eq!(
+        after.drives.len(),
+        before.drives.len(),
+        "and all its drives"
+    );
 }
 
 #[test]

@@ -1,8 +1,6 @@
 //! What a new administrator trips over, walked on the simulated appliance:
 //! a JBOD that goes missing, pages that agree with themselves, navigation.
 
-use baystack::storage::Backend as _;
-
 use crate::both;
 use crate::support::{Backend, TestApp};
 
@@ -61,7 +59,12 @@ async fn a_missing_enclosure_is_critical_and_keeps_its_bays(backend: Backend) {
     let page = c.get("/").await.text();
     assert!(!page.contains("is missing"), "{page}");
     let bays = c.get("/api/v1/bays").await.json();
-    assert!(bays.as_array().unwrap().iter().all(|b| b["state"] != "missing"));
+    assert!(
+        bays.as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["state"] != "missing")
+    );
 }
 
 both!(a_missing_enclosure_is_critical_and_keeps_its_bays);

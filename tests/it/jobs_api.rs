@@ -83,7 +83,7 @@ async fn identify_a_bay_through_the_api(backend: Backend) {
     assert_eq!(bays[5]["locate"], true);
     let dash = c.get("/").await.text();
     assert!(dash.contains("Identify LEDs lit"), "{dash}");
-    assert!(dash.contains("Front 12-bay slot 5"));
+    assert!(dash.contains("Front 12-bay, slot 5"));
 
     c.bearer = Some(admin);
     let audit = c.get("/api/v1/audit?action=job.enqueue").await.json();
@@ -436,15 +436,32 @@ async fn the_bay_map_lights_a_bay_in_one_click(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text());
     let partial = r.text();
     assert!(partial.starts_with("<section id=\"baymap\""), "{partial}");
+    // The bay clicked shows the request at once, in its own tile, with
+    // its job, and keeps showing it across refreshes until it is done.
+    let tile = |html: &str| -> String {
+        let start = html.find("data-slot=\"7\"").expect("bay 7 on the map");
+        let start = html[..start].rfind("<li").unwrap();
+        let end = start + html[start..].find("</li>").unwrap();
+        html[start..end].to_string()
+    };
+    let clicked = tile(&partial);
+    assert!(clicked.contains(" pending\""), "{clicked}");
     assert!(
-        partial.contains("queued: Identify LED on: Front 12-bay, slot 7"),
-        "{partial}"
+        clicked.contains("Identify LED on: queued (job "),
+        "{clicked}"
     );
+    assert!(tile(&c.get("/bays/map").await.text()).contains("queued (job "));
     assert!(runner(&app).run_one().unwrap());
     app.observe();
     let map = c.get("/bays/map").await.text();
     assert!(map.contains("locate\" data-slot=\"7\""), "{map}");
     assert!(map.contains("Stop identifying</button>"));
+    let lit = tile(&map);
+    assert!(!lit.contains("pending"), "done: {lit}");
+    assert!(
+        lit.contains("identify on · dark at "),
+        "says when it goes dark: {lit}"
+    );
     // A plain form post (no htmx) goes back to the page.
     let r = c
         .post_form(

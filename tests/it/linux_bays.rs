@@ -275,6 +275,29 @@ async fn old_kernels_fall_back_to_sg_ses(backend: Backend) {
 
     let state = sg_ses_serves(dir.path(), &bin, "sas-expander-old-kernel");
     app.observe();
+    // Read through sg_ses it has its own identifier; the one named by its
+    // SCSI address is missing now, and an admin forgets it.
+    let bays = c.get("/api/v1/bays").await.json();
+    assert!(
+        bays.as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["enclosure"] == "scsi-0:0:7:0" && b["state"] == "missing")
+    );
+    let r = c
+        .request(
+            actix_web::http::Method::DELETE,
+            "/api/v1/enclosures/0x5003048000f1e23f",
+        )
+        .await;
+    assert_eq!(r.status, 409, "a present one stays: {}", r.text());
+    let r = c
+        .request(
+            actix_web::http::Method::DELETE,
+            "/api/v1/enclosures/scsi-0:0:7:0",
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
     let bays = c.get("/api/v1/bays").await.json();
     let bays = bays.as_array().unwrap();
     assert_eq!(bays.len(), 12, "{bays:?}");

@@ -117,7 +117,10 @@ impl SimBackend {
         let path = data_dir.join(STATE_FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(s) if s.version == STATE_VERSION && (any_layout || s.layout == settings.layout) => {
+                Ok(s)
+                    if s.version == STATE_VERSION
+                        && (any_layout || s.layout == settings.layout) =>
+                {
                     Some(s)
                 }
                 Ok(s) if any_layout => {
