@@ -587,6 +587,30 @@ pub fn summary(c: &mut Conn<'_>) -> QueryResult<Summary> {
     })
 }
 
+/// Resource keys in words: `bay:<enclosure>:<slot>` as the bay is named
+/// everywhere, `drive:<ident>` as its label.
+pub fn resource_names(c: &mut Conn<'_>) -> QueryResult<std::collections::HashMap<String, String>> {
+    let bays: Vec<(String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    let drives: Vec<DriveRow> =
+        db_run!(c, c => drives::table.select(DriveRow::as_select()).load(c))?;
+    let mut names: std::collections::HashMap<String, String> = bays
+        .into_iter()
+        .map(|(ident, label, slot)| {
+            (
+                format!("bay:{ident}:{slot}"),
+                crate::naming::bay_name(&label, slot),
+            )
+        })
+        .collect();
+    for d in drives {
+        names.insert(format!("drive:{}", d.ident), format!("drive {}", d.label()));
+    }
+    Ok(names)
+}
+
 /// Forgets an enclosure that is gone for good (taken out of service, or
 /// seen under another identifier since): it and its bays leave the map and
 /// the dashboard. One still present cannot be forgotten. Audited.

@@ -331,6 +331,16 @@ pub fn unfinished(c: &mut Conn<'_>, limit: i64) -> Result<Vec<JobRow>, DbError> 
         .load(c))?)
 }
 
+/// Every resource any job has named, by key (for the jobs page's filter).
+pub fn known_resources(c: &mut Conn<'_>) -> Result<Vec<String>, DbError> {
+    Ok(db_run!(c, c => job_resources::table
+        .select(job_resources::resource)
+        .distinct()
+        .order(job_resources::resource.asc())
+        .limit(1000)
+        .load(c))?)
+}
+
 /// Jobs not finished yet that hold or wait for a resource starting with
 /// `prefix` (`"bay:"`), with that resource, oldest first.
 pub fn open_on(c: &mut Conn<'_>, prefix: &str) -> Result<Vec<(String, JobRow)>, DbError> {

@@ -54,6 +54,13 @@ pub struct AuditPage {
     pub older: String,
 }
 
+impl AuditPage {
+    /// The job an entry is about (`job 12`), to link to its page.
+    pub fn job_of(&self, r: &Record) -> Option<i64> {
+        r.target.as_deref()?.strip_prefix("job ")?.parse().ok()
+    }
+}
+
 pub async fn page(
     state: web::Data<AppState>,
     who: Identity,

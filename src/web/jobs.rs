@@ -187,6 +187,18 @@ pub struct ListPage {
     pub q_resource: String,
     pub q_user: String,
     pub older: String,
+    /// Every resource jobs have named, with its name in words.
+    pub resources: Vec<(String, String)>,
+    names: std::collections::HashMap<String, String>,
+    /// This very list, for it to refresh itself.
+    pub this: String,
+}
+
+impl ListPage {
+    /// A resource key in words, or the key itself.
+    pub fn name_of<'a>(&'a self, key: &'a str) -> &'a str {
+        self.names.get(key).map_or(key, String::as_str)
+    }
 }
 
 pub async fn list_page(
@@ -196,6 +208,23 @@ pub async fn list_page(
 ) -> Result<ListPage, PageError> {
     let filter = q.filter()?;
     let jobs = load_list(&state, filter.clone()).await?;
+    let (keys, names) = state
+        .db
+        .run(|conn| -> Result<_, AppError> {
+            let mut c = conn.conn();
+            Ok((
+                jobs::known_resources(&mut c)?,
+                crate::db::inventory::resource_names(&mut c)?,
+            ))
+        })
+        .await?;
+    let resources = keys
+        .into_iter()
+        .map(|k| {
+            let name = names.get(&k).cloned().unwrap_or_else(|| k.clone());
+            (k, name)
+        })
+        .collect();
     let older = match jobs.last() {
         Some(last) if jobs.len() as i64 >= filter.limit => serde_urlencoded::to_string([
             ("state", q.state.clone().unwrap_or_default()),
@@ -214,6 +243,26 @@ pub async fn list_page(
         q_resource: q.resource.clone().unwrap_or_default(),
         q_user: q.user.clone().unwrap_or_default(),
         older,
+        resources,
+        names,
+        this: format!(
+            "/jobs?{}",
+            serde_urlencoded::to_string(
+                [
+                    ("state", q.state.clone().unwrap_or_default()),
+                    ("resource", q.resource.clone().unwrap_or_default()),
+                    ("user", q.user.clone().unwrap_or_default()),
+                    (
+                        "before",
+                        q.before.map(|b| b.to_string()).unwrap_or_default()
+                    ),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect::<Vec<_>>()
+            )
+            .unwrap_or_default()
+        ),
     })
 }
 

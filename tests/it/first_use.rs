@@ -67,4 +67,59 @@ async fn a_missing_enclosure_is_critical_and_keeps_its_bays(backend: Backend) {
     );
 }
 
-both!(a_missing_enclosure_is_critical_and_keeps_its_bays);
+/// A finished job's page offers no Cancel; the list refreshes itself and
+/// filters by resources named in words; audit entries link to their jobs.
+async fn job_pages_follow_the_job(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| s.sim.speed = 100.0);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let bays = c.get("/api/v1/bays").await.json();
+    let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
+    let r = c
+        .post_json(
+            &format!("/api/v1/bays/{enclosure}/3/locate"),
+            r#"{"on": true}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["job_id"].as_i64().unwrap();
+    let page = c.get(&format!("/jobs/{id}")).await.text();
+    assert!(
+        page.contains(">Cancel</button>"),
+        "a queued job can be cancelled"
+    );
+    assert!(
+        app.runner(std::time::Duration::from_secs(30))
+            .run_one()
+            .unwrap()
+    );
+    let live = c.get(&format!("/jobs/{id}/live")).await.text();
+    assert!(!live.contains(">Cancel</button>"), "{live}");
+    let page = c.get(&format!("/jobs/{id}")).await.text();
+    assert!(!page.contains(">Cancel</button>"), "{page}");
+
+    let list = c.get("/jobs").await.text();
+    assert!(list.contains("hx-trigger=\"every 5s\""), "{list}");
+    assert!(list.contains(">Front 12-bay, slot 3</option>"), "{list}");
+    assert!(list.contains(">Front 12-bay, slot 3</a>"), "{list}");
+    let filtered = c
+        .get(&format!("/jobs?resource=bay%3A{enclosure}%3A3"))
+        .await
+        .text();
+    assert!(filtered.contains(&format!("/jobs/{id}\"")), "{filtered}");
+    assert!(
+        filtered.contains("hx-get=\"/jobs?resource=bay%3A"),
+        "{filtered}"
+    );
+    let audit = c.get("/audit?action=job.enqueue").await.text();
+    assert!(
+        audit.contains(&format!("<a href=\"/jobs/{id}\">job {id}</a>")),
+        "{audit}"
+    );
+}
+
+both!(
+    a_missing_enclosure_is_critical_and_keeps_its_bays,
+    job_pages_follow_the_job,
+);
