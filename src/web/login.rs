@@ -278,7 +278,8 @@ pub async fn page(
             .insert_header((header::LOCATION, safe_next(query.next.as_deref())))
             .finish();
     }
-    let notice = if query.setup.as_deref() == Some("done") {
+    let just_set_up = query.setup.as_deref() == Some("done");
+    let notice = if just_set_up {
         "Setup is complete. Sign in as admin with the password you chose.".to_string()
     } else {
         String::new()
@@ -286,7 +287,8 @@ pub async fn page(
     let page = LoginPage {
         csrf: csrf.0,
         version: VERSION,
-        username: String::new(),
+        // The wizard made exactly one user.
+        username: if just_set_up { "admin".into() } else { String::new() },
         next: safe_next(query.next.as_deref()),
         notice,
         error: String::new(),
