@@ -110,6 +110,16 @@ pub fn store(
                 .do_update()
                 .set(values)
                 .execute(c))?;
+            if let Some(id) = drive_id {
+                let name = crate::naming::bay_name(&e.label, s.slot);
+                db_run!(c, c => diesel::update(
+                        drives::table
+                            .find(id)
+                            .filter(drives::last_bay.is_null().or(drives::last_bay.ne(&name))),
+                    )
+                    .set(drives::last_bay.eq(&name))
+                    .execute(c))?;
+            }
         }
         // When each identify LED was first seen lit, for the timeout.
         let this = bays::table.filter(bays::enclosure_id.eq(enclosure_id));
@@ -438,6 +448,9 @@ pub struct DriveRow {
     pub last_io_error: Option<String>,
     #[serde(serialize_with = "super::utc_opt")]
     pub last_io_error_at: Option<NaiveDateTime>,
+    /// The bay it was last seen in, as bays are named ("Front 12-bay,
+    /// slot 5"); kept when it is pulled.
+    pub last_bay: Option<String>,
 }
 
 impl DriveRow {

@@ -112,6 +112,7 @@ diesel::table! {
         io_errors -> BigInt,
         last_io_error -> Nullable<Text>,
         last_io_error_at -> Nullable<Timestamp>,
+        last_bay -> Nullable<Text>,
     }
 }
 

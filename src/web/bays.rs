@@ -635,7 +635,7 @@ pub async fn drive_page(
         ))
     })?;
     Ok(DrivePage {
-        frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "bays").await?,
+        frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?,
         size: super::page::human_bytes(d.size_bytes),
         schedule: schedule_words(&state.settings.agent),
         trends: trends(&history),

@@ -288,7 +288,11 @@ pub async fn page(
         csrf: csrf.0,
         version: VERSION,
         // The wizard made exactly one user.
-        username: if just_set_up { "admin".into() } else { String::new() },
+        username: if just_set_up {
+            "admin".into()
+        } else {
+            String::new()
+        },
         next: safe_next(query.next.as_deref()),
         notice,
         error: String::new(),

@@ -12,6 +12,7 @@ pub mod assets;
 pub mod audit;
 pub mod bays;
 pub mod dashboard;
+pub mod drives;
 pub mod errors;
 pub mod forwarded;
 pub mod gate;
@@ -170,6 +171,7 @@ routes! {
     GET "/dashboard/summary" VIEWER => dashboard::summary_partial;
     GET "/bays" VIEWER => bays::page;
     GET "/bays/map" VIEWER => bays::map_partial;
+    GET "/drives" VIEWER => drives::page;
     GET "/drives/{id}" VIEWER => bays::drive_page;
     POST "/drives/{id}/selftest" OPERATOR => bays::self_test_page;
     POST "/drives/{id}/locate" OPERATOR => bays::drive_locate_page;

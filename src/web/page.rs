@@ -33,6 +33,12 @@ pub const NAV: &[NavItem] = &[
         role: Role::Viewer,
     },
     NavItem {
+        key: "drives",
+        label: "Drives",
+        href: "/drives",
+        role: Role::Viewer,
+    },
+    NavItem {
         key: "pools",
         label: "Pools",
         href: "/pools",
@@ -131,8 +137,8 @@ impl Frame {
     }
 
     /// "1 enclosure", "2 enclosures", "no enclosures".
-    pub fn count(&self, n: &usize, one: &str, many: &str) -> String {
-        match *n {
+    pub fn count(&self, n: impl std::borrow::Borrow<usize>, one: &str, many: &str) -> String {
+        match *n.borrow() {
             0 => format!("no {many}"),
             1 => format!("1 {one}"),
             n => format!("{n} {many}"),

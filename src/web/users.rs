@@ -173,6 +173,44 @@ fn done(what: &str, user: &str) -> HttpResponse {
         .finish()
 }
 
+/// A change an admin asked for and the console refused (the last admin
+/// demoted) is in the audit log too, as failed.
+async fn audit_refusal(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    action: &'static str,
+    target: &str,
+    e: &AppError,
+) {
+    if matches!(e, AppError::Internal(_) | AppError::Unavailable(_)) {
+        return;
+    }
+    let (actor, address, target, detail) = (
+        who.username.clone(),
+        client_address(req),
+        target.to_string(),
+        e.public_message(),
+    );
+    let written = state
+        .db
+        .run(move |conn| -> Result<(), AppError> {
+            let entry = db::audit::Entry {
+                actor: Some(&actor),
+                address: Some(&address),
+                action,
+                target: Some(&target),
+                outcome: db::audit::Outcome::Failed,
+                detail: &detail,
+            };
+            Ok(db::audit::record_alone(conn, &entry, db::now())?)
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!("could not write the audit record of a refused {action}: {e}");
+    }
+}
+
 /// Re-renders the page with the error where the user acted; nothing changed.
 async fn refused(
     state: &AppState,
@@ -280,7 +318,10 @@ pub async fn set_role(
         .await;
     match result {
         Ok(()) => Ok(done("role", &username)),
-        Err(e) => refused(&state, &who, e, None).await,
+        Err(e) => {
+            audit_refusal(&state, &who, &req, "user.role", &username, &e).await;
+            refused(&state, &who, e, None).await
+        }
     }
 }
 
@@ -340,7 +381,10 @@ pub async fn delete(
     let username = path.into_inner();
     match delete_user(&state, &who, &client_address(&req), &username).await {
         Ok(()) => Ok(done("deleted", &username)),
-        Err(e) => refused(&state, &who, e, None).await,
+        Err(e) => {
+            audit_refusal(&state, &who, &req, "user.delete", &username, &e).await;
+            refused(&state, &who, e, None).await
+        }
     }
 }
 

@@ -119,7 +119,96 @@ async fn job_pages_follow_the_job(backend: Backend) {
     );
 }
 
+/// Every drive on one page, sortable; a pulled drive says where it was
+/// last seen; the dashboard's rows and tiles lead to the drive.
+async fn drives_are_listed_and_linked(backend: Backend) {
+    use baystack::storage::sim::{SimAction, SimBackend};
+    let app = TestApp::new(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let drives = c.get("/api/v1/drives").await.json();
+    let first = drives[0].clone();
+    let (id, encl, slot) = (
+        first["id"].as_i64().unwrap(),
+        first["bay"]["enclosure"].as_str().unwrap().to_string(),
+        first["bay"]["slot"].as_u64().unwrap(),
+    );
+    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    sim.act(&encl, slot as u32, SimAction::FailDrive).unwrap();
+    app.observe();
+    let list = c.get("/drives").await.text();
+    let failing = list
+        .find("badge failing")
+        .expect("the failing drive is listed");
+    let healthy = list.find("badge healthy").unwrap();
+    assert!(failing < healthy, "worst first by default");
+    for sort in ["temperature", "bay"] {
+        let r = c.get(&format!("/drives?sort={sort}")).await;
+        assert_eq!(r.status, 200, "{sort}");
+        assert!(r.text().contains(&format!("<strong>{sort}</strong>")));
+    }
+    let r = c.get("/drives?sort=serial%3Bdrop").await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text().contains("health, temperature or bay"),
+        "{}",
+        r.text()
+    );
+    let dash = c.get("/").await.text();
+    assert!(
+        dash.contains(&format!("href=\"/drives/{id}\"")),
+        "the dashboard links to the drive"
+    );
+
+    // Pulled and replaced: the old drive is missing and says where it was.
+    sim.act(&encl, slot as u32, SimAction::ReplaceDrive)
+        .unwrap();
+    app.observe();
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    assert!(
+        page.contains("Missing: this drive is not in the appliance now"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("in Front 12-bay, slot {slot}")),
+        "{page}"
+    );
+    let list = c.get("/drives").await.text();
+    assert!(list.contains("not in the appliance now"), "{list}");
+    assert!(
+        list.contains(&format!("last in Front 12-bay, slot {slot}")),
+        "{list}"
+    );
+}
+
+/// A refused role change is in the audit log, and the form asks first.
+async fn refused_user_changes_are_audited(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup().await;
+    c.login("admin", crate::support::ADMIN_PASSWORD).await;
+    let page = c.get("/users").await.text();
+    assert!(
+        page.contains("data-confirm=\"Change the role of admin?"),
+        "{page}"
+    );
+    let csrf = c.csrf().await;
+    let r = c
+        .post_form(
+            "/users/admin/role",
+            &[("csrf_token", &csrf), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let audit = c.get("/api/v1/audit?action=user.role").await.json();
+    assert_eq!(audit[0]["outcome"], "failed", "{audit}");
+    assert!(audit[0]["detail"].as_str().unwrap().contains("last admin"));
+}
+
 both!(
     a_missing_enclosure_is_critical_and_keeps_its_bays,
     job_pages_follow_the_job,
+    drives_are_listed_and_linked,
+    refused_user_changes_are_audited,
 );

@@ -45,7 +45,10 @@ async fn wizard_page_sets_up_the_appliance(backend: Backend) {
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(r.location(), "/login?setup=done");
     let signin = c.get("/login?setup=done").await.text();
-    assert!(signin.contains("name=\"username\" value=\"admin\""), "{signin}");
+    assert!(
+        signin.contains("name=\"username\" value=\"admin\""),
+        "{signin}"
+    );
     // The wizard is gone; a late second submission is told why.
     assert_eq!(c.get("/setup").await.status, 404);
     let late = c
@@ -115,8 +118,16 @@ async fn wizard_page_refuses_bad_input_and_changes_nothing(backend: Backend) {
     assert_eq!(r.status, 422);
     let html = r.text();
     assert!(html.contains("too easy to guess"), "{html}");
-    assert!(html.contains("one field below needs another look"), "{html}");
-    for kept in ["value=\"nas7\"", "value=\"corp.example.net\"", "value=\"2021-03\"", "<option selected>Asia/Tokyo</option>"] {
+    assert!(
+        html.contains("one field below needs another look"),
+        "{html}"
+    );
+    for kept in [
+        "value=\"nas7\"",
+        "value=\"corp.example.net\"",
+        "value=\"2021-03\"",
+        "<option selected>Asia/Tokyo</option>",
+    ] {
         assert!(html.contains(kept), "{kept}: {html}");
     }
     assert_eq!(c.get("/").await.location(), "/setup");
