@@ -113,3 +113,65 @@ fn map_setup_race(e: diesel::result::Error) -> AppError {
         AppError::from(e)
     }
 }
+
+/// The settings an admin may change after setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub hostname: String,
+    pub iqn_domain: String,
+    pub iqn_date: String,
+    pub timezone: String,
+}
+
+/// Changes the appliance's settings, audited with what changed; the naming
+/// authority's change says that existing targets keep their names.
+pub fn update(
+    c: &mut Conn<'_>,
+    new: &Identity,
+    actor: &str,
+    address: &str,
+    now: NaiveDateTime,
+) -> Result<Appliance, AppError> {
+    let old = get(c)?.ok_or_else(|| {
+        AppError::Conflict("the appliance is not set up yet: finish the first-boot wizard".into())
+    })?;
+    let mut changes = Vec::new();
+    for (what, before, after) in [
+        ("host name", &old.hostname, &new.hostname),
+        ("IQN naming authority", &old.iqn_domain, &new.iqn_domain),
+        ("IQN date", &old.iqn_date, &new.iqn_date),
+        ("time zone", &old.timezone, &new.timezone),
+    ] {
+        if before != after {
+            changes.push(format!("{what} {before} -> {after}"));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(old);
+    }
+    crate::db_run!(c, c => diesel::update(appliance::table.find(old.id))
+        .set((
+            appliance::hostname.eq(&new.hostname),
+            appliance::iqn_domain.eq(&new.iqn_domain),
+            appliance::iqn_date.eq(&new.iqn_date),
+            appliance::timezone.eq(&new.timezone),
+        ))
+        .execute(c))?;
+    let mut detail = changes.join("; ");
+    if old.iqn_domain != new.iqn_domain || old.iqn_date != new.iqn_date {
+        detail.push_str("; existing targets keep their IQNs");
+    }
+    audit::record(
+        c,
+        &audit::Entry {
+            actor: Some(actor),
+            address: Some(address),
+            action: "settings",
+            target: Some(&new.hostname),
+            outcome: audit::Outcome::Ok,
+            detail: &detail,
+        },
+        now,
+    )?;
+    get(c)?.ok_or_else(|| AppError::Internal("appliance row vanished".into()))
+}

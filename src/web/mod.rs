@@ -19,6 +19,7 @@ pub mod gate;
 pub mod jobs;
 pub mod login;
 pub mod page;
+pub mod settings;
 pub mod setup;
 pub mod users;
 
@@ -39,13 +40,18 @@ pub use errors::{ApiError, PageError};
 pub use forwarded::client_address;
 pub use gate::Identity;
 
+/// How long a console trusts the appliance's identity it read.
+pub const APPLIANCE_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Shared by every request.
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
-    /// The appliance's identity once set up (it never goes back to unset);
-    /// while `None` the database is asked.
-    appliance: RwLock<Option<Appliance>>,
+    /// The appliance's identity once set up (it never goes back to unset),
+    /// with when it was read: the settings page can change it, here or on
+    /// another console sharing the database, so it is read again after
+    /// [`APPLIANCE_FRESH`]. While `None` the database is asked.
+    appliance: RwLock<Option<(std::time::Instant, Appliance)>>,
     /// Two threads that run every password hash (19 MiB each, reused), so
     /// a login flood cannot grow memory.
     pub hashing: HashPool,
@@ -81,7 +87,9 @@ impl AppState {
 
     /// The appliance's identity, `None` before setup.
     pub async fn appliance(&self) -> Result<Option<Appliance>, AppError> {
-        if let Some(a) = self.appliance.read().expect("appliance lock").clone() {
+        if let Some((at, a)) = self.appliance.read().expect("appliance lock").clone()
+            && at.elapsed() < APPLIANCE_FRESH
+        {
             return Ok(Some(a));
         }
         let found = self
@@ -97,7 +105,7 @@ impl AppState {
     }
 
     pub fn remember_appliance(&self, a: Appliance) {
-        *self.appliance.write().expect("appliance lock") = Some(a);
+        *self.appliance.write().expect("appliance lock") = Some((std::time::Instant::now(), a));
     }
 
     /// Runs a password hash or verification on one of the two hashing
@@ -201,8 +209,12 @@ routes! {
     POST "/users/{name}/tokens/{id}/revoke" ADMIN => users::revoke_token_page;
 
     GET "/audit" ADMIN => audit::page;
+    GET "/settings" ADMIN => settings::page;
+    POST "/settings" ADMIN => settings::submit;
 
     GET "/api/v1/system" VIEWER => api::system;
+    GET "/api/v1/settings" VIEWER => settings::api_get;
+    PUT "/api/v1/settings" ADMIN => settings::api_put;
     GET "/api/v1/users" ADMIN => api::list_users;
     POST "/api/v1/users" ADMIN => api::create_user;
     DELETE "/api/v1/users/{name}" ADMIN => api::delete_user;

@@ -75,6 +75,12 @@ pub const NAV: &[NavItem] = &[
         role: Role::Admin,
     },
     NavItem {
+        key: "settings",
+        label: "Settings",
+        href: "/settings",
+        role: Role::Admin,
+    },
+    NavItem {
         key: "audit",
         label: "Audit",
         href: "/audit",

@@ -153,7 +153,7 @@ impl SetupPage {
     }
 }
 
-fn timezones() -> Vec<&'static str> {
+pub fn timezones() -> Vec<&'static str> {
     chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
 }
 

@@ -206,7 +206,131 @@ async fn refused_user_changes_are_audited(backend: Backend) {
     assert!(audit[0]["detail"].as_str().unwrap().contains("last admin"));
 }
 
+/// The settings the wizard promised can be changed later: on a page and
+/// through `GET/PUT /api/v1/settings`, audited; bad input changes nothing.
+async fn settings_change_after_setup(backend: Backend) {
+    let app = TestApp::new(backend);
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let s = c.get("/api/v1/settings").await.json();
+    assert_eq!(s["hostname"], "bay01");
+    assert_eq!(s["iqn_prefix"], "iqn.2024-01.com.example");
+    let good = r#"{"hostname":"nas7","iqn_domain":"corp.example.net","iqn_date":"2020-02","timezone":"Asia/Tokyo"}"#;
+    for (body, field) in [
+        (
+            r#"{"hostname":"Nas 7","iqn_domain":"corp.example.net","iqn_date":"2020-02","timezone":"Asia/Tokyo"}"#,
+            "hostname",
+        ),
+        (
+            r#"{"hostname":"nas7","iqn_domain":"-corp","iqn_date":"2020-02","timezone":"Asia/Tokyo"}"#,
+            "iqn_domain",
+        ),
+        (
+            r#"{"hostname":"nas7","iqn_domain":"corp.example.net","iqn_date":"2020-13","timezone":"Asia/Tokyo"}"#,
+            "iqn_date",
+        ),
+        (
+            r#"{"hostname":"nas7","iqn_domain":"corp.example.net","iqn_date":"2020-02","timezone":"Mars/Olympus"}"#,
+            "timezone",
+        ),
+        (
+            r#"{"iqn_domain":"corp.example.net","iqn_date":"2020-02","timezone":"Asia/Tokyo"}"#,
+            "hostname",
+        ),
+    ] {
+        let r = c
+            .send(
+                actix_web::test::TestRequest::put()
+                    .uri("/api/v1/settings")
+                    .insert_header(("content-type", "application/json"))
+                    .set_payload(body),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert_eq!(r.json()["field"], field, "{body}");
+    }
+    let r = c
+        .send(
+            actix_web::test::TestRequest::put()
+                .uri("/api/v1/settings")
+                .insert_header(("content-type", "application/json"))
+                .set_payload("[1]"),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        c.get("/api/v1/settings").await.json()["hostname"],
+        "bay01",
+        "nothing changed"
+    );
+
+    let r = c
+        .send(
+            actix_web::test::TestRequest::put()
+                .uri("/api/v1/settings")
+                .insert_header(("content-type", "application/json"))
+                .set_payload(good),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["iqn_prefix"], "iqn.2020-02.net.example.corp");
+    let sys = c.get("/api/v1/system").await.json();
+    assert_eq!(sys["hostname"], "nas7");
+    assert_eq!(sys["timezone"], "Asia/Tokyo");
+    let audit = c.get("/api/v1/audit?action=settings").await.json();
+    let detail = audit[0]["detail"].as_str().unwrap();
+    assert!(detail.contains("host name bay01 -> nas7"), "{detail}");
+    assert!(
+        detail.contains("existing targets keep their IQNs"),
+        "{detail}"
+    );
+
+    // The page: shown with today's values, a bad field kept as typed.
+    let mut browser = app.client().await;
+    browser.login("admin", crate::support::ADMIN_PASSWORD).await;
+    let page = browser.get("/settings").await.text();
+    assert!(page.contains("value=\"nas7\""), "{page}");
+    assert!(page.contains("existing targets keep their names"), "{page}");
+    let csrf = crate::support::csrf_from_page(&page);
+    let r = browser
+        .post_form(
+            "/settings",
+            &[
+                ("csrf_token", &csrf),
+                ("hostname", "bay 9"),
+                ("iqn_domain", "corp.example.net"),
+                ("iqn_date", "2020-02"),
+                ("timezone", "UTC"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text().contains("value=\"bay 9\""));
+    let r = browser
+        .post_form(
+            "/settings",
+            &[
+                ("csrf_token", &csrf),
+                ("hostname", "bay9"),
+                ("iqn_domain", "corp.example.net"),
+                ("iqn_date", "2020-02"),
+                ("timezone", "UTC"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(
+        browser
+            .get("/settings?saved=1")
+            .await
+            .text()
+            .contains("Settings saved.")
+    );
+    assert_eq!(c.get("/api/v1/settings").await.json()["hostname"], "bay9");
+}
+
 both!(
+    settings_change_after_setup,
     a_missing_enclosure_is_critical_and_keeps_its_bays,
     job_pages_follow_the_job,
     drives_are_listed_and_linked,
