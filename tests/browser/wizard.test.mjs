@@ -215,7 +215,7 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   assert.match(await page.textContent("#job-live"), /the enclosure reports the identify LED on/);
   await shot(page, "13-job-succeeded");
   await page.goto(`${base}/`);
-  await page.waitForSelector("text=Front 12-bay slot 4", { timeout: 15000 });
+  await page.waitForSelector("text=Front 12-bay, slot 4", { timeout: 15000 });
   assert.equal(await page.locator(".baystrip .bay.locate").count(), 1);
   await shot(page, "14-dashboard-lit");
   await page.goto(`${base}/jobs`);
@@ -231,7 +231,9 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   const bay = page.locator('.baygrid .bay[data-slot="8"]');
   assert.equal(await bay.evaluate((el) => el.classList.contains("locate")), false);
   await bay.locator("button.identify").click();
-  await page.waitForSelector("#baymap .flash-ok", { timeout: 15000 });
+  // The bay clicked shows its job at once, in its own tile.
+  await page.waitForSelector('.baygrid .bay.pending[data-slot="8"] .pending-job', { timeout: 15000 });
+  await shot(page, "16b-bays-pending");
   await page.waitForSelector('.baygrid .bay.locate[data-slot="8"]', { timeout: 20000 });
   assert.deepEqual(mapNavigations, [], "the map changed in place");
   assert.match(await page.locator('.baygrid .bay[data-slot="8"] button.identify').textContent(), /Stop identifying/);
@@ -268,6 +270,44 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.goto(`${base}/pools`);
   assert.match(await page.textContent("main"), /not built yet/);
   await shot(page, "10-not-built");
+  await page.context().close();
+});
+
+test("every page fits a phone and uses a wall screen", async () => {
+  const page = await newPage({ viewport: { width: 1920, height: 1080 } });
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "admin");
+  await page.fill("#password", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+  const drives = await (await page.request.get(`${base}/api/v1/drives`)).json();
+  const jobs = await (await page.request.get(`${base}/api/v1/jobs`)).json();
+  const pages = ["/", "/bays", "/drives", `/drives/${drives[3].id}`, "/jobs", `/jobs/${jobs[0].id}`,
+    "/users", "/audit", "/settings", "/account", "/pools"];
+  for (const path of pages) {
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await page.goto(`${base}${path}`);
+    const mainWidth = await page.evaluate(() => document.querySelector("main").getBoundingClientRect().width);
+    assert.ok(mainWidth > 1800, `${path} uses the wall screen's width: ${mainWidth}px`);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}${path}`);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `${path} is ${wide}px wide on a 390px phone`);
+    const name = path === "/" ? "dashboard" : path.slice(1).replaceAll("/", "-");
+    await shot(page, `30-phone-${name}`);
+  }
+  // On the phone the menu folds behind one button.
+  await page.goto(`${base}/`);
+  assert.equal(await page.locator("nav.nav").isVisible(), false);
+  await page.click("label.menu-button");
+  assert.equal(await page.locator("nav.nav").isVisible(), true);
+  await page.click("nav.nav a[href='/drives']");
+  await page.waitForURL(`${base}/drives`);
+  await shot(page, "31-phone-menu-drives");
+  // A finished job offers no Cancel.
+  await page.goto(`${base}/jobs/${jobs[0].id}`);
+  await page.waitForSelector('#job-live[data-state="succeeded"]');
+  assert.equal(await page.locator("#job-live button", { hasText: "Cancel" }).count(), 0);
   await page.context().close();
 });
 
