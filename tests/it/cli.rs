@@ -411,44 +411,155 @@ fn serve(data: &Path, port: u16) -> Served {
     )
 }
 
-/// The quick start's command, for real: the binary serves, the agent
-/// observes the simulated appliance, and a restart keeps everything.
-#[test]
-fn serve_answers_and_keeps_its_state_across_restarts() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut served = serve(dir.path(), port);
+fn http_call(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn json_body(answer: &str) -> serde_json::Value {
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+fn wait_for_health(port: u16) {
     let started = Instant::now();
-    let health = loop {
-        if let Some(r) = http_get(port, "/healthz") {
-            break r;
+    loop {
+        if http_get(port, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "serve did not answer"
         );
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    }
+}
+
+/// The quick start's command, for real: the binary serves, the agent
+/// observes the simulated appliance into the database, and a restart keeps
+/// the setup, the users' credentials, the drives as observed and the
+/// simulated hardware as it was changed (not a new one made in its place).
+#[test]
+fn serve_answers_and_keeps_its_state_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let port = free_port();
+    let mut served = serve(dir.path(), port);
+    wait_for_health(port);
     assert!(http_get(port, "/").unwrap().contains("location: /setup"));
-    let sim_state = std::fs::read(dir.path().join("sim-appliance.json")).unwrap();
+    let r = http_call(
+        port,
+        "POST",
+        "/api/v1/setup",
+        &[("content-type", "application/json")],
+        crate::support::SETUP_JSON,
+    );
+    assert!(r.starts_with("HTTP/1.1 201"), "{r}");
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("admin:{}", crate::support::ADMIN_PASSWORD))
+    );
+    let token = json_body(&http_call(
+        port,
+        "POST",
+        "/api/v1/tokens",
+        &[("authorization", &basic)],
+        "",
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bearer = format!("Bearer {token}");
+    // The agent's observation reaches the database.
+    let started = Instant::now();
+    let drives = loop {
+        let d = json_body(&http_call(
+            port,
+            "GET",
+            "/api/v1/drives",
+            &[("authorization", &bearer)],
+            "",
+        ));
+        if d.as_array().is_some_and(|a| !a.is_empty()) {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the agent observed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Change the simulated hardware: a new appliance made on restart would
+    // not have this drive failing.
+    let (encl, slot) = (
+        drives[0]["bay"]["enclosure"].as_str().unwrap().to_string(),
+        drives[0]["bay"]["slot"].as_u64().unwrap().to_string(),
+    );
+    let out = run(&["sim", "fail-drive", &encl, &slot, "--data-dir", data]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let _ = served.0.kill();
     let _ = served.0.wait();
 
     let port = free_port();
     let _again = serve(dir.path(), port);
+    wait_for_health(port);
+    let r = http_call(
+        port,
+        "POST",
+        "/api/v1/setup",
+        &[("content-type", "application/json")],
+        crate::support::SETUP_JSON,
+    );
+    assert!(r.starts_with("HTTP/1.1 409"), "still set up: {r}");
+    let sys = json_body(&http_call(
+        port,
+        "GET",
+        "/api/v1/system",
+        &[("authorization", &bearer)],
+        "",
+    ));
+    assert_eq!(sys["hostname"], "bay01", "the token and the setup survived");
     let started = Instant::now();
-    while http_get(port, "/healthz").is_none() {
+    loop {
+        let after = json_body(&http_call(
+            port,
+            "GET",
+            "/api/v1/drives",
+            &[("authorization", &bearer)],
+            "",
+        ));
+        let same = after
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == drives[0]["id"])
+            .unwrap();
+        assert_eq!(
+            same["serial"], drives[0]["serial"],
+            "the same drive under the same id"
+        );
+        if same["health"] == "failing" {
+            break;
+        }
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "serve did not answer again"
+            "the failed drive came back healthy: {same}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(
-        std::fs::read(dir.path().join("sim-appliance.json")).unwrap(),
-        sim_state
-    );
 }
 
 /// `baystack agent` alone observes the appliance into the database.
