@@ -111,6 +111,28 @@ dev_of() {
   basename "$(readlink -f "/dev/disk/by-id/$link")"
 }
 
+# What the kernel itself says, not the console nor the emulator:
+# kernel_serials: the serial of every disk lsblk lists, sorted, on one line.
+kernel_serials() { lsblk -dn -o SERIAL | sed '/^[[:space:]]*$/d' | LC_ALL=C sort | paste -sd ' '; }
+# kernel_has SERIAL: lsblk lists a disk with that serial and udev made a
+# /dev/disk/by-id link to it.
+kernel_has() {
+  local dev link
+  dev=$(lsblk -dn -o NAME,SERIAL | awk -v s="$1" '$2 == s { print $1; exit }')
+  [ -n "$dev" ] || { echo "lsblk lists no disk with serial $1"; return 1; }
+  for link in /dev/disk/by-id/*; do
+    [ "$(readlink -f "$link")" == "/dev/$dev" ] && return 0
+  done
+  echo "/dev/$dev ($1) has no /dev/disk/by-id link"
+  return 1
+}
+# kernel_lacks SERIAL: lsblk lists no disk with that serial.
+kernel_lacks() {
+  local dev
+  dev=$(lsblk -dn -o NAME,SERIAL | awk -v s="$1" '$2 == s { print $1; exit }')
+  [ -z "$dev" ] || { echo "the kernel still has $1 as $dev"; return 1; }
+}
+
 # peer COMMAND...: runs a command in the peer guest (over the private
 # link, through guest/peer-agent.py); prints its output, fails with it.
 peer() {

@@ -32,6 +32,8 @@ ses_mark
 ses_ctl '{"op":"pull","enclosure":"jbod24","slot":4}'
 ses_ctl '{"op":"insert","enclosure":"jbod24","slot":4,"drive":{"model":"ST4000NM0023","serial":"Z1Z8B104","sas_address":"5000c50000c4d101"}}'
 udevadm settle
+wait_until "the kernel has Z1Z8A004 no more" 30 kernel_lacks Z1Z8A004
+wait_until "the kernel has Z1Z8B104, with its by-id link" 30 kernel_has Z1Z8B104
 wait_until "the console finds Z1Z8B104 healthy" 150 health Z1Z8B104 healthy
 wait_until "the agent clears Slot04's fault LED" 60 is false ses_element jbod24 Slot04 fault
 expect_eq "the control pages since the swap" "$(ses_requests)" '[[{"slot":4,"ident":false,"fault":false}]]'
