@@ -35,6 +35,7 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || tru
 [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] || need_apt+=(postgresql)
 command -v chromium >/dev/null || need_apt+=(chromium)
 [ -e /usr/include/postgresql/libpq-fe.h ] || need_apt+=(libpq-dev)
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -70,6 +71,10 @@ run_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust --no-sync >/dev/n
 run_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
   -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_dir -c fsync=off -c max_connections=300" start >/dev/null
 export BAYSTACK_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
+# ---- the systemd units ----------------------------------------------------
+say "systemd units (verify, exposure)"
+tests/units/check.sh
 
 # ---- Rust: unit, HTTP (SQLite + PostgreSQL), CLI -------------------------
 # The sign-in bursts and the memory bound (tests/it/hardening.rs) run
