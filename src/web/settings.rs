@@ -27,9 +27,12 @@ pub struct SettingsInput {
     pub timezone: String,
 }
 
-/// Field errors in form order; empty when all is well.
-fn validate(input: &SettingsInput) -> Result<appliance::Identity, Vec<(&'static str, String)>> {
-    let today = chrono::Utc::now().date_naive();
+/// The settings, trimmed and valid, or the field errors in form order (the
+/// wizard asks for the same four).
+pub fn validate(
+    input: &SettingsInput,
+    today: chrono::NaiveDate,
+) -> Result<appliance::Identity, Vec<(&'static str, String)>> {
     let (hostname, iqn_domain, iqn_date, timezone) = (
         input.hostname.trim(),
         input.iqn_domain.trim(),
@@ -104,7 +107,7 @@ pub async fn api_put(
     who: Identity,
     body: web::Json<SettingsInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = validate(&body).map_err(|errors| {
+    let new = validate(&body, chrono::Utc::now().date_naive()).map_err(|errors| {
         let (field, message) = errors.into_iter().next().expect("errors are not empty");
         AppError::invalid(field, message)
     })?;
@@ -185,7 +188,7 @@ pub async fn submit(
     form: web::Form<SettingsInput>,
 ) -> Result<HttpResponse, PageError> {
     let input = form.into_inner();
-    match validate(&input) {
+    match validate(&input, chrono::Utc::now().date_naive()) {
         Ok(new) => {
             save(&state, &who, client_address(&req), new).await?;
             Ok(super::jobs::see_other("/settings?saved=1".into()))

@@ -56,17 +56,14 @@ pub fn validate(input: &SetupInput, today: chrono::NaiveDate) -> Vec<(&'static s
             "the two passwords differ".to_string(),
         ));
     }
-    if let Err(e) = naming::validate_hostname(input.hostname.trim()) {
-        errors.push(("hostname", e));
-    }
-    if let Err(e) = naming::validate_domain(input.iqn_domain.trim()) {
-        errors.push(("iqn_domain", e));
-    }
-    if let Err(e) = naming::validate_iqn_date(input.iqn_date.trim(), today) {
-        errors.push(("iqn_date", e));
-    }
-    if let Err(e) = naming::validate_timezone(input.timezone.trim()) {
-        errors.push(("timezone", e));
+    let identity = super::settings::SettingsInput {
+        hostname: input.hostname.clone(),
+        iqn_domain: input.iqn_domain.clone(),
+        iqn_date: input.iqn_date.clone(),
+        timezone: input.timezone.clone(),
+    };
+    if let Err(more) = super::settings::validate(&identity, today) {
+        errors.extend(more);
     }
     errors
 }

@@ -10,6 +10,7 @@ use baystack::config::DatabaseUrl;
 use baystack::db::{self, Db, appliance};
 
 use crate::support::PgDatabase;
+use crate::support::wire::{self, free_port};
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_baystack"));
@@ -363,14 +364,6 @@ fn users_are_added_with_the_password_from_stdin() {
     ));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn http_get(port: u16, path: &str) -> Option<String> {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -411,41 +404,6 @@ fn serve(data: &Path, port: u16) -> Served {
     )
 }
 
-fn http_call(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
-    use std::io::Read;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req =
-        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn json_body(answer: &str) -> serde_json::Value {
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
-}
-
-fn wait_for_health(port: u16) {
-    let started = Instant::now();
-    loop {
-        if http_get(port, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not answer"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The quick start's command, for real: the binary serves, the agent
 /// observes the simulated appliance into the database, and a restart keeps
 /// the setup, the users' credentials, the drives as observed and the
@@ -456,9 +414,9 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
     let data = dir.path().to_str().unwrap();
     let port = free_port();
     let mut served = serve(dir.path(), port);
-    wait_for_health(port);
+    wire::wait_for_health(port);
     assert!(http_get(port, "/").unwrap().contains("location: /setup"));
-    let r = http_call(
+    let r = wire::call(
         port,
         "POST",
         "/api/v1/setup",
@@ -466,13 +424,8 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
         crate::support::SETUP_JSON,
     );
     assert!(r.starts_with("HTTP/1.1 201"), "{r}");
-    use base64::Engine;
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("admin:{}", crate::support::ADMIN_PASSWORD))
-    );
-    let token = json_body(&http_call(
+    let basic = wire::basic("admin", crate::support::ADMIN_PASSWORD);
+    let token = wire::json_body(&wire::call(
         port,
         "POST",
         "/api/v1/tokens",
@@ -486,7 +439,7 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
     // The agent's observation reaches the database.
     let started = Instant::now();
     let drives = loop {
-        let d = json_body(&http_call(
+        let d = wire::json_body(&wire::call(
             port,
             "GET",
             "/api/v1/drives",
@@ -515,8 +468,8 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
 
     let port = free_port();
     let _again = serve(dir.path(), port);
-    wait_for_health(port);
-    let r = http_call(
+    wire::wait_for_health(port);
+    let r = wire::call(
         port,
         "POST",
         "/api/v1/setup",
@@ -524,7 +477,7 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
         crate::support::SETUP_JSON,
     );
     assert!(r.starts_with("HTTP/1.1 409"), "still set up: {r}");
-    let sys = json_body(&http_call(
+    let sys = wire::json_body(&wire::call(
         port,
         "GET",
         "/api/v1/system",
@@ -534,7 +487,7 @@ fn serve_answers_and_keeps_its_state_across_restarts() {
     assert_eq!(sys["hostname"], "bay01", "the token and the setup survived");
     let started = Instant::now();
     loop {
-        let after = json_body(&http_call(
+        let after = wire::json_body(&wire::call(
             port,
             "GET",
             "/api/v1/drives",

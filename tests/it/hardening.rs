@@ -6,14 +6,15 @@
 //! The binary is `BAYSTACK_RELEASE_BIN` when the test command built the
 //! release one (it does), otherwise this build's.
 
-use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use baystack::config::DatabaseUrl;
 use baystack::db::{self, Db};
+
+use crate::support::wire::{self, free_port};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -50,39 +51,12 @@ impl Drop for Console {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.1 exchange on its own connection; the whole answer.
-fn http(port: u16, request: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    s.write_all(request.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-fn status(answer: &str) -> u16 {
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `POST /api/v1/tokens` with HTTP Basic credentials.
 fn token_request(port: u16, user: &str, password: &str) -> String {
-    use base64::Engine;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!(
-        "POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic {basic}\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
+        "POST /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        wire::basic(user, password)
     )
 }
 
@@ -106,23 +80,7 @@ fn serve(data: &Path, config: &str) -> Console {
         .spawn()
         .unwrap();
     let console = Console { child, port };
-    let started = Instant::now();
-    loop {
-        let health = http(
-            port,
-            &format!(
-                "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-            ),
-        );
-        if health.is_some_and(|h| status(&h) == 200) {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not answer"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wire::wait_for_health(port);
     console
 }
 
@@ -155,7 +113,7 @@ fn burst(port: u16, requests: Vec<String>) -> Vec<u16> {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 barrier.wait();
-                http(port, &r).map_or(0, |a| status(&a))
+                wire::exchange(port, &r).map_or(0, |a| wire::status(&a))
             })
         })
         .collect();
@@ -175,8 +133,12 @@ fn a_parallel_burst_of_guesses_checks_no_more_than_the_limit() {
     let checked = statuses.iter().filter(|s| **s == 401).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((checked, refused), (5, 35), "{statuses:?}");
-    let right = http(port, &token_request(port, "admin", PASSWORD)).unwrap();
-    assert_eq!(status(&right), 429, "the right password waits too: {right}");
+    let right = wire::exchange(port, &token_request(port, "admin", PASSWORD)).unwrap();
+    assert_eq!(
+        wire::status(&right),
+        429,
+        "the right password waits too: {right}"
+    );
 }
 
 fn resident_kib(pid: u32) -> u64 {

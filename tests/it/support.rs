@@ -395,3 +395,89 @@ macro_rules! both {
         }
     };
 }
+
+/// Talking to a running `baystack serve` over a real connection.
+pub mod wire {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// One raw HTTP/1.1 exchange on its own connection: the whole answer,
+    /// `None` when nothing answers.
+    pub fn exchange(port: u16, request: &str) -> Option<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        s.write_all(request.as_bytes()).ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// A request with headers and a body; the whole answer.
+    pub fn call(
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> String {
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        exchange(port, &req).unwrap_or_else(|| panic!("{method} {path}: no answer"))
+    }
+
+    pub fn status(answer: &str) -> u16 {
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn json_body(answer: &str) -> serde_json::Value {
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+    }
+
+    /// `Authorization: Basic` for a user name and password.
+    pub fn basic(user: &str, password: &str) -> String {
+        use base64::Engine;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    }
+
+    /// Waits until `/healthz` answers 200.
+    pub fn wait_for_health(port: u16) {
+        let started = Instant::now();
+        loop {
+            if exchange(
+                port,
+                &format!(
+                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                ),
+            )
+            .is_some_and(|h| status(&h) == 200)
+            {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "serve did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
