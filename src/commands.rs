@@ -324,9 +324,12 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
     let value = match kind {
         "lsblk" => serde_json::to_value(lsblk::parse(&read()?)?)?,
         "smartctl" => {
-            let smart = smartctl::parse(&read()?)?;
+            let (smart, note) = smartctl::parse_noted(&read()?)?;
+            if let Some(note) = &note {
+                eprintln!("baystack: {note}");
+            }
             let (health, reason) = crate::storage::health::verdict(&smart, None);
-            serde_json::json!({"smart": smart, "health": health, "reason": reason})
+            serde_json::json!({"smart": smart, "health": health, "reason": reason, "note": note})
         }
         "enclosure" => {
             // A sysfs root, or its class/enclosure directory: then the

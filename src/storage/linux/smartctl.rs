@@ -50,15 +50,51 @@ fn scsi_ie(v: &Value) -> Option<String> {
 
 /// Reads one `smartctl -j` report.
 pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
+    parse_noted(text).map(|(smart, _)| smart)
+}
+
+/// The sections only a drive's report has: what a report is read from when
+/// its `smartctl` section is gone.
+const DEVICE_SECTIONS: &[&str] = &[
+    "smart_status",
+    "ata_smart_attributes",
+    "nvme_smart_health_information_log",
+    "scsi_error_counter_log",
+    "scsi_grown_defect_list",
+    "ata_smart_self_test_log",
+    "power_on_time",
+    "temperature",
+];
+
+/// Reads one `smartctl -j` report, with a note when it was read without
+/// its `smartctl` section: some tools that collect reports (and public test
+/// data made with them) drop it, and the device's sections still say all
+/// that Baystack reads.
+pub fn parse_noted(text: &str) -> Result<(Smart, Option<String>), SmartctlError> {
     let v: Value = serde_json::from_str(text).map_err(|e| SmartctlError::NotJson(e.to_string()))?;
-    let tool = v.get("smartctl").ok_or(SmartctlError::NotSmartctl)?;
+    let (tool, note) = match v.get("smartctl") {
+        Some(tool) => (tool, None),
+        None if DEVICE_SECTIONS.iter().any(|k| v.get(k).is_some()) => (
+            &Value::Null,
+            Some(
+                "the report has no smartctl section (another tool dropped it); read from its \
+                 device sections"
+                    .to_string(),
+            ),
+        ),
+        None => return Err(SmartctlError::NotSmartctl),
+    };
+    parse_value(&v, tool).map(|smart| (smart, note))
+}
+
+fn parse_value(v: &Value, tool: &Value) -> Result<Smart, SmartctlError> {
     if v.get("devices").is_some() {
         return Err(SmartctlError::Scan);
     }
-    let attributes = ata_attributes(&v);
-    let counters = [scsi_counters(&v), nvme_counters(&v)].concat();
+    let attributes = ata_attributes(v);
+    let counters = [scsi_counters(v), nvme_counters(v)].concat();
     let nvme_log = v.get("nvme_smart_health_information_log");
-    let passed = at(&v, &["smart_status", "passed"]).and_then(Value::as_bool);
+    let passed = at(v, &["smart_status", "passed"]).and_then(Value::as_bool);
     if passed.is_none() && attributes.is_empty() && counters.is_empty() {
         return Ok(Smart::unavailable(unavailable_reason(tool)));
     }
@@ -70,16 +106,16 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
         &["temperature", "drive_trip"],
     ]
     .iter()
-    .find_map(|p| int(&v, p))
+    .find_map(|p| int(v, p))
     .filter(|t| *t > 0)
     .map(|t| t as i32);
-    let (self_test_running, self_tests) = self_tests(&v);
+    let (self_test_running, self_tests) = self_tests(v);
     Ok(Smart {
         unavailable: None,
         self_test_running,
         self_tests,
         passed,
-        health_report: scsi_ie(&v),
+        health_report: scsi_ie(v),
         // SCSI devices that have no sensor say 0. With -x, smartctl 7.3
         // reports a SCSI drive that has the environmental reporting log
         // subpage there instead of under "temperature".
@@ -88,11 +124,11 @@ pub fn parse(text: &str) -> Result<Smart, SmartctlError> {
             &["scsi_environmental_reports", "temperature_1", "current"],
         ]
         .iter()
-        .find_map(|p| int(&v, p).filter(|t| *t != 0))
+        .find_map(|p| int(v, p).filter(|t| *t != 0))
         .map(|t| t as i32),
         temperature_limit_c,
-        power_on_hours: int(&v, &["power_on_time", "hours"]),
-        percentage_used: uint(&v, &["scsi_percentage_used_endurance_indicator"])
+        power_on_hours: int(v, &["power_on_time", "hours"]),
+        percentage_used: uint(v, &["scsi_percentage_used_endurance_indicator"])
             .or_else(|| nvme_log.and_then(|l| uint(l, &["percentage_used"])))
             .map(|p| p.min(255) as u8),
         critical_warning: nvme_log.and_then(|l| uint(l, &["critical_warning"])),
@@ -327,6 +363,33 @@ mod tests {
         let extended = parse(&fixture("sata-ssd-healthy-x.json")).unwrap();
         assert!(extended.self_tests.len() > 3, "{:?}", extended.self_tests);
         assert_eq!(extended.self_tests[0].hours, Some(14417));
+    }
+
+    /// A capture whose `smartctl` section another tool dropped is read from
+    /// its device sections, with a note; one with neither is refused.
+    #[test]
+    fn a_report_without_its_smartctl_section_is_read_with_a_note() {
+        for name in [
+            "sata-hdd-failing.json",
+            "sas-hdd-healthy.json",
+            "qemu-sata-x.json",
+        ] {
+            let whole = parse(&fixture(name)).unwrap();
+            let mut v: Value = serde_json::from_str(&fixture(name)).unwrap();
+            v.as_object_mut().unwrap().remove("smartctl");
+            let (headless, note) = parse_noted(&v.to_string()).unwrap();
+            assert_eq!(
+                serde_json::to_value(&headless).unwrap(),
+                serde_json::to_value(&whole).unwrap(),
+                "{name}"
+            );
+            assert!(note.unwrap().contains("no smartctl section"), "{name}");
+            assert_eq!(parse_noted(&fixture(name)).unwrap().1, None, "{name}");
+        }
+        assert!(matches!(
+            parse(r#"{"json_format_version": [1, 0], "local_time": {"time_t": 1}}"#),
+            Err(SmartctlError::NotSmartctl)
+        ));
     }
 
     /// A test running now, as smartctl 7.3 reports it for ATA and NVMe.
