@@ -125,7 +125,7 @@ fn poll(
                 while let Some((id, ident, dev)) = present.get(next.fetch_add(1, Ordering::Relaxed))
                 {
                     let smart = backend
-                        .read_smart(ident, dev.as_deref())
+                        .read_smart(ident, dev.as_deref(), &mut crate::storage::NoLog)
                         .unwrap_or_else(|e| {
                             failed.lock().expect("failed list").push((
                                 *id,

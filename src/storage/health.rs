@@ -150,6 +150,20 @@ pub fn with_kernel_errors(smart: (Health, String), medium: i64, other: i64) -> (
     }
 }
 
+/// Whether a reading says something the last kept one (`last`) did not,
+/// so that a reading taken between the scheduled ones (by the observer, or
+/// while a self-test runs) is worth keeping: its verdict (leaving aside
+/// what it is compared with: a count that grew and stays is not news
+/// again), whether a test runs, how far it is in tenths, or the newest
+/// entry of the self-test log. Temperature and hours alone are not.
+pub fn says_more(last: &Smart, new: &Smart) -> bool {
+    let tenths = |s: &Smart| s.self_test_remaining_percent.map(|p| p / 10);
+    verdict(last, None) != verdict(new, None)
+        || last.self_test_running.is_some() != new.self_test_running.is_some()
+        || tenths(last) != tenths(new)
+        || last.self_tests.first() != new.self_tests.first()
+}
+
 fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
     let before_attr =
         |id: u8| before.and_then(|b| b.attributes.iter().find(|a| a.id == id).map(|a| a.raw));
@@ -433,6 +447,44 @@ mod tests {
         s.critical_warning = Some(0);
         s.counters[0].value = 0;
         assert_eq!(verdict(&s, None).0, Health::Healthy);
+    }
+
+    /// Which readings between the scheduled ones are worth keeping.
+    #[test]
+    fn a_reading_is_news_when_what_it_says_changed() {
+        let last = smart(vec![attr(5, 100, 10, 0, true)]);
+        let mut warmer = last.clone();
+        warmer.temperature_c = Some(41);
+        warmer.power_on_hours = Some(101);
+        assert!(
+            !says_more(&last, &warmer),
+            "temperature and hours are not news"
+        );
+        let grown = smart(vec![attr(5, 100, 10, 50, true)]);
+        assert!(says_more(&last, &grown), "a count grew");
+        assert!(!says_more(&grown, &grown.clone()), "and stayed");
+        let mut running = last.clone();
+        running.self_test_running = Some("self-test in progress, 90% remaining".into());
+        running.self_test_remaining_percent = Some(88);
+        assert!(says_more(&last, &running), "a test began");
+        let mut on = running.clone();
+        on.self_test_remaining_percent = Some(81);
+        assert!(!says_more(&running, &on), "within the same tenth");
+        on.self_test_remaining_percent = Some(70);
+        assert!(says_more(&running, &on), "a tenth further");
+        let mut done = last.clone();
+        done.self_tests = vec![crate::storage::SelfTest {
+            kind: "Short offline".into(),
+            result: "Completed without error".into(),
+            failed: false,
+            aborted: false,
+            hours: Some(100),
+            lba: None,
+        }];
+        assert!(says_more(&on, &done), "the test ended");
+        assert!(says_more(&last, &done), "a result came in");
+        assert!(!says_more(&done, &done.clone()));
+        assert!(says_more(&last, &Smart::unavailable("gone")));
     }
 
     #[test]

@@ -84,6 +84,16 @@ impl SelfTestKind {
             _ => None,
         }
     }
+
+    /// How long a test of this kind takes on a drive that does not say:
+    /// a short test is over within two minutes (ATA, SCSI and NVMe all
+    /// say so); a long one takes what the drive says, or is not guessed.
+    pub fn default_minutes(self) -> Option<u32> {
+        match self {
+            SelfTestKind::Short => Some(2),
+            SelfTestKind::Long => None,
+        }
+    }
 }
 
 /// One entry of a drive's self-test log.
@@ -138,6 +148,20 @@ pub struct Smart {
     /// A self-test running now, in words with its progress.
     #[serde(default)]
     pub self_test_running: Option<String>,
+    /// Which kind of test is running, where the drive says.
+    #[serde(default)]
+    pub self_test_running_kind: Option<SelfTestKind>,
+    /// How much of the running test is left, in percent, where the drive
+    /// says (an ATA drive counts in tens).
+    #[serde(default)]
+    pub self_test_remaining_percent: Option<u8>,
+    /// How long the drive says its short and long self-tests take, in
+    /// minutes (ATA: the polling times; SCSI: the extended test's
+    /// duration); `None` where it does not say.
+    #[serde(default)]
+    pub short_test_minutes: Option<u32>,
+    #[serde(default)]
+    pub long_test_minutes: Option<u32>,
     /// The drive's self-test log, newest first.
     #[serde(default)]
     pub self_tests: Vec<SelfTest>,
@@ -149,6 +173,16 @@ impl Smart {
             unavailable: Some(reason.into()),
             ..Smart::default()
         }
+    }
+
+    /// How long a `kind` self-test takes on this drive, in minutes: what
+    /// the drive says, else [`SelfTestKind::default_minutes`].
+    pub fn test_minutes(&self, kind: SelfTestKind) -> Option<u32> {
+        match kind {
+            SelfTestKind::Short => self.short_test_minutes,
+            SelfTestKind::Long => self.long_test_minutes,
+        }
+        .or_else(|| kind.default_minutes())
     }
 }
 
@@ -398,8 +432,14 @@ pub trait Backend: Send + Sync {
     fn inventory(&self) -> Result<Inventory, BackendError>;
 
     /// Reads one drive's SMART data now (the SMART poller calls this on its
-    /// schedule, a few drives at a time; never a page).
-    fn read_smart(&self, ident: &str, dev_name: Option<&str>) -> Result<Smart, BackendError>;
+    /// schedule, a few drives at a time, and a job when an operator asks;
+    /// never a page). The command it runs goes into `log`.
+    fn read_smart(
+        &self,
+        ident: &str,
+        dev_name: Option<&str>,
+        log: &mut dyn CommandLog,
+    ) -> Result<Smart, BackendError>;
 
     /// Starts a SMART self-test on a drive; it runs inside the drive, and
     /// its result shows in the drive's self-test log. Returns what it did.
@@ -408,6 +448,15 @@ pub trait Backend: Send + Sync {
         ident: &str,
         dev_name: Option<&str>,
         kind: SelfTestKind,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError>;
+
+    /// Aborts the self-test running on a drive; the drive's self-test log
+    /// then says it was aborted by the host. Returns what it did.
+    fn abort_self_test(
+        &self,
+        ident: &str,
+        dev_name: Option<&str>,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError>;
 

@@ -257,6 +257,39 @@ impl LinuxBackend {
         Ok(self.settings.dev_root.join(dev))
     }
 
+    /// The device node of a drive for a command that changes it: `None`
+    /// (the drive has gone since it was asked for) fails.
+    fn drive_node(&self, dev_name: Option<&str>) -> Result<PathBuf, BackendError> {
+        let dev = dev_name.ok_or_else(|| {
+            BackendError::Failed("the drive has no device node now; is it still there?".into())
+        })?;
+        self.block_node(dev)
+    }
+
+    /// Runs a smartctl command that orders the drive to do something (start
+    /// or abort a test), recorded in `log`; what smartctl said, line by
+    /// line without its banner. Bits 0 to 2 of smartctl's status: the
+    /// command line, opening the device, or the command itself failed (a
+    /// test already running, SMART off); it says why on standard output.
+    fn smartctl_order(
+        &self,
+        spec: &CommandSpec,
+        log: &mut dyn CommandLog,
+    ) -> Result<Vec<String>, BackendError> {
+        let out = cmd::run(spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        log.record(&out)?;
+        let said = smartctl::said(&out.stdout_text());
+        if out.exit_code.is_none_or(|c| c & 0b111 != 0) {
+            let reason = if said.is_empty() {
+                "no reason given".to_string()
+            } else {
+                said.join(" ")
+            };
+            return Err(BackendError::Failed(failure(spec, &out, &reason)));
+        }
+        Ok(said)
+    }
+
     /// Every enclosure as it is now, with its power supplies, fans and
     /// sensors if `parts`; the `sg_ses` reads go into `log`.
     fn enclosures(
@@ -280,6 +313,11 @@ impl LinuxBackend {
         let out = run_ok(&self.tool("lsblk")?.args(["-J", "-O", "-b"]), log)?;
         lsblk::parse(&out.stdout_text()).map_err(|e| BackendError::Failed(format!("lsblk: {e}")))
     }
+}
+
+/// "/dev/sda" for messages.
+fn dev_label(dev_name: Option<&str>) -> String {
+    format!("/dev/{}", dev_name.unwrap_or("?"))
 }
 
 /// "`argv` failed (how it ended): reason".
@@ -413,18 +451,21 @@ impl Backend for LinuxBackend {
         Ok(Inventory { enclosures, drives })
     }
 
-    fn read_smart(&self, _ident: &str, dev_name: Option<&str>) -> Result<Smart, BackendError> {
+    fn read_smart(
+        &self,
+        _ident: &str,
+        dev_name: Option<&str>,
+        log: &mut dyn CommandLog,
+    ) -> Result<Smart, BackendError> {
         let Some(dev) = dev_name else {
             return Ok(Smart::unavailable("the drive has no device node now"));
         };
         let node = self.block_node(dev)?;
-        let spec = self
-            .tool("smartctl")?
-            .args(["-j", "-x"])
-            .arg(node.as_os_str());
+        let spec = self.tool("smartctl")?.args(smartctl::read_args(&node));
         // smartctl's exit status is a bit mask of findings; its JSON says
         // what they are.
         let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
+        log.record(&out)?;
         smartctl::parse(&out.stdout_text()).map_err(|e| {
             BackendError::Failed(format!(
                 "`{}`: {e} ({})",
@@ -441,47 +482,42 @@ impl Backend for LinuxBackend {
         kind: SelfTestKind,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        let dev = dev_name.ok_or_else(|| {
-            BackendError::Failed("the drive has no device node now; is it still there?".into())
-        })?;
-        let node = self.block_node(dev)?;
+        let node = self.drive_node(dev_name)?;
         let spec = self
             .tool("smartctl")?
-            .args(["-t", kind.as_str()])
-            .arg(node.as_os_str());
-        let out = cmd::run(&spec).map_err(|e| BackendError::Failed(e.to_string()))?;
-        log.record(&out)?;
-        // Bits 0 to 2 of smartctl's status: the command line, opening the
-        // device, or the command itself failed (a test already running,
-        // SMART off). It says why on standard output.
-        let said: Vec<String> = out
-            .stdout_text()
-            .lines()
-            .map(str::trim)
-            .filter(|l| {
-                !l.is_empty()
-                    && !l.starts_with("smartctl ")
-                    && !l.starts_with("Copyright")
-                    && !l.starts_with("===")
-            })
-            .map(str::to_string)
-            .collect();
-        if out.exit_code.is_none_or(|c| c & 0b111 != 0) {
-            let reason = if said.is_empty() {
-                "no reason given".to_string()
-            } else {
-                said.join(" ")
-            };
-            return Err(BackendError::Failed(failure(&spec, &out, &reason)));
-        }
+            .args(smartctl::test_args(kind, &node));
+        let said = self.smartctl_order(&spec, log)?;
         let wait = said
             .iter()
             .find(|l| l.starts_with("Please wait"))
             .map(|l| format!(" {l}"))
             .unwrap_or_default();
         Ok(format!(
-            "{} self-test started on /dev/{dev}.{wait}",
-            kind.as_str()
+            "{} self-test started on {}.{wait}",
+            kind.as_str(),
+            dev_label(dev_name)
+        ))
+    }
+
+    fn abort_self_test(
+        &self,
+        _ident: &str,
+        dev_name: Option<&str>,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let node = self.drive_node(dev_name)?;
+        let spec = self.tool("smartctl")?.args(smartctl::abort_args(&node));
+        let said = self.smartctl_order(&spec, log)?;
+        // ATA: "Self-testing aborted!"; NVMe: "Self-test aborted! (NSID
+        // 0x1)"; SCSI says nothing when it worked.
+        let words = said
+            .iter()
+            .find(|l| l.to_ascii_lowercase().contains("aborted"))
+            .map(|l| format!(": {l}"))
+            .unwrap_or_default();
+        Ok(format!(
+            "the self-test on {} was told to stop{words}",
+            dev_label(dev_name)
         ))
     }
 

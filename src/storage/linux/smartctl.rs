@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::storage::{Counter, SelfTest, Smart, SmartAttribute};
+use crate::storage::{Counter, SelfTest, SelfTestKind, Smart, SmartAttribute};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SmartctlError {
@@ -46,6 +46,37 @@ fn scsi_ie(v: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .unwrap_or("informational exception");
     Some(format!("{words} (asc 0x{asc:02x}, ascq 0x{ascq:02x})"))
+}
+
+/// The arguments that read a drive's whole report as JSON.
+pub fn read_args(node: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec!["-j".into(), "-x".into(), node.into()]
+}
+
+/// The arguments that start a `kind` self-test in the background.
+pub fn test_args(kind: SelfTestKind, node: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec!["-t".into(), kind.as_str().into(), node.into()]
+}
+
+/// The arguments that abort the self-test a drive is running.
+pub fn abort_args(node: &std::path::Path) -> Vec<std::ffi::OsString> {
+    vec!["-X".into(), node.into()]
+}
+
+/// What smartctl said when ordering a drive (`-t`, `-X`), line by line,
+/// without its banner (version, copyright, section headings).
+pub fn said(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("smartctl ")
+                && !l.starts_with("Copyright")
+                && !l.starts_with("===")
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// Reads one `smartctl -j` report.
@@ -109,11 +140,16 @@ fn parse_value(v: &Value, tool: &Value) -> Result<Smart, SmartctlError> {
     .find_map(|p| int(v, p))
     .filter(|t| *t > 0)
     .map(|t| t as i32);
-    let (self_test_running, self_tests) = self_tests(v);
+    let log = self_tests(v);
+    let (short_test_minutes, long_test_minutes) = test_minutes(v);
     Ok(Smart {
         unavailable: None,
-        self_test_running,
-        self_tests,
+        self_test_running: log.running,
+        self_test_running_kind: log.running_kind,
+        self_test_remaining_percent: log.remaining_percent,
+        self_tests: log.tests,
+        short_test_minutes,
+        long_test_minutes,
         passed,
         health_report: scsi_ie(v),
         // SCSI devices that have no sensor say 0. With -x, smartctl 7.3
@@ -181,19 +217,55 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     at(v, path).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The self-test running now (in words) and the self-test log, newest
-/// first, from whichever of the ATA, NVMe and SCSI logs the report holds.
-/// Each log codes its results differently; a failure is a result that
-/// found a fault, not one aborted or interrupted.
-fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
-    let mut running = None;
-    let mut log = Vec::new();
+/// How long the drive says its short and long self-tests take, in
+/// minutes: an ATA drive's polling times; a SCSI drive's extended test
+/// duration, in seconds, rounded up (SCSI gives no short time; NVMe gives
+/// neither through smartctl). A time of 0 says nothing.
+fn test_minutes(v: &Value) -> (Option<u32>, Option<u32>) {
+    let minutes = |n: u64| u32::try_from(n).ok().filter(|m| *m > 0);
+    let ata = |which: &str| {
+        uint(
+            v,
+            &["ata_smart_data", "self_test", "polling_minutes", which],
+        )
+        .and_then(minutes)
+    };
+    let scsi_long = uint(v, &["scsi_extended_self_test_seconds"])
+        .map(|s| s.div_ceil(60))
+        .and_then(minutes);
+    (ata("short"), ata("extended").or(scsi_long))
+}
+
+/// A drive's self-test log as smartctl reports it.
+#[derive(Debug, Default)]
+struct TestLog {
+    /// The test running now, in words with its progress.
+    running: Option<String>,
+    running_kind: Option<SelfTestKind>,
+    remaining_percent: Option<u8>,
+    /// Newest first.
+    tests: Vec<SelfTest>,
+}
+
+fn percent(n: u64) -> u8 {
+    n.min(100) as u8
+}
+
+/// The self-test running now and the self-test log, newest first, from
+/// whichever of the ATA, NVMe and SCSI logs the report holds. Each log
+/// codes its results differently; a failure is a result that found a
+/// fault, not one aborted or interrupted.
+fn self_tests(v: &Value) -> TestLog {
+    let mut out = TestLog::default();
     // ATA: the status byte's high nibble is the result, 15 = running; the
     // low nibble the tenths remaining.
     if let Some(status) = at(v, &["ata_smart_data", "self_test", "status"])
-        && uint(status, &["value"]).is_some_and(|s| s >> 4 == 15)
+        && let Some(value) = uint(status, &["value"]).filter(|s| s >> 4 == 15)
     {
-        running = Some(format!("self-test {}", text(status, &["string"])));
+        out.running = Some(format!("self-test {}", text(status, &["string"])));
+        out.remaining_percent = Some(percent(
+            uint(status, &["remaining_percent"]).unwrap_or((value & 0xf) * 10),
+        ));
     }
     // `-x` gives the extended (GP) log where the drive has one, else the
     // standard (SMART) log.
@@ -204,9 +276,18 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
     for t in ata_log.into_iter().flatten() {
         let code = uint(t, &["status", "value"]).unwrap_or(0) >> 4;
         if code == 15 {
+            // The running test's entry names its kind: off-line or
+            // captive, short (1, 129) or extended (2, 130).
+            if out.running.is_some() && out.running_kind.is_none() {
+                out.running_kind = match uint(t, &["type", "value"]) {
+                    Some(1 | 129) => Some(SelfTestKind::Short),
+                    Some(2 | 130) => Some(SelfTestKind::Long),
+                    _ => None,
+                };
+            }
             continue;
         }
-        log.push(SelfTest {
+        out.tests.push(SelfTest {
             kind: text(t, &["type", "string"]).into(),
             result: text(t, &["status", "string"]).into(),
             failed: (3..=8).contains(&code),
@@ -217,12 +298,20 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
     }
     // NVMe: result 5 (fatal), 6 and 7 (segments failed) found a fault.
     if let Some(nvme) = v.get("nvme_self_test_log") {
-        if uint(nvme, &["current_self_test_operation", "value"]).is_some_and(|op| op != 0) {
-            running = Some(format!(
+        let op = uint(nvme, &["current_self_test_operation", "value"]).unwrap_or(0);
+        if op != 0 {
+            let done = uint(nvme, &["current_self_test_completion_percent"]).unwrap_or(0);
+            out.running = Some(format!(
                 "{}: {}% done",
                 text(nvme, &["current_self_test_operation", "string"]),
-                uint(nvme, &["current_self_test_completion_percent"]).unwrap_or(0)
+                done
             ));
+            out.running_kind = match op {
+                1 => Some(SelfTestKind::Short),
+                2 => Some(SelfTestKind::Long),
+                _ => None,
+            };
+            out.remaining_percent = Some(100 - percent(done));
         }
         for t in at(nvme, &["table"])
             .and_then(Value::as_array)
@@ -230,7 +319,7 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
             .flatten()
         {
             let code = uint(t, &["self_test_result", "value"]).unwrap_or(0);
-            log.push(SelfTest {
+            out.tests.push(SelfTest {
                 kind: text(t, &["self_test_code", "string"]).into(),
                 result: text(t, &["self_test_result", "string"]).into(),
                 failed: (5..=7).contains(&code),
@@ -241,20 +330,27 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
         }
     }
     // SCSI: scsi_self_test_0 is the newest; result 3 to 7 found a fault
-    // (7: failed in a segment), 1 and 2 were aborted, 15 is running.
+    // (7: failed in a segment), 1 and 2 were aborted, 15 is running. Its
+    // code says the kind: background (1, 2) or foreground (5, 6), short
+    // or long. Newer smartctl also says how far the running test is.
     for n in 0..20 {
         let Some(t) = v.get(format!("scsi_self_test_{n}")) else {
             break;
         };
         let code = uint(t, &["result", "value"]).unwrap_or(0);
         if code == 15 {
-            running = Some(format!(
+            out.running = Some(format!(
                 "{} self-test in progress",
                 text(t, &["code", "string"])
             ));
+            out.running_kind = match uint(t, &["code", "value"]) {
+                Some(1 | 5) => Some(SelfTestKind::Short),
+                Some(2 | 6) => Some(SelfTestKind::Long),
+                _ => None,
+            };
             continue;
         }
-        log.push(SelfTest {
+        out.tests.push(SelfTest {
             kind: text(t, &["code", "string"]).into(),
             result: text(t, &["result", "string"]).into(),
             failed: (3..=7).contains(&code),
@@ -263,7 +359,18 @@ fn self_tests(v: &Value) -> (Option<String>, Vec<SelfTest>) {
             lba: uint(t, &["lba_first_failure", "value"]),
         });
     }
-    (running, log)
+    if let Some(status) = v.get("scsi_self_test_status")
+        && at(status, &["in_progress"]).and_then(Value::as_bool) == Some(true)
+    {
+        let done = percent(uint(status, &["completion_percent"]).unwrap_or(0));
+        out.remaining_percent = Some(100 - done);
+        out.running = Some(format!(
+            "{}, {}% remaining",
+            out.running.as_deref().unwrap_or("self-test in progress"),
+            100 - done
+        ));
+    }
+    out
 }
 
 fn counter(key: &str, label: &str, value: Option<u64>) -> Option<Counter> {
@@ -404,6 +511,15 @@ mod tests {
             s.self_test_running.as_deref(),
             Some("self-test in progress, 90% remaining")
         );
+        assert_eq!(s.self_test_remaining_percent, Some(90));
+        // The log's entry for the running test names its kind.
+        v["ata_smart_self_test_log"] = serde_json::json!({"standard": {"revision": 1, "table": [
+            {"type": {"value": 2, "string": "Extended offline"},
+             "status": {"value": 249, "string": "Self-test routine in progress", "remaining_percent": 90},
+             "lifetime_hours": 20}]}});
+        let s = parse(&v.to_string()).unwrap();
+        assert_eq!(s.self_test_running_kind, Some(SelfTestKind::Long));
+        assert!(s.self_tests.is_empty(), "the running test is not a result");
         let mut v: Value = serde_json::from_str(&fixture("nvme-healthy-7.3.json")).unwrap();
         v["nvme_self_test_log"] = serde_json::json!({
             "current_self_test_operation": {"value": 2, "string": "Extended self-test"},
@@ -417,8 +533,198 @@ mod tests {
             s.self_test_running.as_deref(),
             Some("Extended self-test: 35% done")
         );
+        assert_eq!(
+            (s.self_test_running_kind, s.self_test_remaining_percent),
+            (Some(SelfTestKind::Long), Some(65))
+        );
         assert!(s.self_tests[0].failed);
         assert_eq!(s.self_tests[0].lba, Some(4096));
+    }
+
+    /// How long each kind of drive says its tests take: ATA's polling
+    /// minutes, SCSI's extended test seconds rounded up to minutes, and
+    /// nothing from NVMe or a drive that says nothing.
+    #[test]
+    fn self_test_times_as_each_kind_of_drive_says_them() {
+        let cases: &[(&str, Option<u32>, Option<u32>)] = &[
+            ("lab-sata-x.json", Some(2), Some(54)),
+            ("sata-hdd-healthy.json", Some(2), Some(1479)),
+            ("sata-hdd-failing.json", Some(1), Some(79)),
+            ("sas-hdd-healthy.json", None, Some(56)),
+            ("sas-ssd-healthy.json", None, Some(5)),
+            ("nvme-healthy-7.3.json", None, None),
+            ("lab-scsi-debug-x.json", None, None),
+            ("qemu-sata-health-only.json", None, None),
+        ];
+        for (file, short, long) in cases {
+            let s = parse(&fixture(file)).unwrap();
+            assert_eq!(
+                (s.short_test_minutes, s.long_test_minutes),
+                (*short, *long),
+                "{file}"
+            );
+        }
+        // What Baystack plans with: a short test that does not say takes
+        // two minutes; a long one is not guessed.
+        let sas = parse(&fixture("sas-hdd-healthy.json")).unwrap();
+        assert_eq!(sas.test_minutes(SelfTestKind::Short), Some(2));
+        assert_eq!(sas.test_minutes(SelfTestKind::Long), Some(56));
+        let nvme = parse(&fixture("nvme-healthy-7.3.json")).unwrap();
+        assert_eq!(nvme.test_minutes(SelfTestKind::Long), None);
+    }
+
+    /// A WD140EDFZ captured with its extended test 90% done: running, 10%
+    /// remaining; which kind, the drive does not say.
+    #[test]
+    fn a_captured_running_ata_test_says_what_is_left() {
+        let s = parse(&fixture("sata-hdd-healthy.json")).unwrap();
+        assert_eq!(
+            s.self_test_running.as_deref(),
+            Some("self-test in progress, 10% remaining")
+        );
+        assert_eq!(s.self_test_remaining_percent, Some(10));
+        assert_eq!(s.self_test_running_kind, None);
+        assert_eq!(s.self_tests[0].hours, Some(1708), "the log stays");
+    }
+
+    /// Each field the self-test follow-up reads, replaced in turn by each
+    /// thing a report could hold there instead: the parser never fails on
+    /// it, and reads a time or a percent only from a number that is one.
+    #[test]
+    fn self_test_fields_replaced_by_anything_read_as_nothing_or_in_range() {
+        let odd = [
+            serde_json::json!(null),
+            serde_json::json!(-1),
+            serde_json::json!(0),
+            serde_json::json!(1.5),
+            serde_json::json!("54"),
+            serde_json::json!(true),
+            serde_json::json!({}),
+            serde_json::json!([7]),
+            serde_json::json!(4294967296u64),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(250),
+        ];
+        let paths: &[(&str, &[&str])] = &[
+            (
+                "qemu-sata-x.json",
+                &["ata_smart_data", "self_test", "polling_minutes", "short"],
+            ),
+            (
+                "qemu-sata-x.json",
+                &["ata_smart_data", "self_test", "polling_minutes", "extended"],
+            ),
+            (
+                "qemu-sata-x.json",
+                &["ata_smart_data", "self_test", "polling_minutes"],
+            ),
+            (
+                "sata-hdd-healthy.json",
+                &["ata_smart_data", "self_test", "status", "value"],
+            ),
+            (
+                "sata-hdd-healthy.json",
+                &["ata_smart_data", "self_test", "status", "remaining_percent"],
+            ),
+            (
+                "sata-hdd-healthy.json",
+                &["ata_smart_data", "self_test", "status"],
+            ),
+            ("sas-hdd-healthy.json", &["scsi_extended_self_test_seconds"]),
+            (
+                "sas-hdd-healthy.json",
+                &["scsi_self_test_status", "in_progress"],
+            ),
+            (
+                "sas-hdd-healthy.json",
+                &["scsi_self_test_status", "completion_percent"],
+            ),
+            (
+                "sas-hdd-healthy.json",
+                &["scsi_self_test_0", "result", "value"],
+            ),
+            (
+                "sas-hdd-healthy.json",
+                &["scsi_self_test_0", "code", "value"],
+            ),
+            (
+                "nvme-healthy-7.3.json",
+                &["nvme_self_test_log", "current_self_test_operation", "value"],
+            ),
+            (
+                "nvme-healthy-7.3.json",
+                &["nvme_self_test_log", "current_self_test_completion_percent"],
+            ),
+        ];
+        for (file, path) in paths {
+            let base: Value = serde_json::from_str(&fixture(file)).unwrap();
+            for value in &odd {
+                let mut v = base.clone();
+                // Make the running test's fields exist where they would.
+                if path[0] == "scsi_self_test_status" {
+                    v["scsi_self_test_status"] =
+                        serde_json::json!({"in_progress": true, "completion_percent": 40});
+                }
+                if path[0] == "nvme_self_test_log" {
+                    v["nvme_self_test_log"] = serde_json::json!({
+                        "current_self_test_operation": {"value": 1, "string": "Short self-test in progress"},
+                        "current_self_test_completion_percent": 60});
+                }
+                let (last, parents) = path.split_last().unwrap();
+                let mut at = &mut v;
+                for p in parents {
+                    at = &mut at[*p];
+                }
+                at[*last] = value.clone();
+                let what = format!("{file} {path:?} = {value}");
+                let s = parse(&v.to_string()).unwrap_or_else(|e| panic!("{what}: {e}"));
+                for m in [s.short_test_minutes, s.long_test_minutes]
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(m > 0, "{what}: {m} minutes");
+                }
+                if let Some(p) = s.self_test_remaining_percent {
+                    assert!(p <= 100, "{what}: {p}%");
+                    assert!(
+                        s.self_test_running.is_some(),
+                        "{what}: a percent of no test"
+                    );
+                }
+                assert!(
+                    s.self_test_running_kind.is_none() || s.self_test_running.is_some(),
+                    "{what}: a kind of no test"
+                );
+            }
+        }
+    }
+
+    /// A SCSI test running, as the log's in-progress entry and (smartctl
+    /// after 7.5) the sense data's progress say it.
+    #[test]
+    fn a_running_scsi_test_says_its_kind_and_what_is_left() {
+        let mut v: Value = serde_json::from_str(&fixture("sas-hdd-healthy.json")).unwrap();
+        v["scsi_self_test_0"] = serde_json::json!({
+            "code": {"value": 2, "string": "Background long"},
+            "result": {"value": 15, "string": "Self test in progress ..."},
+            "failed_segment": {"value": 0, "aka": "self_test_number"},
+            "self_test_in_progress": true
+        });
+        let s = parse(&v.to_string()).unwrap();
+        assert_eq!(s.self_test_running_kind, Some(SelfTestKind::Long));
+        assert_eq!(
+            s.self_test_remaining_percent, None,
+            "smartctl 7.3 says no more"
+        );
+        assert_eq!(s.self_tests.len(), 1, "the running one is not in the log");
+        v["scsi_self_test_status"] =
+            serde_json::json!({"in_progress": true, "completion_percent": 60});
+        let s = parse(&v.to_string()).unwrap();
+        assert_eq!(s.self_test_remaining_percent, Some(40));
+        assert_eq!(
+            s.self_test_running.as_deref(),
+            Some("Background long self-test in progress, 40% remaining")
+        );
     }
 
     /// Real outputs (see tests/fixtures/smartctl/README.md): the verdict and
@@ -570,6 +876,33 @@ mod tests {
             ("Short offline", "Completed without error", false)
         );
         assert_eq!(after.self_test_running, None);
+    }
+
+    /// The argument vectors the backend runs smartctl with, and what it
+    /// reads of smartctl's words after an order (the lab's `-t short`).
+    #[test]
+    fn argument_vectors_and_what_an_order_said() {
+        let node = std::path::Path::new("/dev/sdc");
+        let strs = |v: Vec<std::ffi::OsString>| -> Vec<String> {
+            v.into_iter().map(|a| a.into_string().unwrap()).collect()
+        };
+        assert_eq!(strs(read_args(node)), ["-j", "-x", "/dev/sdc"]);
+        assert_eq!(
+            strs(test_args(SelfTestKind::Long, node)),
+            ["-t", "long", "/dev/sdc"]
+        );
+        assert_eq!(strs(abort_args(node)), ["-X", "/dev/sdc"]);
+        assert_eq!(
+            said(&fixture("lab-sata-t-short.txt")),
+            [
+                "Sending command: \"Execute SMART Short self-test routine immediately in off-line mode\".",
+                "Drive command \"Execute SMART Short self-test routine immediately in off-line mode\" successful.",
+                "Testing has begun.",
+                "Please wait 2 minutes for test to complete.",
+                "Test will complete after Tue Dec  1 08:54:06 2026 UTC",
+                "Use smartctl -X to abort test.",
+            ]
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ struct SimSelfTest {
     /// Milliseconds since the epoch: at a high simulator speed a test
     /// takes about a second.
     started_ms: u64,
+    /// When the host aborted it, if it did.
+    #[serde(default)]
+    aborted_ms: Option<u64>,
 }
 
 /// How long a simulated self-test takes at speed 1, in seconds: about what
@@ -48,6 +51,12 @@ fn self_test_seconds(kind: SelfTestKind) -> f64 {
         SelfTestKind::Short => 120.0,
         SelfTestKind::Long => 8.0 * 3600.0,
     }
+}
+
+/// What a simulated drive says its `kind` self-test takes, in whole
+/// minutes, on the simulator's clock (as an ATA drive's polling minutes).
+fn self_test_minutes(kind: SelfTestKind, speed: f64) -> u32 {
+    ((self_test_seconds(kind) / speed / 60.0).ceil() as u32).max(1)
 }
 
 fn now_ms() -> u64 {
@@ -67,7 +76,7 @@ impl State {
         let t = self.self_tests.get(ident)?.last()?;
         let done = now_ms().saturating_sub(t.started_ms) as f64 / 1000.0 * speed
             / self_test_seconds(t.kind);
-        (done < 1.0).then_some((t.kind, done))
+        (done < 1.0 && t.aborted_ms.is_none()).then_some((t.kind, done))
     }
 }
 
@@ -338,36 +347,42 @@ impl Backend for SimBackend {
                 }
             }
             // The self-test log, newest first: finished tests pass unless
-            // the drive was made to fail.
+            // the drive was made to fail; an aborted one says so.
+            smart.short_test_minutes = Some(self_test_minutes(SelfTestKind::Short, self.speed));
+            smart.long_test_minutes = Some(self_test_minutes(SelfTestKind::Long, self.speed));
             let running = state.running_test(&d.ident, self.speed);
-            smart.self_test_running = running.map(|(kind, done)| {
-                format!(
-                    "{} self-test in progress, {}% remaining",
-                    kind.as_str(),
-                    100 - (done * 100.0) as u32
-                )
+            let remaining = running.map(|(_, done)| 100 - ((done * 100.0) as u8).min(100));
+            smart.self_test_running = running.zip(remaining).map(|((kind, _), left)| {
+                format!("{} self-test in progress, {left}% remaining", kind.as_str())
             });
+            smart.self_test_running_kind = running.map(|(kind, _)| kind);
+            smart.self_test_remaining_percent = remaining;
             let finished = state.self_tests.get(&d.ident).into_iter().flatten().rev();
             smart.self_tests = finished
                 .skip(usize::from(running.is_some()))
                 .map(|t| {
-                    let failed = smart.passed == Some(false);
-                    let ended = (t.started_ms / 1000)
-                        + (self_test_seconds(t.kind) / self.speed).ceil() as u64;
+                    let failed = smart.passed == Some(false) && t.aborted_ms.is_none();
+                    let ended = t.aborted_ms.map_or(
+                        (t.started_ms / 1000)
+                            + (self_test_seconds(t.kind) / self.speed).ceil() as u64,
+                        |ms| ms / 1000,
+                    );
                     SelfTest {
                         kind: match t.kind {
                             SelfTestKind::Short => "Short offline",
                             SelfTestKind::Long => "Extended offline",
                         }
                         .into(),
-                        result: if failed {
+                        result: if t.aborted_ms.is_some() {
+                            "Aborted by host"
+                        } else if failed {
                             "Completed: read failure"
                         } else {
                             "Completed without error"
                         }
                         .into(),
                         failed,
-                        aborted: false,
+                        aborted: t.aborted_ms.is_some(),
                         hours: Some(base_hours + hours_at(ended)),
                         lba: failed.then_some(1_234_567),
                     }
@@ -377,7 +392,12 @@ impl Backend for SimBackend {
         Ok(inv)
     }
 
-    fn read_smart(&self, ident: &str, _dev_name: Option<&str>) -> Result<Smart, BackendError> {
+    fn read_smart(
+        &self,
+        ident: &str,
+        _dev_name: Option<&str>,
+        _log: &mut dyn CommandLog,
+    ) -> Result<Smart, BackendError> {
         // A SMART read through an HBA takes a fraction of a second.
         self.pause(Duration::from_millis(150));
         self.inventory()?
@@ -419,11 +439,48 @@ impl Backend for SimBackend {
                 .push(SimSelfTest {
                     kind,
                     started_ms: now_ms(),
+                    aborted_ms: None,
                 });
             Ok(format!(
                 "{words} began its {} self-test; it takes about {} minutes",
                 kind.as_str(),
                 (self_test_seconds(kind) / speed / 60.0).ceil()
+            ))
+        })
+    }
+
+    fn abort_self_test(
+        &self,
+        ident: &str,
+        _dev_name: Option<&str>,
+        _log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        self.pause(Duration::from_millis(200));
+        let speed = self.speed;
+        self.change(|state| {
+            let drive = state
+                .inventory
+                .drives
+                .iter()
+                .find(|d| d.ident == ident)
+                .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))?;
+            let words = format!("{} {}", drive.model, drive.serial);
+            let Some((kind, done)) = state.running_test(ident, speed) else {
+                return Ok(format!(
+                    "{words} was running no self-test; there was nothing to abort"
+                ));
+            };
+            if let Some(t) = state
+                .self_tests
+                .get_mut(ident)
+                .and_then(|tests| tests.last_mut())
+            {
+                t.aborted_ms = Some(now_ms());
+            }
+            Ok(format!(
+                "{words} aborted its {} self-test ({}% done)",
+                kind.as_str(),
+                (done * 100.0) as u32
             ))
         })
     }
@@ -854,6 +911,63 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("unreadable"), "{err}");
+    }
+
+    /// A simulated drive says how long its tests take, shows a running
+    /// test's kind and what is left, and an abort ends it as the host's.
+    #[test]
+    fn a_running_test_shows_its_progress_and_is_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = SimBackend::open(dir.path(), &settings(1, 12)).unwrap();
+        let ident = sim.inventory().unwrap().drives[0].ident.clone();
+        let read = || {
+            sim.read_smart(&ident, None, &mut crate::storage::NoLog)
+                .unwrap()
+        };
+        let s = read();
+        assert_eq!(
+            (s.short_test_minutes, s.long_test_minutes),
+            (Some(2), Some(480))
+        );
+        assert_eq!(s.test_minutes(SelfTestKind::Long), Some(480));
+        let log = &mut crate::storage::NoLog;
+        assert!(
+            sim.abort_self_test(&ident, None, log)
+                .unwrap()
+                .ends_with("was running no self-test; there was nothing to abort")
+        );
+        sim.start_self_test(&ident, None, SelfTestKind::Long, log)
+            .unwrap();
+        let s = read();
+        assert_eq!(s.self_test_running_kind, Some(SelfTestKind::Long));
+        assert_eq!(s.self_test_remaining_percent, Some(100));
+        assert_eq!(
+            s.self_test_running.as_deref(),
+            Some("long self-test in progress, 100% remaining")
+        );
+        let did = sim.abort_self_test(&ident, None, log).unwrap();
+        assert!(
+            did.contains("aborted its long self-test (0% done)"),
+            "{did}"
+        );
+        let s = read();
+        assert_eq!(
+            (
+                s.self_test_running,
+                s.self_test_running_kind,
+                s.self_test_remaining_percent
+            ),
+            (None, None, None)
+        );
+        let t = &s.self_tests[0];
+        assert_eq!(
+            (t.kind.as_str(), t.result.as_str(), t.aborted, t.failed),
+            ("Extended offline", "Aborted by host", true, false)
+        );
+        // A new test may start once the last was aborted.
+        sim.start_self_test(&ident, None, SelfTestKind::Short, log)
+            .unwrap();
+        assert_eq!(read().self_test_running_kind, Some(SelfTestKind::Short));
     }
 
     #[test]
