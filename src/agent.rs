@@ -114,7 +114,9 @@ fn warn_once(problem: Option<String>) {
 /// little after the agent does (the first observation has recorded the
 /// drives by then), and then enqueues the self-tests that are due. In
 /// between, every observation interval, it reads the drives that appeared
-/// since the last round: a drive put in a bay is judged within seconds.
+/// since the last round (a drive put in a bay is judged within seconds)
+/// and follows the self-tests: a drive running one is read again, and
+/// once more when its test should have ended ([`smart::follow_up`]).
 async fn poll_smart(
     db: Db,
     backend: Arc<dyn Backend>,
@@ -146,15 +148,32 @@ async fn poll_smart(
                 None => smart::poll_once(&db, backend.as_ref(), concurrency)?,
                 Some(k) => smart::poll_newcomers(&db, backend.as_ref(), concurrency, k)?,
             };
+            // A round has just read every drive.
+            let followed = known
+                .as_ref()
+                .map(|_| smart::follow_self_tests(&db, backend.as_ref(), concurrency));
             let tests = match report.drives {
                 0 => Ok(0),
                 _ => smart::schedule_self_tests(&db, short_days, long_days),
             };
-            Ok::<_, AppError>((report, tests))
+            Ok::<_, AppError>((report, followed, tests))
         })
         .await
         {
-            Ok(Ok((report, tests))) => {
+            Ok(Ok((report, followed, tests))) => {
+                match followed {
+                    Some(Ok(f)) if f.drives > 0 => {
+                        tracing::debug!(
+                            "SMART read again for {} drive(s) running or ending a self-test",
+                            f.drives
+                        );
+                        for (drive, why) in f.failed {
+                            tracing::warn!("SMART of {drive} during its self-test: {why}");
+                        }
+                    }
+                    Some(Err(e)) => tracing::warn!("self-tests not followed up: {e}"),
+                    _ => {}
+                }
                 newcomers.read(&report);
                 if round || report.drives > 0 {
                     tracing::info!(

@@ -51,8 +51,11 @@ pub fn store(
             .set(values)
             .returning(drives::id)
             .get_result(c))?;
+        // A backend that reads SMART with the inventory (the simulator):
+        // kept when it says something new, so the drive's verdict is
+        // always that of a kept reading, the one its page shows.
         if let Some(smart) = &d.smart {
-            apply_smart(c, id, smart, now, false)?;
+            apply_smart(c, id, smart, now, Keep::IfNews)?;
         }
     }
     // Drives not seen in this pass are gone (pulled, dead, or renamed away).
@@ -154,31 +157,51 @@ pub fn store(
     record_observation(c, backend, None, now)
 }
 
-/// The verdict on a drive's SMART reading, against the last kept reading
-/// (so a count that grew says so), written to the drive; with
-/// `keep_sample`, the reading is kept in its history too.
+/// Which SMART readings are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every one: the scheduled round, an operator's "read now", the
+    /// reading when a self-test should have ended.
+    Always,
+    /// Only one that says something the last kept one did not
+    /// ([`crate::storage::health::says_more`]): the observer's, and those
+    /// taken while a self-test runs.
+    IfNews,
+}
+
+/// Keeps a drive's SMART reading (see [`Keep`]) with its verdict, against
+/// the last kept reading (so a count that grew says so), and makes it the
+/// drive's: its verdict, temperature and hours. A reading not kept changes
+/// nothing, so the drive's verdict, its page's table and its history's
+/// newest row are always one reading, with its time. The verdict kept, or
+/// `None` when the reading was not.
 pub fn apply_smart(
     c: &mut Conn<'_>,
     drive_id: i64,
     smart: &Smart,
     now: NaiveDateTime,
-    keep_sample: bool,
-) -> QueryResult<(Health, String)> {
+    keep: Keep,
+) -> QueryResult<Option<(Health, String)>> {
     let before = last_smart(c, drive_id)?;
-    let (health, reason) = verdict(smart, before.as_ref());
-    if keep_sample {
-        db_run!(c, c => diesel::insert_into(smart_samples::table)
-            .values((
-                smart_samples::drive_id.eq(drive_id),
-                smart_samples::at.eq(now),
-                smart_samples::health.eq(health.as_str()),
-                smart_samples::reason.eq(&reason),
-                smart_samples::temperature_c.eq(smart.temperature_c),
-                smart_samples::power_on_hours.eq(smart.power_on_hours),
-                smart_samples::data.eq(serde_json::to_string(smart).expect("SMART serializes")),
-            ))
-            .execute(c))?;
+    if keep == Keep::IfNews
+        && before
+            .as_ref()
+            .is_some_and(|b| !crate::storage::health::says_more(b, smart))
+    {
+        return Ok(None);
     }
+    let (health, reason) = verdict(smart, before.as_ref());
+    db_run!(c, c => diesel::insert_into(smart_samples::table)
+        .values((
+            smart_samples::drive_id.eq(drive_id),
+            smart_samples::at.eq(now),
+            smart_samples::health.eq(health.as_str()),
+            smart_samples::reason.eq(&reason),
+            smart_samples::temperature_c.eq(smart.temperature_c),
+            smart_samples::power_on_hours.eq(smart.power_on_hours),
+            smart_samples::data.eq(serde_json::to_string(smart).expect("SMART serializes")),
+        ))
+        .execute(c))?;
     // The drive's row first: on PostgreSQL that waits for an agent counting
     // errors against it to commit, so the counts read next are current.
     db_run!(c, c => diesel::update(drives::table.find(drive_id))
@@ -194,7 +217,7 @@ pub fn apply_smart(
             drives::health_reason.eq(&reason),
         ))
         .execute(c))?;
-    Ok((health, reason))
+    Ok(Some((health, reason)))
 }
 
 /// A drive's verdict from its SMART, with the I/O errors the kernel logged
@@ -309,6 +332,36 @@ pub fn refresh_health(c: &mut Conn<'_>, drive_ids: &[i64]) -> QueryResult<()> {
             .execute(c))?;
     }
     Ok(())
+}
+
+/// A drive's newest kept SMART reading and when it was read.
+pub fn newest_reading(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<Reading>> {
+    let row: Option<(NaiveDateTime, String)> = db_run!(c, c => smart_samples::table
+        .filter(smart_samples::drive_id.eq(drive_id))
+        .order(smart_samples::at.desc())
+        .select((smart_samples::at, smart_samples::data))
+        .first(c)
+        .optional())?;
+    Ok(row.and_then(|(at, d)| Some((at, serde_json::from_str(&d).ok()?))))
+}
+
+/// A kept SMART reading and when it was read.
+pub type Reading = (NaiveDateTime, Smart);
+
+/// Every present drive with its newest kept SMART reading: what the SMART
+/// poller needs to follow up the drives' self-tests.
+pub fn present_with_readings(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Reading>)>> {
+    let rows: Vec<DriveRow> = db_run!(c, c => drives::table
+        .filter(drives::present.eq(true))
+        .order(drives::id)
+        .select(DriveRow::as_select())
+        .load(c))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for d in rows {
+        let newest = newest_reading(c, d.id)?;
+        out.push((d, newest));
+    }
+    Ok(out)
 }
 
 /// A drive's last kept SMART reading.
@@ -456,6 +509,17 @@ pub struct DriveRow {
 impl DriveRow {
     pub fn health(&self) -> Health {
         Health::parse(&self.health)
+    }
+
+    /// The newest self-test Baystack asked this drive for, and when.
+    pub fn last_test_asked(&self) -> Option<(NaiveDateTime, crate::storage::SelfTestKind)> {
+        use crate::storage::SelfTestKind;
+        match (self.short_test_at, self.long_test_at) {
+            (Some(s), Some(l)) if l >= s => Some((l, SelfTestKind::Long)),
+            (Some(s), _) => Some((s, SelfTestKind::Short)),
+            (None, Some(l)) => Some((l, SelfTestKind::Long)),
+            (None, None) => None,
+        }
     }
 
     /// How people tell the drive apart: "sda, Seagate ST4000NM0023

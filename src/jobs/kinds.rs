@@ -28,7 +28,15 @@ pub trait JobKind: Sync {
     ) -> Result<String, JobError>;
 }
 
-pub static KINDS: &[&dyn JobKind] = &[&BAY_LOCATE, &BAY_FAULT, &DriveLocate, &DriveSelfTest, &Noop];
+pub static KINDS: &[&dyn JobKind] = &[
+    &BAY_LOCATE,
+    &BAY_FAULT,
+    &DriveLocate,
+    &DriveSelfTest,
+    &DriveSelfTestAbort,
+    &DriveSmart,
+    &Noop,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
@@ -280,9 +288,15 @@ pub fn self_test(
         })
         .expect("payload serializes"),
         resources: vec![drive_resource(ident)],
-        steps: vec![format!("Start the {} self-test", kind.as_str())],
+        steps: vec![
+            format!("Start the {} self-test", kind.as_str()),
+            READ_BACK.into(),
+        ],
     }
 }
+
+/// The step after a self-test is started or aborted.
+const READ_BACK: &str = "Read the drive's SMART, to show the test as it is now";
 
 pub struct DriveSelfTest;
 
@@ -300,16 +314,146 @@ impl JobKind for DriveSelfTest {
     fn run_step(
         &self,
         payload: &str,
-        _position: i32,
+        position: i32,
         ctx: &mut StepCtx<'_>,
     ) -> Result<String, JobError> {
         let p: SelfTestPayload = parse(payload)?;
         let backend = ctx.backend;
-        let did = backend.start_self_test(&p.ident, p.dev_name.as_deref(), p.kind, ctx)?;
-        ctx.commit_with_step(move |c, now| {
-            crate::db::inventory::mark_self_test(c, p.drive_id, p.kind, now)
-        });
-        Ok(did)
+        match position {
+            0 => {
+                let did = backend.start_self_test(&p.ident, p.dev_name.as_deref(), p.kind, ctx)?;
+                ctx.commit_with_step(move |c, now| {
+                    crate::db::inventory::mark_self_test(c, p.drive_id, p.kind, now)
+                });
+                Ok(did)
+            }
+            _ => read_back(ctx, p.drive_id, &p.ident, p.dev_name.as_deref()),
+        }
+    }
+}
+
+/// Reads a drive's SMART through the backend (the command goes into the
+/// job's log) and keeps the reading with the step, as the drive's newest:
+/// what was read, in words.
+fn read_and_keep(
+    ctx: &mut StepCtx<'_>,
+    drive_id: i64,
+    ident: &str,
+    dev_name: Option<&str>,
+) -> Result<String, JobError> {
+    use crate::db::inventory::{Keep, apply_smart};
+    let backend = ctx.backend;
+    let smart = backend.read_smart(ident, dev_name, ctx)?;
+    let (health, reason) = crate::storage::health::verdict(&smart, None);
+    let mut words = format!("read and kept: {}, {reason}", health.as_str());
+    if let Some(running) = &smart.self_test_running {
+        words.push_str(&format!("; {running}"));
+    } else if let Some(t) = smart.self_tests.first() {
+        words.push_str(&format!("; its newest self-test: {}, {}", t.kind, t.result));
+    }
+    ctx.commit_with_step(move |c, now| {
+        apply_smart(c, drive_id, &smart, now, Keep::Always).map(|_| ())
+    });
+    Ok(words)
+}
+
+/// [`read_and_keep`] after a test was started or aborted: the order is
+/// given, so a reading that fails says so without failing the job.
+fn read_back(
+    ctx: &mut StepCtx<'_>,
+    drive_id: i64,
+    ident: &str,
+    dev_name: Option<&str>,
+) -> Result<String, JobError> {
+    match read_and_keep(ctx, drive_id, ident, dev_name) {
+        Err(JobError::Failed(why)) => Ok(format!(
+            "the drive's SMART could not be read back ({why}); the agent reads it again at its next round"
+        )),
+        other => other,
+    }
+}
+
+// ---- drive.smart, drive.selftest.abort ----
+
+/// A drive, as jobs that read or stop it name it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrivePayload {
+    pub drive_id: i64,
+    pub ident: String,
+    /// The kernel name when the job was asked for.
+    pub dev_name: Option<String>,
+}
+
+fn drive_payload(drive_id: i64, ident: &str, dev_name: Option<&str>) -> serde_json::Value {
+    serde_json::to_value(DrivePayload {
+        drive_id,
+        ident: ident.into(),
+        dev_name: dev_name.map(str::to_string),
+    })
+    .expect("payload serializes")
+}
+
+/// A job that reads a drive's SMART now and keeps the reading with its
+/// verdict, as the scheduled round does.
+pub fn read_smart(drive_id: i64, ident: &str, dev_name: Option<&str>, label: &str) -> JobSpec {
+    JobSpec {
+        kind: DriveSmart.name().into(),
+        summary: format!("Read SMART: {label}"),
+        payload: drive_payload(drive_id, ident, dev_name),
+        resources: vec![drive_resource(ident)],
+        steps: vec!["Read the drive's SMART and keep the reading with its verdict".into()],
+    }
+}
+
+pub struct DriveSmart;
+
+impl JobKind for DriveSmart {
+    fn name(&self) -> &'static str {
+        "drive.smart"
+    }
+
+    fn run_step(
+        &self,
+        payload: &str,
+        _position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let p: DrivePayload = parse(payload)?;
+        read_and_keep(ctx, p.drive_id, &p.ident, p.dev_name.as_deref())
+    }
+}
+
+/// A job that aborts the self-test a drive is running, then reads the
+/// drive back so its page shows the test ended.
+pub fn abort_self_test(drive_id: i64, ident: &str, dev_name: Option<&str>, label: &str) -> JobSpec {
+    JobSpec {
+        kind: DriveSelfTestAbort.name().into(),
+        summary: format!("Abort the SMART self-test: {label}"),
+        payload: drive_payload(drive_id, ident, dev_name),
+        resources: vec![drive_resource(ident)],
+        steps: vec!["Abort the running self-test".into(), READ_BACK.into()],
+    }
+}
+
+pub struct DriveSelfTestAbort;
+
+impl JobKind for DriveSelfTestAbort {
+    fn name(&self) -> &'static str {
+        "drive.selftest.abort"
+    }
+
+    fn run_step(
+        &self,
+        payload: &str,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let p: DrivePayload = parse(payload)?;
+        let backend = ctx.backend;
+        match position {
+            0 => Ok(backend.abort_self_test(&p.ident, p.dev_name.as_deref(), ctx)?),
+            _ => read_back(ctx, p.drive_id, &p.ident, p.dev_name.as_deref()),
+        }
     }
 }
 

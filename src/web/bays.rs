@@ -277,7 +277,8 @@ async fn load_drive(
 }
 
 /// `GET /api/v1/drives/{id}`: one drive, its latest SMART reading in full
-/// and its SMART history (newest first).
+/// with when it was read (`smart_read_at`), and its SMART history (newest
+/// first). The drive's verdict is that reading's.
 pub async fn api_drive(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -289,6 +290,9 @@ pub async fn api_drive(
         ))
     })?;
     let mut body = drive_json(&drive, place.as_ref());
+    body["smart_read_at"] =
+        serde_json::to_value(history.first().map(|h| crate::db::rfc3339(&h.at)))
+            .expect("a time serializes");
     body["smart"] = serde_json::to_value(&smart).expect("SMART serializes");
     body["history"] = serde_json::to_value(&history).expect("history serializes");
     Ok(HttpResponse::Ok().json(body))
@@ -547,11 +551,85 @@ pub struct DrivePage {
     pub size: String,
     /// The self-test schedule in words.
     pub schedule: String,
-    /// The latest kept reading in full.
+    /// The latest kept reading in full: the one the verdict is from.
     pub smart: Option<crate::storage::Smart>,
+    /// When it was read.
+    pub read_at: Option<chrono::NaiveDateTime>,
     pub history: Vec<inventory::SampleRow>,
     /// Temperature and error counts over the kept readings.
     pub trends: Vec<Trend>,
+    /// While too few readings are kept for a trend: when there will be.
+    pub trends_due: Option<String>,
+    /// The self-test the latest reading shows running, in words: "short
+    /// test, 40% remaining".
+    pub running: Option<String>,
+    /// How the agent follows the running test up, in words.
+    pub follow: Option<String>,
+    /// How long the drive says its long test takes: "about 6 hours".
+    pub long_time: Option<String>,
+}
+
+impl DrivePage {
+    /// How long the drive says its short test takes.
+    pub fn short_time(&self) -> Option<String> {
+        self.smart.as_ref()?.short_test_minutes.map(about)
+    }
+
+    /// What the long test's button asks before it starts one.
+    pub fn long_question(&self) -> String {
+        match &self.long_time {
+            Some(t) => format!(
+                "A long self-test reads the whole surface of {}: {t}, during which the drive \
+                 answers more slowly. Start it?",
+                self.d.label()
+            ),
+            None => format!(
+                "A long self-test reads the whole surface of {} and can take many hours (the \
+                 drive does not say how long). Start it?",
+                self.d.label()
+            ),
+        }
+    }
+}
+
+/// "about 54 minutes", "about 1 hour", "about 25 hours".
+pub fn about(minutes: u32) -> String {
+    match minutes {
+        0..=1 => "about a minute".into(),
+        2..=59 => format!("about {minutes} minutes"),
+        60..=89 => "about 1 hour".into(),
+        m => format!("about {} hours", (m + 30) / 60),
+    }
+}
+
+/// The self-test a reading taken at `read_at` shows running, in words:
+/// "short test, 40% remaining". Which kind, the drive says, or else it is
+/// the one Baystack last asked for (`asked`), if that was before the
+/// reading and recent enough to be still running.
+pub fn running_words(
+    smart: &crate::storage::Smart,
+    read_at: chrono::NaiveDateTime,
+    asked: Option<(chrono::NaiveDateTime, SelfTestKind)>,
+) -> Option<String> {
+    let words = smart.self_test_running.as_ref()?;
+    let kind = smart.self_test_running_kind.or_else(|| {
+        let (at, kind) = asked?;
+        (at <= read_at && read_at - at < chrono::Duration::days(2)).then_some(kind)
+    });
+    Some(match (kind, smart.self_test_remaining_percent) {
+        (Some(k), Some(p)) => format!("{} test, {p}% remaining", k.as_str()),
+        (None, Some(p)) => format!("self-test, {p}% remaining"),
+        (Some(k), None) => format!("{} test ({words})", k.as_str()),
+        (None, None) => words.clone(),
+    })
+}
+
+/// "every 60 minutes", "every minute".
+fn every_minutes(minutes: u64) -> String {
+    match minutes {
+        1 => "every minute".into(),
+        n => format!("every {n} minutes"),
+    }
 }
 
 /// One line over a drive's kept readings, oldest to newest, drawn as an
@@ -621,6 +699,40 @@ fn trends(history: &[inventory::SampleRow]) -> Vec<Trend> {
     .collect()
 }
 
+/// The fewest kept readings a trend is drawn from.
+const TREND_READINGS: usize = 2;
+
+/// While fewer readings are kept than a trend needs, when there will be
+/// enough, in words. The agent reads every drive every `interval_minutes`:
+/// the next reading is due that long after the newest (a drive with none
+/// is read as soon as it is seen, so now), each further one an interval on.
+fn trends_due(
+    history: &[inventory::SampleRow],
+    interval_minutes: u64,
+    now: chrono::NaiveDateTime,
+    time: impl Fn(&chrono::NaiveDateTime) -> String,
+) -> Option<String> {
+    let kept = history.len();
+    let missing = TREND_READINGS.saturating_sub(kept);
+    if missing == 0 {
+        return None;
+    }
+    let interval =
+        chrono::Duration::minutes(i64::try_from(interval_minutes).unwrap_or(i64::MAX / 120_000));
+    let next = history.first().map_or(now, |h| (h.at + interval).max(now));
+    let when = next + interval * (missing as i32 - 1);
+    let have = match kept {
+        0 => "none is kept yet",
+        _ => "1 is kept",
+    };
+    Some(format!(
+        "Trends appear once {TREND_READINGS} readings are kept; {have}. The agent reads every \
+         drive {}, so by about {}.",
+        every_minutes(interval_minutes),
+        time(&when)
+    ))
+}
+
 /// `GET /drives/{id}`: identity, bay, verdict with reasons, the attribute
 /// table, self-tests and the kept readings.
 pub async fn drive_page(
@@ -634,15 +746,64 @@ pub async fn drive_page(
             "there is no drive {id}; the bay map links to every drive"
         ))
     })?;
+    let frame = Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?;
+    let agent = &state.settings.agent;
+    let read_at = history.first().map(|h| h.at);
+    let asked = d.last_test_asked();
+    let running = smart
+        .as_ref()
+        .zip(read_at)
+        .and_then(|(s, at)| running_words(s, at, asked));
+    let follow = running.as_ref().map(|_| {
+        let end = smart.as_ref().zip(asked).and_then(|(s, (at, kind))| {
+            let same = s.self_test_running_kind.is_none_or(|k| k == kind);
+            let m = s.test_minutes(kind).filter(|_| same)?;
+            let end = at + chrono::Duration::minutes(i64::from(m));
+            (end > crate::db::now()).then_some(end)
+        });
+        let tenths = smart
+            .as_ref()
+            .is_some_and(|s| s.self_test_remaining_percent.is_some());
+        format!(
+            "The agent reads the drive again every {} s while the test runs{}, and keeps the \
+             reading {}when it ends.",
+            agent.observe_interval_seconds.clamp(2, 60),
+            end.map(|e| format!(
+                " and once more when it should have ended, about {}",
+                frame.time(&e)
+            ))
+            .unwrap_or_default(),
+            if tenths {
+                "each time the test is a tenth further and "
+            } else {
+                ""
+            }
+        )
+    });
+    let long_time = smart
+        .as_ref()
+        .and_then(|s| s.test_minutes(SelfTestKind::Long))
+        .map(about);
+    let trends_due = trends_due(
+        &history,
+        agent.smart_interval_minutes,
+        crate::db::now(),
+        |t| frame.time(t),
+    );
     Ok(DrivePage {
-        frame: Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?,
         size: super::page::human_bytes(d.size_bytes),
-        schedule: schedule_words(&state.settings.agent),
+        schedule: schedule_words(agent),
         trends: trends(&history),
+        trends_due,
+        frame,
         d,
         place,
         smart,
+        read_at,
         history,
+        running,
+        follow,
+        long_time,
     })
 }
 
@@ -780,6 +941,110 @@ pub async fn self_test_page(
     Ok(jobs::see_other(format!("/jobs/{id}")))
 }
 
+/// Checks the drive is there and enqueues the job that reads its SMART now.
+async fn enqueue_read_smart(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    id_text: String,
+) -> Result<i64, AppError> {
+    let (d, _) = present_drive(state, &id_text, "be read").await?;
+    let spec = kinds::read_smart(d.id, &d.ident, d.dev_name.as_deref(), &d.label());
+    jobs::enqueue(state, who, &client_address(req), spec, None).await
+}
+
+/// `POST /api/v1/drives/{id}/smart`: enqueues a job that reads the drive's
+/// SMART now and keeps the reading; 202 `{"job_id": N}`.
+pub async fn api_read_smart(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = enqueue_read_smart(&req, &state, &who, path.into_inner()).await?;
+    Ok(jobs::accepted(id))
+}
+
+/// `POST /drives/{id}/smart` from the drive's page: to the job's page.
+pub async fn read_smart_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = enqueue_read_smart(&req, &state, &who, path.into_inner()).await?;
+    Ok(jobs::see_other(format!("/jobs/{id}")))
+}
+
+/// Checks the drive is there and its last reading shows a self-test
+/// running, and enqueues the job that aborts it. Refused in words when no
+/// test runs as far as the console knows (a drive asked to abort nothing
+/// says nothing useful).
+async fn enqueue_abort(
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    id_text: String,
+) -> Result<i64, AppError> {
+    let (d, _) = present_drive(state, &id_text, "have its self-test aborted").await?;
+    let id = d.id;
+    let newest = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            Ok(inventory::newest_reading(&mut conn.conn(), id)?)
+        })
+        .await?;
+    let label = d.label();
+    match newest {
+        Some((_, s)) if s.self_test_running.is_some() => {}
+        Some((at, _)) => {
+            let tz = state
+                .appliance()
+                .await?
+                .and_then(|a| a.timezone.parse().ok())
+                .unwrap_or(chrono_tz::UTC);
+            return Err(AppError::Conflict(format!(
+                "{label} is running no self-test as of its last reading, at {}; there is \
+                 nothing to abort (read its SMART now to see it as it is)",
+                super::page::format_time(&at, tz)
+            )));
+        }
+        None => {
+            return Err(AppError::Conflict(format!(
+                "the SMART of {label} has not been read yet, so no self-test is known to be \
+                 running; there is nothing to abort"
+            )));
+        }
+    }
+    let spec = kinds::abort_self_test(d.id, &d.ident, d.dev_name.as_deref(), &label);
+    jobs::enqueue(state, who, &client_address(req), spec, None).await
+}
+
+/// `POST /api/v1/drives/{id}/selftest/abort`: enqueues a job that aborts
+/// the running self-test; 202 `{"job_id": N}`, 409 when the drive's last
+/// reading shows none running.
+pub async fn api_abort_self_test(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = enqueue_abort(&req, &state, &who, path.into_inner()).await?;
+    Ok(jobs::accepted(id))
+}
+
+/// `POST /drives/{id}/selftest/abort` from the drive's page: to the job's
+/// page.
+pub async fn abort_self_test_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let id = enqueue_abort(&req, &state, &who, path.into_inner()).await?;
+    Ok(jobs::see_other(format!("/jobs/{id}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -859,6 +1124,107 @@ mod tests {
             ..m
         };
         assert_eq!(plain.grid_class(&enclosure("SAS2X36", 24)), "cols-6");
+    }
+
+    #[test]
+    fn test_times_are_said_in_minutes_or_hours() {
+        let said: Vec<String> = [1, 2, 54, 60, 89, 90, 360, 480, 1479]
+            .into_iter()
+            .map(about)
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "about a minute",
+                "about 2 minutes",
+                "about 54 minutes",
+                "about 1 hour",
+                "about 1 hour",
+                "about 2 hours",
+                "about 6 hours",
+                "about 8 hours",
+                "about 25 hours"
+            ]
+        );
+    }
+
+    /// "Running now: short test, 40% remaining": the kind the drive says,
+    /// or else the one Baystack asked for just before.
+    #[test]
+    fn a_running_test_is_named_with_what_is_left() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let mut s = crate::storage::Smart {
+            self_test_running: Some("self-test in progress, 40% remaining".into()),
+            self_test_remaining_percent: Some(40),
+            ..Default::default()
+        };
+        let asked = |minutes_before: i64, kind| {
+            Some((at - chrono::Duration::minutes(minutes_before), kind))
+        };
+        assert_eq!(
+            running_words(&s, at, asked(1, SelfTestKind::Short)).as_deref(),
+            Some("short test, 40% remaining")
+        );
+        assert_eq!(
+            running_words(&s, at, None).as_deref(),
+            Some("self-test, 40% remaining")
+        );
+        assert_eq!(
+            running_words(&s, at, asked(3 * 24 * 60, SelfTestKind::Short)).as_deref(),
+            Some("self-test, 40% remaining"),
+            "an ask days ago is not this test"
+        );
+        s.self_test_running_kind = Some(SelfTestKind::Long);
+        assert_eq!(
+            running_words(&s, at, asked(1, SelfTestKind::Short)).as_deref(),
+            Some("long test, 40% remaining"),
+            "the drive's word first"
+        );
+        s.self_test_remaining_percent = None;
+        s.self_test_running = Some("Background long self-test in progress".into());
+        assert_eq!(
+            running_words(&s, at, None).as_deref(),
+            Some("long test (Background long self-test in progress)")
+        );
+        s.self_test_running = None;
+        assert_eq!(running_words(&s, at, None), None);
+    }
+
+    /// Too few readings for a trend: the page says when there will be
+    /// enough, from the agent's interval.
+    #[test]
+    fn the_trends_say_when_they_will_appear() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0)
+            .unwrap()
+            .naive_utc();
+        let time = |t: &chrono::NaiveDateTime| t.format("%H:%M").to_string();
+        let sample = |minutes_ago: i64| inventory::SampleRow {
+            at: now - chrono::Duration::minutes(minutes_ago),
+            health: "healthy".into(),
+            reason: "no SMART errors".into(),
+            temperature_c: Some(30),
+            power_on_hours: Some(1),
+            data: "{}".into(),
+        };
+        assert_eq!(
+            trends_due(&[], 60, now, time).unwrap(),
+            "Trends appear once 2 readings are kept; none is kept yet. The agent reads every \
+             drive every 60 minutes, so by about 09:00."
+        );
+        assert_eq!(
+            trends_due(&[sample(20)], 60, now, time).unwrap(),
+            "Trends appear once 2 readings are kept; 1 is kept. The agent reads every drive \
+             every 60 minutes, so by about 08:40."
+        );
+        assert!(
+            trends_due(&[sample(90)], 1, now, time)
+                .unwrap()
+                .ends_with("every minute, so by about 08:00."),
+            "a round overdue: from now"
+        );
+        assert_eq!(trends_due(&[sample(60), sample(0)], 60, now, time), None);
     }
 
     #[test]

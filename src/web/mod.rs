@@ -182,6 +182,8 @@ routes! {
     GET "/drives" VIEWER => drives::page;
     GET "/drives/{id}" VIEWER => bays::drive_page;
     POST "/drives/{id}/selftest" OPERATOR => bays::self_test_page;
+    POST "/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test_page;
+    POST "/drives/{id}/smart" OPERATOR => bays::read_smart_page;
     POST "/drives/{id}/locate" OPERATOR => bays::drive_locate_page;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
     POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault_page;
@@ -232,6 +234,8 @@ routes! {
     GET "/api/v1/drives" VIEWER => bays::api_drives;
     GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
     POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::api_self_test;
+    POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => bays::api_abort_self_test;
+    POST "/api/v1/drives/{id}/smart" OPERATOR => bays::api_read_smart;
     POST "/api/v1/drives/{id}/locate" OPERATOR => bays::api_drive_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;

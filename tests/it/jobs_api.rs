@@ -309,7 +309,11 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
         })
     };
     assert_eq!(reason, "5 reallocated sectors (up from 3)");
-    assert_eq!(samples, 3, "one kept reading per round");
+    assert_eq!(
+        samples, 4,
+        "the observer's first reading (the simulator reads SMART with the inventory), then one \
+         per round"
+    );
 
     // The same through the drives API.
     let id = bays[0]["drive"]["id"].as_i64().unwrap();
@@ -326,9 +330,9 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
     let one = c.get(&format!("/api/v1/drives/{id}")).await.json();
     assert_eq!(one["health_reason"], "5 reallocated sectors (up from 3)");
     let history = one["history"].as_array().unwrap();
-    assert_eq!(history.len(), 3);
+    assert_eq!(history.len(), 4);
     assert_eq!(history[0]["health"], "warning", "newest first");
-    assert_eq!(history[2]["health"], "healthy");
+    assert_eq!(history[3]["health"], "healthy");
     let realloc = one["smart"]["attributes"]
         .as_array()
         .unwrap()
@@ -360,8 +364,8 @@ async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
         "Reallocated_Sector_Ct",
         "Front 12-bay, slot 0",
         "Scheduled: a short test every day and a long test every 28 days",
-        // The error counts rose over the three readings, and the chart says so.
-        "<figure class=\"trend rose\">\n    <figcaption>Error counts <span class=\"muted small\">0 to 5 over the last 3 readings",
+        // The error counts rose over the four readings, and the chart says so.
+        "<figure class=\"trend rose\">\n    <figcaption>Error counts <span class=\"muted small\">0 to 5 over the last 4 readings",
     ] {
         assert!(page.contains(words), "{words:?} not on the page:\n{page}");
     }
