@@ -15,6 +15,9 @@ virtio=$(dev virtio-BAYVD0001)
 smartctl -j -x "/dev/$sata" >"$f/smartctl/lab-sata-x.json" || true
 smartctl -j -x "/dev/$virtio" >"$f/smartctl/lab-virtio-x.json" || true
 smartctl -t short "/dev/$sata" >"$f/smartctl/lab-sata-t-short.txt" || true
+# The abort the drive page offers (qemu's test may already be over: then
+# this is what smartctl says of an abort with nothing running).
+smartctl -X "/dev/$sata" >"$f/smartctl/lab-sata-X.txt" || true
 sleep 3
 smartctl -j -x "/dev/$sata" >"$f/smartctl/lab-sata-x-after-short-test.json" || true
 
