@@ -54,17 +54,23 @@ test("identify clicked on a bay of the 24-bay JBOD lights it without a reload", 
   const heading = await page.locator("h2", { hasText: "SAS2X28" }).textContent();
   assert.match(heading, /read and lit through the kernel/, "the method is named");
   const bay = grid.locator(`li.bay[data-slot="${SLOT}"]`);
-  assert.match(await bay.textContent(), new RegExp(`Slot0?${SLOT}`));
+  // Named as everywhere by its slot number; the enclosure's own descriptor
+  // for it (from the kernel's ses driver) is in its title.
+  assert.match(await bay.textContent(), new RegExp(`slot ${SLOT}\\b`));
+  assert.match(await bay.getAttribute("title"), new RegExp(`\\(Slot0?${SLOT}\\)`));
   assert.doesNotMatch(await bay.getAttribute("class"), /\blocate\b/, "dark before the click");
   await page.screenshot({ path: join(ARTIFACTS, "lab-bays-before.png"), fullPage: true });
 
   // A mark in the page: a reload would lose it.
   await page.evaluate(() => { window.__sameDocument = true; });
   await bay.locator("button.identify").click();
+  // The bay clicked says at once that its LED is asked for (or, on a quick
+  // enclosure, is already lit).
+  await page.waitForSelector(`ol.baygrid[aria-label*="SAS2X28"] li.bay.pending[data-slot="${SLOT}"] .pending-job, ol.baygrid[aria-label*="SAS2X28"] li.bay.locate[data-slot="${SLOT}"]`, { timeout: 15000 });
   await page.waitForSelector(`ol.baygrid[aria-label*="SAS2X28"] li.bay.locate[data-slot="${SLOT}"]`, { timeout: 45000 });
   assert.equal(await page.evaluate(() => window.__sameDocument), true, "the page was not reloaded");
   const lit = grid.locator(`li.bay[data-slot="${SLOT}"]`);
-  assert.match(await lit.textContent(), /identify on/);
+  assert.match(await lit.textContent(), /identify on · dark at \d\d:\d\d/);
   assert.match(await lit.locator("button.identify").textContent(), /Stop identifying/);
   await page.screenshot({ path: join(ARTIFACTS, "lab-bays-identify.png"), fullPage: true });
   assert.deepEqual(consoleErrors, [], "no errors in the browser's console");

@@ -142,9 +142,15 @@ def check(want, method, bays, enclosures):
     the kernel's ses driver, "sg_ses")."""
     problems = []
     ids = sorted(f"{e['id']:#x}" for e in want)
-    got_ids = sorted(e["ident"] for e in enclosures)
+    # An enclosure emulated before and gone now is listed as missing, with
+    # its bays kept as missing, not as present.
+    got_ids = sorted(e["ident"] for e in enclosures if e.get("present", True))
     if ids != got_ids:
         return [f"enclosures: got {got_ids}, want {ids}"]
+    for gone in (e for e in enclosures if not e.get("present", True)):
+        states = {b["state"] for b in bays if b["enclosure"] == gone["ident"]}
+        if states - {"missing"}:
+            problems.append(f"{gone['ident']} is gone but its bays are {sorted(states)}, not missing")
     for e in want:
         eid = f"{e['id']:#x}"
         got = next(x for x in enclosures if x["ident"] == eid)
