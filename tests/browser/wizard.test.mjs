@@ -304,6 +304,36 @@ test("every page fits a phone and uses a wall screen", async () => {
   await page.click("nav.nav a[href='/drives']");
   await page.waitForURL(`${base}/drives`);
   await shot(page, "31-phone-menu-drives");
+  // First use, as a new administrator walks it, on the phone.
+  await page.goto(`${base}/drives?sort=temperature`);
+  assert.match(await page.textContent(".sort strong"), /temperature/);
+  await page.click("table.drives tbody tr:first-child a");
+  await page.waitForSelector("text=SMART read at");
+  await page.goto(`${base}/settings`);
+  // Past what the form's own pattern checks: the server refuses it in words.
+  const tooLong = "b".repeat(64);
+  await page.fill("#hostname", tooLong);
+  await page.click("form[action='/settings'] button[type=submit]");
+  await page.waitForSelector(".field-error");
+  assert.equal(await page.inputValue("#hostname"), tooLong, "what was typed stays");
+  await page.fill("#hostname", "bay02");
+  await page.click("form[action='/settings'] button[type=submit]");
+  await page.waitForSelector("text=Settings saved.");
+  assert.match(await page.textContent("header .host"), /bay02/);
+  await shot(page, "32-phone-settings-saved");
+  // A token issued with the password is shown once; a reload issues none.
+  await page.goto(`${base}/account`);
+  await page.fill("#token-name", "nightly report");
+  await page.fill("#token-password", PASSWORD);
+  await page.click("form[action='/account/tokens'] button[type=submit]");
+  await page.waitForSelector("#new-token");
+  const token = await page.textContent("#new-token");
+  assert.match(token, /^bst_/);
+  await page.reload();
+  assert.equal(await page.locator("#new-token").count(), 0, "shown once");
+  const tokens = await (await page.request.get(`${base}/api/v1/tokens`)).json();
+  assert.equal(tokens.filter((t) => t.name === "nightly report").length, 1, "a reload issued nothing");
+  await shot(page, "33-phone-account");
   // A finished job offers no Cancel.
   await page.goto(`${base}/jobs/${jobs[0].id}`);
   await page.waitForSelector('#job-live[data-state="succeeded"]');
