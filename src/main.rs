@@ -272,7 +272,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{:<11} {:>7} {:>12} {:>14} {:>7}",
                 "database", "workers", "queue jobs/s", "baseline jobs/s", "ratio"
             );
-            for r in rows? {
+            let rows = rows?;
+            for r in &rows {
                 println!(
                     "{:<11} {:>7} {:>12.0} {:>14.0} {:>6.0}%",
                     r.database,
@@ -280,6 +281,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     r.queue_per_s,
                     r.baseline_per_s,
                     r.ratio() * 100.0
+                );
+            }
+            // The medians hide a slow first round (a new database, a plan
+            // made without statistics); every round, in the order run:
+            println!("every round, jobs/s in the order run (queue | baseline):");
+            let list = |v: &[f64]| {
+                v.iter()
+                    .map(|x| format!("{x:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            for r in &rows {
+                println!(
+                    "  {} x{}: {} | {}",
+                    r.database,
+                    r.workers,
+                    list(&r.queue_rounds),
+                    list(&r.baseline_rounds)
                 );
             }
         }
