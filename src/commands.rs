@@ -33,12 +33,8 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     };
     let listen = settings.listen;
     let state = actix_web::web::Data::new(AppState::new(db, settings).with_wake(wake));
-    let server = actix_web::HttpServer::new(move || web::app(state.clone()))
-        .workers(2)
-        .shutdown_timeout(10)
-        .bind(listen)
-        .with_context(|| format!("cannot listen on {listen}"))?
-        .run();
+    let server = web::server::serve(state, listen, 2)
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("console listening on http://{listen}/");
     let result = server.await;
     let _ = stop_tx.send(true);

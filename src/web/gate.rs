@@ -336,7 +336,7 @@ pub async fn gate(
 /// console itself (no inline script or style, no eval; htmx is configured
 /// for that in the page head), no framing, no MIME sniffing, and no full
 /// URLs sent to other sites.
-const SECURITY_HEADERS: &[(&str, &str)] = &[
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "content-security-policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

@@ -19,6 +19,7 @@ pub mod gate;
 pub mod jobs;
 pub mod login;
 pub mod page;
+pub mod server;
 pub mod settings;
 pub mod setup;
 pub mod users;

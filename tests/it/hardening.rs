@@ -318,3 +318,47 @@ fn user_unlock_forgets_the_failed_sign_ins() {
     .unwrap();
     assert_eq!(audit.len(), 1);
 }
+
+/// The answers actix's own parser gives before any of the console's code
+/// runs (a request it cannot read, a head too large) carry the console's
+/// security headers like every other answer.
+#[test]
+fn the_parsers_own_refusals_carry_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = serve(dir.path(), "");
+    let port = console.port;
+    let many: String = (0..200).map(|i| format!("X-H{i}: 1\r\n")).collect();
+    for (what, request, wanted) in [
+        (
+            "a request line it cannot read",
+            "GARBAGE\r\n\r\n".to_string(),
+            400,
+        ),
+        (
+            "a head too large",
+            format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{many}\r\n"),
+            431,
+        ),
+    ] {
+        let answer = wire::exchange(port, &request).unwrap_or_default();
+        assert_eq!(wire::status(&answer), wanted, "{what}: {answer}");
+        let head = answer.to_ascii_lowercase();
+        for header in [
+            "content-security-policy: default-src 'self'",
+            "x-content-type-options: nosniff",
+            "x-frame-options: deny",
+            "referrer-policy: same-origin",
+        ] {
+            assert!(head.contains(header), "{what} lacks {header}: {answer}");
+        }
+    }
+    // And the console's own answers are as they were.
+    let ok = wire::call(port, "GET", "/healthz", &[], "");
+    assert_eq!(wire::status(&ok), 200);
+    assert_eq!(
+        ok.to_ascii_lowercase()
+            .matches("content-security-policy")
+            .count(),
+        1
+    );
+}
