@@ -99,6 +99,36 @@ async fn job_pages_follow_the_job(backend: Backend) {
     let page = c.get(&format!("/jobs/{id}")).await.text();
     assert!(!page.contains(">Cancel</button>"), "{page}");
 
+    // An operator sets the fault LED from the bay map.
+    let mut browser = app.client().await;
+    browser.login("admin", crate::support::ADMIN_PASSWORD).await;
+    let map = browser.get("/bays").await.text();
+    assert!(
+        map.contains(&format!("action=\"/bays/{enclosure}/6/fault\"")),
+        "{map}"
+    );
+    let csrf = crate::support::csrf_from_page(&map);
+    let r = browser
+        .post_form(
+            &format!("/bays/{enclosure}/6/fault"),
+            &[("csrf_token", &csrf), ("on", "true")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let fault = c
+        .get(&format!("/api/v1/jobs?resource=bay%3A{enclosure}%3A6"))
+        .await
+        .json();
+    assert_eq!(fault[0]["kind"], "bay.fault", "{fault}");
+    assert!(
+        app.runner(std::time::Duration::from_secs(30))
+            .run_one()
+            .unwrap()
+    );
+    app.observe();
+    let map = browser.get("/bays/map").await.text();
+    assert!(map.contains("Clear fault LED"), "{map}");
+
     let list = c.get("/jobs").await.text();
     assert!(list.contains("hx-trigger=\"every 5s\""), "{list}");
     assert!(list.contains(">Front 12-bay, slot 3</option>"), "{list}");
