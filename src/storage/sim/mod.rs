@@ -71,6 +71,16 @@ fn now_unix() -> u64 {
 }
 
 impl State {
+    /// How a self-test's answer names the drive: "ST4000NM0023 Z1Z0A1B2".
+    fn drive_words(&self, ident: &str) -> Result<String, BackendError> {
+        self.inventory
+            .drives
+            .iter()
+            .find(|d| d.ident == ident)
+            .map(|d| format!("{} {}", d.model, d.serial))
+            .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))
+    }
+
     /// The self-test running on drive `ident` now, with the fraction done.
     fn running_test(&self, ident: &str, speed: f64) -> Option<(SelfTestKind, f64)> {
         let t = self.self_tests.get(ident)?.last()?;
@@ -418,13 +428,7 @@ impl Backend for SimBackend {
         self.pause(Duration::from_millis(200));
         let speed = self.speed;
         self.change(|state| {
-            let drive = state
-                .inventory
-                .drives
-                .iter()
-                .find(|d| d.ident == ident)
-                .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))?;
-            let words = format!("{} {}", drive.model, drive.serial);
+            let words = state.drive_words(ident)?;
             if let Some((running, done)) = state.running_test(ident, speed) {
                 return Err(BackendError::Failed(format!(
                     "{words} is running a {} self-test ({}% done); a drive runs one at a time",
@@ -458,13 +462,7 @@ impl Backend for SimBackend {
         self.pause(Duration::from_millis(200));
         let speed = self.speed;
         self.change(|state| {
-            let drive = state
-                .inventory
-                .drives
-                .iter()
-                .find(|d| d.ident == ident)
-                .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))?;
-            let words = format!("{} {}", drive.model, drive.serial);
+            let words = state.drive_words(ident)?;
             let Some((kind, done)) = state.running_test(ident, speed) else {
                 return Ok(format!(
                     "{words} was running no self-test; there was nothing to abort"
