@@ -13,7 +13,8 @@ use tokio::sync::{Notify, watch};
 use crate::config::{AgentSettings, Settings};
 use crate::db::{self, Db, inventory};
 use crate::error::AppError;
-use crate::jobs::runner::{Runner, Wake};
+use crate::jobs::Wake;
+use crate::jobs::runner::Runner;
 use crate::storage::{Backend, BackendError};
 use crate::{lights, smart};
 
@@ -79,7 +80,7 @@ struct LogRead {
     boot: String,
     /// The cursor it began at; `None` for the boot's first reading.
     from: Option<u64>,
-    log: crate::storage::KernelLog,
+    log: crate::domain::KernelLog,
 }
 
 /// The kernel's log from where this boot's reading stopped; `None` for a
@@ -253,7 +254,7 @@ pub async fn run(
     let runner = Runner::new(
         db.clone(),
         backend.clone(),
-        settings.runner(),
+        crate::jobs::runner::RunnerSettings::from_agent(&settings.agent),
         wake.clone(),
         Box::new(move || notify.notify_one()),
     );

@@ -15,7 +15,8 @@ use diesel::sql_types::BigInt;
 
 use crate::config::{DatabaseUrl, Settings};
 use crate::db::{self, Conn, Db, PooledConn, appliance};
-use crate::jobs::runner::{Runner, RunnerSettings, Wake};
+use crate::jobs::Wake;
+use crate::jobs::runner::{Runner, RunnerSettings};
 use crate::jobs::{kinds, queue};
 use crate::storage;
 use crate::{db_run, stmt};
@@ -85,7 +86,10 @@ fn run_queue(db: &Db, settings: &Settings, n: usize, workers: usize) -> anyhow::
         }
         Ok(())
     })?;
-    let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(settings)?);
+    let backend: Arc<dyn storage::Backend> = Arc::from(crate::commands::engine(
+        settings,
+        crate::domain::clock::system(),
+    )?);
     let runner = Runner::new(
         db.clone(),
         backend,
@@ -253,7 +257,7 @@ pub fn baymap(
     let mut settings = Settings::for_data_dir(scratch);
     settings.sim.layout = vec![bays; enclosures as usize];
     let db = Db::open(&settings.database)?;
-    let backend = storage::open(&settings)?;
+    let backend = crate::commands::engine(&settings, crate::domain::clock::system())?;
     crate::agent::observe_once(&db, backend.as_ref())?;
     let frame = Frame {
         title: "Bays".into(),

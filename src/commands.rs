@@ -10,10 +10,25 @@ use crate::agent;
 use crate::auth::{self, Role};
 use crate::config::{BackendKind, Settings};
 use crate::db::{self, Db, appliance, auth::Actor};
-use crate::jobs::runner::Wake;
+use crate::domain::clock::{self, Clock};
+use crate::jobs::Wake;
 use crate::naming;
 use crate::storage::{self, linux};
 use crate::web::{self, AppState};
+
+/// Opens the engine the settings name, on the clock given: the one place
+/// the engine is chosen.
+pub fn engine(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<Box<dyn storage::Backend>, storage::BackendError> {
+    match settings.backend {
+        BackendKind::Sim => Ok(Box::new(
+            storage::sim::SimBackend::open(&settings.data_dir, &settings.sim)?.with_clock(clock),
+        )),
+        BackendKind::Linux => Ok(Box::new(linux::LinuxBackend::new(&settings.linux, clock))),
+    }
+}
 
 /// `baystack serve`: the web console, and the agent unless `with_agent` is
 /// false.
@@ -23,7 +38,7 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake = Arc::new(Wake::default());
     let agent_task = if with_agent {
-        let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
+        let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
         let (db, settings, wake) = (db.clone(), settings.clone(), wake.clone());
         Some(tokio::spawn(async move {
             agent::run(db, backend, &settings, wake, stop_rx).await
@@ -47,7 +62,7 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
 /// `baystack agent`: only the agent, until SIGINT or SIGTERM.
 pub async fn agent(settings: Settings) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
-    let backend: Arc<dyn storage::Backend> = Arc::from(storage::open(&settings)?);
+    let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         agent::run(db, backend, &settings, Arc::new(Wake::default()), stop_rx).await
@@ -324,7 +339,7 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
             if let Some(note) = &note {
                 eprintln!("baystack: {note}");
             }
-            let (health, reason) = crate::storage::health::verdict(&smart, None);
+            let (health, reason) = crate::domain::health::verdict(&smart, None);
             serde_json::json!({"smart": smart, "health": health, "reason": reason, "note": note})
         }
         "enclosure" => {

@@ -768,16 +768,6 @@ impl Settings {
     }
 
     /// Settings for tests and tools: defaults rooted in `data_dir`.
-    /// The job runner's settings.
-    pub fn runner(&self) -> crate::jobs::runner::RunnerSettings {
-        crate::jobs::runner::RunnerSettings {
-            workers: self.agent.workers as usize,
-            lease: std::time::Duration::from_millis(self.agent.lease_ms),
-            poll: std::time::Duration::from_millis(self.agent.poll_ms),
-            max_attempts: self.agent.max_attempts as i32,
-        }
-    }
-
     pub fn for_data_dir(data_dir: &Path) -> Self {
         let cli = CliOverrides {
             data_dir: Some(data_dir.to_path_buf()),

@@ -3,8 +3,6 @@
 //! fragment for the browser; the underlying cause of an internal error is
 //! kept for the log, never shown.
 
-use crate::db::DbError;
-
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// A request that could not be read at all (malformed JSON, wrong type).
@@ -86,23 +84,6 @@ impl AppError {
             }
             other => other.to_string(),
         }
-    }
-}
-
-impl From<DbError> for AppError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::Pool(e) => {
-                AppError::Unavailable(format!("the database is not reachable: {e}"))
-            }
-            other => AppError::Internal(other.to_string()),
-        }
-    }
-}
-
-impl From<diesel::result::Error> for AppError {
-    fn from(e: diesel::result::Error) -> Self {
-        AppError::from(DbError::Query(e))
     }
 }
 

@@ -5,10 +5,17 @@
 
 use std::time::Duration;
 
-use crate::db::{self, Conn, Db, inventory};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::inventory::resource_busy;
+use crate::db::schema::{bays, drives, enclosures};
+use crate::db::{self, Conn, Db};
+use crate::db_run;
+use crate::domain::health::Health;
+use crate::domain::{BayAddr, Led};
 use crate::error::AppError;
 use crate::jobs::{self, kinds};
-use crate::storage::Led;
 
 /// Who the agent's own jobs say asked for them.
 pub const SYSTEM_ACTOR: &str = "baystack";
@@ -18,14 +25,8 @@ pub fn follow(db: &Db, locate_off_after: Duration) -> Result<usize, AppError> {
     Ok(darken_stale_locates(db, locate_off_after)? + follow_drive_health(db)?)
 }
 
-fn enqueue(
-    c: &mut Conn<'_>,
-    led: Led,
-    bay: &inventory::LitBay,
-    on: bool,
-    why: &str,
-) -> Result<(), AppError> {
-    let spec = kinds::bay_led(led, &bay.enclosure, &bay.enclosure_label, bay.slot, on);
+fn enqueue(c: &mut Conn<'_>, led: Led, bay: &LitBay, on: bool, why: &str) -> Result<(), AppError> {
+    let spec = kinds::bay_led(led, &bay.bay, &bay.enclosure_label, on);
     jobs::enqueue_audited(c, &spec, SYSTEM_ACTOR, None, None, Some(why))?;
     Ok(())
 }
@@ -36,7 +37,7 @@ pub fn darken_stale_locates(db: &Db, after: Duration) -> Result<usize, AppError>
     let lit_before = db::now() - chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
     let why = format!("lit for more than {} min", after.as_secs() / 60);
     db.get()?.write(|c| -> Result<usize, AppError> {
-        let stale = inventory::stale_locates(c, lit_before)?;
+        let stale = stale_locates(c, lit_before)?;
         for bay in &stale {
             enqueue(c, Led::Locate, bay, false, &why)?;
         }
@@ -48,7 +49,7 @@ pub fn darken_stale_locates(db: &Db, after: Duration) -> Result<usize, AppError>
 /// once the bay holds another drive, a healthy one.
 pub fn follow_drive_health(db: &Db) -> Result<usize, AppError> {
     db.get()?.write(|c| -> Result<usize, AppError> {
-        let (light, clear) = inventory::fault_changes(c)?;
+        let (light, clear) = fault_changes(c)?;
         for bay in &light {
             enqueue(c, Led::Fault, bay, true, &bay.why)?;
         }
@@ -57,4 +58,90 @@ pub fn follow_drive_health(db: &Db) -> Result<usize, AppError> {
         }
         Ok(light.len() + clear.len())
     })
+}
+
+/// A bay an automatic light change may apply to.
+#[derive(Debug, Clone)]
+pub struct LitBay {
+    pub bay: BayAddr,
+    pub enclosure_label: String,
+    /// What the drive in it is, in words, where that matters.
+    pub why: String,
+}
+
+fn lit_bay(
+    c: &mut Conn<'_>,
+    (enclosure, enclosure_label, slot): (String, String, i32),
+    why: String,
+) -> QueryResult<Option<LitBay>> {
+    let bay = BayAddr::from_row(enclosure, slot);
+    // Not for a bay an unfinished job holds: it will change it anyway.
+    Ok((!resource_busy(c, &bay.resource())?).then_some(LitBay {
+        bay,
+        enclosure_label,
+        why,
+    }))
+}
+
+/// Bays whose identify LED has been lit since before `lit_before` and that
+/// no unfinished job is about to change.
+pub fn stale_locates(c: &mut Conn<'_>, lit_before: NaiveDateTime) -> QueryResult<Vec<LitBay>> {
+    let lit: Vec<(String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::locate.eq(true))
+        .filter(bays::locate_since.lt(lit_before))
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    let mut out = Vec::new();
+    for bay in lit {
+        out.extend(lit_bay(c, bay, String::new())?);
+    }
+    Ok(out)
+}
+
+/// Bays whose fault LED should follow the drive in them: dark bays holding
+/// a failing drive (to light), and lit bays that now hold another drive, a
+/// healthy one (to clear). A fault LED an operator lit over a healthy drive
+/// stays until that drive is replaced or the operator clears it.
+pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)> {
+    type Row = (String, String, i32, String, String, String);
+    let failing: Vec<Row> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .inner_join(drives::table)
+        .filter(bays::fault.eq(false))
+        .filter(drives::health.eq(Health::Failing.as_str()))
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
+        .load(c))?;
+    let replaced: Vec<Row> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .inner_join(drives::table)
+        .filter(bays::fault.eq(true))
+        .filter(drives::health.eq(Health::Healthy.as_str()))
+        .filter(
+            bays::fault_drive_id
+                .is_null()
+                .or(bays::fault_drive_id.ne(bays::drive_id)),
+        )
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
+        .load(c))?;
+    let mut light = Vec::new();
+    for (e, l, slot, serial, reason, model) in failing {
+        light.extend(lit_bay(
+            c,
+            (e, l, slot),
+            format!("{model} {serial} is failing: {reason}"),
+        )?);
+    }
+    let mut clear = Vec::new();
+    for (e, l, slot, serial, _, model) in replaced {
+        clear.extend(lit_bay(
+            c,
+            (e, l, slot),
+            format!("the bay now holds {model} {serial}, a healthy drive"),
+        )?);
+    }
+    Ok((light, clear))
 }

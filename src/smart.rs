@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 
-use crate::db::inventory::Keep;
+use crate::db::Conn;
+use crate::db::inventory::{DriveRow, Keep};
 use crate::db::schema::drives;
 use crate::db::{self, Db, inventory};
 use crate::db_run;
+use crate::domain::health::Health;
+use crate::domain::{SelfTestKind, Smart};
 use crate::error::AppError;
-use crate::storage::{Backend, NoLog, SelfTestKind, Smart};
+use crate::storage::{Backend, NoLog};
 use chrono::NaiveDateTime;
 
 /// Enqueues the SMART self-tests that are due: a short test every
@@ -38,10 +41,7 @@ pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<u
                 continue;
             }
             let due_before = now - chrono::Duration::days(days.into());
-            for d in inventory::self_tests_due(c, kind, due_before)?
-                .iter()
-                .take(at_most)
-            {
+            for d in self_tests_due(c, kind, due_before)?.iter().take(at_most) {
                 let spec =
                     kinds::self_test(d.id, &d.ident, d.dev_name.as_deref(), &d.label(), kind);
                 let why = format!("due every {days} day(s)");
@@ -61,6 +61,46 @@ pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<u
         }
         Ok(enqueued)
     })
+}
+
+/// Present drives whose SMART can be read (the verdict is known) and for
+/// which Baystack last started a `kind` self-test, or first saw them,
+/// before `due_before`.
+fn self_tests_due(
+    c: &mut Conn<'_>,
+    kind: SelfTestKind,
+    due_before: NaiveDateTime,
+) -> QueryResult<Vec<DriveRow>> {
+    let readable = drives::table
+        .filter(drives::present.eq(true))
+        .filter(drives::health.ne(Health::Unknown.as_str()));
+    let rows: Vec<DriveRow> = match kind {
+        SelfTestKind::Short => db_run!(c, c => readable
+            .filter(drives::short_test_at.lt(due_before).or(
+                drives::short_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
+            ))
+            .order(drives::id)
+            .select(DriveRow::as_select())
+            .load(c)),
+        SelfTestKind::Long => db_run!(c, c => readable
+            .filter(drives::long_test_at.lt(due_before).or(
+                drives::long_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
+            ))
+            .order(drives::id)
+            .select(DriveRow::as_select())
+            .load(c)),
+    }?;
+    // Not while a job holds the drive, nor while its last reading shows a
+    // test running (a drive runs one at a time; a long one takes hours).
+    let mut due = Vec::new();
+    for d in rows {
+        let running =
+            inventory::last_smart(c, d.id)?.is_some_and(|s| s.self_test_running.is_some());
+        if !running && !inventory::resource_busy(c, &crate::domain::resource::drive(&d.ident))? {
+            due.push(d);
+        }
+    }
+    Ok(due)
 }
 
 /// What one round of reading did.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::Conn;
 use super::schema::{bays, drives, enclosures, kernel_log_cursors, observations, smart_samples};
 use crate::db_run;
-use crate::storage::health::{Health, verdict};
-use crate::storage::{Inventory, KernelIoError, Smart};
+use crate::domain::health::{Health, verdict};
+use crate::domain::{BayAddr, Inventory, KernelIoError, Smart};
 
 /// A new drive's verdict until its SMART is read.
 const NOT_READ_YET: &str = "SMART not read yet";
@@ -164,7 +164,7 @@ pub enum Keep {
     /// reading when a self-test should have ended.
     Always,
     /// Only one that says something the last kept one did not
-    /// ([`crate::storage::health::says_more`]): the observer's, and those
+    /// ([`crate::domain::health::says_more`]): the observer's, and those
     /// taken while a self-test runs.
     IfNews,
 }
@@ -186,7 +186,7 @@ pub fn apply_smart(
     if keep == Keep::IfNews
         && before
             .as_ref()
-            .is_some_and(|b| !crate::storage::health::says_more(b, smart))
+            .is_some_and(|b| !crate::domain::health::says_more(b, smart))
     {
         return Ok(None);
     }
@@ -232,7 +232,7 @@ fn with_logged_errors(
         .find(drive_id)
         .select((drives::medium_errors, drives::io_errors))
         .first(c))?;
-    Ok(crate::storage::health::with_kernel_errors(
+    Ok(crate::domain::health::with_kernel_errors(
         (health, reason),
         medium,
         other,
@@ -430,7 +430,7 @@ pub struct EnclosureRow {
 
 impl EnclosureRow {
     /// Power supplies, fans, sensors, ... as last observed.
-    pub fn elements(&self) -> Vec<crate::storage::Element> {
+    pub fn elements(&self) -> Vec<crate::domain::Element> {
         serde_json::from_str(&self.elements).unwrap_or_default()
     }
 
@@ -512,8 +512,8 @@ impl DriveRow {
     }
 
     /// The newest self-test Baystack asked this drive for, and when.
-    pub fn last_test_asked(&self) -> Option<(NaiveDateTime, crate::storage::SelfTestKind)> {
-        use crate::storage::SelfTestKind;
+    pub fn last_test_asked(&self) -> Option<(NaiveDateTime, crate::domain::SelfTestKind)> {
+        use crate::domain::SelfTestKind;
         match (self.short_test_at, self.long_test_at) {
             (Some(s), Some(l)) if l >= s => Some((l, SelfTestKind::Long)),
             (Some(s), _) => Some((s, SelfTestKind::Short)),
@@ -770,8 +770,26 @@ pub fn bay_state(enclosure: &EnclosureRow, bay: &BayRow, drive: Option<&DriveRow
     }
 }
 
-/// Where a drive sits: (enclosure ident, enclosure label, slot).
-pub type Place = (String, String, i32);
+/// Where a drive sits: its bay, and its enclosure's label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub bay: BayAddr,
+    pub enclosure_label: String,
+}
+
+impl Place {
+    fn from_row((enclosure, enclosure_label, slot): (String, String, i32)) -> Self {
+        Place {
+            bay: BayAddr::from_row(enclosure, slot),
+            enclosure_label,
+        }
+    }
+
+    /// "Front 12-bay, slot 5".
+    pub fn name(&self) -> String {
+        crate::naming::bay_name(&self.enclosure_label, self.bay.slot)
+    }
+}
 
 /// Every drive seen (present or gone), with the bay it is in.
 pub fn drives(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Place>)>> {
@@ -790,7 +808,7 @@ pub fn drives(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Place>)>> {
             let place = places
                 .iter()
                 .find(|p| p.0 == d.id)
-                .map(|p| (p.1.clone(), p.2.clone(), p.3));
+                .map(|p| Place::from_row((p.1.clone(), p.2.clone(), p.3)));
             (d, place)
         })
         .collect())
@@ -804,13 +822,13 @@ pub fn drive(c: &mut Conn<'_>, id: i64) -> QueryResult<Option<(DriveRow, Option<
         .first(c)
         .optional())?;
     let Some(row) = row else { return Ok(None) };
-    let place: Option<Place> = db_run!(c, c => bays::table
+    let place: Option<(String, String, i32)> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
         .filter(bays::drive_id.eq(id))
         .select((enclosures::ident, enclosures::label, bays::slot))
         .first(c)
         .optional())?;
-    Ok(Some((row, place)))
+    Ok(Some((row, place.map(Place::from_row))))
 }
 
 /// One kept SMART reading.
@@ -861,40 +879,32 @@ pub fn find_bay(
     Ok(Some((encl, bay)))
 }
 
-/// A bay an automatic light change may apply to.
-#[derive(Debug, Clone)]
-pub struct LitBay {
-    pub enclosure: String,
-    pub enclosure_label: String,
-    pub slot: u32,
-    /// What the drive in it is, in words, where that matters.
-    pub why: String,
-}
-
-/// Whether an unfinished job holds the resource.
+/// Whether an unfinished job holds the resource, or a job that failed
+/// part-way left it blocked: either way, no automatic job should be asked
+/// for it now.
 pub fn resource_busy(c: &mut Conn<'_>, key: &str) -> QueryResult<bool> {
-    use super::schema::open_resources;
+    use super::schema::{blocked_resources, open_resources};
     let busy: Option<i64> = db_run!(c, c => open_resources::table
         .filter(open_resources::resource.eq(key))
         .select(open_resources::job_id)
         .first(c)
         .optional())?;
-    Ok(busy.is_some())
-}
-
-/// Whether an unfinished job holds the bay (it will change it anyway).
-fn bay_busy(c: &mut Conn<'_>, enclosure: &str, slot: i32) -> QueryResult<bool> {
-    resource_busy(c, &crate::jobs::kinds::bay_resource(enclosure, slot as u32))
+    let blocked: Option<i64> = db_run!(c, c => blocked_resources::table
+        .filter(blocked_resources::resource.eq(key))
+        .select(blocked_resources::job_id)
+        .first(c)
+        .optional())?;
+    Ok(busy.is_some() || blocked.is_some())
 }
 
 /// Notes that Baystack asked drive `id` for a `kind` self-test at `now`.
 pub fn mark_self_test(
     c: &mut Conn<'_>,
     id: i64,
-    kind: crate::storage::SelfTestKind,
+    kind: crate::domain::SelfTestKind,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    use crate::storage::SelfTestKind;
+    use crate::domain::SelfTestKind;
     let drive = drives::table.find(id);
     match kind {
         SelfTestKind::Short => db_run!(c, c => diesel::update(drive)
@@ -905,120 +915,4 @@ pub fn mark_self_test(
             .execute(c)),
     }?;
     Ok(())
-}
-
-/// Present drives whose SMART can be read (the verdict is known) and for
-/// which Baystack last started a `kind` self-test, or first saw them,
-/// before `due_before`.
-pub fn self_tests_due(
-    c: &mut Conn<'_>,
-    kind: crate::storage::SelfTestKind,
-    due_before: NaiveDateTime,
-) -> QueryResult<Vec<DriveRow>> {
-    use crate::storage::SelfTestKind;
-    let readable = drives::table
-        .filter(drives::present.eq(true))
-        .filter(drives::health.ne(Health::Unknown.as_str()));
-    let rows: Vec<DriveRow> = match kind {
-        SelfTestKind::Short => db_run!(c, c => readable
-            .filter(drives::short_test_at.lt(due_before).or(
-                drives::short_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
-            ))
-            .order(drives::id)
-            .select(DriveRow::as_select())
-            .load(c)),
-        SelfTestKind::Long => db_run!(c, c => readable
-            .filter(drives::long_test_at.lt(due_before).or(
-                drives::long_test_at.is_null().and(drives::first_seen_at.lt(due_before)),
-            ))
-            .order(drives::id)
-            .select(DriveRow::as_select())
-            .load(c)),
-    }?;
-    // Not while a job holds the drive, nor while its last reading shows a
-    // test running (a drive runs one at a time; a long one takes hours).
-    let mut due = Vec::new();
-    for d in rows {
-        let running = last_smart(c, d.id)?.is_some_and(|s| s.self_test_running.is_some());
-        if !running && !resource_busy(c, &crate::jobs::kinds::drive_resource(&d.ident))? {
-            due.push(d);
-        }
-    }
-    Ok(due)
-}
-
-fn lit_bay(
-    c: &mut Conn<'_>,
-    (enclosure, enclosure_label, slot): (String, String, i32),
-    why: String,
-) -> QueryResult<Option<LitBay>> {
-    Ok((!bay_busy(c, &enclosure, slot)?).then_some(LitBay {
-        enclosure,
-        enclosure_label,
-        slot: slot as u32,
-        why,
-    }))
-}
-
-/// Bays whose identify LED has been lit since before `lit_before` and that
-/// no unfinished job is about to change.
-pub fn stale_locates(c: &mut Conn<'_>, lit_before: NaiveDateTime) -> QueryResult<Vec<LitBay>> {
-    let lit: Vec<(String, String, i32)> = db_run!(c, c => bays::table
-        .inner_join(enclosures::table)
-        .filter(bays::locate.eq(true))
-        .filter(bays::locate_since.lt(lit_before))
-        .filter(enclosures::present.eq(true))
-        .select((enclosures::ident, enclosures::label, bays::slot))
-        .load(c))?;
-    let mut out = Vec::new();
-    for bay in lit {
-        out.extend(lit_bay(c, bay, String::new())?);
-    }
-    Ok(out)
-}
-
-/// Bays whose fault LED should follow the drive in them: dark bays holding
-/// a failing drive (to light), and lit bays that now hold another drive, a
-/// healthy one (to clear). A fault LED an operator lit over a healthy drive
-/// stays until that drive is replaced or the operator clears it.
-pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)> {
-    type Row = (String, String, i32, String, String, String);
-    let failing: Vec<Row> = db_run!(c, c => bays::table
-        .inner_join(enclosures::table)
-        .inner_join(drives::table)
-        .filter(bays::fault.eq(false))
-        .filter(drives::health.eq(Health::Failing.as_str()))
-        .filter(enclosures::present.eq(true))
-        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
-        .load(c))?;
-    let replaced: Vec<Row> = db_run!(c, c => bays::table
-        .inner_join(enclosures::table)
-        .inner_join(drives::table)
-        .filter(bays::fault.eq(true))
-        .filter(drives::health.eq(Health::Healthy.as_str()))
-        .filter(
-            bays::fault_drive_id
-                .is_null()
-                .or(bays::fault_drive_id.ne(bays::drive_id)),
-        )
-        .filter(enclosures::present.eq(true))
-        .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
-        .load(c))?;
-    let mut light = Vec::new();
-    for (e, l, slot, serial, reason, model) in failing {
-        light.extend(lit_bay(
-            c,
-            (e, l, slot),
-            format!("{model} {serial} is failing: {reason}"),
-        )?);
-    }
-    let mut clear = Vec::new();
-    for (e, l, slot, serial, _, model) in replaced {
-        clear.extend(lit_bay(
-            c,
-            (e, l, slot),
-            format!("the bay now holds {model} {serial}, a healthy drive"),
-        )?);
-    }
-    Ok((light, clear))
 }

@@ -540,3 +540,22 @@ pub fn binary_schema_version() -> String {
         .max()
         .unwrap_or_default()
 }
+
+impl From<DbError> for crate::error::AppError {
+    /// What the web says of a database failure: unreachable is a 503, the
+    /// rest an internal error whose cause stays in the log.
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Pool(e) => {
+                crate::error::AppError::Unavailable(format!("the database is not reachable: {e}"))
+            }
+            other => crate::error::AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for crate::error::AppError {
+    fn from(e: diesel::result::Error) -> Self {
+        crate::error::AppError::from(DbError::Query(e))
+    }
+}

@@ -270,7 +270,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    blocked_resources (resource) {
+        resource -> Text,
+        job_id -> BigInt,
+        reason -> Text,
+        blocked_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(job_resources -> jobs (job_id));
+diesel::joinable!(blocked_resources -> jobs (job_id));
 diesel::joinable!(job_steps -> jobs (job_id));
 diesel::joinable!(job_commands -> jobs (job_id));
 
@@ -281,5 +291,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     job_commands,
     noop_runs,
     queue_clock,
-    open_resources
+    open_resources,
+    blocked_resources
 );

@@ -5,15 +5,19 @@
 //! runs their steps through the storage backend and records every step and
 //! command. `queue` holds the statements and the rules they keep.
 
+pub mod block;
 pub mod kinds;
 pub mod queue;
 pub mod runner;
+mod wake;
+
+pub use wake::Wake;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{job_commands, job_resources, job_steps, jobs};
+use crate::db::schema::{blocked_resources, job_commands, job_resources, job_steps, jobs};
 use crate::db::{Conn, DbError};
 use crate::db_run;
 
@@ -175,6 +179,9 @@ pub struct JobView {
     #[serde(flatten)]
     pub job: JobRow,
     pub resources: Vec<String>,
+    /// The resources this job left blocked, failing part-way (see
+    /// [`block`]).
+    pub blocks: Vec<block::Block>,
     pub steps: Vec<StepRow>,
     pub progress: Progress,
 }
@@ -206,9 +213,19 @@ fn views(c: &mut Conn<'_>, rows: Vec<JobRow>) -> Result<Vec<JobView>, DbError> {
         .order((job_steps::job_id, job_steps::position))
         .select(StepRow::as_select())
         .load(c))?;
+    let blocks: Vec<block::Block> = db_run!(c, c => blocked_resources::table
+        .filter(blocked_resources::job_id.eq_any(&ids))
+        .order(blocked_resources::resource)
+        .select(block::Block::as_select())
+        .load(c))?;
     Ok(rows
         .into_iter()
         .map(|job| JobView {
+            blocks: blocks
+                .iter()
+                .filter(|b| b.job_id == job.id)
+                .cloned()
+                .collect(),
             resources: resources
                 .iter()
                 .filter(|(id, _)| *id == job.id)
@@ -244,7 +261,25 @@ fn with_running_step(job: &JobRow, mut steps: Vec<StepRow>) -> Vec<StepRow> {
     steps
 }
 
-/// Newest first.
+/// Why a job was not enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// A resource it needs is blocked by a job that failed part-way.
+    #[error("{}", .0.iter().map(block::Block::refusal).collect::<Vec<_>>().join("; "))]
+    Blocked(Vec<block::Block>),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+impl From<EnqueueError> for crate::error::AppError {
+    fn from(e: EnqueueError) -> Self {
+        match e {
+            EnqueueError::Blocked(_) => crate::error::AppError::Conflict(e.to_string()),
+            EnqueueError::Db(e) => e.into(),
+        }
+    }
+}
+
 /// Records a job and its `job.enqueue` audit entry, in the caller's
 /// transaction; `detail` is what the audit says beyond the job's summary
 /// ("retry of job 7", "lit for more than 30 min"). Returns the job's id.
@@ -255,9 +290,16 @@ pub fn enqueue_audited(
     address: Option<&str>,
     retry_of: Option<i64>,
     detail: Option<&str>,
-) -> QueryResult<i64> {
+) -> Result<i64, EnqueueError> {
     let now = crate::db::now();
+    let refused = block::admit(c, &spec.resources, retry_of)?;
+    if !refused.is_empty() {
+        return Err(EnqueueError::Blocked(refused));
+    }
     let id = queue::enqueue(c, spec, actor, retry_of, now)?;
+    if let Some(old) = retry_of {
+        block::pass_on(c, old, id)?;
+    }
     let detail = match detail {
         Some(more) => format!("{} ({more})", spec.summary),
         None => spec.summary.clone(),

@@ -456,6 +456,21 @@ pub fn log_command(
     Ok(())
 }
 
+/// Cancels a job that has not started (or waits to resume), with the
+/// reason; false if it is running or has ended.
+pub fn cancel_waiting(
+    c: &mut Conn<'_>,
+    id: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let n = db_run!(c, c => stmt!(CANCEL_WAITING_SQL, now, reason, id).execute(c))?;
+    if n == 1 {
+        release(c, id)?;
+    }
+    Ok(n == 1)
+}
+
 /// What a cancel request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {
@@ -472,9 +487,7 @@ pub enum Cancel {
 /// of them changes it.
 pub fn cancel(c: &mut Conn<'_>, id: i64, by: &str, now: NaiveDateTime) -> QueryResult<Cancel> {
     let reason = format!("cancelled by {by} before it ran to the end");
-    let n = db_run!(c, c => stmt!(CANCEL_WAITING_SQL, now, reason.as_str(), id).execute(c))?;
-    if n == 1 {
-        release(c, id)?;
+    if cancel_waiting(c, id, &reason, now)? {
         return Ok(Cancel::Cancelled);
     }
     let n = db_run!(c, c => stmt!(CANCEL_RUNNING_SQL, id).execute(c))?;

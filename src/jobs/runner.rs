@@ -6,15 +6,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use super::JobState;
+use super::block;
 use super::kinds::{self, JobKind};
 use super::queue::{self, Claimed, StepEnd};
+use super::{JobState, Wake};
+use crate::config::AgentSettings;
 use crate::db::{self, Conn, Db, DbError};
 use crate::storage::cmd::CommandOutput;
 use crate::storage::{Backend, BackendError, CommandLog};
@@ -31,6 +33,18 @@ pub struct RunnerSettings {
     pub max_attempts: i32,
 }
 
+impl RunnerSettings {
+    /// The runner's part of the agent's settings.
+    pub fn from_agent(agent: &AgentSettings) -> Self {
+        RunnerSettings {
+            workers: agent.workers as usize,
+            lease: Duration::from_millis(agent.lease_ms),
+            poll: Duration::from_millis(agent.poll_ms),
+            max_attempts: i32::try_from(agent.max_attempts).unwrap_or(i32::MAX),
+        }
+    }
+}
+
 impl Default for RunnerSettings {
     fn default() -> Self {
         RunnerSettings {
@@ -42,38 +56,17 @@ impl Default for RunnerSettings {
     }
 }
 
-/// Wakes idle workers when a job is enqueued in this process.
-#[derive(Default)]
-pub struct Wake {
-    generation: Mutex<u64>,
-    cond: Condvar,
-}
-
-impl Wake {
-    pub fn notify(&self) {
-        *self.generation.lock().expect("wake lock") += 1;
-        self.cond.notify_all();
-    }
-
-    fn wait(&self, seen: u64, timeout: Duration) -> u64 {
-        let guard = self.generation.lock().expect("wake lock");
-        let (guard, _) = self
-            .cond
-            .wait_timeout_while(guard, timeout, |g| *g == seen)
-            .expect("wake lock");
-        *guard
-    }
-
-    fn current(&self) -> u64 {
-        *self.generation.lock().expect("wake lock")
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    /// The step failed; the job fails with this reason.
+    /// The step failed, possibly after changing something; the job fails
+    /// with this reason (and blocks its resources if its kind says the step
+    /// changes what later jobs build on).
     #[error("{0}")]
     Failed(String),
+    /// The step failed without changing anything (refused, busy, gone);
+    /// the job fails with this reason.
+    #[error("{0}")]
+    Refused(String),
     /// The job is no longer this runner's: stop without writing anything.
     #[error("this runner no longer holds the job")]
     LeaseLost,
@@ -83,6 +76,7 @@ impl From<BackendError> for JobError {
     fn from(e: BackendError) -> Self {
         match e {
             BackendError::Stopped(_) => JobError::LeaseLost,
+            other if other.changed_nothing() => JobError::Refused(other.to_string()),
             other => JobError::Failed(other.to_string()),
         }
     }
@@ -467,6 +461,10 @@ impl Runner {
                 return self.end(held, JobState::Failed, Some(&why));
             }
         }
+        let loaded = match kind.load(&job.payload) {
+            Ok(loaded) => loaded,
+            Err(e) => return self.end(held, JobState::Failed, Some(&e.to_string())),
+        };
         let Some(first) = job.next_step else {
             // Every step committed before the runner was lost: only the
             // finish is left to record.
@@ -485,12 +483,17 @@ impl Runner {
                 backend: self.backend.as_ref(),
                 with_step: Vec::new(),
             };
-            let result = kind.run_step(&job.payload, position, &mut ctx);
+            let result = loaded.run_step(position, &mut ctx);
             let writes = std::mem::take(&mut ctx.with_step);
             let detail = match result {
                 Ok(detail) => detail,
                 Err(JobError::LeaseLost) => return Err(RunError::LeaseLost),
-                Err(JobError::Failed(why)) => {
+                Err(failure) => {
+                    // Half-changed: this step may have changed what it
+                    // works on, or an earlier step did.
+                    let half = (matches!(failure, JobError::Failed(_)) && loaded.changes(position))
+                        || (0..position).any(|done| loaded.changes(done));
+                    let why = failure.to_string();
                     let error = format!("step {} failed: {why}", position + 1);
                     self.conclude(held, |c| {
                         let now = db::now();
@@ -503,7 +506,11 @@ impl Runner {
                             JobState::Failed,
                             Some(&error),
                             now,
-                        )?)
+                        )?)?;
+                        if half {
+                            block::set(c, id, &error, now)?;
+                        }
+                        Ok(())
                     })?;
                     return Ok((JobState::Failed, None));
                 }
@@ -519,6 +526,7 @@ impl Runner {
                     }
                     queue::end_step(c, id, position, StepEnd::Done, &detail, began, now)?;
                     current(queue::finish(c, id, token, JobState::Succeeded, None, now)?)?;
+                    block::clear(c, id)?;
                     if stop.load(Ordering::Relaxed) {
                         return Ok(None);
                     }

@@ -7,9 +7,9 @@ use serde_json::json;
 use super::page::{Frame, html};
 use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
 use crate::db::inventory;
+use crate::domain::{BayAddr, Led, SelfTestKind};
 use crate::error::AppError;
 use crate::jobs::kinds;
-use crate::storage::{Led, SelfTestKind};
 
 /// `GET /api/v1/bays`: every bay with what the backend last reported.
 pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -193,7 +193,12 @@ async fn enqueue_led(
             encl.label
         )));
     }
-    let spec = kinds::bay_led(led, &encl.ident, &encl.label, slot, on);
+    let spec = kinds::bay_led(
+        led,
+        &BayAddr::new(encl.ident.clone(), slot),
+        &encl.label,
+        on,
+    );
     let id = jobs::enqueue(state, who, &client_address(req), spec.clone(), None).await?;
     Ok((spec, id))
 }
@@ -222,7 +227,7 @@ fn drive_json(d: &inventory::DriveRow, place: Option<&inventory::Place>) -> serd
         "io_errors": d.io_errors,
         "last_io_error": d.last_io_error,
         "last_io_error_at": d.last_io_error_at.as_ref().map(crate::db::rfc3339),
-        "bay": place.map(|(e, label, slot)| json!({"enclosure": e, "enclosure_label": label, "slot": slot})),
+        "bay": place.map(|p| json!({"enclosure": p.bay.enclosure, "enclosure_label": p.enclosure_label, "slot": p.bay.slot})),
     })
 }
 
@@ -251,7 +256,7 @@ fn drive_id(text: &str) -> Result<i64, AppError> {
 type DriveDetail = (
     inventory::DriveRow,
     Option<inventory::Place>,
-    Option<crate::storage::Smart>,
+    Option<crate::domain::Smart>,
     Vec<inventory::SampleRow>,
 );
 
@@ -339,7 +344,8 @@ impl BayMap {
         e: &inventory::EnclosureView,
         bay: &inventory::BayRow,
     ) -> Option<&crate::jobs::JobRow> {
-        let key = kinds::bay_resource(&e.enclosure.ident, u32::try_from(bay.slot).unwrap_or(0));
+        let key =
+            crate::domain::resource::bay(&e.enclosure.ident, u32::try_from(bay.slot).unwrap_or(0));
         self.pending
             .iter()
             .rev()
@@ -552,7 +558,7 @@ pub struct DrivePage {
     /// The self-test schedule in words.
     pub schedule: String,
     /// The latest kept reading in full: the one the verdict is from.
-    pub smart: Option<crate::storage::Smart>,
+    pub smart: Option<crate::domain::Smart>,
     /// When it was read.
     pub read_at: Option<chrono::NaiveDateTime>,
     pub history: Vec<inventory::SampleRow>,
@@ -607,7 +613,7 @@ pub fn about(minutes: u32) -> String {
 /// the one Baystack last asked for (`asked`), if that was before the
 /// reading and recent enough to be still running.
 pub fn running_words(
-    smart: &crate::storage::Smart,
+    smart: &crate::domain::Smart,
     read_at: chrono::NaiveDateTime,
     asked: Option<(chrono::NaiveDateTime, SelfTestKind)>,
 ) -> Option<String> {
@@ -683,11 +689,11 @@ fn trends(history: &[inventory::SampleRow]) -> Vec<Trend> {
         .iter()
         .enumerate()
         .filter_map(|(i, s)| {
-            let smart: crate::storage::Smart = serde_json::from_str(&s.data).ok()?;
+            let smart: crate::domain::Smart = serde_json::from_str(&s.data).ok()?;
             smart
                 .unavailable
                 .is_none()
-                .then(|| (i, crate::storage::health::error_count(&smart) as f64))
+                .then(|| (i, crate::domain::health::error_count(&smart) as f64))
         })
         .collect();
     [
@@ -882,9 +888,7 @@ async fn enqueue_drive_locate(
     on: bool,
 ) -> Result<i64, AppError> {
     let (d, place) = present_drive(state, &id_text, "be identified").await?;
-    let bay = place
-        .as_ref()
-        .map(|(e, _, slot)| (e.as_str(), *slot as u32));
+    let bay = place.as_ref().map(|p| &p.bay);
     let spec = kinds::drive_locate(d.id, &d.ident, &d.label(), bay, on);
     jobs::enqueue(state, who, &client_address(req), spec, None).await
 }
@@ -1155,7 +1159,7 @@ mod tests {
         let at = chrono::DateTime::from_timestamp(1_800_000_000, 0)
             .unwrap()
             .naive_utc();
-        let mut s = crate::storage::Smart {
+        let mut s = crate::domain::Smart {
             self_test_running: Some("self-test in progress, 40% remaining".into()),
             self_test_remaining_percent: Some(40),
             ..Default::default()

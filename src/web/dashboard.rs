@@ -52,7 +52,7 @@ impl SummaryView {
 
     /// Power supplies, fans, sensors, ... that their enclosure reports in
     /// trouble, with the enclosure's label.
-    pub fn troubled_parts(&self) -> Vec<(String, crate::storage::Element)> {
+    pub fn troubled_parts(&self) -> Vec<(String, crate::domain::Element)> {
         self.summary
             .enclosures
             .iter()
@@ -60,7 +60,7 @@ impl SummaryView {
                 e.enclosure
                     .elements()
                     .into_iter()
-                    .filter(crate::storage::Element::trouble)
+                    .filter(crate::domain::Element::trouble)
                     .map(|el| (e.enclosure.label.clone(), el))
             })
             .collect()

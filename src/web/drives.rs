@@ -88,8 +88,8 @@ pub fn sorted(
                 .then(b.temperature_c.cmp(&a.temperature_c)),
             Sort::Bay => pb.is_some().cmp(&pa.is_some()).then_with(|| {
                 pa.as_ref()
-                    .map(|p| (&p.1, p.2))
-                    .cmp(&pb.as_ref().map(|p| (&p.1, p.2)))
+                    .map(|p| (&p.enclosure_label, p.bay.slot))
+                    .cmp(&pb.as_ref().map(|p| (&p.enclosure_label, p.bay.slot)))
             }),
         };
         first
@@ -122,7 +122,7 @@ pub async fn page(
     let rows: Vec<Row> = sorted(drives, sort)
         .into_iter()
         .map(|(d, place)| Row {
-            bay: place.map(|(_, label, slot)| crate::naming::bay_name(&label, slot)),
+            bay: place.map(|p| p.name()),
             size: human_bytes(d.size_bytes),
             d,
         })

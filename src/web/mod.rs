@@ -35,7 +35,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::db::appliance::{self, Appliance};
 use crate::error::AppError;
-use crate::jobs::runner::Wake;
+use crate::jobs::Wake;
 
 pub use errors::{ApiError, PageError};
 pub use forwarded::client_address;

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use baystack::storage::sim::{SimAction, SimBackend};
+use baystack::storage::sim::SimAction;
 use serde_json::Value;
 
 use crate::both;
@@ -36,7 +36,7 @@ fn shown(rfc3339: &Value) -> String {
 async fn the_verdict_the_table_and_the_history_are_one_reading(backend: Backend) {
     let app = TestApp::with_settings(backend, |s| s.sim.speed = 100.0);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let mut c = app.client().await;
     c.setup().await;
@@ -181,7 +181,7 @@ async fn an_operator_reads_smart_now(backend: Backend) {
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(r.json()["job_id"].as_i64().is_some());
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     let bay = drive["bay"].clone();
     sim.act(
         bay["enclosure"].as_str().unwrap(),

@@ -16,7 +16,8 @@ async fn a_missing_enclosure_is_critical_and_keeps_its_bays(backend: Backend) {
     let jbod = enclosures[1]["ident"].as_str().unwrap().to_string();
 
     // The JBOD's cable is pulled: the agent sees only the head unit.
-    let sim = baystack::storage::open(&app.settings).unwrap();
+    let sim =
+        baystack::commands::engine(&app.settings, std::sync::Arc::new(app.clock.clone())).unwrap();
     let mut seen = sim.inventory().unwrap();
     let in_jbod: Vec<String> = seen.enclosures[1]
         .slots
@@ -152,7 +153,7 @@ async fn job_pages_follow_the_job(backend: Backend) {
 /// Every drive on one page, sortable; a pulled drive says where it was
 /// last seen; the dashboard's rows and tiles lead to the drive.
 async fn drives_are_listed_and_linked(backend: Backend) {
-    use baystack::storage::sim::{SimAction, SimBackend};
+    use baystack::storage::sim::SimAction;
     let app = TestApp::new(backend);
     app.observe();
     let mut c = app.client().await;
@@ -164,7 +165,7 @@ async fn drives_are_listed_and_linked(backend: Backend) {
         first["bay"]["enclosure"].as_str().unwrap().to_string(),
         first["bay"]["slot"].as_u64().unwrap(),
     );
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     sim.act(&encl, slot as u32, SimAction::FailDrive).unwrap();
     app.observe();
     let list = c.get("/drives").await.text();

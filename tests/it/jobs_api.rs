@@ -189,10 +189,10 @@ async fn a_lit_bay_goes_dark_by_itself(backend: Backend) {
 /// The fault LED follows the drive: lit when it fails, cleared when the bay
 /// holds another, healthy drive; one lit by hand over a healthy drive stays.
 async fn the_fault_led_follows_the_drive(backend: Backend) {
-    use baystack::storage::sim::{SimAction, SimBackend};
+    use baystack::storage::sim::SimAction;
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     let mut c = app.client().await;
     c.setup_as_admin().await;
     let bays = c.get("/api/v1/bays").await.json();
@@ -263,10 +263,10 @@ async fn the_fault_led_follows_the_drive(backend: Backend) {
 /// SMART is read on its own schedule and kept: a count that grows between
 /// two readings turns the drive's verdict to warning, saying so in words.
 async fn smart_readings_are_kept_and_growth_is_named(backend: Backend) {
-    use baystack::storage::sim::{SimAction, SimBackend};
+    use baystack::storage::sim::SimAction;
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     let report = baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     assert_eq!((report.drives, report.failed.len()), (10, 0));
     let mut c = app.client().await;

@@ -200,7 +200,8 @@ async fn smart_is_read_with_smartctl(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (app, _, bin) = linux_app(backend, dir.path());
     app.observe();
-    let linux = baystack::storage::open(&app.settings).unwrap();
+    let linux =
+        baystack::commands::engine(&app.settings, std::sync::Arc::new(app.clock.clone())).unwrap();
     let mut c = app.client().await;
     c.setup_as_admin().await;
     let health = |bays: &Value| bays[0]["drive"]["health"].as_str().unwrap().to_string();
@@ -892,7 +893,8 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
 
     // A SMART reading keeps the count in the verdict.
     smartctl_prints(&bin, "sas-hdd-healthy.json");
-    let linux = baystack::storage::open(&app.settings).unwrap();
+    let linux =
+        baystack::commands::engine(&app.settings, std::sync::Arc::new(app.clock.clone())).unwrap();
     baystack::smart::poll_once(app.db(), linux.as_ref(), 4).unwrap();
     let sdb = by_dev(&c.get("/api/v1/drives").await.json(), "sdb");
     assert_eq!(

@@ -436,12 +436,19 @@ async fn a_running_job_stops_between_steps(backend: Backend) {
 async fn a_locate_job_lights_the_bay(backend: Backend) {
     let app = fast_sim(backend);
     app.observe();
-    let inv = baystack::storage::open(&app.settings)
+    let inv = baystack::commands::engine(&app.settings, std::sync::Arc::new(app.clock.clone()))
         .unwrap()
         .inventory()
         .unwrap();
     let encl = &inv.enclosures[0];
-    let id = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 5, true));
+    let id = enqueue(
+        app.db(),
+        &kinds::locate(
+            &baystack::domain::BayAddr::new(encl.ident.clone(), 5),
+            &encl.label,
+            true,
+        ),
+    );
     let r = runner(&app, Duration::from_secs(30));
     assert!(r.run_one().unwrap());
     let view = job(app.db(), id);
@@ -451,7 +458,7 @@ async fn a_locate_job_lights_the_bay(backend: Backend) {
         view.steps[1].detail,
         "the enclosure reports the identify LED on"
     );
-    let inv = baystack::storage::open(&app.settings)
+    let inv = baystack::commands::engine(&app.settings, std::sync::Arc::new(app.clock.clone()))
         .unwrap()
         .inventory()
         .unwrap();
@@ -460,18 +467,126 @@ async fn a_locate_job_lights_the_bay(backend: Backend) {
         "persisted by the simulator"
     );
     // Asked again, it says the LED was already on and succeeds.
-    let again = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 5, true));
+    let again = enqueue(
+        app.db(),
+        &kinds::locate(
+            &baystack::domain::BayAddr::new(encl.ident.clone(), 5),
+            &encl.label,
+            true,
+        ),
+    );
     assert!(r.run_one().unwrap());
     assert!(job(app.db(), again).steps[0].detail.contains("already on"));
     // A bay that does not exist fails the job, in words.
-    let bad = enqueue(app.db(), &kinds::locate(&encl.ident, &encl.label, 40, true));
+    let bad = enqueue(
+        app.db(),
+        &kinds::locate(
+            &baystack::domain::BayAddr::new(encl.ident.clone(), 40),
+            &encl.label,
+            true,
+        ),
+    );
     assert!(r.run_one().unwrap());
     let view = job(app.db(), bad);
     assert_eq!(view.job.state, "failed");
     assert!(view.job.error.unwrap().contains("has no slot 40"));
 }
 
+/// A job that fails part-way after changing the system blocks its
+/// resources: the jobs waiting on them are cancelled saying why, new ones
+/// are refused in words, other resources carry on, and a retry takes the
+/// block over and ends it by succeeding. A failure before any change
+/// blocks nothing.
+async fn a_half_failed_job_blocks_its_resources_until_retried(backend: Backend) {
+    use baystack::jobs::kinds::{NoopPayload, noop_payload};
+    use baystack::jobs::{EnqueueError, block};
+    let app = TestApp::new(backend);
+    let db = app.db();
+    let half = |fail_at, changes_from| {
+        noop_payload(
+            NoopPayload {
+                resources: vec!["pool:tank".into()],
+                record: true,
+                fail_at: Some(fail_at),
+                changes_from: Some(changes_from),
+                ..NoopPayload::default()
+            },
+            3,
+        )
+    };
+    let audited = |spec: &JobSpec, retry_of| {
+        db.get()
+            .unwrap()
+            .write(|c| jobs::enqueue_audited(c, spec, "test", None, retry_of, None))
+    };
+    let r = runner(&app, Duration::from_secs(30));
+
+    // Failing before its first change: nothing is blocked.
+    let clean = enqueue(db, &half(0, 1));
+    assert!(r.run_one().unwrap());
+    assert_eq!(job(db, clean).job.state, "failed");
+    assert!(job(db, clean).blocks.is_empty());
+
+    // Failing after one: blocked, and the job waiting behind it cancelled.
+    let failing = enqueue(db, &half(1, 0));
+    let waiting = enqueue(db, &kinds::noop(vec!["pool:tank".into()], 0, 1));
+    assert!(r.run_one().unwrap());
+    let view = job(db, failing);
+    assert_eq!(view.job.state, "failed");
+    assert_eq!(view.blocks.len(), 1, "{:?}", view.blocks);
+    assert_eq!(view.blocks[0].resource, "pool:tank");
+    assert!(
+        view.blocks[0]
+            .reason
+            .contains("step 2 failed: failed, as asked")
+    );
+    let view = job(db, waiting);
+    assert_eq!(view.job.state, "cancelled");
+    assert!(
+        view.job
+            .error
+            .unwrap()
+            .contains(&format!("job {failing} failed part-way")),
+        "the cancelled job says why"
+    );
+    assert!(!r.run_one().unwrap(), "nothing left to run");
+
+    // New jobs on it are refused in words; others carry on.
+    let refused = audited(
+        &kinds::noop(vec!["pool:tank".into(), "drive:x".into()], 0, 1),
+        None,
+    );
+    match refused {
+        Err(EnqueueError::Blocked(blocks)) => {
+            let words = EnqueueError::Blocked(blocks).to_string();
+            assert!(
+                words.contains(&format!(
+                    "pool:tank is blocked: job {failing} failed part-way"
+                )),
+                "{words}"
+            );
+        }
+        other => panic!("refused, not {other:?}"),
+    }
+    let other = audited(&kinds::noop(vec!["pool:other".into()], 0, 1), None).unwrap();
+    assert!(r.run_one().unwrap());
+    assert_eq!(job(db, other).job.state, "succeeded");
+
+    // A retry is let through and takes the block over ...
+    let fixed = kinds::noop(vec!["pool:tank".into()], 0, 2);
+    let retry = audited(&fixed, Some(failing)).unwrap();
+    assert!(job(db, failing).blocks.is_empty());
+    assert_eq!(job(db, retry).blocks.len(), 1);
+    // ... which ends when it succeeds.
+    assert!(r.run_one().unwrap());
+    assert_eq!(job(db, retry).job.state, "succeeded");
+    let left = block::all(&mut db.get().unwrap().conn()).unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    audited(&kinds::noop(vec!["pool:tank".into()], 0, 1), None).expect("unblocked");
+}
+
 both!(
+    a_half_failed_job_blocks_its_resources_until_retried,
     the_claim_has_exactly_one_winner,
     jobs_sharing_a_resource_wait_their_turn,
     a_long_line_does_not_hold_up_other_resources,

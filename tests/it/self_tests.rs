@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use baystack::storage::sim::SimBackend;
 use diesel::prelude::*;
 
 use crate::both;
@@ -22,7 +21,7 @@ fn run_one(app: &TestApp) {
 async fn a_self_test_runs_and_shows_in_the_drive_log(backend: Backend) {
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let mut c = app.client().await;
     c.setup_as_admin().await;
@@ -105,7 +104,7 @@ async fn a_self_test_runs_and_shows_in_the_drive_log(backend: Backend) {
     );
 
     // Done: in the log, newest first.
-    std::thread::sleep(Duration::from_millis(1300));
+    app.clock.advance(Duration::from_secs(2));
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let drive = c.get(&format!("/api/v1/drives/{id}")).await.json();
     assert_eq!(drive["smart"]["self_test_running"], serde_json::Value::Null);
@@ -160,7 +159,7 @@ async fn self_tests_are_scheduled(backend: Backend) {
     use baystack::db::schema::drives;
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let schedule = || baystack::smart::schedule_self_tests(app.db(), 1, 28).unwrap();
     assert_eq!(schedule(), 0, "not on the first day");
@@ -189,7 +188,7 @@ async fn self_tests_are_scheduled(backend: Backend) {
     assert_eq!(schedule(), 0, "tests running, short ones started today");
     // A day later (the short tests done), each drive is due a short test
     // again and the next drive its long one.
-    std::thread::sleep(Duration::from_millis(1300));
+    app.clock.advance(Duration::from_secs(2));
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let yesterday = baystack::db::now() - chrono::Duration::days(2);
     baystack::db_run!(&mut conn.conn(), c => diesel::update(drives::table.filter(drives::short_test_at.is_not_null()))
@@ -218,7 +217,7 @@ async fn self_tests_are_scheduled(backend: Backend) {
 async fn newcomers_are_read_between_rounds(backend: Backend) {
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     let round = baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     assert!(round.drives > 1);
     assert_eq!(round.drives, round.present.len());
@@ -241,7 +240,7 @@ async fn a_self_test_is_followed_to_its_result(backend: Backend) {
     use baystack::db::schema::drives;
     let app = fast(backend);
     app.observe();
-    let sim = SimBackend::open(&app.settings.data_dir, &app.settings.sim).unwrap();
+    let sim = app.sim();
     baystack::smart::poll_once(app.db(), &sim, 3).unwrap();
     let follow = || baystack::smart::follow_self_tests(app.db(), &sim, 3).unwrap();
     assert_eq!(follow().drives, 0, "no test runs, none was asked for");
@@ -301,7 +300,7 @@ async fn a_self_test_is_followed_to_its_result(backend: Backend) {
     // While it runs, the agent reads it at every tick.
     let f = follow();
     assert_eq!((f.drives, f.failed.len()), (1, 0), "{:?}", f.failed);
-    std::thread::sleep(Duration::from_millis(1300));
+    app.clock.advance(Duration::from_secs(2));
     assert_eq!(follow().drives, 1, "the tick after it ended");
     let drive = c.get(&format!("/api/v1/drives/{id}")).await.json();
     assert_eq!(

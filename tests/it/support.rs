@@ -97,6 +97,8 @@ pub struct TestApp {
     pub settings: Settings,
     _dir: tempfile::TempDir,
     pub pg: Option<PgDatabase>,
+    /// The engines' clock: a test moves it on instead of sleeping.
+    pub clock: baystack::domain::clock::ManualClock,
 }
 
 impl TestApp {
@@ -123,11 +125,25 @@ impl TestApp {
             settings,
             _dir: dir,
             pg,
+            clock: baystack::domain::clock::ManualClock::new(),
         }
     }
 
     pub fn db(&self) -> &Db {
         &self.state.db
+    }
+
+    /// The configured engine, on this app's clock.
+    pub fn engine(&self) -> Box<dyn baystack::storage::Backend> {
+        baystack::commands::engine(&self.settings, std::sync::Arc::new(self.clock.clone()))
+            .expect("the configured engine")
+    }
+
+    /// The simulated appliance, on this app's clock.
+    pub fn sim(&self) -> baystack::storage::sim::SimBackend {
+        baystack::storage::sim::SimBackend::open(&self.settings.data_dir, &self.settings.sim)
+            .expect("the simulator")
+            .with_clock(std::sync::Arc::new(self.clock.clone()))
     }
 
     pub async fn client(
@@ -144,8 +160,9 @@ impl TestApp {
         &self,
         lease: std::time::Duration,
     ) -> std::sync::Arc<baystack::jobs::runner::Runner> {
-        use baystack::jobs::runner::{Runner, RunnerSettings, Wake};
-        let backend = baystack::storage::open(&self.settings).expect("backend");
+        use baystack::jobs::Wake;
+        use baystack::jobs::runner::{Runner, RunnerSettings};
+        let backend = self.engine();
         Runner::new(
             self.db().clone(),
             std::sync::Arc::from(backend),
@@ -162,7 +179,7 @@ impl TestApp {
 
     /// Runs one observation pass with the simulated appliance.
     pub fn observe(&self) {
-        let backend = baystack::storage::open(&self.settings).expect("sim backend");
+        let backend = self.engine();
         baystack::agent::observe_once(self.db(), backend.as_ref()).expect("observe");
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use super::enclosure::{self, SesDevice, SlotSource, SysEnclosure};
 use super::lsblk::Disk;
 use super::sg_ses::{self, Address};
-use crate::storage::{Enclosure, EnclosureMethod, Slot};
+use crate::domain::{Enclosure, EnclosureMethod, Slot};
 
 /// How to reach one bay's LEDs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::storage::Transport;
+use crate::domain::Transport;
 
 /// What lsblk says about one whole disk.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

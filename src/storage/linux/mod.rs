@@ -9,14 +9,16 @@ pub mod sg_ses;
 pub mod smartctl;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::cmd::{self, CommandSpec};
-use super::{
-    Backend, BackendError, CommandLog, Drive, Inventory, KernelIoError, KernelLog, Led,
-    SelfTestKind, Smart,
-};
+use super::{Backend, BackendError, CommandLog};
 use crate::config::{BackendKind, LinuxSettings};
+use crate::domain::clock::Clock;
+use crate::domain::{
+    BayAddr, Drive, Inventory, KernelIoError, KernelLog, Led, SelfTestKind, Smart,
+};
 
 /// A system tool the `linux` backend runs.
 #[derive(Debug, Clone, Copy)]
@@ -185,12 +187,14 @@ pub fn check_tool(tool: &Tool, settings: &LinuxSettings) -> ToolVerdict {
 
 pub struct LinuxBackend {
     settings: LinuxSettings,
+    clock: Arc<dyn Clock>,
 }
 
 impl LinuxBackend {
-    pub fn new(settings: &LinuxSettings) -> Self {
+    pub fn new(settings: &LinuxSettings, clock: Arc<dyn Clock>) -> Self {
         LinuxBackend {
             settings: settings.clone(),
+            clock,
         }
     }
 
@@ -374,8 +378,7 @@ fn read_kmsg(path: &Path) -> std::io::Result<String> {
 }
 
 /// The wall-clock time of a log record `usec` microseconds after boot.
-fn logged_at(usec: u64) -> chrono::NaiveDateTime {
-    let now = crate::db::now();
+fn logged_at(now: chrono::NaiveDateTime, usec: u64) -> chrono::NaiveDateTime {
     let Ok(up) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else {
         return now;
     };
@@ -554,7 +557,7 @@ impl Backend for LinuxBackend {
             .into_iter()
             .map(|f| KernelIoError {
                 seq: f.record.seq,
-                at: logged_at(f.record.usec),
+                at: logged_at(self.clock.now(), f.record.usec),
                 medium: f.error.medium(),
                 attached_since: f.attached_since,
                 dev: f.error.dev,
@@ -572,21 +575,17 @@ impl Backend for LinuxBackend {
         })
     }
 
-    fn drive_bay(
-        &self,
-        ident: &str,
-        log: &mut dyn CommandLog,
-    ) -> Result<(String, u32), BackendError> {
+    fn drive_bay(&self, ident: &str, log: &mut dyn CommandLog) -> Result<BayAddr, BackendError> {
         let disks = self.disks(log)?;
         let disk = disks.iter().find(|d| d.ident() == ident).ok_or_else(|| {
-            BackendError::Failed(format!(
+            BackendError::Gone(format!(
                 "the drive {ident} is not attached now: lsblk lists no disk with that identity"
             ))
         })?;
         let seen = self.enclosures(&disks, false, log)?;
         let found = seen.iter().find_map(|e| {
             let s = e.enclosure.slot_holding(ident)?;
-            Some((e.enclosure.ident.clone(), s.slot))
+            Some(BayAddr::new(e.enclosure.ident.clone(), s.slot))
         });
         found.ok_or_else(|| {
             let looked = if seen.is_empty() {
@@ -604,14 +603,15 @@ impl Backend for LinuxBackend {
                     labels.join(", ")
                 )
             };
-            let over = (disk.transport != super::Transport::Other).then(|| disk.transport.as_str());
+            let over = (disk.transport != crate::domain::Transport::Other)
+                .then(|| disk.transport.as_str());
             let at = match (&disk.hctl, over) {
                 (Some(h), Some(t)) => format!(" It is attached at SCSI address {h} ({t})."),
                 (Some(h), None) => format!(" It is attached at SCSI address {h}."),
                 (None, Some(t)) => format!(" It is attached over {t}."),
                 (None, None) => String::new(),
             };
-            BackendError::Failed(format!(
+            BackendError::Gone(format!(
                 "/dev/{} ({} {}) sits in no enclosure bay, so it has no identify LED to \
                  light: {looked}.{at}",
                 disk.name,
@@ -623,23 +623,23 @@ impl Backend for LinuxBackend {
 
     fn set_led(
         &self,
-        enclosure: &str,
-        slot: u32,
+        bay: &BayAddr,
         led: Led,
         on: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
+        let (enclosure, slot) = (bay.enclosure.as_str(), bay.slot);
         let seen = self.enclosures(&[], false, log)?;
         let e = seen
             .iter()
             .find(|e| e.enclosure.ident == enclosure)
             .ok_or_else(|| {
-                BackendError::Failed(format!(
+                BackendError::Gone(format!(
                     "there is no enclosure {enclosure} on this machine now"
                 ))
             })?;
         if let Some(why) = &e.led_refusal {
-            return Err(BackendError::Failed(why.clone()));
+            return Err(BackendError::Refused(why.clone()));
         }
         let control = e
             .enclosure
@@ -649,7 +649,7 @@ impl Backend for LinuxBackend {
             .find(|(s, _)| s.slot == slot)
             .map(|(_, c)| c)
             .ok_or_else(|| {
-                BackendError::Failed(format!("enclosure {enclosure} has no slot {slot}"))
+                BackendError::Gone(format!("enclosure {enclosure} has no slot {slot}"))
             })?;
         match control {
             // The path is built only from what sysfs itself lists: the
@@ -663,7 +663,7 @@ impl Backend for LinuxBackend {
                     .join(component)
                     .join(led.as_str());
                 if !path.exists() {
-                    return Err(BackendError::Failed(format!(
+                    return Err(BackendError::Refused(format!(
                         "{} has no {} file: the kernel offers no {} for this bay",
                         path.parent().unwrap_or(&path).display(),
                         led.as_str(),

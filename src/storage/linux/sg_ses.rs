@@ -109,11 +109,11 @@ impl Report {
     /// The elements that are not bays, as the console shows them; one
     /// without a descriptor is named by its type and index, as sg_ses's
     /// `--index` counts.
-    pub fn others(&self) -> Vec<crate::storage::Element> {
+    pub fn others(&self) -> Vec<crate::domain::Element> {
         self.elements
             .iter()
             .filter(|e| !e.is_bay())
-            .map(|e| crate::storage::Element {
+            .map(|e| crate::domain::Element {
                 kind: e.element_type.clone(),
                 name: if e.descriptor.is_empty() {
                     format!("{} {}", e.element_type, e.index)

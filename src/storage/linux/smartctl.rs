@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::storage::{Counter, SelfTest, SelfTestKind, Smart, SmartAttribute};
+use crate::domain::{Counter, SelfTest, SelfTestKind, Smart, SmartAttribute};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SmartctlError {
@@ -432,7 +432,7 @@ fn nvme_counters(v: &Value) -> Vec<Counter> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::health::{Health, verdict};
+    use crate::domain::health::{Health, verdict};
 
     fn fixture(name: &str) -> String {
         let path = format!(

@@ -3,16 +3,18 @@
 //! directory, so it is the same appliance after every restart.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Backend, BackendError, CommandLog, Drive, Element, Enclosure, EnclosureMethod, Inventory, Led,
-    SelfTest, SelfTestKind, Slot, Smart, SmartAttribute, Transport,
-};
+use super::{Backend, BackendError, CommandLog};
 use crate::config::{BackendKind, SimSettings};
+use crate::domain::clock::Clock;
+use crate::domain::{
+    BayAddr, Drive, Element, Enclosure, EnclosureMethod, Inventory, Led, SelfTest, SelfTestKind,
+    Slot, Smart, SmartAttribute, Transport,
+};
 
 const STATE_FILE: &str = "sim-appliance.json";
 const STATE_VERSION: u32 = 2;
@@ -59,17 +61,6 @@ fn self_test_minutes(kind: SelfTestKind, speed: f64) -> u32 {
     ((self_test_seconds(kind) / speed / 60.0).ceil() as u32).max(1)
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn now_unix() -> u64 {
-    now_ms() / 1000
-}
-
 impl State {
     /// How a self-test's answer names the drive: "ST4000NM0023 Z1Z0A1B2".
     fn drive_words(&self, ident: &str) -> Result<String, BackendError> {
@@ -82,10 +73,10 @@ impl State {
     }
 
     /// The self-test running on drive `ident` now, with the fraction done.
-    fn running_test(&self, ident: &str, speed: f64) -> Option<(SelfTestKind, f64)> {
+    fn running_test(&self, ident: &str, speed: f64, now_ms: u64) -> Option<(SelfTestKind, f64)> {
         let t = self.self_tests.get(ident)?.last()?;
-        let done = now_ms().saturating_sub(t.started_ms) as f64 / 1000.0 * speed
-            / self_test_seconds(t.kind);
+        let done =
+            now_ms.saturating_sub(t.started_ms) as f64 / 1000.0 * speed / self_test_seconds(t.kind);
         (done < 1.0 && t.aborted_ms.is_none()).then_some((t.kind, done))
     }
 }
@@ -96,6 +87,7 @@ impl State {
 pub struct SimBackend {
     path: PathBuf,
     speed: f64,
+    clock: Arc<dyn Clock>,
     /// Serializes this process's changes; the file lock serializes
     /// processes.
     writer: Mutex<()>,
@@ -133,6 +125,7 @@ impl SimBackend {
         settings: &SimSettings,
         any_layout: bool,
     ) -> Result<Self, BackendError> {
+        let clock = crate::domain::clock::system();
         let path = data_dir.join(STATE_FILE);
         let loaded = match std::fs::read(&path) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
@@ -176,7 +169,7 @@ impl SimBackend {
         match loaded {
             Some(_) => {}
             None => {
-                let created_unix = now_unix();
+                let created_unix = clock.now_ms() / 1000;
                 let s = State {
                     version: STATE_VERSION,
                     layout: settings.layout.clone(),
@@ -190,8 +183,24 @@ impl SimBackend {
         Ok(SimBackend {
             path,
             speed: settings.speed,
+            clock,
             writer: Mutex::new(()),
         })
+    }
+
+    /// The simulator's clock: the time its drives age and their self-tests
+    /// run by.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    fn now_unix(&self) -> u64 {
+        self.now_ms() / 1000
     }
 
     fn load(&self) -> Result<State, BackendError> {
@@ -342,7 +351,7 @@ impl Backend for SimBackend {
         let hours_at = |unix: u64| {
             (unix.saturating_sub(state.created_unix) as f64 * self.speed / 3600.0) as i64
         };
-        let elapsed_hours = hours_at(now_unix());
+        let elapsed_hours = hours_at(self.now_unix());
         for d in &mut inv.drives {
             let Some(smart) = d.smart.as_mut() else {
                 continue;
@@ -360,7 +369,7 @@ impl Backend for SimBackend {
             // the drive was made to fail; an aborted one says so.
             smart.short_test_minutes = Some(self_test_minutes(SelfTestKind::Short, self.speed));
             smart.long_test_minutes = Some(self_test_minutes(SelfTestKind::Long, self.speed));
-            let running = state.running_test(&d.ident, self.speed);
+            let running = state.running_test(&d.ident, self.speed, self.now_ms());
             let remaining = running.map(|(_, done)| 100 - ((done * 100.0) as u8).min(100));
             smart.self_test_running = running.zip(remaining).map(|((kind, _), left)| {
                 format!("{} self-test in progress, {left}% remaining", kind.as_str())
@@ -426,10 +435,10 @@ impl Backend for SimBackend {
         _log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
         self.pause(Duration::from_millis(200));
-        let speed = self.speed;
+        let (speed, now_ms) = (self.speed, self.now_ms());
         self.change(|state| {
             let words = state.drive_words(ident)?;
-            if let Some((running, done)) = state.running_test(ident, speed) {
+            if let Some((running, done)) = state.running_test(ident, speed, now_ms) {
                 return Err(BackendError::Failed(format!(
                     "{words} is running a {} self-test ({}% done); a drive runs one at a time",
                     running.as_str(),
@@ -442,7 +451,7 @@ impl Backend for SimBackend {
                 .or_default()
                 .push(SimSelfTest {
                     kind,
-                    started_ms: now_ms(),
+                    started_ms: now_ms,
                     aborted_ms: None,
                 });
             Ok(format!(
@@ -460,10 +469,10 @@ impl Backend for SimBackend {
         _log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
         self.pause(Duration::from_millis(200));
-        let speed = self.speed;
+        let (speed, now_ms) = (self.speed, self.now_ms());
         self.change(|state| {
             let words = state.drive_words(ident)?;
-            let Some((kind, done)) = state.running_test(ident, speed) else {
+            let Some((kind, done)) = state.running_test(ident, speed, now_ms) else {
                 return Ok(format!(
                     "{words} was running no self-test; there was nothing to abort"
                 ));
@@ -473,7 +482,7 @@ impl Backend for SimBackend {
                 .get_mut(ident)
                 .and_then(|tests| tests.last_mut())
             {
-                t.aborted_ms = Some(now_ms());
+                t.aborted_ms = Some(now_ms);
             }
             Ok(format!(
                 "{words} aborted its {} self-test ({}% done)",
@@ -485,12 +494,12 @@ impl Backend for SimBackend {
 
     fn set_led(
         &self,
-        enclosure: &str,
-        slot: u32,
+        bay: &BayAddr,
         led: Led,
         on: bool,
         _log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
+        let (enclosure, slot) = (bay.enclosure.as_str(), bay.slot);
         // An SES round trip (RECEIVE DIAGNOSTIC, SEND DIAGNOSTIC) through an
         // expander takes a few hundred milliseconds on real hardware.
         self.pause(Duration::from_millis(300));
@@ -826,7 +835,7 @@ fn dev_name(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::health::{Health, verdict};
+    use crate::domain::health::{Health, verdict};
 
     fn settings(enclosures: u32, bays: u32) -> SimSettings {
         SimSettings {

@@ -236,7 +236,7 @@ fn warnings(smart: &Smart, before: Option<&Smart>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{Counter, SmartAttribute};
+    use crate::domain::{Counter, SmartAttribute};
 
     fn attr(id: u8, value: u8, thresh: u8, raw: u64, prefail: bool) -> SmartAttribute {
         SmartAttribute {
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_failed_last_self_test_warns_and_a_later_pass_clears_it() {
-        let test = |result: &str, failed: bool| crate::storage::SelfTest {
+        let test = |result: &str, failed: bool| crate::domain::SelfTest {
             kind: "Extended offline".into(),
             result: result.into(),
             failed,
@@ -473,7 +473,7 @@ mod tests {
         on.self_test_remaining_percent = Some(70);
         assert!(says_more(&running, &on), "a tenth further");
         let mut done = last.clone();
-        done.self_tests = vec![crate::storage::SelfTest {
+        done.self_tests = vec![crate::domain::SelfTest {
             kind: "Short offline".into(),
             result: "Completed without error".into(),
             failed: false,

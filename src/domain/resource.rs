@@ -1,0 +1,17 @@
+//! The keys a job locks. Jobs holding the same key run one at a time, in
+//! the order they were asked for; the queue knows nothing else of them.
+
+/// A bay: `bay:<enclosure>:<slot>`.
+pub fn bay(enclosure: &str, slot: u32) -> String {
+    format!("bay:{enclosure}:{slot}")
+}
+
+/// A drive, wherever it sits: `drive:<ident>`.
+pub fn drive(ident: &str) -> String {
+    format!("drive:{ident}")
+}
+
+/// A pool: `pool:<name>`.
+pub fn pool(name: &str) -> String {
+    format!("pool:{name}")
+}

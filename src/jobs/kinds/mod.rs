@@ -1,0 +1,143 @@
+//! The kinds of job, one file per noun, and what each step does. Steps are
+//! idempotent: run again after an interruption, they find the work done and
+//! say so.
+//!
+//! A kind's payload is a typed struct, parsed once when the runner picks
+//! the job up ([`JobKind::load`]), not at every step.
+
+mod bay;
+mod drive;
+mod noop;
+
+pub use bay::{BAY_FAULT, BAY_LOCATE, LedPayload, bay_led, locate};
+pub use drive::{
+    DriveLocate, DriveLocatePayload, DrivePayload, DriveSelfTest, DriveSelfTestAbort, DriveSmart,
+    SelfTestPayload, abort_self_test, drive_locate, read_smart, self_test,
+};
+pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::JobSpec;
+use super::runner::{JobError, StepCtx};
+
+/// A kind of job, with its payload's type.
+pub trait Kind: Sync + 'static {
+    type Payload: Serialize + DeserializeOwned + Send + 'static;
+
+    fn name(&self) -> &'static str;
+
+    /// Whether an interrupted job of this kind may be resumed from its last
+    /// completed step. If not, it is failed with the reason instead.
+    fn resumable(&self) -> bool {
+        true
+    }
+
+    /// Whether step `position` changes something that a failure part-way
+    /// can leave half-made, which later jobs must not build on. A job that
+    /// fails in or after such a step (unless the step's failure says it
+    /// changed nothing) blocks its resources until an operator retries it,
+    /// rolls it back or clears the block. An LED or a SMART reading is
+    /// never half-made: their kinds say no.
+    fn changes(&self, _payload: &Self::Payload, _position: i32) -> bool {
+        false
+    }
+
+    /// Runs step `position`; returns what it did, in words.
+    fn run_step(
+        &self,
+        payload: &Self::Payload,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError>;
+
+    /// The job to enqueue: this kind, with its payload.
+    fn spec(
+        &self,
+        payload: &Self::Payload,
+        summary: String,
+        resources: Vec<String>,
+        steps: Vec<String>,
+    ) -> JobSpec {
+        JobSpec {
+            kind: self.name().into(),
+            summary,
+            payload: serde_json::to_value(payload).expect("a payload serializes"),
+            resources,
+            steps,
+        }
+    }
+}
+
+/// A kind as the runner sees it, whatever its payload.
+pub trait JobKind: Sync {
+    fn name(&self) -> &'static str;
+    fn resumable(&self) -> bool;
+    /// Parses the payload: the job, ready to run its steps.
+    fn load(&'static self, payload: &str) -> Result<Box<dyn Loaded>, JobError>;
+}
+
+/// A job whose payload is parsed.
+pub trait Loaded {
+    fn changes(&self, position: i32) -> bool;
+    fn run_step(&self, position: i32, ctx: &mut StepCtx<'_>) -> Result<String, JobError>;
+}
+
+struct Parsed<K: Kind> {
+    kind: &'static K,
+    payload: K::Payload,
+}
+
+impl<K: Kind> Loaded for Parsed<K> {
+    fn changes(&self, position: i32) -> bool {
+        self.kind.changes(&self.payload, position)
+    }
+
+    fn run_step(&self, position: i32, ctx: &mut StepCtx<'_>) -> Result<String, JobError> {
+        self.kind.run_step(&self.payload, position, ctx)
+    }
+}
+
+impl<K: Kind> JobKind for K {
+    fn name(&self) -> &'static str {
+        Kind::name(self)
+    }
+
+    fn resumable(&self) -> bool {
+        Kind::resumable(self)
+    }
+
+    fn load(&'static self, payload: &str) -> Result<Box<dyn Loaded>, JobError> {
+        let payload = serde_json::from_str(payload).map_err(|e| {
+            JobError::Refused(format!("the job's payload does not fit its kind: {e}"))
+        })?;
+        Ok(Box::new(Parsed {
+            kind: self,
+            payload,
+        }))
+    }
+}
+
+pub static KINDS: &[&dyn JobKind] = &[
+    &BAY_LOCATE,
+    &BAY_FAULT,
+    &DriveLocate,
+    &DriveSelfTest,
+    &DriveSelfTestAbort,
+    &DriveSmart,
+    &Noop,
+];
+
+pub fn find(name: &str) -> Option<&'static dyn JobKind> {
+    KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+/// "identify LED" → "Identify LED".
+fn capitalized(words: &str) -> String {
+    let mut title = words.to_string();
+    if let Some(first) = title.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    title
+}
