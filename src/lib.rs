@@ -12,6 +12,7 @@ pub mod bench;
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod lights;
