@@ -329,7 +329,7 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
 /// `baystack parse KIND PATH`: the structured JSON Baystack reads from a
 /// captured tool output, or an error in words for input it does not know.
 pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
-    use crate::storage::linux::{enclosure, lsblk, sg_ses, smartctl};
+    use crate::storage::linux::{enclosure, lsblk, lvm, md, sg_ses, smartctl};
     let read =
         || std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
     let value = match kind {
@@ -405,8 +405,31 @@ pub fn parse(kind: &str, path: &std::path::Path) -> anyhow::Result<String> {
                 "bays": bays, "elements": report.elements,
             })
         }
+        "mdstat" => serde_json::to_value(md::parse::mdstat(&read()?)?)?,
+        "mdadm-detail" => {
+            // `--detail --export` prints KEY=value lines, `--detail` the
+            // array's device and a colon.
+            let text = read()?;
+            let exported = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .is_some_and(|l| l.starts_with("MD_") && l.contains('='));
+            let (form, array) = if exported {
+                ("export", md::parse::detail_export(&text)?)
+            } else {
+                ("detail", md::parse::detail(&text)?)
+            };
+            serde_json::json!({"form": form, "array": array})
+        }
+        "lvm" => {
+            let (kind, report) = lvm::parse::any(&read()?)?;
+            serde_json::json!({
+                "report": kind, "pvs": report.pvs, "vgs": report.vgs, "lvs": report.lvs,
+            })
+        }
         other => bail!(
-            "baystack does not know how to read {other:?}; it reads lsblk, smartctl, sg_ses and enclosure"
+            "baystack does not know how to read {other:?}; it reads lsblk, smartctl, sg_ses, enclosure, mdstat, mdadm-detail and lvm"
         ),
     };
     Ok(serde_json::to_string_pretty(&value)?)

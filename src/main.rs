@@ -108,7 +108,11 @@ enum Command {
     Parse {
         /// lsblk (a file of `lsblk -J -O -b` output), smartctl (a file of
         /// `smartctl -j -x` output), sg_ses (a file of `sg_ses --join`
-        /// output) or enclosure (a copy of /sys or of /sys/class/enclosure).
+        /// output), enclosure (a copy of /sys or of /sys/class/enclosure),
+        /// mdstat (a copy of /proc/mdstat), mdadm-detail (a file of
+        /// `mdadm --detail` or `mdadm --detail --export` output) or lvm (a
+        /// file of `pvs`, `vgs`, `lvs` or `lvm fullreport` output with
+        /// `--reportformat json`).
         #[arg(value_name = "KIND")]
         kind: String,
         path: std::path::PathBuf,

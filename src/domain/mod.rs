@@ -7,6 +7,7 @@ pub mod clock;
 pub mod drive;
 pub mod enclosure;
 pub mod health;
+pub mod pool;
 pub mod resource;
 
 pub use drive::*;

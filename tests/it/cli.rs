@@ -614,8 +614,8 @@ fn parse_prints_what_baystack_reads_and_refuses_what_it_cannot() {
         "this is not smartctl JSON output",
     );
     assert_one_line_failure(
-        &run(&["parse", "mdstat", "/dev/null"]),
-        "does not know how to read \"mdstat\"",
+        &run(&["parse", "drbd", "/dev/null"]),
+        "does not know how to read \"drbd\"",
     );
     assert_one_line_failure(
         &run(&["parse", "lsblk", "/nonexistent/lsblk.json"]),
@@ -920,4 +920,64 @@ fn the_test_command_refuses_skip_lint_under_ci() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("SKIP_LINT is set under CI"));
+}
+
+#[test]
+fn parse_reads_md_raid_and_lvm_status() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let parsed = |kind: &str, file: &str| -> serde_json::Value {
+        let out = run(&["parse", kind, &format!("{fixtures}/{file}")]);
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = parsed("mdstat", "mdstat/r5-recovering.txt");
+    assert_eq!(v[1]["name"], "md127");
+    assert_eq!(v[1]["level"], "raid5");
+    assert_eq!(v[1]["state"], "recovering");
+    assert_eq!(v[1]["degraded"], true);
+    assert_eq!(v[1]["progress"]["percent"], 3.7);
+    assert_eq!(v[1]["progress"]["speed_kib_s"], 3328);
+    assert_eq!(v[1]["members"][2]["device"], "vde");
+    assert_eq!(v[1]["members"][2]["role"], "journal");
+    assert_eq!(v[0]["state"], "clean");
+
+    let v = parsed("mdadm-detail", "mdadm/detail-r5-recovering.txt");
+    assert_eq!(v["form"], "detail");
+    assert_eq!(v["array"]["md_name"], "r5");
+    assert_eq!(v["array"]["state"], "recovering");
+    assert_eq!(v["array"]["members"][1]["role"], "rebuilding");
+    assert_eq!(v["array"]["members"][1]["slot"], 1);
+    let v = parsed("mdadm-detail", "mdadm/detail-export-r6-clean.txt");
+    assert_eq!(v["form"], "export");
+    assert_eq!(v["array"]["uuid"], "5353526e:8bb48ee0:3249dd1a:393d851a");
+    assert_eq!(v["array"]["state"], serde_json::Value::Null);
+
+    let v = parsed("lvm", "lvm/fullreport-json.txt");
+    assert_eq!(v["report"], "fullreport");
+    assert_eq!(v["vgs"][0]["name"], "vg_r5");
+    assert_eq!(v["pvs"][1]["vg"], "vg_r6");
+    assert_eq!(v["lvs"][0]["name"], "tpool");
+    assert_eq!(v["lvs"][0]["metadata_percent"], 10.94);
+    let v = parsed("lvm", "lvm/lvs-json-fields.txt");
+    assert_eq!(v["report"], "lvs");
+    assert_eq!(v["lvs"][2]["name"], "tpool_tdata");
+    assert_eq!(v["lvs"][2]["hidden"], true);
+
+    // Another tool's output, or another mdadm mode's: one line, no panic.
+    assert_one_line_failure(
+        &run(&["parse", "mdstat", &format!("{fixtures}/lvm/vgs-json.txt")]),
+        "this is not /proc/mdstat",
+    );
+    assert_one_line_failure(
+        &run(&[
+            "parse",
+            "mdadm-detail",
+            &format!("{fixtures}/mdadm/examine-r5-member.txt"),
+        ]),
+        "`mdadm --examine` output",
+    );
+    assert_one_line_failure(
+        &run(&["parse", "lvm", &format!("{fixtures}/lvm/lvs-plain.txt")]),
+        "this is not LVM JSON output",
+    );
 }

@@ -5,6 +5,8 @@ pub mod bays;
 pub mod enclosure;
 pub mod kmsg;
 pub mod lsblk;
+pub mod lvm;
+pub mod md;
 pub mod sg_ses;
 pub mod smartctl;
 

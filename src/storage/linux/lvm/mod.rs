@@ -1,0 +1,3 @@
+//! LVM: physical volumes, volume groups and logical volumes from its JSON reports.
+
+pub mod parse;
