@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::action::{Answer, Body, Outcome};
 use super::page::{Frame, html};
 use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
 use crate::db::inventory;
@@ -122,41 +123,58 @@ pub struct LedBody {
     pub on: bool,
 }
 
-/// `POST /api/v1/bays/{enclosure}/{slot}/locate` `{"on": bool}`: enqueues a
-/// job that sets the bay's identify LED; 202 `{"job_id": N}`.
-pub async fn api_locate(
+/// `POST /bays/{enclosure}/{slot}/locate` (the map's form) and `POST
+/// /api/v1/bays/{enclosure}/{slot}/locate` `{"on": bool}`: enqueues a job
+/// that sets the bay's identify LED; 202 `{"job_id": N}`. htmx gets the
+/// map back with the bay marked as asked, a plain form post goes back to
+/// the page.
+pub async fn locate(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<(String, String)>,
-    body: web::Json<LedBody>,
-) -> Result<HttpResponse, ApiError> {
-    set_led(req, state, who, path, body, Led::Locate).await
+    Body(body): Body<LedBody>,
+) -> Answer {
+    set_led(&req, &state, &who, path.into_inner(), body.on, Led::Locate)
+        .await
+        .into()
 }
 
-/// `POST /api/v1/bays/{enclosure}/{slot}/fault` `{"on": bool}`: the same for
-/// the bay's fault LED.
-pub async fn api_fault(
+/// `POST /bays/{enclosure}/{slot}/fault` and `POST
+/// /api/v1/bays/{enclosure}/{slot}/fault` `{"on": bool}`: the same for the
+/// bay's fault LED.
+pub async fn fault(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<(String, String)>,
-    body: web::Json<LedBody>,
-) -> Result<HttpResponse, ApiError> {
-    set_led(req, state, who, path, body, Led::Fault).await
+    Body(body): Body<LedBody>,
+) -> Answer {
+    set_led(&req, &state, &who, path.into_inner(), body.on, Led::Fault)
+        .await
+        .into()
 }
 
 async fn set_led(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<(String, String)>,
-    body: web::Json<LedBody>,
+    req: &HttpRequest,
+    state: &AppState,
+    who: &Identity,
+    (enclosure, slot_text): (String, String),
+    on: bool,
     led: Led,
-) -> Result<HttpResponse, ApiError> {
-    let (enclosure, slot_text) = path.into_inner();
-    let (_, id) = enqueue_led(&req, &state, &who, enclosure, slot_text, led, body.on).await?;
-    Ok(jobs::accepted(id))
+) -> Result<Outcome, AppError> {
+    let (_, id) = enqueue_led(req, state, who, enclosure, slot_text, led, on).await?;
+    let done = Outcome::job(id).then("/bays");
+    if req.headers().contains_key("hx-request") && !super::is_api_path(req.path()) {
+        let partial = MapPartial {
+            frame: Frame::new(state, who, "Bays", "bays").await?,
+            // The bay itself shows the job as asked, near the click and
+            // across refreshes, until it is done.
+            m: load_map(state, None).await?,
+        };
+        return Ok(done.page(html(200, &partial)?));
+    }
+    Ok(done)
 }
 
 /// Checks the bay exists and enqueues the job that sets one of its LEDs.
@@ -497,53 +515,6 @@ pub async fn map_partial(
         frame: Frame::new(&state, &who, "Bays", "bays").await?,
         m: load_map(&state, None).await?,
     })
-}
-
-/// `POST /bays/{enclosure}/{slot}/locate` from the map: enqueues the
-/// identify job; htmx gets the map back with the bay marked as asked, a
-/// plain form post goes back to the page.
-pub async fn locate_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<(String, String)>,
-    form: web::Form<LedBody>,
-) -> Result<HttpResponse, PageError> {
-    led_page(req, state, who, path, form, Led::Locate).await
-}
-
-/// `POST /bays/{enclosure}/{slot}/fault` from the map: the fault LED, as
-/// identify.
-pub async fn fault_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<(String, String)>,
-    form: web::Form<LedBody>,
-) -> Result<HttpResponse, PageError> {
-    led_page(req, state, who, path, form, Led::Fault).await
-}
-
-async fn led_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<(String, String)>,
-    form: web::Form<LedBody>,
-    led: Led,
-) -> Result<HttpResponse, PageError> {
-    let (enclosure, slot_text) = path.into_inner();
-    enqueue_led(&req, &state, &who, enclosure, slot_text, led, form.on).await?;
-    if req.headers().contains_key("hx-request") {
-        let partial = MapPartial {
-            frame: Frame::new(&state, &who, "Bays", "bays").await?,
-            // The bay itself shows the job as asked, near the click and
-            // across refreshes, until it is done.
-            m: load_map(&state, None).await?,
-        };
-        return Ok(html(200, &partial)?);
-    }
-    Ok(jobs::see_other("/bays".into()))
 }
 
 // ---- a drive's page ----
@@ -893,56 +864,37 @@ async fn enqueue_drive_locate(
     jobs::enqueue(state, who, &client_address(req), spec, None).await
 }
 
-/// `POST /api/v1/drives/{id}/locate` `{"on": bool}`: enqueues a job that
-/// finds the bay the drive sits in and sets its identify LED; 202
-/// `{"job_id": N}`. A drive in no enclosure fails as a job, saying what was
-/// looked at.
-pub async fn api_drive_locate(
+/// `POST /drives/{id}/locate` and `POST /api/v1/drives/{id}/locate`
+/// `{"on": bool}`: enqueues a job that finds the bay the drive sits in and
+/// sets its identify LED; 202 `{"job_id": N}`. A drive in no enclosure
+/// fails as a job, saying what was looked at.
+pub async fn drive_locate(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<String>,
-    body: web::Json<LedBody>,
-) -> Result<HttpResponse, ApiError> {
-    let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), body.on).await?;
-    Ok(jobs::accepted(id))
+    Body(body): Body<LedBody>,
+) -> Answer {
+    enqueue_drive_locate(&req, &state, &who, path.into_inner(), body.on)
+        .await
+        .map(Outcome::job)
+        .into()
 }
 
-/// `POST /drives/{id}/locate` from the drive's page: to the job's page.
-pub async fn drive_locate_page(
+/// `POST /drives/{id}/selftest` and `POST /api/v1/drives/{id}/selftest`
+/// `{"kind": "short" | "long"}`: enqueues a job that starts the self-test;
+/// 202 `{"job_id": N}`.
+pub async fn self_test(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<String>,
-    form: web::Form<LedBody>,
-) -> Result<HttpResponse, PageError> {
-    let id = enqueue_drive_locate(&req, &state, &who, path.into_inner(), form.on).await?;
-    Ok(jobs::see_other(format!("/jobs/{id}")))
-}
-
-/// `POST /api/v1/drives/{id}/selftest` `{"kind": "short" | "long"}`:
-/// enqueues a job that starts the self-test; 202 `{"job_id": N}`.
-pub async fn api_self_test(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-    body: web::Json<SelfTestBody>,
-) -> Result<HttpResponse, ApiError> {
-    let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &body.kind).await?;
-    Ok(jobs::accepted(id))
-}
-
-/// `POST /drives/{id}/selftest` from the drive's page: to the job's page.
-pub async fn self_test_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-    form: web::Form<SelfTestBody>,
-) -> Result<HttpResponse, PageError> {
-    let id = enqueue_self_test(&req, &state, &who, path.into_inner(), &form.kind).await?;
-    Ok(jobs::see_other(format!("/jobs/{id}")))
+    Body(body): Body<SelfTestBody>,
+) -> Answer {
+    enqueue_self_test(&req, &state, &who, path.into_inner(), &body.kind)
+        .await
+        .map(Outcome::job)
+        .into()
 }
 
 /// Checks the drive is there and enqueues the job that reads its SMART now.
@@ -957,27 +909,19 @@ async fn enqueue_read_smart(
     jobs::enqueue(state, who, &client_address(req), spec, None).await
 }
 
-/// `POST /api/v1/drives/{id}/smart`: enqueues a job that reads the drive's
-/// SMART now and keeps the reading; 202 `{"job_id": N}`.
-pub async fn api_read_smart(
+/// `POST /drives/{id}/smart` and `POST /api/v1/drives/{id}/smart`:
+/// enqueues a job that reads the drive's SMART now and keeps the reading;
+/// 202 `{"job_id": N}`.
+pub async fn read_smart(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = enqueue_read_smart(&req, &state, &who, path.into_inner()).await?;
-    Ok(jobs::accepted(id))
-}
-
-/// `POST /drives/{id}/smart` from the drive's page: to the job's page.
-pub async fn read_smart_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let id = enqueue_read_smart(&req, &state, &who, path.into_inner()).await?;
-    Ok(jobs::see_other(format!("/jobs/{id}")))
+) -> Answer {
+    enqueue_read_smart(&req, &state, &who, path.into_inner())
+        .await
+        .map(Outcome::job)
+        .into()
 }
 
 /// Checks the drive is there and its last reading shows a self-test
@@ -1024,29 +968,20 @@ async fn enqueue_abort(
     jobs::enqueue(state, who, &client_address(req), spec, None).await
 }
 
-/// `POST /api/v1/drives/{id}/selftest/abort`: enqueues a job that aborts
-/// the running self-test; 202 `{"job_id": N}`, 409 when the drive's last
+/// `POST /drives/{id}/selftest/abort` and `POST
+/// /api/v1/drives/{id}/selftest/abort`: enqueues a job that aborts the
+/// running self-test; 202 `{"job_id": N}`, 409 when the drive's last
 /// reading shows none running.
-pub async fn api_abort_self_test(
+pub async fn abort_self_test(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = enqueue_abort(&req, &state, &who, path.into_inner()).await?;
-    Ok(jobs::accepted(id))
-}
-
-/// `POST /drives/{id}/selftest/abort` from the drive's page: to the job's
-/// page.
-pub async fn abort_self_test_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    let id = enqueue_abort(&req, &state, &who, path.into_inner()).await?;
-    Ok(jobs::see_other(format!("/jobs/{id}")))
+) -> Answer {
+    enqueue_abort(&req, &state, &who, path.into_inner())
+        .await
+        .map(Outcome::job)
+        .into()
 }
 
 #[cfg(test)]

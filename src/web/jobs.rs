@@ -10,6 +10,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::action::{Answer, Outcome};
 use super::page::Frame;
 use super::{ApiError, AppState, Identity, PageError, client_address};
 use crate::db::{self, audit};
@@ -164,7 +165,12 @@ async fn cancel(
 }
 
 /// Enqueues a failed, cancelled or interrupted job again, as a new job.
-async fn retry(state: &AppState, who: &Identity, address: &str, id: i64) -> Result<i64, AppError> {
+async fn retry_job(
+    state: &AppState,
+    who: &Identity,
+    address: &str,
+    id: i64,
+) -> Result<i64, AppError> {
     let (old, _) = load_one(state, id).await?;
     if !matches!(old.job.state(), JobState::Failed | JobState::Cancelled) {
         return Err(AppError::Conflict(format!(
@@ -300,6 +306,9 @@ pub async fn detail_page(
         Some("cancelled") => "The job is cancelled; it will not run.".into(),
         Some("stopping") => "The job stops after the step it is in.".into(),
         Some("retry") => "This job was enqueued to retry a failed or cancelled one.".into(),
+        Some("unblocked") => {
+            "The block is cleared; new jobs on what this job worked on are taken again.".into()
+        }
         _ => String::new(),
     };
     Ok(DetailPage {
@@ -325,10 +334,6 @@ pub async fn live_partial(
 }
 
 /// 202 `{"job_id": N}`: the answer to an API call that enqueued a job.
-pub(super) fn accepted(id: i64) -> HttpResponse {
-    HttpResponse::Accepted().json(json!({ "job_id": id }))
-}
-
 pub(super) fn see_other(location: String) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
@@ -349,16 +354,6 @@ pub async fn cancel_page(
         "stopping"
     };
     Ok(see_other(format!("/jobs/{id}?done={done}")))
-}
-
-pub async fn retry_page(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, PageError> {
-    let new = retry(&state, &who, &client_address(&req), path.into_inner()).await?;
-    Ok(see_other(format!("/jobs/{new}?done=retry")))
 }
 
 // ---- API ----
@@ -413,12 +408,70 @@ pub async fn api_cancel(
     Ok(HttpResponse::Ok().json(json!({"job_id": id, "state": state_now, "detail": words})))
 }
 
-pub async fn api_retry(
+/// `POST /jobs/{id}/retry` and `POST /api/v1/jobs/{id}/retry`: a failed
+/// or cancelled job again, as a new job; 202 `{"job_id"}`, and a form goes
+/// to the new job's page. A job that left its resources blocked hands the
+/// block to its retry.
+pub async fn retry(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let new = retry(&state, &who, &client_address(&req), path.into_inner()).await?;
-    Ok(accepted(new))
+) -> Answer {
+    let id = path.into_inner();
+    retry_job(&state, &who, &client_address(&req), id)
+        .await
+        .map(|new| Outcome::job(new).then(format!("/jobs/{new}?done=retry")))
+        .into()
+}
+
+/// `POST /jobs/{id}/unblock` and `POST /api/v1/jobs/{id}/unblock`: ends
+/// the blocks a job that failed part-way left on its resources, once an
+/// admin has checked the system; audited. 200 `{"unblocked": [keys]}`; 409
+/// when the job holds none.
+pub async fn unblock(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<i64>,
+) -> Answer {
+    let id = path.into_inner();
+    let (user, address) = (who.username.clone(), client_address(&req));
+    let cleared = state
+        .db
+        .run(move |conn| {
+            conn.write(|c| -> Result<Vec<String>, AppError> {
+                if jobs::get(c, id)?.is_none() {
+                    return Err(AppError::NotFound(format!("there is no job {id}")));
+                }
+                let cleared = jobs::block::clear(c, id)?;
+                if cleared.is_empty() {
+                    return Err(AppError::Conflict(format!(
+                        "job {id} holds no block; there is nothing to clear"
+                    )));
+                }
+                audit::record(
+                    c,
+                    &audit::Entry {
+                        actor: Some(&user),
+                        address: Some(&address),
+                        action: "job.unblock",
+                        target: Some(&format!("job {id}")),
+                        outcome: audit::Outcome::Ok,
+                        detail: &format!("cleared the block on {}", cleared.join(", ")),
+                    },
+                    db::now(),
+                )?;
+                Ok(cleared)
+            })
+        })
+        .await;
+    cleared
+        .map(|keys| {
+            Outcome::done(
+                json!({ "unblocked": keys }),
+                format!("/jobs/{id}?done=unblocked"),
+            )
+        })
+        .into()
 }

@@ -6,6 +6,7 @@
 //! is reachable by accident.
 
 pub mod account;
+pub mod action;
 pub mod api;
 pub mod areas;
 pub mod assets;
@@ -182,12 +183,12 @@ routes! {
     GET "/bays/map" VIEWER => bays::map_partial;
     GET "/drives" VIEWER => drives::page;
     GET "/drives/{id}" VIEWER => bays::drive_page;
-    POST "/drives/{id}/selftest" OPERATOR => bays::self_test_page;
-    POST "/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test_page;
-    POST "/drives/{id}/smart" OPERATOR => bays::read_smart_page;
-    POST "/drives/{id}/locate" OPERATOR => bays::drive_locate_page;
-    POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate_page;
-    POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault_page;
+    POST "/drives/{id}/selftest" OPERATOR => bays::self_test;
+    POST "/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test;
+    POST "/drives/{id}/smart" OPERATOR => bays::read_smart;
+    POST "/drives/{id}/locate" OPERATOR => bays::drive_locate;
+    POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
+    POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
     POST "/bays/{enclosure}/forget" ADMIN => bays::forget_page;
     GET "/pools" VIEWER => areas::pools;
     GET "/volumes" VIEWER => areas::volumes;
@@ -197,7 +198,8 @@ routes! {
     GET "/jobs/{id}" VIEWER => jobs::detail_page;
     GET "/jobs/{id}/live" VIEWER => jobs::live_partial;
     POST "/jobs/{id}/cancel" OPERATOR => jobs::cancel_page;
-    POST "/jobs/{id}/retry" ADMIN => jobs::retry_page;
+    POST "/jobs/{id}/retry" ADMIN => jobs::retry;
+    POST "/jobs/{id}/unblock" ADMIN => jobs::unblock;
 
     GET "/account" VIEWER => account::page;
     POST "/account/password" VIEWER => account::change_password;
@@ -228,18 +230,19 @@ routes! {
     GET "/api/v1/jobs" VIEWER => jobs::api_list;
     GET "/api/v1/jobs/{id}" VIEWER => jobs::api_get;
     POST "/api/v1/jobs/{id}/cancel" OPERATOR => jobs::api_cancel;
-    POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::api_retry;
+    POST "/api/v1/jobs/{id}/retry" ADMIN => jobs::retry;
+    POST "/api/v1/jobs/{id}/unblock" ADMIN => jobs::unblock;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;
     GET "/api/v1/drives" VIEWER => bays::api_drives;
     GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
-    POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::api_self_test;
-    POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => bays::api_abort_self_test;
-    POST "/api/v1/drives/{id}/smart" OPERATOR => bays::api_read_smart;
-    POST "/api/v1/drives/{id}/locate" OPERATOR => bays::api_drive_locate;
-    POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::api_locate;
-    POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::api_fault;
+    POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::self_test;
+    POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test;
+    POST "/api/v1/drives/{id}/smart" OPERATOR => bays::read_smart;
+    POST "/api/v1/drives/{id}/locate" OPERATOR => bays::drive_locate;
+    POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
+    POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
 }
 
 /// A GET route answers HEAD too (the same handler; actix sends no body).

@@ -685,7 +685,68 @@ async fn job_pages_show_steps_and_stop_polling_when_done(backend: Backend) {
     assert_eq!(c.get("/jobs/999999").await.status, 404);
 }
 
+/// A job that failed part-way shows its block on its page and through the
+/// API; new jobs on the blocked resource are refused with 409 in words; an
+/// admin clears the block (audited), once.
+async fn a_blocked_resource_is_shown_refused_and_cleared(backend: Backend) {
+    use baystack::jobs::kinds::{NoopPayload, noop_payload};
+    let app = fast(backend);
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let spec = noop_payload(
+        NoopPayload {
+            resources: vec!["pool:tank".into()],
+            fail_at: Some(1),
+            changes_from: Some(0),
+            ..NoopPayload::default()
+        },
+        2,
+    );
+    let id = app
+        .db()
+        .get()
+        .unwrap()
+        .write(|c| baystack::jobs::enqueue_audited(c, &spec, "admin", None, None, None))
+        .unwrap();
+    assert!(runner(&app).run_one().unwrap());
+
+    let job = c.get(&format!("/api/v1/jobs/{id}")).await.json();
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["blocks"][0]["resource"], "pool:tank", "{job}");
+    let page = c.get(&format!("/jobs/{id}")).await.text();
+    assert!(page.contains("<strong>Blocked:</strong>"), "{page}");
+    assert!(page.contains(&format!("/jobs/{id}/unblock")), "{page}");
+
+    // Its retry is let through; anything else on pool:tank is refused.
+    let refused = app.db().get().unwrap().write(|c| {
+        baystack::jobs::enqueue_audited(
+            c,
+            &baystack::jobs::kinds::noop(vec!["pool:tank".into()], 0, 1),
+            "admin",
+            None,
+            None,
+            None,
+        )
+        .map_err(baystack::error::AppError::from)
+    });
+    let e = refused.unwrap_err();
+    assert_eq!(e.status(), 409);
+    assert!(e.to_string().contains("pool:tank is blocked"), "{e}");
+
+    let r = c.post_json(&format!("/api/v1/jobs/{id}/unblock"), "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["unblocked"], serde_json::json!(["pool:tank"]));
+    let r = c.post_json(&format!("/api/v1/jobs/{id}/unblock"), "").await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("holds no block"), "{}", r.text());
+    let r = c.post_json("/api/v1/jobs/999999/unblock", "").await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let audit = c.get("/api/v1/audit?action=job.unblock").await.json();
+    assert_eq!(audit[0]["target"], format!("job {id}"), "{audit}");
+}
+
 both!(
+    a_blocked_resource_is_shown_refused_and_cleared,
     identify_a_bay_through_the_api,
     locate_refuses_bad_input_in_words,
     the_bay_map_lights_a_bay_in_one_click,
