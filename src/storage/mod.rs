@@ -60,15 +60,21 @@ impl CommandLog for NoLog {
     }
 }
 
-/// A storage engine. Methods block; the agent calls them off the async
-/// executor. Changing methods are called only by jobs, and are idempotent:
-/// asked to make something so that already is, they say so and succeed.
-pub trait Backend: Send + Sync {
+/// A storage engine: one trait per subsystem (drives, enclosures; arrays,
+/// volumes, targets and replication as they are built), as stratisd splits
+/// engine, pool and filesystem. Methods block; the agent calls them off
+/// the async executor. Changing methods are called only by jobs, and are
+/// idempotent: asked to make something so that already is, they say so and
+/// succeed.
+pub trait Backend: Drives + Enclosures + Send + Sync {
     fn kind(&self) -> BackendKind;
 
     /// Enclosures, bays and drives with their SMART data as they are now.
     fn inventory(&self) -> Result<Inventory, BackendError>;
+}
 
+/// Drives: SMART, self-tests, and the kernel's log of their I/O errors.
+pub trait Drives {
     /// Reads one drive's SMART data now (the SMART poller calls this on its
     /// schedule, a few drives at a time, and a job when an operator asks;
     /// never a page). The command it runs goes into `log`.
@@ -98,16 +104,6 @@ pub trait Backend: Send + Sync {
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError>;
 
-    /// The bay a drive sits in now, asked of the system itself rather than
-    /// of the last observation: its enclosure's ident and slot. Fails, saying
-    /// what was looked at, when no enclosure holds the drive.
-    fn drive_bay(&self, ident: &str, _log: &mut dyn CommandLog) -> Result<BayAddr, BackendError> {
-        let inv = self.inventory()?;
-        inv.bay_of(ident)
-            .map(|(e, s)| BayAddr::new(e.ident.clone(), s.slot))
-            .ok_or_else(|| BackendError::Gone(format!("no enclosure holds the drive {ident}")))
-    }
-
     /// The id of the running boot of the kernel whose log
     /// [`Backend::kernel_io_errors`] reads; `None` for a backend with no
     /// kernel log of its own (the simulator).
@@ -123,6 +119,14 @@ pub trait Backend: Send + Sync {
             "there is no kernel log of boot {boot} here"
         )))
     }
+}
+
+/// Enclosures: where a drive sits, and the bays' LEDs.
+pub trait Enclosures {
+    /// The bay a drive sits in now, asked of the system itself rather than
+    /// of the last observation: its enclosure's ident and slot. Fails, saying
+    /// what was looked at, when no enclosure holds the drive.
+    fn drive_bay(&self, ident: &str, log: &mut dyn CommandLog) -> Result<BayAddr, BackendError>;
 
     /// Turns one of a bay's LEDs on or off. Returns what it did in words.
     fn set_led(

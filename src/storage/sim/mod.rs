@@ -2,6 +2,9 @@
 //! generated once from a fixed seed and kept in a JSON file in the data
 //! directory, so it is the same appliance after every restart.
 
+mod drives;
+mod enclosures;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -410,114 +413,6 @@ impl Backend for SimBackend {
         }
         Ok(inv)
     }
-
-    fn read_smart(
-        &self,
-        ident: &str,
-        _dev_name: Option<&str>,
-        _log: &mut dyn CommandLog,
-    ) -> Result<Smart, BackendError> {
-        // A SMART read through an HBA takes a fraction of a second.
-        self.pause(Duration::from_millis(150));
-        self.inventory()?
-            .drives
-            .into_iter()
-            .find(|d| d.ident == ident)
-            .and_then(|d| d.smart)
-            .ok_or_else(|| BackendError::Failed(format!("drive {ident} is gone")))
-    }
-
-    fn start_self_test(
-        &self,
-        ident: &str,
-        _dev_name: Option<&str>,
-        kind: SelfTestKind,
-        _log: &mut dyn CommandLog,
-    ) -> Result<String, BackendError> {
-        self.pause(Duration::from_millis(200));
-        let (speed, now_ms) = (self.speed, self.now_ms());
-        self.change(|state| {
-            let words = state.drive_words(ident)?;
-            if let Some((running, done)) = state.running_test(ident, speed, now_ms) {
-                return Err(BackendError::Failed(format!(
-                    "{words} is running a {} self-test ({}% done); a drive runs one at a time",
-                    running.as_str(),
-                    (done * 100.0) as u32
-                )));
-            }
-            state
-                .self_tests
-                .entry(ident.to_string())
-                .or_default()
-                .push(SimSelfTest {
-                    kind,
-                    started_ms: now_ms,
-                    aborted_ms: None,
-                });
-            Ok(format!(
-                "{words} began its {} self-test; it takes about {} minutes",
-                kind.as_str(),
-                (self_test_seconds(kind) / speed / 60.0).ceil()
-            ))
-        })
-    }
-
-    fn abort_self_test(
-        &self,
-        ident: &str,
-        _dev_name: Option<&str>,
-        _log: &mut dyn CommandLog,
-    ) -> Result<String, BackendError> {
-        self.pause(Duration::from_millis(200));
-        let (speed, now_ms) = (self.speed, self.now_ms());
-        self.change(|state| {
-            let words = state.drive_words(ident)?;
-            let Some((kind, done)) = state.running_test(ident, speed, now_ms) else {
-                return Ok(format!(
-                    "{words} was running no self-test; there was nothing to abort"
-                ));
-            };
-            if let Some(t) = state
-                .self_tests
-                .get_mut(ident)
-                .and_then(|tests| tests.last_mut())
-            {
-                t.aborted_ms = Some(now_ms);
-            }
-            Ok(format!(
-                "{words} aborted its {} self-test ({}% done)",
-                kind.as_str(),
-                (done * 100.0) as u32
-            ))
-        })
-    }
-
-    fn set_led(
-        &self,
-        bay: &BayAddr,
-        led: Led,
-        on: bool,
-        _log: &mut dyn CommandLog,
-    ) -> Result<String, BackendError> {
-        let (enclosure, slot) = (bay.enclosure.as_str(), bay.slot);
-        // An SES round trip (RECEIVE DIAGNOSTIC, SEND DIAGNOSTIC) through an
-        // expander takes a few hundred milliseconds on real hardware.
-        self.pause(Duration::from_millis(300));
-        self.change(|state| {
-            let (label, bay) = find_bay(&mut state.inventory, enclosure, slot)?;
-            let (word, what) = (if on { "on" } else { "off" }, led.words());
-            if bay.led(led) == on {
-                return Ok(format!(
-                    "the {what} of {label} slot {slot} was already {word}"
-                ));
-            }
-            match led {
-                Led::Locate => bay.locate = on,
-                Led::Fault => bay.fault = on,
-            }
-            Ok(format!("{what} of {label} slot {slot} turned {word}"))
-        })
-    }
 }
 
 /// The bay `slot` of `enclosure`, with the enclosure's label.
@@ -836,6 +731,7 @@ fn dev_name(index: usize) -> String {
 mod tests {
     use super::*;
     use crate::domain::health::{Health, verdict};
+    use crate::storage::Drives;
 
     fn settings(enclosures: u32, bays: u32) -> SimSettings {
         SimSettings {
