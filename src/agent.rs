@@ -256,6 +256,7 @@ pub async fn run(
         backend.clone(),
         crate::jobs::runner::RunnerSettings::from_agent(&settings.agent),
         wake.clone(),
+        crate::jobs::kinds::find,
         Box::new(move || notify.notify_one()),
     );
     let halt = Arc::new(AtomicBool::new(false));

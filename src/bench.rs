@@ -100,6 +100,7 @@ fn run_queue(db: &Db, settings: &Settings, n: usize, workers: usize) -> anyhow::
             max_attempts: 3,
         },
         Arc::new(Wake::default()),
+        crate::jobs::kinds::find,
         Box::new(|| {}),
     );
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,13 +13,31 @@ use std::time::Duration;
 use chrono::NaiveDateTime;
 
 use super::block;
-use super::kinds::{self, JobKind};
 use super::queue::{self, Claimed, StepEnd};
 use super::{JobState, Wake};
 use crate::config::AgentSettings;
 use crate::db::{self, Conn, Db, DbError};
 use crate::storage::cmd::CommandOutput;
 use crate::storage::{Backend, BackendError, CommandLog};
+
+/// A kind as the runner sees it, whatever its payload (`jobs::kinds`
+/// implements it for every kind; the runner is handed the lookup).
+pub trait JobKind: Sync {
+    fn name(&self) -> &'static str;
+    fn resumable(&self) -> bool;
+    fn observed_after(&self) -> bool;
+    /// Parses the payload: the job, ready to run its steps.
+    fn load(&'static self, payload: &str) -> Result<Box<dyn Loaded>, JobError>;
+}
+
+/// A job whose payload is parsed.
+pub trait Loaded {
+    fn changes(&self, position: i32) -> bool;
+    fn run_step(&self, position: i32, ctx: &mut StepCtx<'_>) -> Result<String, JobError>;
+}
+
+/// Finds the kind of a job by its name.
+pub type FindKind = fn(&str) -> Option<&'static dyn JobKind>;
 
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
@@ -171,6 +189,7 @@ pub struct Runner {
     backend: Arc<dyn Backend>,
     settings: RunnerSettings,
     wake: Arc<Wake>,
+    find: FindKind,
     held: Mutex<HashMap<i64, Arc<Held>>>,
     last_sweep_ms: AtomicI64,
     /// Called after every job that may have changed the system, so the
@@ -201,6 +220,7 @@ impl Runner {
         backend: Arc<dyn Backend>,
         settings: RunnerSettings,
         wake: Arc<Wake>,
+        find: FindKind,
         after_job: Box<dyn Fn() + Send + Sync>,
     ) -> Arc<Runner> {
         Arc::new(Runner {
@@ -209,6 +229,7 @@ impl Runner {
             backend,
             settings,
             wake,
+            find,
             held: Mutex::new(HashMap::new()),
             last_sweep_ms: AtomicI64::new(0),
             after_job,
@@ -407,7 +428,7 @@ impl Runner {
                 None
             }
         };
-        if job.kind != kinds::Noop.name() {
+        if (self.find)(&job.kind).is_none_or(|k| k.observed_after()) {
             (self.after_job)();
         }
         next
@@ -443,7 +464,7 @@ impl Runner {
         job: &Claimed,
         stop: &AtomicBool,
     ) -> Result<(JobState, Option<Claimed>), RunError> {
-        let Some(kind) = kinds::find(&job.kind) else {
+        let Some(kind) = (self.find)(&job.kind) else {
             let why = format!("this agent does not know jobs of kind {:?}", job.kind);
             return self.end(held, JobState::Failed, Some(&why));
         };

@@ -85,7 +85,7 @@ impl Responder for Answer {
             Err(e) => errors::respond(req, e),
             Ok(o) if is_api_path(req.path()) => HttpResponse::build(o.status).json(o.json),
             Ok(o) => match o.form {
-                FormAnswer::Redirect(to) => super::jobs::see_other(to),
+                FormAnswer::Redirect(to) => see_other(to),
                 FormAnswer::Page(page) => page,
             },
         }
@@ -109,4 +109,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             Box::pin(async move { Ok(Body(form.await?.into_inner())) })
         }
     }
+}
+
+/// 303 to `location`: where a form goes after its action.
+pub fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish()
 }

@@ -114,7 +114,7 @@ pub async fn forget_page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     forget(&req, &state, &who, path.into_inner()).await?;
-    Ok(jobs::see_other("/bays".into()))
+    Ok(super::action::see_other("/bays".into()))
 }
 
 /// `{"on": bool}` from the API, `on=true|false` from the map's form.

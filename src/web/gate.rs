@@ -427,7 +427,7 @@ async fn guarded(
                     AppError::Conflict("the appliance is already set up".into())
                 } else if method == Method::POST {
                     // A wizard submitted after another one won.
-                    super::setup::lost_race()
+                    lost_race()
                 } else {
                     AppError::NotFound("setup is complete; there is nothing more to set up".into())
                 };
@@ -596,6 +596,14 @@ async fn host_check(state: &AppState, req: &ServiceRequest) -> Result<(), AppErr
 fn not_set_up() -> AppError {
     AppError::Conflict(
         "the appliance is not set up yet: finish the first-boot wizard at /setup or POST /api/v1/setup".into(),
+    )
+}
+
+/// What a wizard that lost the race is told, however late it arrives.
+pub fn lost_race() -> AppError {
+    AppError::Conflict(
+        "Another browser finished the setup first; this one changed nothing. Sign in with the admin password that was set there."
+            .into(),
     )
 }
 

@@ -3,14 +3,13 @@
 //! Enqueueing is here too: every change the console makes goes through
 //! [`enqueue`].
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::action::{Answer, Outcome};
+use super::action::{Answer, Outcome, see_other};
 use super::page::Frame;
 use super::{ApiError, AppState, Identity, PageError, client_address};
 use crate::db::{self, audit};
@@ -334,12 +333,6 @@ pub async fn live_partial(
 }
 
 /// 202 `{"job_id": N}`: the answer to an API call that enqueued a job.
-pub(super) fn see_other(location: String) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
-}
-
 pub async fn cancel_page(
     req: HttpRequest,
     state: web::Data<AppState>,

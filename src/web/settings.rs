@@ -155,7 +155,7 @@ async fn render(
         }),
         errors,
         notice: notice.into(),
-        timezones: super::setup::timezones(),
+        timezones: timezones(),
         iqn_prefix: a.iqn_prefix(),
     })
 }
@@ -191,11 +191,15 @@ pub async fn submit(
     match validate(&input, chrono::Utc::now().date_naive()) {
         Ok(new) => {
             save(&state, &who, client_address(&req), new).await?;
-            Ok(super::jobs::see_other("/settings?saved=1".into()))
+            Ok(super::action::see_other("/settings?saved=1".into()))
         }
         Err(errors) => {
             let page = render(&state, &who, Some(input), errors, "").await?;
             Ok(super::page::html(422, &page)?)
         }
     }
+}
+
+pub fn timezones() -> Vec<&'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
 }

@@ -108,14 +108,6 @@ async fn perform(
     })
 }
 
-/// What a wizard that lost the race is told, however late it arrives.
-pub fn lost_race() -> AppError {
-    AppError::Conflict(
-        "Another browser finished the setup first; this one changed nothing. Sign in with the admin password that was set there."
-            .into(),
-    )
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "setup/page.html")]
 pub struct SetupPage {
@@ -150,10 +142,6 @@ impl SetupPage {
     }
 }
 
-pub fn timezones() -> Vec<&'static str> {
-    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect()
-}
-
 fn default_hostname() -> String {
     nix::unistd::gethostname()
         .ok()
@@ -174,7 +162,7 @@ pub async fn page(csrf: PreCsrf) -> SetupPage {
             ..SetupInput::default()
         },
         errors: Vec::new(),
-        timezones: timezones(),
+        timezones: super::settings::timezones(),
     }
 }
 
@@ -192,7 +180,7 @@ pub async fn submit(
         Ok(_) => Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/login?setup=done"))
             .finish()),
-        Err(Ok(AppError::Conflict(_))) => Err(PageError(lost_race())),
+        Err(Ok(AppError::Conflict(_))) => Err(PageError(super::gate::lost_race())),
         Err(Ok(e)) => Err(PageError(e)),
         Err(Err(errors)) => {
             input.admin_password = String::new();
@@ -202,7 +190,7 @@ pub async fn submit(
                 version: VERSION,
                 input,
                 errors,
-                timezones: timezones(),
+                timezones: super::settings::timezones(),
             };
             Ok(super::page::html(422, &page)?)
         }

@@ -173,6 +173,7 @@ impl TestApp {
                 max_attempts: 3,
             },
             std::sync::Arc::new(Wake::default()),
+            baystack::jobs::kinds::find,
             Box::new(|| {}),
         )
     }

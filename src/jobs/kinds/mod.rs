@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::JobSpec;
-use super::runner::{JobError, StepCtx};
+use super::runner::{JobError, JobKind, Loaded, StepCtx};
 
 /// A kind of job, with its payload's type.
 pub trait Kind: Sync + 'static {
@@ -31,6 +31,12 @@ pub trait Kind: Sync + 'static {
     /// Whether an interrupted job of this kind may be resumed from its last
     /// completed step. If not, it is failed with the reason instead.
     fn resumable(&self) -> bool {
+        true
+    }
+
+    /// Whether the observer should look again after a job of this kind
+    /// (it may have changed what the observer sees).
+    fn observed_after(&self) -> bool {
         true
     }
 
@@ -70,20 +76,6 @@ pub trait Kind: Sync + 'static {
     }
 }
 
-/// A kind as the runner sees it, whatever its payload.
-pub trait JobKind: Sync {
-    fn name(&self) -> &'static str;
-    fn resumable(&self) -> bool;
-    /// Parses the payload: the job, ready to run its steps.
-    fn load(&'static self, payload: &str) -> Result<Box<dyn Loaded>, JobError>;
-}
-
-/// A job whose payload is parsed.
-pub trait Loaded {
-    fn changes(&self, position: i32) -> bool;
-    fn run_step(&self, position: i32, ctx: &mut StepCtx<'_>) -> Result<String, JobError>;
-}
-
 struct Parsed<K: Kind> {
     kind: &'static K,
     payload: K::Payload,
@@ -106,6 +98,10 @@ impl<K: Kind> JobKind for K {
 
     fn resumable(&self) -> bool {
         Kind::resumable(self)
+    }
+
+    fn observed_after(&self) -> bool {
+        Kind::observed_after(self)
     }
 
     fn load(&'static self, payload: &str) -> Result<Box<dyn Loaded>, JobError> {

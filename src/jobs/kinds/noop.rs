@@ -70,6 +70,11 @@ impl Kind for Noop {
         "noop"
     }
 
+    /// It changes nothing the observer sees.
+    fn observed_after(&self) -> bool {
+        false
+    }
+
     fn changes(&self, p: &NoopPayload, position: i32) -> bool {
         p.changes_from.is_some_and(|from| position >= from)
     }
