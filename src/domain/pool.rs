@@ -370,13 +370,17 @@ pub struct Array {
     pub level_text: Option<String>,
     /// Slots in the array (md's `raid_disks`).
     pub raid_devices: Option<u32>,
-    /// `None` from `mdadm --detail --export`, which says nothing of it.
+    /// `None` from `mdadm --detail --export`, which says nothing of it,
+    /// and from /proc/mdstat and `mdadm --detail` while md runs what they
+    /// call a resync: a resync or a requested repair, which only sysfs
+    /// `sync_action` tells apart.
     pub state: Option<ArrayState>,
     /// Some slot has no member in sync.
     pub degraded: Option<bool>,
     /// Slots without a member in sync (md's `degraded`); never more than
     /// `raid_devices`.
     pub degraded_count: Option<u32>,
+    /// `None` where the source does not say, as for [`Array::state`].
     pub sync_action: Option<SyncAction>,
     pub progress: Option<Progress>,
     pub consistency_policy: Option<ConsistencyPolicy>,
@@ -385,7 +389,25 @@ pub struct Array {
     pub chunk_kib: Option<u64>,
     /// The array's usable size.
     pub size_bytes: Option<u64>,
+    /// Sectors the last check or repair found not to match (sysfs
+    /// `mismatch_cnt`; md counts in whole pages, so a multiple of 8), or
+    /// found so far by the one running. md keeps it until the next
+    /// check, repair or resync starts. Only sysfs gives it.
+    pub mismatch_count: Option<u64>,
+    /// Where a check or repair runs: only sysfs gives it.
+    pub sync_window: Option<SyncWindow>,
     pub members: Vec<Member>,
+}
+
+/// The part of each member a check, repair or resync covers (sysfs
+/// `sync_min`, `sync_max`), in 512-byte sectors. md leaves `sync_min`
+/// where a check or repair was stopped, and the next one starts there,
+/// not at 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncWindow {
+    pub min_sectors: u64,
+    /// `None` for md's `max`: to the end.
+    pub max_sectors: Option<u64>,
 }
 
 impl Array {
@@ -407,6 +429,8 @@ impl Array {
             write_hole: None,
             chunk_kib: None,
             size_bytes: None,
+            mismatch_count: None,
+            sync_window: None,
             members: Vec::new(),
         }
     }
@@ -442,7 +466,21 @@ impl Array {
                 return Err(format!("{done} of {total} sectors done"));
             }
         }
-        let mut taken: Vec<u32> = Vec::new();
+        if let Some(SyncWindow {
+            min_sectors,
+            max_sectors: Some(max),
+        }) = self.sync_window
+            && min_sectors > max
+        {
+            return Err(format!("a sync window from sector {min_sectors} to {max}"));
+        }
+        // md holds at most two members in one slot: its own and, while
+        // `mdadm --replace` runs, the replacement being built for it.
+        // `mdadm --detail --export` shows both with the slot and cannot
+        // say which is which, so two members in a slot pass here; the
+        // parsers of sources that do tell them apart refuse two that are
+        // not a member and its replacement.
+        let mut claims: Vec<(u32, u32, u32)> = Vec::new();
         for m in &self.members {
             let Some(slot) = m.slot else { continue };
             if let Some(n) = self.raid_devices
@@ -453,11 +491,29 @@ impl Array {
                     m.device
                 ));
             }
-            if matches!(m.role, MemberRole::Active | MemberRole::Rebuilding) {
-                if taken.contains(&slot) {
-                    return Err(format!("two members in slot {slot}"));
+            let replacement = match m.role {
+                MemberRole::Active | MemberRole::Rebuilding => false,
+                MemberRole::Replacement => true,
+                _ => continue,
+            };
+            let at = match claims.iter().position(|c| c.0 == slot) {
+                Some(at) => at,
+                None => {
+                    claims.push((slot, 0, 0));
+                    claims.len() - 1
                 }
-                taken.push(slot);
+            };
+            let claim = &mut claims[at];
+            if replacement {
+                claim.2 += 1;
+            } else {
+                claim.1 += 1;
+            }
+            if claim.1 + claim.2 > 2 {
+                return Err(format!("more than two members in slot {slot}"));
+            }
+            if claim.2 > 1 {
+                return Err(format!("two replacements in slot {slot}"));
             }
         }
         Ok(())
@@ -649,6 +705,42 @@ mod tests {
         a.raid_devices = Some(0);
         assert!(a.check().is_err());
         a.raid_devices = Some(4);
+        assert_eq!(a.check(), Ok(()));
+
+        // A slot's member and its replacement, as every source shows a
+        // replace (export with both as in the slot); never three, never
+        // two replacements.
+        let member = |device: &str, role: MemberRole| Member {
+            device: device.into(),
+            role,
+            slot: Some(0),
+            number: None,
+            state: Vec::new(),
+        };
+        a.members = vec![
+            member("sda", MemberRole::Active),
+            member("sdc", MemberRole::Replacement),
+        ];
+        assert_eq!(a.check(), Ok(()));
+        a.members[1].role = MemberRole::Active;
+        assert_eq!(a.check(), Ok(()));
+        a.members.push(member("sdd", MemberRole::Rebuilding));
+        assert!(a.check().unwrap_err().contains("more than two"));
+        a.members = vec![
+            member("sdc", MemberRole::Replacement),
+            member("sdd", MemberRole::Replacement),
+        ];
+        assert!(a.check().unwrap_err().contains("two replacements"));
+        a.members.clear();
+        a.sync_window = Some(SyncWindow {
+            min_sectors: 9,
+            max_sectors: Some(8),
+        });
+        assert!(a.check().is_err());
+        a.sync_window = Some(SyncWindow {
+            min_sectors: 9,
+            max_sectors: None,
+        });
         assert_eq!(a.check(), Ok(()));
     }
 }

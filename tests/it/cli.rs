@@ -947,6 +947,17 @@ fn parse_reads_md_raid_and_lvm_status() {
     assert_eq!(v["array"]["state"], "recovering");
     assert_eq!(v["array"]["members"][1]["role"], "rebuilding");
     assert_eq!(v["array"]["members"][1]["slot"], 1);
+    // The lab's replace: recovering, not degraded, the new member a
+    // replacement in slot 0. A repair is `resync =` in mdstat: no state.
+    let v = parsed("mdadm-detail", "mdadm/lab-detail-r1-replacing.txt");
+    assert_eq!(v["array"]["state"], "recovering");
+    assert_eq!(v["array"]["degraded"], false);
+    assert_eq!(v["array"]["members"][1]["role"], "replacement");
+    assert_eq!(v["array"]["members"][1]["slot"], 0);
+    assert_eq!(v["array"]["mismatch_count"], serde_json::Value::Null);
+    let v = parsed("mdstat", "mdstat/lab-r5-repairing.txt");
+    assert_eq!(v[0]["state"], serde_json::Value::Null);
+    assert_eq!(v[0]["progress"]["percent"], 6.4);
     let v = parsed("mdadm-detail", "mdadm/detail-export-r6-clean.txt");
     assert_eq!(v["form"], "export");
     assert_eq!(v["array"]["uuid"], "5353526e:8bb48ee0:3249dd1a:393d851a");
