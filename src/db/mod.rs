@@ -27,8 +27,13 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseUrl;
 
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The SQLite migrations, as this binary carries them. Public for the
+/// integration tests, which check them against [`POSTGRES_MIGRATIONS`] and
+/// [`schema`].
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The PostgreSQL migrations: the same versions, tables and columns as
+/// [`SQLITE_MIGRATIONS`].
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// The PostgreSQL advisory lock key held while migrating ("BAYS").
 const MIGRATION_LOCK_KEY: i64 = 0x4241_5953;
