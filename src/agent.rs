@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{AgentSettings, Settings};
+use crate::db::smart as db_smart;
 use crate::db::{self, Db, inventory};
 use crate::error::AppError;
 use crate::jobs::Wake;
@@ -30,7 +31,7 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         let now = db::now();
         // What this agent read is its to count only if it moves the cursor.
         let log = match &log {
-            Ok(Some(l)) if inventory::advance_kernel_log(c, &l.boot, l.from, l.log.next)? => {
+            Ok(Some(l)) if db_smart::advance_kernel_log(c, &l.boot, l.from, l.log.next)? => {
                 Some(&l.log)
             }
             _ => None,
@@ -42,13 +43,13 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         // under a name the last pass did not see.
         let mut counted = Vec::new();
         let (then, since): (Vec<_>, Vec<_>) = errors.iter().partition(|e| !e.attached_since);
-        let unknown = inventory::count_io_errors(c, then, &mut counted)?;
+        let unknown = db_smart::count_io_errors(c, then, &mut counted)?;
         match &seen {
             Ok(inv) => inventory::store(c, inv, kind, now)?,
             Err(e) => inventory::record_observation(c, kind, Some(&e.to_string()), now)?,
         }
-        inventory::count_io_errors(c, since.into_iter().chain(unknown), &mut counted)?;
-        inventory::refresh_health(c, &counted)?;
+        db_smart::count_io_errors(c, since.into_iter().chain(unknown), &mut counted)?;
+        db_smart::refresh_health(c, &counted)?;
         Ok(counted.len())
     })?;
     match seen {
@@ -90,7 +91,7 @@ fn read_kernel_log(db: &Db, backend: &dyn Backend) -> Result<Option<LogRead>, Ap
     let Some(boot) = backend.boot_id().map_err(unavailable)? else {
         return Ok(None);
     };
-    let from = inventory::kernel_log_cursor(&mut db.get()?.conn(), &boot)?;
+    let from = db_smart::kernel_log_cursor(&mut db.get()?.conn(), &boot)?;
     let log = backend
         .kernel_io_errors(&boot, from.unwrap_or(0))
         .map_err(unavailable)?;

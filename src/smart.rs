@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 
 use crate::db::Conn;
-use crate::db::inventory::{DriveRow, Keep};
+use crate::db::inventory::DriveRow;
 use crate::db::schema::drives;
+use crate::db::smart as db_smart;
+use crate::db::smart::Keep;
 use crate::db::{self, Db, inventory};
 use crate::db_run;
 use crate::domain::health::Health;
@@ -55,7 +57,7 @@ pub fn schedule_self_tests(db: &Db, short_days: u32, long_days: u32) -> Result<u
                 )?;
                 // Counted from the asking, so a drive that refuses is asked
                 // again a period later, not every round.
-                inventory::mark_self_test(c, d.id, kind, now)?;
+                db_smart::mark_self_test(c, d.id, kind, now)?;
                 enqueued += 1;
             }
         }
@@ -94,8 +96,7 @@ fn self_tests_due(
     // test running (a drive runs one at a time; a long one takes hours).
     let mut due = Vec::new();
     for d in rows {
-        let running =
-            inventory::last_smart(c, d.id)?.is_some_and(|s| s.self_test_running.is_some());
+        let running = db_smart::last_smart(c, d.id)?.is_some_and(|s| s.self_test_running.is_some());
         if !running && !inventory::resource_busy(c, &crate::domain::resource::drive(&d.ident))? {
             due.push(d);
         }
@@ -194,7 +195,7 @@ fn read_and_keep(
                             Smart::unavailable(e.to_string())
                         });
                     let kept = db.get().map_err(AppError::from).and_then(|mut conn| {
-                        conn.write(|c| inventory::apply_smart(c, *id, &smart, db::now(), *keep))
+                        conn.write(|c| db_smart::apply_smart(c, *id, &smart, db::now(), *keep))
                             .map_err(|e| AppError::from(db::DbError::from(e)))
                     });
                     if let Err(e) = kept {
@@ -256,7 +257,7 @@ pub fn follow_self_tests(
     backend: &dyn Backend,
     concurrency: usize,
 ) -> Result<PollReport, AppError> {
-    let rows = inventory::present_with_readings(&mut db.get()?.conn())?;
+    let rows = db_smart::present_with_readings(&mut db.get()?.conn())?;
     let now = db::now();
     let present = rows.iter().map(|(d, _)| d.id).collect();
     let wanted = rows

@@ -7,6 +7,7 @@
 //! no deferred flush.
 
 pub mod schema;
+pub mod smart;
 pub mod stmt;
 
 pub mod appliance;

@@ -182,11 +182,11 @@ routes! {
     GET "/bays" VIEWER => bays::page;
     GET "/bays/map" VIEWER => bays::map_partial;
     GET "/drives" VIEWER => drives::page;
-    GET "/drives/{id}" VIEWER => bays::drive_page;
-    POST "/drives/{id}/selftest" OPERATOR => bays::self_test;
-    POST "/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test;
-    POST "/drives/{id}/smart" OPERATOR => bays::read_smart;
-    POST "/drives/{id}/locate" OPERATOR => bays::drive_locate;
+    GET "/drives/{id}" VIEWER => drives::drive_page;
+    POST "/drives/{id}/selftest" OPERATOR => drives::self_test;
+    POST "/drives/{id}/selftest/abort" OPERATOR => drives::abort_self_test;
+    POST "/drives/{id}/smart" OPERATOR => drives::read_smart;
+    POST "/drives/{id}/locate" OPERATOR => drives::drive_locate;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
     POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
     POST "/bays/{enclosure}/forget" ADMIN => bays::forget_page;
@@ -235,12 +235,12 @@ routes! {
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;
-    GET "/api/v1/drives" VIEWER => bays::api_drives;
-    GET "/api/v1/drives/{id}" VIEWER => bays::api_drive;
-    POST "/api/v1/drives/{id}/selftest" OPERATOR => bays::self_test;
-    POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => bays::abort_self_test;
-    POST "/api/v1/drives/{id}/smart" OPERATOR => bays::read_smart;
-    POST "/api/v1/drives/{id}/locate" OPERATOR => bays::drive_locate;
+    GET "/api/v1/drives" VIEWER => drives::api_drives;
+    GET "/api/v1/drives/{id}" VIEWER => drives::api_drive;
+    POST "/api/v1/drives/{id}/selftest" OPERATOR => drives::self_test;
+    POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => drives::abort_self_test;
+    POST "/api/v1/drives/{id}/smart" OPERATOR => drives::read_smart;
+    POST "/api/v1/drives/{id}/locate" OPERATOR => drives::drive_locate;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
 }

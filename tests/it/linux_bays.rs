@@ -9,7 +9,7 @@ use actix_http::Request;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use baystack::config::BackendKind;
-use baystack::db::inventory;
+use baystack::db::smart as db_smart;
 use serde_json::Value;
 
 use crate::both;
@@ -917,7 +917,7 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
     let io = "3,484,19170000,-;I/O error, dev sdc, sector 8 op 0x1:(WRITE) flags 0x0 phys_seg 1 prio class 2";
     kernel_log(dir.path(), "boot-a", &[scsi, medium, io]);
     let boot = linux.boot_id().unwrap().unwrap();
-    let from = inventory::kernel_log_cursor(&mut app.db().get().unwrap().conn(), &boot).unwrap();
+    let from = db_smart::kernel_log_cursor(&mut app.db().get().unwrap().conn(), &boot).unwrap();
     assert_eq!(from, Some(484));
     let log = linux.kernel_io_errors(&boot, 484).unwrap();
     assert_eq!((log.next, log.errors.len(), log.lost), (485, 1, 0));
@@ -926,7 +926,7 @@ async fn errors_the_kernel_logged_count_against_the_drive(backend: Backend) {
         .db()
         .get()
         .unwrap()
-        .write(|c| inventory::advance_kernel_log(c, &boot, from, log.next))
+        .write(|c| db_smart::advance_kernel_log(c, &boot, from, log.next))
         .unwrap();
     assert!(!late, "the cursor had moved on");
     let drives = c.get("/api/v1/drives").await.json();

@@ -161,7 +161,7 @@ impl Kind for DriveSelfTest {
                 let did = backend.start_self_test(&p.ident, p.dev_name.as_deref(), p.kind, ctx)?;
                 let (id, kind) = (p.drive_id, p.kind);
                 ctx.commit_with_step(move |c, now| {
-                    crate::db::inventory::mark_self_test(c, id, kind, now)
+                    crate::db::smart::mark_self_test(c, id, kind, now)
                 });
                 Ok(did)
             }
@@ -174,7 +174,7 @@ impl Kind for DriveSelfTest {
 /// job's log) and keeps the reading with the step, as the drive's newest:
 /// what was read, in words.
 fn read_and_keep(ctx: &mut StepCtx<'_>, p: &impl AsDrive) -> Result<String, JobError> {
-    use crate::db::inventory::{Keep, apply_smart};
+    use crate::db::smart::{Keep, apply_smart};
     let (drive_id, ident, dev_name) = p.drive();
     let backend = ctx.backend;
     let smart = backend.read_smart(ident, dev_name, ctx)?;
