@@ -744,3 +744,62 @@ mod tests {
         assert_eq!(a.check(), Ok(()));
     }
 }
+
+/// A drive as a job names it to an engine: its identity (checked again by
+/// the engine before it touches the drive), and its stable name under
+/// `/dev/disk/by-id` where it has one (the kernel name changes across
+/// boots and is kept for messages only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriveRef {
+    /// `wwn:<WWN>` or `serial:<SERIAL>`, as [`crate::domain::Drive::ident`].
+    pub ident: String,
+    pub serial: String,
+    pub by_id: Option<String>,
+    pub dev_name: Option<String>,
+}
+
+impl std::fmt::Display for DriveRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.dev_name {
+            Some(dev) => write!(f, "{} ({dev})", self.serial),
+            None => f.write_str(&self.serial),
+        }
+    }
+}
+
+/// A new pool's array, as the create job asks the engine for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArraySpec {
+    /// The pool's name: the array is `/dev/md/<name>`, its volume group
+    /// `<name>`. Validated by `naming::validate_pool_name`.
+    pub name: String,
+    pub level: RaidLevel,
+    /// The members, in slot order.
+    pub members: Vec<DriveRef>,
+    pub spares: Vec<DriveRef>,
+    /// For raid5 and raid6; `Open` for raid1 and raid10, which have no
+    /// write hole.
+    pub write_hole: WriteHole,
+    /// With [`WriteHole::Journal`]: one device, or two mirrored (an md
+    /// raid1 `<name>-journal` made first, the recommended choice: md stops
+    /// writing to an array whose journal is lost).
+    pub journal: Vec<DriveRef>,
+    /// The chunk, for raid5, raid6 and raid10.
+    pub chunk_kib: u32,
+}
+
+impl ArraySpec {
+    /// `/dev/md/<name>`.
+    pub fn device(&self) -> String {
+        format!("/dev/md/{}", self.name)
+    }
+
+    /// The name of the journal's own mirror, when it has one.
+    pub fn journal_mirror(&self) -> Option<String> {
+        (self.write_hole == WriteHole::Journal && self.journal.len() == 2)
+            .then(|| format!("{}-journal", self.name))
+    }
+}
+
+/// md's chunk when none is asked for: 512 KiB, mdadm's own default.
+pub const DEFAULT_CHUNK_KIB: u32 = 512;

@@ -6,6 +6,7 @@ pub mod linux;
 pub mod sim;
 
 use crate::config::BackendKind;
+use crate::domain::pool::{Array, ArraySpec, DriveRef, SyncAction, SyncWindow, VolumeGroup};
 use crate::domain::{BayAddr, Inventory, KernelLog, Led, SelfTestKind, Smart};
 
 /// What went wrong in an engine, by kind: whether anything was changed
@@ -66,7 +67,7 @@ impl CommandLog for NoLog {
 /// the async executor. Changing methods are called only by jobs, and are
 /// idempotent: asked to make something so that already is, they say so and
 /// succeed.
-pub trait Backend: Drives + Enclosures + Send + Sync {
+pub trait Backend: Drives + Enclosures + Arrays + Volumes + Send + Sync {
     fn kind(&self) -> BackendKind;
 
     /// Enclosures, bays and drives with their SMART data as they are now.
@@ -136,4 +137,228 @@ pub trait Enclosures {
         on: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError>;
+}
+
+fn not_built<T>(what: &str) -> Result<T, BackendError> {
+    Err(BackendError::NotBuilt(format!(
+        "{what} is not built for this engine yet"
+    )))
+}
+
+/// md arrays: what runs, and every change a pool's jobs make to one. Each
+/// change is idempotent: asked for what already is (an array of that name
+/// with those members, a spare already added), it says so and succeeds.
+/// `name` is a pool's name (validated before it reaches here): the array
+/// is `/dev/md/<name>`.
+pub trait Arrays {
+    /// Every md array the system has now (running, or assembled inactive),
+    /// with its members and their roles.
+    fn arrays(&self, log: &mut dyn CommandLog) -> Result<Vec<Array>, BackendError> {
+        let _ = log;
+        not_built("reading md arrays")
+    }
+
+    /// What is written on a drive that a new pool would destroy (a
+    /// partition table, a filesystem, an md or LVM signature), in words;
+    /// empty for a blank drive.
+    fn signatures(
+        &self,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<Vec<String>, BackendError> {
+        let _ = (drive, log);
+        not_built("reading a drive's signatures")
+    }
+
+    /// Erases every signature on a drive (an admin typed its serial to
+    /// allow it).
+    fn wipe(&self, drive: &DriveRef, log: &mut dyn CommandLog) -> Result<String, BackendError> {
+        let _ = (drive, log);
+        not_built("wiping a drive")
+    }
+
+    /// Creates the array (a mirrored journal's own raid1 first). Returns
+    /// the array's UUID, in mdadm's form.
+    fn create_array(
+        &self,
+        spec: &ArraySpec,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (spec, log);
+        not_built("creating an md array")
+    }
+
+    /// Records the array in mdadm's configuration, so it assembles by its
+    /// UUID at boot.
+    fn persist_array(
+        &self,
+        name: &str,
+        uuid: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, uuid, log);
+        not_built("recording an md array for boot")
+    }
+
+    /// Removes the array's line from mdadm's configuration.
+    fn forget_array(
+        &self,
+        name: &str,
+        uuid: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, uuid, log);
+        not_built("forgetting an md array")
+    }
+
+    /// Sets a raid5/raid6 array's stripe cache, in pages per member.
+    fn set_stripe_cache(
+        &self,
+        name: &str,
+        pages: u32,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, pages, log);
+        not_built("sizing the stripe cache")
+    }
+
+    /// Assembles a recorded array that is not running, by its UUID; never
+    /// creates or wipes anything.
+    fn assemble(
+        &self,
+        name: &str,
+        uuid: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, uuid, log);
+        not_built("assembling an md array")
+    }
+
+    /// Starts a check or a repair (over `window`, or the whole array), or
+    /// with [`SyncAction::Idle`] stops one.
+    fn sync_action(
+        &self,
+        name: &str,
+        action: SyncAction,
+        window: Option<SyncWindow>,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, action, window, log);
+        not_built("checking or repairing an md array")
+    }
+
+    /// Adds a drive as a hot spare (or, to a degraded array, as the member
+    /// md rebuilds onto).
+    fn add_member(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, drive, log);
+        not_built("adding a drive to an md array")
+    }
+
+    /// Marks a member faulty.
+    fn fail_member(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, drive, log);
+        not_built("failing an md member")
+    }
+
+    /// Takes a faulty member or a spare out of the array.
+    fn remove_member(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, drive, log);
+        not_built("removing an md member")
+    }
+
+    /// Rebuilds `old`'s slot onto `new` while `old` stays in
+    /// (`mdadm --replace`), so redundancy holds throughout.
+    fn replace_member(
+        &self,
+        name: &str,
+        old: &DriveRef,
+        new: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, old, new, log);
+        not_built("replacing an md member")
+    }
+
+    /// Grows the array to `raid_devices` slots, its new members already
+    /// added as spares.
+    fn grow(
+        &self,
+        name: &str,
+        raid_devices: u32,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, raid_devices, log);
+        not_built("growing an md array")
+    }
+
+    /// Stops the array.
+    fn stop_array(&self, name: &str, log: &mut dyn CommandLog) -> Result<String, BackendError> {
+        let _ = (name, log);
+        not_built("stopping an md array")
+    }
+
+    /// Erases a former member's md superblock.
+    fn zero_superblock(
+        &self,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (drive, log);
+        not_built("clearing an md superblock")
+    }
+}
+
+/// LVM: a pool's volume group now; its logical volumes with the volumes
+/// issue.
+pub trait Volumes {
+    /// Every volume group.
+    fn volume_groups(&self, log: &mut dyn CommandLog) -> Result<Vec<VolumeGroup>, BackendError> {
+        let _ = log;
+        not_built("reading LVM volume groups")
+    }
+
+    /// Makes the array a physical volume and a volume group `name` on it.
+    fn create_volume_group(
+        &self,
+        name: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, log);
+        not_built("creating a volume group")
+    }
+
+    /// Grows the physical volume to its array's new size.
+    fn resize_physical_volume(
+        &self,
+        name: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, log);
+        not_built("resizing a physical volume")
+    }
+
+    /// Removes the (empty) volume group `name` and its physical volume.
+    fn remove_volume_group(
+        &self,
+        name: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (name, log);
+        not_built("removing a volume group")
+    }
 }

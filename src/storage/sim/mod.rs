@@ -2,6 +2,7 @@
 //! generated once from a fixed seed and kept in a JSON file in the data
 //! directory, so it is the same appliance after every restart.
 
+mod arrays;
 mod drives;
 mod enclosures;
 mod generate;

@@ -1,3 +1,8 @@
 //! md RAID: the kernel's and mdadm's words for an array, read into `domain::pool`.
 
 pub mod parse;
+
+use super::LinuxBackend;
+use crate::storage::Arrays;
+
+impl Arrays for LinuxBackend {}
