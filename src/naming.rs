@@ -170,6 +170,46 @@ pub fn target_iqn(domain: &str, date: &str, host: &str, volume: &str) -> String 
     format!("{}:{host}.{volume}", iqn_prefix(domain, date))
 }
 
+/// A pool's name. It names the md array (`/dev/md/<name>`), the LVM
+/// volume group on it and, through the volumes on it, targets' IQNs, so it
+/// is kept to what all of them accept and a person reads: 1 to 32
+/// characters, lowercase letters, digits and '-', starting with a letter,
+/// not ending with '-'. `-journal` at the end is kept for a pool's
+/// mirrored journal.
+pub fn validate_pool_name(name: &str) -> Result<(), String> {
+    const MAX: usize = 32;
+    if name.is_empty() {
+        return Err("a pool needs a name".into());
+    }
+    if name.len() > MAX {
+        return Err(format!(
+            "a pool's name is at most {MAX} characters; {:?} has {}",
+            name.chars().take(40).collect::<String>(),
+            name.chars().count()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "a pool's name uses lowercase letters, digits and '-' only; {name:?} has {c:?}"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("a pool's name starts with a letter, not {name:?}"));
+    }
+    if name.ends_with('-') {
+        return Err(format!("a pool's name does not end with '-': {name:?}"));
+    }
+    if name.ends_with("-journal") {
+        return Err(format!(
+            "a pool's name does not end with \"-journal\", which names a pool's mirrored journal: {name:?}"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +285,27 @@ mod tests {
             target_iqn("storage.example.com", "2019-06", "bay01", "db01"),
             "iqn.2019-06.com.example.storage:bay01.db01"
         );
+    }
+
+    #[test]
+    fn pool_names() {
+        for good in ["tank", "p1", "fast-ssd", "a"] {
+            assert_eq!(validate_pool_name(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("", "needs a name"),
+            ("Tank", "lowercase letters"),
+            ("tank0/../x", "has '/'"),
+            ("1tank", "starts with a letter"),
+            ("-tank", "starts with a letter"),
+            ("tank-", "does not end with '-'"),
+            ("tank-journal", "mirrored journal"),
+            ("t a", "has ' '"),
+            ("tank\u{202e}", "lowercase letters"),
+            ("abcdefghijklmnopqrstuvwxyzabcdefg", "at most 32"),
+        ] {
+            let e = validate_pool_name(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
     }
 }
