@@ -25,6 +25,7 @@ pub fn store(
     // Drives first: bays point at them.
     for d in &inv.drives {
         let size = i64::try_from(d.size_bytes).unwrap_or(i64::MAX);
+        let signatures = d.signatures.join("\n");
         let values = (
             drives::ident.eq(&d.ident),
             drives::serial.eq(&d.serial),
@@ -38,6 +39,7 @@ pub fn store(
             drives::by_id.eq(d.by_id.as_deref()),
             drives::present.eq(true),
             drives::observed_at.eq(now),
+            drives::signatures.eq(&signatures),
         );
         let id: i64 = db_run!(c, c => diesel::insert_into(drives::table)
             .values((
@@ -286,9 +288,17 @@ pub struct DriveRow {
     /// The bay it was last seen in, as bays are named ("Front 12-bay,
     /// slot 5"); kept when it is pulled.
     pub last_bay: Option<String>,
+    /// What the observer last saw written on it, one per line.
+    #[serde(skip)]
+    pub signatures: String,
 }
 
 impl DriveRow {
+    /// What is written on it that a new pool would destroy.
+    pub fn signatures(&self) -> Vec<&str> {
+        self.signatures.lines().filter(|l| !l.is_empty()).collect()
+    }
+
     pub fn health(&self) -> Health {
         Health::parse(&self.health)
     }

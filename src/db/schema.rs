@@ -113,6 +113,7 @@ diesel::table! {
         last_io_error -> Nullable<Text>,
         last_io_error_at -> Nullable<Timestamp>,
         last_bay -> Nullable<Text>,
+        signatures -> Text,
     }
 }
 
@@ -180,6 +181,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     bays,
     observations,
     smart_samples,
+    pools,
+    pool_members,
+    scrubs,
 );
 
 diesel::table! {
@@ -294,3 +298,47 @@ diesel::allow_tables_to_appear_in_same_query!(
     open_resources,
     blocked_resources
 );
+
+diesel::table! {
+    pools (id) {
+        id -> BigInt,
+        name -> Text,
+        level -> Text,
+        write_hole -> Text,
+        chunk_kib -> Integer,
+        uuid -> Nullable<Text>,
+        lifecycle -> Text,
+        scrub_every_days -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        observed -> Nullable<Text>,
+        vg -> Nullable<Text>,
+        observed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pool_members (pool_id, drive_id) {
+        pool_id -> BigInt,
+        drive_id -> BigInt,
+        role -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    scrubs (id) {
+        id -> BigInt,
+        pool_id -> BigInt,
+        job_id -> Nullable<BigInt>,
+        repair -> Bool,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        mismatches -> Nullable<BigInt>,
+        result -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(pool_members -> pools (pool_id));
+diesel::joinable!(pool_members -> drives (drive_id));
+diesel::joinable!(scrubs -> pools (pool_id));

@@ -198,6 +198,12 @@ pub struct Drive {
     /// SMART as this pass saw it; `None` where SMART is read on its own
     /// schedule ([`Backend::read_smart`]) instead of with the inventory.
     pub smart: Option<Smart>,
+    /// What is written on the drive that a new pool would destroy: a
+    /// partition table, a filesystem, an md or LVM signature ("gpt
+    /// partition table", "linux_raid_member on sdb"); empty for a blank
+    /// drive.
+    #[serde(default)]
+    pub signatures: Vec<String>,
 }
 
 impl Drive {

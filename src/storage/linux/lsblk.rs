@@ -29,6 +29,8 @@ pub struct Disk {
     pub hctl: Option<String>,
     /// Every kernel name the same drive has (more than one with multipath).
     pub paths: Vec<String>,
+    /// What is written on it (see [`signatures`]).
+    pub signatures: Vec<String>,
 }
 
 impl Disk {
@@ -139,8 +141,37 @@ fn disk(dev: &Value) -> Option<Disk> {
         transport,
         hctl: text(dev, "hctl"),
         paths: vec![name.clone()],
+        signatures: signatures(dev, &name),
         name,
     })
+}
+
+/// What lsblk sees written on a disk and its partitions: its partition
+/// table ("gpt partition table") and each signature a filesystem, RAID or
+/// LVM probe found ("linux_raid_member on sdb", "ext4 on sdb1"). A disk in
+/// use by md shows its member signature, and the md device is its child.
+fn signatures(dev: &Value, name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(pt) = text(dev, "pttype") {
+        found.push(format!("{pt} partition table"));
+    }
+    if let Some(fs) = text(dev, "fstype") {
+        found.push(format!("{fs} on {name}"));
+    }
+    let children = dev.get("children").and_then(Value::as_array);
+    for child in children.into_iter().flatten().take(64) {
+        let (Some(fs), Some(part)) = (
+            text(child, "fstype"),
+            text(child, "kname").or_else(|| text(child, "name")),
+        ) else {
+            continue;
+        };
+        // An md array or LVM volume above the disk is not written on it.
+        if matches!(text(child, "type").as_deref(), Some("part") | None) {
+            found.push(format!("{fs} on {part}"));
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -263,5 +294,39 @@ mod tests {
             parse(r#"{"blockdevices": [{"name": "sda""#),
             Err(LsblkError::NotJson(_))
         ));
+    }
+
+    /// What is written on a disk: an md member's signature, read from the
+    /// lab's real capture, and nothing on a blank disk; an md array above
+    /// a disk is not a signature on it.
+    #[test]
+    fn signatures_are_what_is_written_on_the_disk() {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/mdadm/lab-lsblk-md-members.json"),
+        )
+        .unwrap();
+        let disks = parse(&text).unwrap();
+        let of = |n: &str| {
+            disks
+                .iter()
+                .find(|d| d.name == n)
+                .unwrap()
+                .signatures
+                .clone()
+        };
+        assert_eq!(of("sda"), ["linux_raid_member on sda"]);
+        assert!(of("sdb").is_empty());
+        let dev = serde_json::json!({
+            "name": "sdx", "type": "disk", "size": 1000, "pttype": "gpt",
+            "children": [
+                {"name": "sdx1", "type": "part", "fstype": "ext4"},
+                {"name": "md0", "type": "raid1", "fstype": "LVM2_member"}
+            ]
+        });
+        assert_eq!(
+            signatures(&dev, "sdx"),
+            ["gpt partition table", "ext4 on sdx1"]
+        );
     }
 }

@@ -448,6 +448,7 @@ impl Backend for LinuxBackend {
                 dev_name: Some(d.name.clone()),
                 by_id: d.paths.iter().find_map(|p| by_id.get(p).cloned()),
                 smart: None,
+                signatures: d.signatures.clone(),
             })
             .collect();
         let enclosures = self

@@ -273,6 +273,7 @@ pub(super) fn make_drive(rng: &mut Rng, m: &Model, worn: bool, dev_name: Option<
         dev_name,
         by_id: Some(by_id),
         smart: Some(smart_for(rng, m.rotational, worn)),
+        signatures: Vec::new(),
     }
 }
 
