@@ -14,6 +14,7 @@ pub mod appliance;
 pub mod audit;
 pub mod auth;
 pub mod inventory;
+pub mod pools;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;

@@ -803,3 +803,34 @@ impl ArraySpec {
 
 /// md's chunk when none is asked for: 512 KiB, mdadm's own default.
 pub const DEFAULT_CHUNK_KIB: u32 = 512;
+
+/// The stripe cache a raid5 or raid6 array gets, in pages (4 KiB) per
+/// member: a sixty-fourth of the machine's memory for the array, split
+/// over its members, rounded down to a power of two, and kept between
+/// md's default of 256 and its most, 32768. A bigger cache lets md gather
+/// whole stripes before it writes parity (fewer read-modify-write cycles);
+/// md takes the memory whether or not it is used.
+pub fn stripe_cache_pages(memory_bytes: u64, members: u32) -> u32 {
+    const PAGE: u64 = 4096;
+    let per_member = memory_bytes / 64 / PAGE / u64::from(members.max(1));
+    let pages = u32::try_from(per_member)
+        .unwrap_or(u32::MAX)
+        .clamp(256, 32768);
+    1 << (31 - pages.leading_zeros())
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn the_stripe_cache_follows_the_memory() {
+        let gib = 1u64 << 30;
+        // 16 GiB, 6 members: 256 MiB / 6 / 4 KiB = 10922, so 8192.
+        assert_eq!(stripe_cache_pages(16 * gib, 6), 8192);
+        // A small machine keeps md's default; a big one md's most.
+        assert_eq!(stripe_cache_pages(gib, 12), 256);
+        assert_eq!(stripe_cache_pages(1024 * gib, 4), 32768);
+        assert_eq!(stripe_cache_pages(0, 0), 256);
+    }
+}

@@ -30,20 +30,6 @@ async fn not_built(
     })
 }
 
-pub async fn pools(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(
-        &state,
-        &who,
-        "pools",
-        "Pools",
-        &[
-            "md RAID arrays with the RAID5/6 write hole closed by a write journal, LVM on top.",
-            "Scrubs on a schedule, rebuild progress, and drive replacement as one guided flow.",
-        ],
-    )
-    .await
-}
-
 pub async fn volumes(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
     not_built(
         &state,

@@ -255,6 +255,8 @@ pub struct DrivePage {
     pub frame: Frame,
     pub d: inventory::DriveRow,
     pub place: Option<inventory::Place>,
+    /// The pool it belongs to, and as what: ("tank", "member").
+    pub pool: Option<(String, String)>,
     pub size: String,
     /// The self-test schedule in words.
     pub schedule: String,
@@ -454,6 +456,13 @@ pub async fn drive_page(
         ))
     })?;
     let frame = Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?;
+    let drive_id = d.id;
+    let pool = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            Ok(crate::db::pools::memberships(&mut conn.conn())?.remove(&drive_id))
+        })
+        .await?;
     let agent = &state.settings.agent;
     let read_at = history.first().map(|h| h.at);
     let asked = d.last_test_asked();
@@ -498,6 +507,7 @@ pub async fn drive_page(
         |t| frame.time(t),
     );
     Ok(DrivePage {
+        pool,
         size: super::page::human_bytes(d.size_bytes),
         schedule: schedule_words(agent),
         trends: trends(&history),

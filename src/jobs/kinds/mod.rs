@@ -8,6 +8,7 @@
 mod bay;
 mod drive;
 mod noop;
+mod pool;
 
 pub use bay::{BAY_FAULT, BAY_LOCATE, LedPayload, bay_led, locate};
 pub use drive::{
@@ -15,6 +16,10 @@ pub use drive::{
     SelfTestPayload, abort_self_test, drive_locate, read_smart, self_test,
 };
 pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
+pub use pool::{PoolCreate, PoolCreatePayload, describe as describe_array};
+
+/// The job that creates a pool.
+pub use pool::create as create_pool;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -123,6 +128,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &DriveSelfTestAbort,
     &DriveSmart,
     &Noop,
+    &PoolCreate,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {

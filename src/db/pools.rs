@@ -1,0 +1,215 @@
+//! Pools: what was asked for (written by the web with the create job) and
+//! what the agent last saw of each one's array and volume group.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::Conn;
+use super::inventory::DriveRow;
+use super::schema::{drives, pool_members, pools, scrubs};
+use crate::db_run;
+use crate::domain::pool::{Array, VolumeGroup};
+
+/// A pool as recorded.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = pools)]
+pub struct PoolRow {
+    pub id: i64,
+    pub name: String,
+    pub level: String,
+    pub write_hole: String,
+    pub chunk_kib: i32,
+    pub uuid: Option<String>,
+    /// `creating` until its create job ends, then `ready`; `deleting`
+    /// while its delete job runs.
+    pub lifecycle: String,
+    pub scrub_every_days: i32,
+    pub created_by: String,
+    #[serde(serialize_with = "super::utc")]
+    pub created_at: NaiveDateTime,
+    #[serde(skip)]
+    pub observed: Option<String>,
+    #[serde(skip)]
+    pub vg: Option<String>,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub observed_at: Option<NaiveDateTime>,
+}
+
+impl PoolRow {
+    /// The array as the agent last saw it.
+    pub fn array(&self) -> Option<Array> {
+        serde_json::from_str(self.observed.as_deref()?).ok()
+    }
+
+    /// Its volume group as the agent last saw it.
+    pub fn volume_group(&self) -> Option<VolumeGroup> {
+        serde_json::from_str(self.vg.as_deref()?).ok()
+    }
+}
+
+/// A drive of a pool, in the role it was given.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = pool_members)]
+pub struct MemberRow {
+    pub pool_id: i64,
+    pub drive_id: i64,
+    /// `member`, `spare` or `journal`.
+    pub role: String,
+    /// Its place among the members, in the order they were given.
+    pub position: i32,
+}
+
+/// One check or repair of a pool.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = scrubs)]
+pub struct ScrubRow {
+    pub id: i64,
+    pub pool_id: i64,
+    pub job_id: Option<i64>,
+    pub repair: bool,
+    #[serde(serialize_with = "super::utc")]
+    pub started_at: NaiveDateTime,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub finished_at: Option<NaiveDateTime>,
+    pub mismatches: Option<i64>,
+    pub result: Option<String>,
+}
+
+/// A pool to record, with the drives it is made of.
+#[derive(Debug, Clone)]
+pub struct NewPool<'a> {
+    pub name: &'a str,
+    pub level: &'a str,
+    pub write_hole: &'a str,
+    pub chunk_kib: i32,
+    pub scrub_every_days: i32,
+    pub created_by: &'a str,
+    /// (drive id, role), members in slot order first.
+    pub drives: Vec<(i64, &'static str)>,
+}
+
+/// Records a new pool and its drives. A name taken, or a drive already in
+/// a pool, fails on a unique index: the caller says which in words.
+pub fn insert(c: &mut Conn<'_>, p: &NewPool<'_>, now: NaiveDateTime) -> QueryResult<i64> {
+    let id: i64 = db_run!(c, c => diesel::insert_into(pools::table)
+        .values((
+            pools::name.eq(p.name),
+            pools::level.eq(p.level),
+            pools::write_hole.eq(p.write_hole),
+            pools::chunk_kib.eq(p.chunk_kib),
+            pools::lifecycle.eq("creating"),
+            pools::scrub_every_days.eq(p.scrub_every_days),
+            pools::created_by.eq(p.created_by),
+            pools::created_at.eq(now),
+        ))
+        .returning(pools::id)
+        .get_result(c))?;
+    let rows: Vec<_> = p
+        .drives
+        .iter()
+        .enumerate()
+        .map(|(i, (drive, role))| {
+            (
+                pool_members::pool_id.eq(id),
+                pool_members::drive_id.eq(*drive),
+                pool_members::role.eq(*role),
+                pool_members::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+            )
+        })
+        .collect();
+    db_run!(c, c => diesel::insert_into(pool_members::table).values(&rows).execute(c))?;
+    Ok(id)
+}
+
+/// Every pool, by name.
+pub fn list(c: &mut Conn<'_>) -> QueryResult<Vec<PoolRow>> {
+    db_run!(c, c => pools::table
+        .order(pools::name)
+        .select(PoolRow::as_select())
+        .load(c))
+}
+
+pub fn by_name(c: &mut Conn<'_>, name: &str) -> QueryResult<Option<PoolRow>> {
+    db_run!(c, c => pools::table
+        .filter(pools::name.eq(name))
+        .select(PoolRow::as_select())
+        .first(c)
+        .optional())
+}
+
+/// The drives of the given pools with their roles, in order.
+pub fn members(c: &mut Conn<'_>, pool_ids: &[i64]) -> QueryResult<Vec<(MemberRow, DriveRow)>> {
+    db_run!(c, c => pool_members::table
+        .inner_join(drives::table)
+        .filter(pool_members::pool_id.eq_any(pool_ids))
+        .order((pool_members::pool_id, pool_members::position))
+        .select((MemberRow::as_select(), DriveRow::as_select()))
+        .load(c))
+}
+
+/// Which pool each drive belongs to, and as what: drive id → (pool, role).
+pub fn memberships(c: &mut Conn<'_>) -> QueryResult<HashMap<i64, (String, String)>> {
+    let rows: Vec<(i64, String, String)> = db_run!(c, c => pool_members::table
+        .inner_join(pools::table)
+        .select((pool_members::drive_id, pools::name, pool_members::role))
+        .load(c))?;
+    Ok(rows.into_iter().map(|(d, p, r)| (d, (p, r))).collect())
+}
+
+/// Records the array's UUID once it exists.
+pub fn set_uuid(c: &mut Conn<'_>, name: &str, uuid: &str) -> QueryResult<usize> {
+    db_run!(c, c => diesel::update(pools::table.filter(pools::name.eq(name)))
+        .set(pools::uuid.eq(uuid))
+        .execute(c))
+}
+
+pub fn set_lifecycle(c: &mut Conn<'_>, name: &str, lifecycle: &str) -> QueryResult<usize> {
+    db_run!(c, c => diesel::update(pools::table.filter(pools::name.eq(name)))
+        .set(pools::lifecycle.eq(lifecycle))
+        .execute(c))
+}
+
+/// Keeps what the agent sees of each pool's array and volume group: the
+/// array recorded under the pool's UUID (or, before the UUID is recorded,
+/// named for the pool), the volume group named for it. A pool whose array
+/// is not seen keeps `observed` empty, with the time of the look.
+pub fn record_observation(
+    c: &mut Conn<'_>,
+    arrays: &[Array],
+    vgs: &[VolumeGroup],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    for p in list(c)? {
+        let array = arrays.iter().find(|a| match (&p.uuid, &a.uuid) {
+            (Some(want), Some(seen)) => want == seen,
+            _ => a.md_name.as_deref() == Some(p.name.as_str()),
+        });
+        let vg = vgs.iter().find(|v| v.name == p.name);
+        let observed = array.map(|a| serde_json::to_string(a).expect("an array serializes"));
+        let vg = vg.map(|v| serde_json::to_string(v).expect("a volume group serializes"));
+        db_run!(c, c => diesel::update(pools::table.find(p.id))
+            .set((
+                pools::observed.eq(observed.as_deref()),
+                pools::vg.eq(vg.as_deref()),
+                pools::observed_at.eq(now),
+            ))
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Each pool's newest scrub.
+pub fn last_scrubs(c: &mut Conn<'_>) -> QueryResult<HashMap<i64, ScrubRow>> {
+    let rows: Vec<ScrubRow> = db_run!(c, c => scrubs::table
+        .order((scrubs::pool_id, scrubs::started_at.desc()))
+        .select(ScrubRow::as_select())
+        .load(c))?;
+    let mut out = HashMap::new();
+    for r in rows {
+        out.entry(r.pool_id).or_insert(r);
+    }
+    Ok(out)
+}

@@ -1,0 +1,254 @@
+//! Pools through the API and the pages: what can be picked and why not,
+//! bad input refused in words with nothing changed, and the pool and its
+//! create job recorded together.
+
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::support::{Backend, TestApp};
+
+fn fast(backend: Backend) -> TestApp {
+    TestApp::with_settings(backend, |s| s.sim.speed = 100.0)
+}
+
+/// The serials of the present, healthy drives in a `GET /api/v1/drives`.
+fn healthy(drives: &Value) -> Vec<String> {
+    drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["health"] == "healthy" && d["present"] == true)
+        .map(|d| d["serial"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn bad_input_is_refused_in_words_and_changes_nothing(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let ok = healthy(&c.get("/api/v1/drives").await.json());
+    assert!(ok.len() >= 6, "{ok:?}");
+    let drives = c.get("/api/v1/drives").await.json();
+    let failing: Vec<String> = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["health"] == "failing")
+        .map(|d| d["serial"].as_str().unwrap().to_string())
+        .collect();
+    let body = |over: Value| {
+        let mut b = json!({"name": "tank", "level": "raid6", "drives": ok[..4],
+                           "spares": [], "write_hole": "none"});
+        for (k, v) in over.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b.to_string()
+    };
+    let mut cases = vec![
+        (json!({"name": ""}), "name", "needs a name"),
+        (json!({"name": "Tank"}), "name", "lowercase letters"),
+        (json!({"name": "tank-journal"}), "name", "mirrored journal"),
+        (json!({"name": "../etc"}), "name", "lowercase letters"),
+        (
+            json!({"level": "raid0"}),
+            "level",
+            "raid1, raid5, raid6 or raid10",
+        ),
+        (
+            json!({"level": "6"}),
+            "level",
+            "raid1, raid5, raid6 or raid10",
+        ),
+        (
+            json!({"drives": ok[..3]}),
+            "drives",
+            "at least 4 drives; 3 given",
+        ),
+        (
+            json!({"level": "raid10", "drives": ok[..5]}),
+            "drives",
+            "even number",
+        ),
+        (
+            json!({"drives": [ok[0], ok[1], ok[2], "NOPE"]}),
+            "drives",
+            "no drive with the serial \"NOPE\"",
+        ),
+        (
+            json!({"drives": [ok[0], ok[0], ok[1], ok[2]]}),
+            "drives",
+            "named twice",
+        ),
+        (json!({"spares": [ok[0]]}), "spares", "named twice"),
+        (
+            json!({"write_hole": "journal"}),
+            "journal_drive",
+            "needs a device of its own",
+        ),
+        (
+            json!({"write_hole": "journal", "journal_drive": ok[0]}),
+            "journal_drive",
+            "named twice",
+        ),
+        (json!({"write_hole": "ppl"}), "write_hole", "raid5 only"),
+        (
+            json!({"level": "raid1", "drives": ok[..2], "write_hole": "journal"}),
+            "write_hole",
+            "no write hole",
+        ),
+        (
+            json!({"write_hole": "bitmap"}),
+            "write_hole",
+            "journal, ppl or none",
+        ),
+        (
+            json!({"journal_drive": ok[5]}),
+            "journal_drive",
+            "not journal",
+        ),
+        (json!({"chunk_kib": 100}), "chunk_kib", "power of two"),
+        (json!({"chunk_kib": 2}), "chunk_kib", "power of two"),
+        (json!({"wipe": [ok[5]]}), "wipe", "not a drive of this pool"),
+    ];
+    if let Some(f) = failing.first() {
+        cases.push((
+            json!({"drives": [ok[0], ok[1], ok[2], f]}),
+            "drives",
+            "SMART verdict is failing",
+        ));
+    }
+    for (over, field, says) in cases {
+        let sent = body(over);
+        let r = c.post_json("/api/v1/pools", &sent).await;
+        assert_eq!(r.status, 422, "{sent}: {}", r.text());
+        let e = r.json();
+        assert_eq!(e["field"], field, "{sent}: {e}");
+        assert!(e["detail"].as_str().unwrap().contains(says), "{sent}: {e}");
+    }
+    // Not JSON at all, and the wrong type: refused, in words.
+    let r = c.post_json("/api/v1/pools", "{").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = c.post_json("/api/v1/pools", r#"{"name": 7}"#).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Nothing was recorded and no job enqueued.
+    assert_eq!(c.get("/api/v1/pools").await.json(), json!([]));
+    assert_eq!(c.get("/api/v1/jobs").await.json(), json!([]));
+
+    // The form says the same on the page.
+    let r = c
+        .post_form("/pools", &[("name", "Tank"), ("level", "raid6")])
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("lowercase letters"), "{}", r.text());
+    let r = c
+        .post_form(
+            "/pools",
+            &[
+                ("name", "tank"),
+                ("level", "raid1"),
+                ("write_hole", "none"),
+                (&format!("role.{}", ok[0]), "member"),
+                (&format!("role.{}", ok[1]), "boss"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("a member, a spare or a journal"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(c.get("/api/v1/pools").await.json(), json!([]));
+}
+
+/// A good request records the pool with its drives and its create job in
+/// one go; the name and the drives are then taken.
+async fn a_pool_is_recorded_with_its_create_job(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let ok = healthy(&c.get("/api/v1/drives").await.json());
+    let sent = json!({"name": "tank", "level": "raid6", "drives": ok[..4],
+                      "spares": [ok[4]], "write_hole": "journal",
+                      "journal_drive": ok[5]});
+    let r = c.post_json("/api/v1/pools", &sent.to_string()).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job_id = r.json()["job_id"].as_i64().unwrap();
+    let job = c.get(&format!("/api/v1/jobs/{job_id}")).await.json();
+    assert_eq!(job["kind"], "pool.create");
+    let resources = job["resources"].as_array().unwrap();
+    assert!(resources.contains(&json!("pool:tank")), "{job}");
+    assert_eq!(resources.len(), 7, "the pool and its six drives: {job}");
+    assert!(
+        job["summary"]
+            .as_str()
+            .unwrap()
+            .contains("raid6 of 4 drives, 1 spare(s), a write journal"),
+        "{job}"
+    );
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["level"], "raid6");
+    assert_eq!(pool["state"], "creating");
+    assert_eq!(pool["write_hole"], "journal");
+    assert_eq!(pool["degraded"], false);
+    assert_eq!(
+        pool["members"].as_array().unwrap().len(),
+        5,
+        "four and the journal: {pool}"
+    );
+    assert_eq!(pool["spares"][0]["serial"], ok[4]);
+    assert!(
+        pool["members"][0]["bay"].as_str().unwrap().contains("slot"),
+        "{pool}"
+    );
+
+    // Taken now: the name, and each drive.
+    let again = json!({"name": "tank", "level": "raid1", "drives": ok[6..8], "write_hole": "none"});
+    let r = c.post_json("/api/v1/pools", &again.to_string()).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["field"].clone()),
+        (422, json!("name")),
+        "{}",
+        r.text()
+    );
+    let other =
+        json!({"name": "other", "level": "raid1", "drives": [ok[0], ok[6]], "write_hole": "none"});
+    let r = c.post_json("/api/v1/pools", &other.to_string()).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("is in pool tank (member)"),
+        "{}",
+        r.text()
+    );
+
+    // The pages: the list, the pool, and the create page saying why a
+    // drive of tank cannot be picked again; the drive's page names its pool.
+    assert!(c.get("/pools").await.text().contains("/pools/tank"));
+    let page = c.get("/pools/tank").await.text();
+    assert!(page.contains("closed by a write journal"), "{page}");
+    let new = c.get("/pools/new").await.text();
+    assert!(
+        new.contains("cannot be picked: it is in pool tank (member)"),
+        "{new}"
+    );
+    assert!(new.contains(&format!("name=\"role.{}\"", ok[7])), "{new}");
+    let drives = c.get("/api/v1/drives").await.json();
+    let id = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serial"] == ok[4])
+        .unwrap()["id"]
+        .clone();
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    assert!(page.contains("spare of tank"), "{page}");
+    assert_eq!(c.get("/pools/nothing").await.status, 404);
+    assert_eq!(c.get("/api/v1/pools/nothing").await.status, 404);
+}
+
+both!(
+    bad_input_is_refused_in_words_and_changes_nothing,
+    a_pool_is_recorded_with_its_create_job,
+);
