@@ -22,9 +22,32 @@ use crate::{lights, smart};
 /// One observation pass: ask the backend, store what it says (or why it
 /// could not say anything), and count the I/O errors the kernel logged
 /// since the last pass, in one transaction.
+/// The md arrays and LVM volume groups as they are now; what could not be
+/// read leaves the pools as last seen.
+fn read_pools(
+    backend: &dyn Backend,
+) -> Result<
+    (
+        Vec<crate::domain::pool::Array>,
+        Vec<crate::domain::pool::VolumeGroup>,
+    ),
+    BackendError,
+> {
+    let read = backend
+        .arrays(&mut crate::storage::NoLog)
+        .and_then(|a| Ok((a, backend.volume_groups(&mut crate::storage::NoLog)?)));
+    match &read {
+        Err(BackendError::NotBuilt(msg)) => tracing::debug!("observer: {msg}"),
+        Err(e) => tracing::warn!("observer: the pools could not be read: {e}"),
+        Ok(_) => {}
+    }
+    read
+}
+
 pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     let kind = backend.kind().as_str();
     let seen = backend.inventory();
+    let pools = read_pools(backend);
     let log = read_kernel_log(db, backend);
     let mut conn = db.get()?;
     let counted = conn.write(|c| -> Result<usize, AppError> {
@@ -50,6 +73,9 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         }
         db_smart::count_io_errors(c, since.into_iter().chain(unknown), &mut counted)?;
         db_smart::refresh_health(c, &counted)?;
+        if let Ok((arrays, vgs)) = &pools {
+            crate::db::pools::record_observation(c, arrays, vgs, now)?;
+        }
         Ok(counted.len())
     })?;
     match seen {

@@ -237,6 +237,9 @@ pub struct BayMap {
     /// A lit identify LED goes dark by itself this long after it was lit.
     pub locate_off: chrono::Duration,
     pub timezone: chrono_tz::Tz,
+    /// Which pool each drive belongs to, and as what: drive id → (pool,
+    /// role).
+    pub pools: std::collections::HashMap<i64, (String, String)>,
 }
 
 impl BayMap {
@@ -253,6 +256,18 @@ impl BayMap {
             pending: Vec::new(),
             locate_off: chrono::Duration::minutes(30),
             timezone: chrono_tz::UTC,
+            pools: Default::default(),
+        }
+    }
+
+    /// What a drive is to the pools: "pool tank, member", "spare of tank",
+    /// "journal of tank", or "free".
+    pub fn pool_of(&self, drive: &inventory::DriveRow) -> String {
+        match self.pools.get(&drive.id) {
+            Some((pool, role)) if role == "spare" => format!("spare of {pool}"),
+            Some((pool, role)) if role == "journal" => format!("journal of {pool}"),
+            Some((pool, _)) => format!("pool {pool}, member"),
+            None => "free".into(),
         }
     }
 
@@ -370,13 +385,14 @@ pub struct MapPartial {
 }
 
 async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, AppError> {
-    let (summary, pending) = state
+    let (summary, pending, pools) = state
         .db
         .run(|conn| -> Result<_, AppError> {
             let mut c = conn.conn();
             Ok((
                 inventory::summary(&mut c)?,
                 crate::jobs::open_on(&mut c, "bay:")?,
+                crate::db::pools::memberships(&mut c)?,
             ))
         })
         .await?;
@@ -395,6 +411,7 @@ async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, App
         pending,
         locate_off: chrono::Duration::minutes(minutes),
         timezone,
+        pools,
     })
 }
 

@@ -244,6 +244,10 @@ async fn a_pool_is_recorded_with_its_create_job(backend: Backend) {
         .clone();
     let page = c.get(&format!("/drives/{id}")).await.text();
     assert!(page.contains("spare of tank"), "{page}");
+    let map = c.get("/bays").await.text();
+    assert!(map.contains("spare of tank"), "{map}");
+    assert!(map.contains("pool tank, member"), "{map}");
+    assert!(map.contains(">free<"), "{map}");
     assert_eq!(c.get("/pools/nothing").await.status, 404);
     assert_eq!(c.get("/api/v1/pools/nothing").await.status, 404);
 }
