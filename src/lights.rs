@@ -127,7 +127,43 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
         .filter(enclosures::present.eq(true))
         .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
         .load(c))?;
+    // A member md marked faulty lights its bay too, whatever its SMART
+    // says: md failed it on I/O errors, and it is to be replaced.
+    let mut faulty: Vec<(String, String)> = Vec::new();
+    for p in crate::db::pools::list(c)? {
+        if let Some(array) = p.array() {
+            faulty.extend(
+                array
+                    .members
+                    .iter()
+                    .filter(|m| m.role == crate::domain::pool::MemberRole::Faulty)
+                    .map(|m| (m.device.clone(), p.name.clone())),
+            );
+        }
+    }
+    let mut failed_by_md: Vec<(Row, String)> = Vec::new();
+    for (dev, pool) in faulty {
+        let row: Option<Row> = db_run!(c, c => bays::table
+            .inner_join(enclosures::table)
+            .inner_join(drives::table)
+            .filter(bays::fault.eq(false))
+            .filter(drives::present.eq(true))
+            .filter(drives::dev_name.eq(&dev))
+            .filter(drives::health.ne(Health::Failing.as_str()))
+            .filter(enclosures::present.eq(true))
+            .select((enclosures::ident, enclosures::label, bays::slot, drives::serial, drives::health_reason, drives::model))
+            .first(c)
+            .optional())?;
+        failed_by_md.extend(row.map(|r| (r, pool)));
+    }
     let mut light = Vec::new();
+    for ((e, l, slot, serial, _, model), pool) in failed_by_md {
+        light.extend(lit_bay(
+            c,
+            (e, l, slot),
+            format!("md marked {model} {serial} faulty in pool {pool}"),
+        )?);
+    }
     for (e, l, slot, serial, reason, model) in failing {
         light.extend(lit_bay(
             c,
