@@ -6,10 +6,11 @@ mod arrays;
 mod drives;
 mod enclosures;
 mod generate;
+mod md;
 
 #[cfg(test)]
 use generate::dev_name;
-use generate::{MODELS, Rng, generate, make_drive};
+use generate::{MODELS, Rng, generate, make_drive, old_signatures};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,20 @@ struct State {
     /// progress and result follow from the time.
     #[serde(default)]
     self_tests: std::collections::BTreeMap<String, Vec<SimSelfTest>>,
+    /// md arrays, running and stopped (a stopped one lives on in its
+    /// members' superblocks). A state file from before arrays has none.
+    #[serde(default)]
+    arrays: Vec<md::SimArray>,
+    /// How many arrays were ever made here: part of each new UUID.
+    #[serde(default)]
+    arrays_created: u64,
+    /// What is written on each drive (by ident): an old array's
+    /// superblock, a partition table; md's own superblock on members.
+    #[serde(default)]
+    signatures: std::collections::BTreeMap<String, Vec<arrays::SimSignature>>,
+    /// mdadm.conf's ARRAY lines.
+    #[serde(default)]
+    mdadm_conf: Vec<arrays::ConfLine>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,12 +194,17 @@ impl SimBackend {
             Some(_) => {}
             None => {
                 let created_unix = clock.now_ms() / 1000;
+                let inventory = generate(&settings.layout);
                 let s = State {
                     version: STATE_VERSION,
                     layout: settings.layout.clone(),
                     created_unix,
-                    inventory: generate(&settings.layout),
+                    signatures: old_signatures(&inventory),
+                    inventory,
                     self_tests: Default::default(),
+                    arrays: Vec::new(),
+                    arrays_created: 0,
+                    mdadm_conf: Vec::new(),
                 };
                 save(&path, &s)?;
             }
