@@ -10,7 +10,7 @@ use crate::domain::pool::{
     Array, ArraySpec, ConsistencyPolicy, DriveRef, MAX_RAID_DEVICES, RaidLevel, SyncAction,
     SyncWindow, WriteHole,
 };
-use crate::storage::{Arrays, Volumes};
+use crate::storage::Arrays;
 
 /// Something written on a drive that a new array would destroy, as
 /// `wipefs` lists it.
@@ -1179,7 +1179,17 @@ impl Arrays for SimBackend {
                     "there is no running md array {name}; nothing to stop"
                 ));
             };
-            let kernel = state.arrays[i].kernel.clone();
+            let (kernel, uuid) = (state.arrays[i].kernel.clone(), state.arrays[i].uuid.clone());
+            if let Some(vg) = state
+                .volume_groups
+                .iter()
+                .find(|v| v.array_uuid == uuid && v.lv_count > 0)
+            {
+                return Err(BackendError::Busy(format!(
+                    "{kernel} is in use: volume group {} on it has {} active logical volumes",
+                    vg.name, vg.lv_count
+                )));
+            }
             let journal = format!("md:{name}");
             if let Some(user) = state
                 .arrays
@@ -1251,6 +1261,3 @@ impl Arrays for SimBackend {
         })
     }
 }
-
-/// LVM comes next.
-impl Volumes for SimBackend {}

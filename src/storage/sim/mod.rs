@@ -7,6 +7,7 @@ mod drives;
 mod enclosures;
 mod generate;
 mod md;
+mod volumes;
 
 #[cfg(test)]
 use generate::dev_name;
@@ -57,6 +58,8 @@ struct State {
     /// mdadm.conf's ARRAY lines.
     #[serde(default)]
     mdadm_conf: Vec<arrays::ConfLine>,
+    #[serde(default)]
+    volume_groups: Vec<volumes::SimVolumeGroup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +208,7 @@ impl SimBackend {
                     arrays: Vec::new(),
                     arrays_created: 0,
                     mdadm_conf: Vec::new(),
+                    volume_groups: Vec::new(),
                 };
                 save(&path, &s)?;
             }
