@@ -365,6 +365,56 @@ impl SimBackend {
     }
 }
 
+/// md marks the drive `ident` faulty wherever it is a member of a running
+/// array, as on an I/O error; says what that did.
+pub(super) fn io_error(
+    arrays: &mut [SimArray],
+    ident: &str,
+    now_ms: u64,
+    speed: f64,
+) -> Vec<String> {
+    let mut said = Vec::new();
+    for a in arrays.iter_mut().filter(|a| a.running) {
+        let Some(i) = a.member(ident) else { continue };
+        if a.members[i].role == Role::Faulty {
+            continue;
+        }
+        let dev = a.members[i].device.clone();
+        a.fail(i, now_ms, speed);
+        said.push(format!(
+            "md marked {dev} faulty in {}; {}",
+            a.kernel,
+            state_words(a, now_ms)
+        ));
+    }
+    said
+}
+
+/// The drive `ident` is pulled: md fails it in a running array and takes
+/// it out (udev's `mdadm -If`); a stopped array just has one member
+/// fewer. Says what that did.
+pub(super) fn pulled(
+    arrays: &mut Vec<SimArray>,
+    ident: &str,
+    now_ms: u64,
+    speed: f64,
+) -> Vec<String> {
+    let mut said = io_error(arrays, ident, now_ms, speed);
+    for a in arrays.iter_mut() {
+        if let Some(i) = a.member(ident) {
+            let m = a.members.remove(i);
+            if !a.running {
+                said.push(format!(
+                    "{} left {} ({}), which is stopped",
+                    m.device, a.kernel, a.md_name
+                ));
+            }
+        }
+    }
+    arrays.retain(|a| a.running || !a.members.is_empty());
+    said
+}
+
 impl Arrays for SimBackend {
     fn arrays(&self, _log: &mut dyn CommandLog) -> Result<Vec<Array>, BackendError> {
         let (now, speed) = self.tick();

@@ -128,7 +128,12 @@ pub enum SimAction {
     /// An ATA attribute's raw count grows by `by` (reallocated sectors: 5).
     Grow { attribute: u8, by: u64 },
     /// The drive is pulled and a new, healthy one of the same model put in.
+    /// md fails the old one in its array and takes it out.
     ReplaceDrive,
+    /// The drive returns I/O errors: md marks it faulty in its array (its
+    /// own SMART verdict is left as it was; `FailDrive` is the other way
+    /// round, a drive caught before md kicks it out).
+    FailMember,
 }
 
 impl SimBackend {
@@ -281,7 +286,9 @@ impl SimBackend {
         slot: u32,
         action: SimAction,
     ) -> Result<String, BackendError> {
+        let (now, speed) = (self.now_ms(), self.speed);
         self.change(|state| {
+            state.settle_arrays(now, speed);
             let (label, ident) = {
                 let (encl, bay) = find_bay(&mut state.inventory, enclosure, slot)?;
                 let ident = bay.drive.clone().ok_or_else(|| {
@@ -341,8 +348,27 @@ impl SimBackend {
                     *drive = new;
                     let (_, bay) = find_bay(inv, enclosure, slot)?;
                     bay.drive = Some(new_ident);
-                    Ok(format!(
+                    let md = arrays::pulled(&mut state.arrays, &ident, now, speed);
+                    state.signatures.remove(&ident);
+                    Ok(std::iter::once(format!(
                         "{old} pulled from {label} slot {slot}; {words} put in"
+                    ))
+                    .chain(md)
+                    .collect::<Vec<_>>()
+                    .join("; "))
+                }
+                SimAction::FailMember => {
+                    let words = format!("{} {}", drive.model, drive.serial);
+                    let md = arrays::io_error(&mut state.arrays, &ident, now, speed);
+                    if md.is_empty() {
+                        return Err(BackendError::Refused(format!(
+                            "{words} in {label} slot {slot} is in no running md array \
+                             (or is already faulty in it)"
+                        )));
+                    }
+                    Ok(format!(
+                        "{words} in {label} slot {slot} returns I/O errors; {}",
+                        md.join("; ")
                     ))
                 }
             }
