@@ -1311,3 +1311,6 @@ impl Arrays for SimBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
