@@ -443,12 +443,25 @@ pub fn sim(
     slot: u32,
     action: crate::storage::sim::SimAction,
 ) -> anyhow::Result<String> {
+    Ok(open_sim(settings)?.act(enclosure, slot, action)?)
+}
+
+/// `baystack sim mismatch`: plants blocks whose redundancy does not match
+/// in a simulated md array.
+pub fn sim_mismatch(settings: &Settings, array: &str, blocks: u32) -> anyhow::Result<String> {
+    Ok(open_sim(settings)?.plant_mismatches(array, blocks)?)
+}
+
+/// The simulated appliance a console with `settings` runs.
+fn open_sim(settings: &Settings) -> anyhow::Result<crate::storage::sim::SimBackend> {
     if settings.backend != BackendKind::Sim {
         bail!(
             "baystack sim changes the simulated appliance only; this configuration uses the {} backend",
             settings.backend.as_str()
         );
     }
-    let sim = crate::storage::sim::SimBackend::open_existing(&settings.data_dir, &settings.sim)?;
-    Ok(sim.act(enclosure, slot, action)?)
+    Ok(crate::storage::sim::SimBackend::open_existing(
+        &settings.data_dir,
+        &settings.sim,
+    )?)
 }

@@ -167,10 +167,29 @@ enum SimCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// The drive in a bay is pulled and a new, healthy one put in.
+    /// The drive in a bay is pulled and a new, healthy one put in (md
+    /// fails the old one in its array and takes it out).
     ReplaceDrive {
         enclosure: String,
         slot: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The drive in a bay returns I/O errors: md marks it faulty in its
+    /// array, and rebuilds onto a spare if there is one.
+    FailMember {
+        enclosure: String,
+        slot: u32,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Blocks of an md array (by its name or md127) whose parity or mirror
+    /// no longer match, for a check to find and a repair to rewrite.
+    Mismatch {
+        array: String,
+        /// 4 KiB blocks; a check counts 8 sectors for each.
+        #[arg(long, default_value_t = 8)]
+        blocks: u32,
         #[command(flatten)]
         common: Common,
     },
@@ -309,6 +328,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim { action } => {
             use baystack::storage::sim::SimAction;
             let (enclosure, slot, act, common) = match action {
+                SimCommand::Mismatch {
+                    array,
+                    blocks,
+                    common,
+                } => {
+                    println!(
+                        "{}",
+                        commands::sim_mismatch(&common.settings()?, &array, blocks)?
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                SimCommand::FailMember {
+                    enclosure,
+                    slot,
+                    common,
+                } => (enclosure, slot, SimAction::FailMember, common),
                 SimCommand::FailDrive {
                     enclosure,
                     slot,

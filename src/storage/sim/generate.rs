@@ -288,3 +288,53 @@ pub(super) fn dev_name(index: usize) -> String {
     }
     format!("sd{}", letters.iter().rev().collect::<String>())
 }
+
+/// What is left on a couple of the drives from an earlier life, so the
+/// console has something to warn about before a pool destroys it: the
+/// last filled bay of the first enclosure held an md member of another
+/// box's array, the one before it a GPT-partitioned disk.
+pub(super) fn old_signatures(
+    inv: &Inventory,
+) -> std::collections::BTreeMap<String, Vec<super::arrays::SimSignature>> {
+    use super::arrays::SimSignature;
+    let mut out = std::collections::BTreeMap::new();
+    let Some(first) = inv.enclosures.first() else {
+        return out;
+    };
+    let mut filled = first.slots.iter().rev().filter_map(|s| s.drive.as_ref());
+    if let Some(ident) = filled.next() {
+        out.insert(
+            ident.clone(),
+            vec![SimSignature {
+                kind: "linux_raid_member".into(),
+                offset: 0x1000,
+                usage: "raid".into(),
+                label: Some("oldnas:data".into()),
+                uuid: Some("3f1c9a52-7e0b-4d6a-9c21-5b8e04d7a6f3".into()),
+            }],
+        );
+    }
+    if let Some(ident) = filled.next() {
+        let size = inv
+            .drives
+            .iter()
+            .find(|d| &d.ident == ident)
+            .map_or(0, |d| d.size_bytes);
+        let sig = |kind: &str, offset: u64| SimSignature {
+            kind: kind.into(),
+            offset,
+            usage: "partition table".into(),
+            label: None,
+            uuid: None,
+        };
+        out.insert(
+            ident.clone(),
+            vec![
+                sig("gpt", 0x200),
+                sig("gpt", size.saturating_sub(0x200)),
+                sig("PMBR", 0x1fe),
+            ],
+        );
+    }
+    out
+}

@@ -6,10 +6,12 @@ mod arrays;
 mod drives;
 mod enclosures;
 mod generate;
+mod md;
+mod volumes;
 
 #[cfg(test)]
 use generate::dev_name;
-use generate::{MODELS, Rng, generate, make_drive};
+use generate::{MODELS, Rng, generate, make_drive, old_signatures};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,22 @@ struct State {
     /// progress and result follow from the time.
     #[serde(default)]
     self_tests: std::collections::BTreeMap<String, Vec<SimSelfTest>>,
+    /// md arrays, running and stopped (a stopped one lives on in its
+    /// members' superblocks). A state file from before arrays has none.
+    #[serde(default)]
+    arrays: Vec<md::SimArray>,
+    /// How many arrays were ever made here: part of each new UUID.
+    #[serde(default)]
+    arrays_created: u64,
+    /// What is written on each drive (by ident): an old array's
+    /// superblock, a partition table; md's own superblock on members.
+    #[serde(default)]
+    signatures: std::collections::BTreeMap<String, Vec<arrays::SimSignature>>,
+    /// mdadm.conf's ARRAY lines.
+    #[serde(default)]
+    mdadm_conf: Vec<arrays::ConfLine>,
+    #[serde(default)]
+    volume_groups: Vec<volumes::SimVolumeGroup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,7 +128,12 @@ pub enum SimAction {
     /// An ATA attribute's raw count grows by `by` (reallocated sectors: 5).
     Grow { attribute: u8, by: u64 },
     /// The drive is pulled and a new, healthy one of the same model put in.
+    /// md fails the old one in its array and takes it out.
     ReplaceDrive,
+    /// The drive returns I/O errors: md marks it faulty in its array (its
+    /// own SMART verdict is left as it was; `FailDrive` is the other way
+    /// round, a drive caught before md kicks it out).
+    FailMember,
 }
 
 impl SimBackend {
@@ -179,12 +202,18 @@ impl SimBackend {
             Some(_) => {}
             None => {
                 let created_unix = clock.now_ms() / 1000;
+                let inventory = generate(&settings.layout);
                 let s = State {
                     version: STATE_VERSION,
                     layout: settings.layout.clone(),
                     created_unix,
-                    inventory: generate(&settings.layout),
+                    signatures: old_signatures(&inventory),
+                    inventory,
                     self_tests: Default::default(),
+                    arrays: Vec::new(),
+                    arrays_created: 0,
+                    mdadm_conf: Vec::new(),
+                    volume_groups: Vec::new(),
                 };
                 save(&path, &s)?;
             }
@@ -257,7 +286,9 @@ impl SimBackend {
         slot: u32,
         action: SimAction,
     ) -> Result<String, BackendError> {
+        let (now, speed) = (self.now_ms(), self.speed);
         self.change(|state| {
+            state.settle_arrays(now, speed);
             let (label, ident) = {
                 let (encl, bay) = find_bay(&mut state.inventory, enclosure, slot)?;
                 let ident = bay.drive.clone().ok_or_else(|| {
@@ -317,8 +348,27 @@ impl SimBackend {
                     *drive = new;
                     let (_, bay) = find_bay(inv, enclosure, slot)?;
                     bay.drive = Some(new_ident);
-                    Ok(format!(
+                    let md = arrays::pulled(&mut state.arrays, &ident, now, speed);
+                    state.signatures.remove(&ident);
+                    Ok(std::iter::once(format!(
                         "{old} pulled from {label} slot {slot}; {words} put in"
+                    ))
+                    .chain(md)
+                    .collect::<Vec<_>>()
+                    .join("; "))
+                }
+                SimAction::FailMember => {
+                    let words = format!("{} {}", drive.model, drive.serial);
+                    let md = arrays::io_error(&mut state.arrays, &ident, now, speed);
+                    if md.is_empty() {
+                        return Err(BackendError::Refused(format!(
+                            "{words} in {label} slot {slot} is in no running md array \
+                             (or is already faulty in it)"
+                        )));
+                    }
+                    Ok(format!(
+                        "{words} in {label} slot {slot} returns I/O errors; {}",
+                        md.join("; ")
                     ))
                 }
             }
