@@ -242,9 +242,27 @@ fn plan(
             ),
         ));
     }
+    let smallest = drives
+        .iter()
+        .filter(|(d, _)| members.iter().any(|m| m.ident == d.ident))
+        .map(|(d, _)| d.size_bytes)
+        .min()
+        .unwrap_or(0);
     let mut spares = Vec::new();
     for s in &body.spares {
         let (d, r) = pick(s, "spares")?;
+        if d.size_bytes < smallest {
+            return Err(AppError::invalid(
+                "spares",
+                format!(
+                    "the spare {} ({}) is smaller than the smallest member ({}), so it could not \
+                     take a member's place",
+                    d.serial,
+                    human_bytes(d.size_bytes),
+                    human_bytes(smallest)
+                ),
+            ));
+        }
         rows.push((d.id, "spare"));
         if !d.signatures().is_empty() {
             to_wipe.push(r.clone());

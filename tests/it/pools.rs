@@ -252,7 +252,145 @@ async fn a_pool_is_recorded_with_its_create_job(backend: Backend) {
     assert_eq!(c.get("/api/v1/pools/nothing").await.status, 404);
 }
 
+/// On the simulator: a raid6 pool with a mirrored journal, a spare and a
+/// drive whose old data the admin allowed to be erased is built by its
+/// job, resyncs with progress, and is clean once the resync is done.
+async fn a_pool_is_built_and_resyncs_to_clean(backend: Backend) {
+    let app = fast(backend);
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let drives = c.get("/api/v1/drives").await.json();
+    let ok = healthy(&drives);
+    // The simulator's old data: a drive with an md superblock from another
+    // machine, offered only once its serial is typed.
+    let new = c.get("/pools/new").await.text();
+    assert!(new.contains("It holds old data"), "{new}");
+    let old = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["dev_name"] == "sdj")
+        .unwrap()["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Three members of the smallest large size with the old drive; a spare
+    // at least as big; the two smallest drives as the journal's mirror.
+    let size_of = |serial: &str| {
+        drives
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["serial"] == serial)
+            .unwrap()["size_bytes"]
+            .as_u64()
+            .unwrap()
+    };
+    let blank: Vec<&String> = ok
+        .iter()
+        .filter(|s| **s != old && !new.contains(&format!("wipe.{s}")))
+        .collect();
+    let mut by_size = blank.clone();
+    by_size.sort_by_key(|s| size_of(s));
+    let rest = [by_size[0], by_size[1]];
+    let big: Vec<&String> = by_size[2..].to_vec();
+    let members = &big[..3];
+    let spare = big
+        .iter()
+        .skip(3)
+        .find(|s| size_of(s) >= size_of(members[0]))
+        .expect("a spare as big as the members");
+    let smaller = Some(rest[0]).filter(|s| size_of(s) < size_of(members[0]));
+    let mut body = json!({"name": "tank", "level": "raid6",
+        "drives": [members[0], members[1], members[2], old],
+        "spares": [spare], "write_hole": "journal",
+        "journal_drives": [rest[0], rest[1]]});
+    if let Some(small) = smaller {
+        let mut b = body.clone();
+        b["spares"] = json!([small]);
+        b["journal_drives"] = json!([rest[1], spare]);
+        b["wipe"] = json!([old]);
+        let r = c.post_json("/api/v1/pools", &b.to_string()).await;
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(
+            r.text().contains("smaller than the smallest member"),
+            "{}",
+            r.text()
+        );
+    }
+    let r = c.post_json("/api/v1/pools", &body.to_string()).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("type its serial to have it erased"),
+        "{}",
+        r.text()
+    );
+    body["wipe"] = json!([old]);
+    let r = c.post_json("/api/v1/pools", &body.to_string()).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = r.json()["job_id"].as_i64().unwrap();
+    assert!(
+        app.runner(std::time::Duration::from_secs(30))
+            .run_one()
+            .unwrap()
+    );
+    let job = c.get(&format!("/api/v1/jobs/{job}")).await.json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let steps: Vec<&str> = job["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps.len(), 7, "{steps:?}");
+    assert!(
+        steps[1].starts_with("Erase the old signatures on"),
+        "{steps:?}"
+    );
+
+    app.observe();
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["state"], "resyncing", "{pool}");
+    assert_eq!(pool["degraded"], false, "{pool}");
+    let pct = pool["progress"]["percent"].as_f64().unwrap();
+    assert!((0.0..100.0).contains(&pct), "{pool}");
+    assert!(
+        pool["progress"]["seconds_left"].as_u64().is_some(),
+        "{pool}"
+    );
+    assert!(pool["uuid"].as_str().unwrap().len() == 35, "{pool}");
+    assert!(
+        pool["capacity"]["size_bytes"].as_u64().unwrap() > 0,
+        "{pool}"
+    );
+    assert_eq!(pool["capacity"]["allocated_bytes"], 0, "{pool}");
+    assert_eq!(pool["members"].as_array().unwrap().len(), 6, "{pool}");
+
+    // Hours later the resync is done.
+    app.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    app.observe();
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["state"], "clean", "{pool}");
+    assert_eq!(pool["progress"], Value::Null, "{pool}");
+    let roles: Vec<&str> = pool["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "active").count(),
+        4,
+        "{pool}"
+    );
+    assert_eq!(pool["spares"][0]["role"], "spare", "{pool}");
+    let page = c.get("/pools/tank").await.text();
+    assert!(page.contains("pool-clean"), "{page}");
+}
+
 both!(
+    a_pool_is_built_and_resyncs_to_clean,
     bad_input_is_refused_in_words_and_changes_nothing,
     a_pool_is_recorded_with_its_create_job,
 );

@@ -40,7 +40,7 @@ impl SimSignature {
         }
     }
 
-    fn words(&self) -> String {
+    pub(super) fn words(&self) -> String {
         let mut extra = vec![self.usage.clone()];
         if let Some(l) = &self.label {
             extra.push(format!("label {l}"));

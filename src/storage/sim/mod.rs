@@ -412,6 +412,14 @@ impl Backend for SimBackend {
         };
         let elapsed_hours = hours_at(self.now_unix());
         for d in &mut inv.drives {
+            // What is written on it, as lsblk would see it.
+            d.signatures = state
+                .signatures
+                .get(&d.ident)
+                .into_iter()
+                .flatten()
+                .map(arrays::SimSignature::words)
+                .collect();
             let Some(smart) = d.smart.as_mut() else {
                 continue;
             };
