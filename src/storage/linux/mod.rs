@@ -544,6 +544,7 @@ mod tests {
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
+            mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
         };
         let v = check_tool(&TOOLS[0], &settings);
         assert_eq!(
@@ -567,6 +568,7 @@ mod tests {
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
+            mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
         };
         assert_eq!(
             check_tool(&TOOLS[0], &settings),
