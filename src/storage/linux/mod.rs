@@ -86,6 +86,13 @@ pub const TOOLS: &[Tool] = &[
         min_version: "2.33",
     },
     Tool {
+        name: "wipefs",
+        package: "util-linux",
+        purpose: "signatures on a drive before a pool takes it, and wiping them (JSON)",
+        version_args: &["--version"],
+        min_version: "2.33",
+    },
+    Tool {
         name: "udevadm",
         package: "udev",
         purpose: "device properties and settling after changes",
@@ -508,6 +515,7 @@ mod tests {
             ("smartctl", "7.3"),
             ("sg_ses", "2.48"),
             ("lsblk", "2.38.1"),
+            ("wipefs", "2.38.1"),
             ("udevadm", "252"),
         ];
         assert_eq!(
