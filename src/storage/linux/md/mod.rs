@@ -188,6 +188,15 @@ impl LinuxBackend {
         argv::md_device(&self.settings.dev_root, name)
     }
 
+    /// The kernel's name (`md127`) of `/dev/md/<name>`, where that link
+    /// is there and leads to an md node in the device root.
+    pub(in crate::storage::linux) fn md_kernel_name(&self, name: &str) -> Option<String> {
+        self.md_links()
+            .into_iter()
+            .find(|(_, n)| n == name)
+            .map(|(kname, _)| kname)
+    }
+
     /// The array's name of each md device with a `/dev/md/<name>` link:
     /// kernel name (`md127`) → name (`tank`). Only links that lead to a
     /// node in the device root count.
