@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./baystack-data";
+/// Debian's place for it; Red Hat's is `/etc/mdadm.conf`.
+pub const DEFAULT_MDADM_CONF: &str = "/etc/mdadm/mdadm.conf";
 pub const SQLITE_FILE_NAME: &str = "baystack.db";
 
 /// Which storage engine the agent drives.
@@ -296,8 +298,11 @@ pub struct LinuxFileConfig {
     /// Where device nodes and /dev/disk/by-id live (and `kmsg`, the
     /// kernel's log).
     pub dev_root: Option<PathBuf>,
-    /// Where procfs is mounted (the boot id is read there).
+    /// Where procfs is mounted (the boot id and `mdstat` are read there).
     pub proc_root: Option<PathBuf>,
+    /// mdadm's configuration file, where a pool's array is recorded so it
+    /// assembles at boot.
+    pub mdadm_conf: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -423,6 +428,7 @@ pub struct LinuxSettings {
     pub sysfs_root: PathBuf,
     pub dev_root: PathBuf,
     pub proc_root: PathBuf,
+    pub mdadm_conf: PathBuf,
 }
 
 /// The resolved settings every part of Baystack reads.
@@ -713,6 +719,10 @@ impl Settings {
                 .linux
                 .proc_root
                 .unwrap_or_else(|| PathBuf::from("/proc")),
+            mdadm_conf: file
+                .linux
+                .mdadm_conf
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_MDADM_CONF)),
         };
 
         let bay_layouts = file
@@ -1050,6 +1060,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains(ENV_SIM_SPEED), "{err}");
+    }
+
+    #[test]
+    fn linux_paths_default_to_the_system_s_and_come_from_the_file() {
+        let s =
+            Settings::resolve(FileConfig::default(), &env(&[]), &CliOverrides::default()).unwrap();
+        assert_eq!(s.linux.proc_root, PathBuf::from("/proc"));
+        assert_eq!(s.linux.mdadm_conf, PathBuf::from("/etc/mdadm/mdadm.conf"));
+        let f = file("[linux]\nproc_root = \"/srv/proc\"\nmdadm_conf = \"/etc/mdadm.conf\"\n");
+        let s = Settings::resolve(f, &env(&[]), &CliOverrides::default()).unwrap();
+        assert_eq!(s.linux.proc_root, PathBuf::from("/srv/proc"));
+        assert_eq!(s.linux.mdadm_conf, PathBuf::from("/etc/mdadm.conf"));
     }
 
     #[test]

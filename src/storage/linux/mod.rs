@@ -5,6 +5,8 @@ pub mod bays;
 mod drives;
 pub mod enclosure;
 mod enclosures;
+#[cfg(test)]
+mod fake;
 pub mod kmsg;
 pub mod lsblk;
 pub mod lvm;
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cmd::{self, CommandSpec};
+use super::cmd::{self, CommandOutput, CommandSpec};
 use super::{Backend, BackendError, CommandLog};
 use crate::config::{BackendKind, LinuxSettings};
 use crate::domain::clock::Clock;
@@ -82,6 +84,13 @@ pub const TOOLS: &[Tool] = &[
         name: "lsblk",
         package: "util-linux",
         purpose: "block device inventory (JSON)",
+        version_args: &["--version"],
+        min_version: "2.33",
+    },
+    Tool {
+        name: "wipefs",
+        package: "util-linux",
+        purpose: "signatures on a drive before a pool takes it, and wiping them (JSON)",
         version_args: &["--version"],
         min_version: "2.33",
     },
@@ -222,6 +231,15 @@ impl LinuxBackend {
         ))
     }
 
+    /// The command for tool `name`; a tool that is not installed changed
+    /// nothing.
+    fn program(&self, name: &str) -> Result<CommandSpec, BackendError> {
+        self.tool(name).map_err(|e| match e {
+            BackendError::Failed(why) => BackendError::Refused(why),
+            other => other,
+        })
+    }
+
     /// `sg_ses --join` on a generic SCSI node, recorded in `log`: `None`
     /// when sg_ses is not installed.
     fn sg_ses_join(
@@ -320,6 +338,55 @@ impl LinuxBackend {
     fn disks(&self, log: &mut dyn CommandLog) -> Result<Vec<lsblk::Disk>, BackendError> {
         let out = run_ok(&self.tool("lsblk")?.args(["-J", "-O", "-b"]), log)?;
         lsblk::parse(&out.stdout_text()).map_err(|e| BackendError::Failed(format!("lsblk: {e}")))
+    }
+}
+
+/// "pool tank: ", or nothing.
+fn of_pool(pool: Option<&str>) -> String {
+    pool.map(|p| format!("pool {p}: ")).unwrap_or_default()
+}
+
+/// Runs a command and records it, whatever its end.
+fn run_logged(spec: &CommandSpec, log: &mut dyn CommandLog) -> Result<CommandOutput, BackendError> {
+    // A command that could not start changed nothing.
+    let out = cmd::run(spec).map_err(|e| BackendError::Refused(e.to_string()))?;
+    log.record(&out)?;
+    Ok(out)
+}
+
+/// What a tool said, on one line: its standard error (where mdadm and
+/// wipefs report), else its standard output.
+fn said(out: &CommandOutput) -> String {
+    let text = match out.stderr_text().trim() {
+        "" => out.stdout_text(),
+        err => err.to_string(),
+    };
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a tool said something else holds the device, which it says
+/// before it writes anything.
+fn said_busy(out: &CommandOutput) -> bool {
+    let text = out.stderr_text().to_ascii_lowercase();
+    text.contains("device or resource busy")
+        || text.contains("cannot get exclusive access")
+        || text.contains("couldn't open")
+}
+
+/// The error for a command that was to change something and did not exit
+/// 0: `Busy` where it said something holds the device and nothing had been
+/// changed before it, else `Failed`.
+fn change_failed(
+    pool: Option<&str>,
+    spec: &CommandSpec,
+    out: &CommandOutput,
+    changed_before: bool,
+) -> BackendError {
+    let message = format!("{}{}", of_pool(pool), failure(spec, out, &said(out)));
+    if !changed_before && said_busy(out) {
+        BackendError::Busy(message)
+    } else {
+        BackendError::Failed(message)
     }
 }
 
@@ -509,6 +576,7 @@ mod tests {
             ("smartctl", "7.3"),
             ("sg_ses", "2.48"),
             ("lsblk", "2.38.1"),
+            ("wipefs", "2.38.1"),
             ("udevadm", "252"),
         ];
         assert_eq!(
@@ -545,6 +613,7 @@ mod tests {
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
+            mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
         };
         let v = check_tool(&TOOLS[0], &settings);
         assert_eq!(
@@ -568,6 +637,7 @@ mod tests {
             sysfs_root: PathBuf::from("/sys"),
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
+            mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
         };
         assert_eq!(
             check_tool(&TOOLS[0], &settings),

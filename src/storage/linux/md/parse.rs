@@ -1461,6 +1461,25 @@ pub fn read_sysfs(md_dir: &Path) -> Result<SysfsMd, ReadError> {
     Ok(out)
 }
 
+/// One file of an array's sysfs directory (one [`read_sysfs`] does not
+/// read, such as `stripe_cache_size`), held to the same rules: a regular
+/// file, not through a link, at most [`MAX_FILE`] bytes; `None` where
+/// there is none.
+pub fn read_attribute(md_dir: &Path, name: &str) -> Result<Option<String>, ReadError> {
+    let unreadable =
+        |why: String| ReadError::Unreadable(md_dir.join(name).display().to_string(), why);
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(unreadable("that is not a file's name".into()));
+    }
+    let dir = nix::fcntl::open(
+        md_dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| unreadable(e.desc().to_string()))?;
+    read_at(&dir, name).map_err(unreadable)
+}
+
 fn read_into(out: &mut SysfsMd, dir: &OwnedFd, file: &str, key: &str) {
     match read_at(dir, file) {
         Ok(Some(text)) => {

@@ -1,0 +1,244 @@
+//! A machine for the md and LVM tests: a device root with by-id links, a
+//! sysfs and a procfs made of the lab's captures, and stand-in tools
+//! (shell scripts) that print the lab's outputs and log each call.
+//!
+//! Each stand-in appends its command line to `calls.log`, with the
+//! machine's root written `ROOT` so a test can show the sequence as it
+//! would read on a real one. What a call changes is a shell snippet the
+//! test leaves in `state/on-<tool>-<verb>` (say `on-mdadm-create`), run
+//! with `ROOT` and `STATE` set: the machine changes as the test says the
+//! kernel would. Without one a call changes nothing.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::LinuxBackend;
+use crate::config::LinuxSettings;
+use crate::domain::clock::ManualClock;
+use crate::domain::pool::DriveRef;
+use crate::storage::cmd::CommandOutput;
+use crate::storage::{BackendError, CommandLog};
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"))
+}
+
+pub fn fixture(path: &str) -> String {
+    std::fs::read_to_string(fixtures().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The common part of every stand-in: log the call, run the test's snippet.
+const PRELUDE: &str = r#"#!/bin/sh
+ROOT='@ROOT@'
+STATE="$ROOT/state"
+TOOL='@TOOL@'
+printf '%s\n' "$TOOL $*" | sed "s|$ROOT|ROOT|g" >> "$ROOT/calls.log"
+verb=$(printf '%s' "$1" | sed 's/^--//')
+[ "$verb" = manage ] && verb=$(printf '%s' "$3" | sed 's/^--//')
+if [ -f "$STATE/on-$TOOL-$verb" ]; then . "$STATE/on-$TOOL-$verb"; fi
+last=""; for a in "$@"; do last="$a"; done
+"#;
+
+/// What each stand-in prints.
+const MDADM: &str = r#"
+case "$1" in
+--detail)
+    dev=$(basename "$(readlink -f "$3")")
+    if [ -f "$STATE/export-$dev.txt" ]; then cat "$STATE/export-$dev.txt"; exit 0; fi
+    echo "mdadm: cannot open $3: No such file or directory" >&2; exit 1 ;;
+--create) echo "mdadm: array $2 started." >&2 ;;
+--zero-superblock)
+    if [ -f "$STATE/superblock-$(basename "$(readlink -f "$2")")" ]; then exit 0; fi
+    echo "mdadm: Unrecognised md component device - $2" >&2; exit 1 ;;
+--stop) echo "mdadm: stopped $2" >&2 ;;
+--assemble) echo "mdadm: $2 has been started with 3 drives." >&2 ;;
+--grow) echo "mdadm: Need to backup 3072K of critical section.." >&2 ;;
+--manage)
+    case "$3" in
+    --add) echo "mdadm: added $4" >&2 ;;
+    --fail) echo "mdadm: set $4 faulty in $2" >&2 ;;
+    --remove) echo "mdadm: hot removed $4 from $2" >&2 ;;
+    --replace) echo "mdadm: Marked $4 (device 0 in $2) for replacement" >&2 ;;
+    esac ;;
+esac
+exit 0
+"#;
+
+const LSBLK: &str = r#"
+f="$STATE/lsblk-$(basename "$last").json"
+if [ -f "$f" ]; then cat "$f"; exit 0; fi
+echo "lsblk: $last: not a block device" >&2; exit 32
+"#;
+
+const WIPEFS: &str = r#"
+f="$STATE/wipefs-$(basename "$(readlink -f "$last")").json"
+case "$1" in
+--no-act) if [ -f "$f" ]; then cat "$f"; else printf '{\n   "signatures": [\n\n   ]\n}\n'; fi ;;
+--all) rm -f "$f"; echo "$last: 4 bytes were erased at offset 0x00001000 (linux_raid_member): fc 4e 2b a9" ;;
+esac
+exit 0
+"#;
+
+const LVM: &str = r#"
+case "$1" in
+pvs|vgs) cat "$STATE/$1.json" ;;
+pvcreate) echo "  Physical volume \"$2\" successfully created." ;;
+vgcreate) echo "  Volume group \"$2\" successfully created" ;;
+pvresize) echo "  Physical volume \"$2\" changed"; echo "  1 physical volume(s) resized or updated / 0 physical volume(s) not resized" ;;
+vgremove) echo "  Volume group \"$2\" successfully removed" ;;
+pvremove) echo "  Labels on physical volume \"$2\" successfully wiped." ;;
+esac
+exit 0
+"#;
+
+/// A log that keeps every command it is given.
+#[derive(Default)]
+pub struct Kept(pub Vec<CommandOutput>);
+
+impl CommandLog for Kept {
+    fn record(&mut self, out: &CommandOutput) -> Result<(), BackendError> {
+        self.0.push(out.clone());
+        Ok(())
+    }
+}
+
+pub struct Machine {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub backend: LinuxBackend,
+}
+
+impl Machine {
+    /// An empty machine: no arrays (an empty /proc/mdstat), no drives, the
+    /// stand-in tools installed.
+    pub fn new() -> Machine {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        for d in [
+            "sys/block",
+            "dev/disk/by-id",
+            "dev/md",
+            "proc",
+            "bin",
+            "state",
+            "etc",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("calls.log"), "").unwrap();
+        for (tool, body) in [
+            ("mdadm", MDADM),
+            ("lsblk", LSBLK),
+            ("wipefs", WIPEFS),
+            ("lvm", LVM),
+        ] {
+            let path = root.join("bin").join(tool);
+            let script = PRELUDE
+                .replace("@ROOT@", &root.display().to_string())
+                .replace("@TOOL@", tool)
+                + body;
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let settings = LinuxSettings {
+            tool_dirs: vec![root.join("bin")],
+            command_timeout_seconds: 20,
+            sysfs_root: root.join("sys"),
+            dev_root: root.join("dev"),
+            proc_root: root.join("proc"),
+            mdadm_conf: root.join("etc/mdadm.conf"),
+        };
+        let m = Machine {
+            backend: LinuxBackend::new(&settings, Arc::new(ManualClock::new())),
+            root,
+            _dir: dir,
+        };
+        m.mdstat("mdstat/lab-stopped.txt");
+        m
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    /// /proc/mdstat from a fixture.
+    pub fn mdstat(&self, fixture_path: &str) {
+        self.write("proc/mdstat", &fixture(fixture_path));
+    }
+
+    /// A whole disk `kname` with serial `serial`: its node, its by-id link
+    /// `ata-LAB_DISK_<serial>`, and what lsblk says of it.
+    pub fn drive(&self, kname: &str, serial: &str) -> DriveRef {
+        let by_id = format!("ata-LAB_DISK_{serial}");
+        self.write(&format!("dev/{kname}"), "");
+        let link = self.path(&format!("dev/disk/by-id/{by_id}"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(format!("../../{kname}"), link).unwrap();
+        self.lsblk_says(kname, serial);
+        DriveRef {
+            ident: format!("serial:{serial}"),
+            serial: serial.to_string(),
+            by_id: Some(by_id),
+            dev_name: Some(kname.to_string()),
+        }
+    }
+
+    /// lsblk's `-J -O -b` of disk `kname`, with serial `serial`.
+    pub fn lsblk_says(&self, kname: &str, serial: &str) {
+        let json = serde_json::json!({"blockdevices": [{
+            "name": kname, "kname": kname, "type": "disk", "size": 68719476736u64,
+            "rota": false, "tran": "sata", "model": "LAB DISK", "serial": serial,
+        }]});
+        self.write(&format!("state/lsblk-{kname}.json"), &json.to_string());
+    }
+
+    /// The md array of lab state `state` as kernel array `kname`: its sysfs
+    /// directory and what `mdadm --detail --export` says of it (mdstat is
+    /// set apart, with [`Machine::mdstat`]).
+    pub fn array(&self, state: &str, kname: &str) {
+        let to = self.path(&format!("sys/block/{kname}"));
+        std::fs::create_dir_all(&to).unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-R")
+            .arg(fixtures().join(format!("sysfs-md/lab-{state}/md")))
+            .arg(&to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.write(&format!("dev/{kname}"), "");
+        let export = fixtures().join(format!("mdadm/lab-detail-export-{state}.txt"));
+        if export.exists() {
+            std::fs::copy(export, self.path(&format!("state/export-{kname}.txt"))).unwrap();
+        }
+    }
+
+    /// The `/dev/md/<name>` link udev makes.
+    pub fn md_link(&self, name: &str, kname: &str) {
+        let link = self.path(&format!("dev/md/{name}"));
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(format!("../{kname}"), link).unwrap();
+    }
+
+    /// What a call to `tool` with first word `verb` does, as shell.
+    pub fn on(&self, tool: &str, verb: &str, script: &str) {
+        self.write(&format!("state/on-{tool}-{verb}"), script);
+    }
+
+    /// The calls the stand-ins logged since the last time this was asked.
+    pub fn calls(&self) -> String {
+        let text = self.read("calls.log");
+        self.write("calls.log", "");
+        text
+    }
+}
