@@ -268,6 +268,8 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   assert.ok((await page.locator("table.audit tbody tr").count()) >= 4);
   await shot(page, "09-audit");
   await page.goto(`${base}/pools`);
+  assert.match(await page.textContent("main"), /No pool yet/);
+  await page.goto(`${base}/volumes`);
   assert.match(await page.textContent("main"), /not built yet/);
   await shot(page, "10-not-built");
   await page.context().close();
