@@ -47,6 +47,8 @@ fn read_pools(
 pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
     let kind = backend.kind().as_str();
     let seen = backend.inventory();
+    // Scrubs started before this look and not running in it have ended.
+    let pools_seen_at = db::now();
     let pools = read_pools(backend);
     let log = read_kernel_log(db, backend);
     let mut conn = db.get()?;
@@ -75,6 +77,14 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         db_smart::refresh_health(c, &counted)?;
         if let Ok((arrays, vgs)) = &pools {
             crate::db::pools::record_observation(c, arrays, vgs, now)?;
+            for (pool, found) in crate::db::pools::finish_scrubs(c, arrays, pools_seen_at)? {
+                match found {
+                    Some(n) if n > 0 => {
+                        tracing::warn!("the scrub of pool {pool} found {n} mismatched sectors")
+                    }
+                    _ => tracing::info!("the scrub of pool {pool} ended"),
+                }
+            }
         }
         Ok(counted.len())
     })?;
@@ -322,12 +332,12 @@ pub async fn run(
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
         let look = move || -> Result<usize, AppError> {
             observe_once(&db2, b2.as_ref())?;
-            lights::follow(&db2, locate_off)
+            Ok(lights::follow(&db2, locate_off)? + schedule_scrubs(&db2)?)
         };
         match tokio::task::spawn_blocking(look).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => {
-                tracing::info!("{n} bay LED(s) to change: jobs enqueued");
+                tracing::info!("{n} bay LED change(s) or scrub(s) due: jobs enqueued");
                 wake.notify();
             }
             Ok(Err(e)) => tracing::warn!("observation failed: {e}"),
@@ -353,6 +363,46 @@ pub async fn run(
     })
     .await;
     tracing::info!("agent stopped");
+}
+
+/// The agent's scrub schedule: each ready pool is checked every
+/// `scrub_every_days` days (30 unless changed), counted from its last
+/// scrub or from when it was made, by a job like any other, enqueued and
+/// audited as the agent. Never while the pool is not clean (degraded,
+/// rebuilding, reshaping, already checking), nor while a job holds it: it
+/// is due again at the next look. Returns how many were enqueued.
+pub fn schedule_scrubs(db: &Db) -> Result<usize, AppError> {
+    let now = db::now();
+    db.get()?.write(|c| -> Result<usize, AppError> {
+        let last = crate::db::pools::last_scrubs(c)?;
+        let mut enqueued = 0;
+        for p in crate::db::pools::list(c)? {
+            if p.lifecycle != "ready" || p.scrub_every_days <= 0 {
+                continue;
+            }
+            let from = last.get(&p.id).map_or(p.created_at, |s| s.started_at);
+            let due = from + chrono::Duration::days(i64::from(p.scrub_every_days));
+            let clean =
+                p.array().and_then(|a| a.state) == Some(crate::domain::pool::ArrayState::Clean);
+            if due > now
+                || !clean
+                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
+            {
+                continue;
+            }
+            let why = format!("due every {} day(s)", p.scrub_every_days);
+            crate::jobs::enqueue_audited(
+                c,
+                &crate::jobs::kinds::scrub(p.id, &p.name, false),
+                crate::lights::SYSTEM_ACTOR,
+                None,
+                None,
+                Some(&why),
+            )?;
+            enqueued += 1;
+        }
+        Ok(enqueued)
+    })
 }
 
 #[cfg(test)]

@@ -213,3 +213,81 @@ pub fn last_scrubs(c: &mut Conn<'_>) -> QueryResult<HashMap<i64, ScrubRow>> {
     }
     Ok(out)
 }
+
+/// Records a check or repair started by job `job_id`.
+pub fn start_scrub(
+    c: &mut Conn<'_>,
+    pool_id: i64,
+    job_id: i64,
+    repair: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db_run!(c, c => diesel::insert_into(scrubs::table)
+        .values((
+            scrubs::pool_id.eq(pool_id),
+            scrubs::job_id.eq(job_id),
+            scrubs::repair.eq(repair),
+            scrubs::started_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Ends each scrub that was running before `seen_at` and whose array was
+/// then seen doing no check or repair any more: what md counted, kept.
+/// Returns the pools whose scrub ended, with what it found.
+pub fn finish_scrubs(
+    c: &mut Conn<'_>,
+    arrays: &[Array],
+    seen_at: NaiveDateTime,
+) -> QueryResult<Vec<(String, Option<u64>)>> {
+    use crate::domain::pool::SyncAction;
+    let open: Vec<(ScrubRow, String, Option<String>)> = db_run!(c, c => scrubs::table
+        .inner_join(pools::table)
+        .filter(scrubs::finished_at.is_null())
+        .filter(scrubs::started_at.lt(seen_at))
+        .select((ScrubRow::as_select(), pools::name, pools::uuid))
+        .load(c))?;
+    let mut ended = Vec::new();
+    for (scrub, name, uuid) in open {
+        let array = arrays.iter().find(|a| match (&uuid, &a.uuid) {
+            (Some(want), Some(seen)) => want == seen,
+            _ => a.md_name.as_deref() == Some(name.as_str()),
+        });
+        let (result, mismatches) = match array {
+            None => ("the array was not seen when it ended".to_string(), None),
+            Some(a) if matches!(a.sync_action, Some(SyncAction::Check | SyncAction::Repair)) => {
+                continue;
+            }
+            Some(a) if a.degraded == Some(true) => (
+                "stopped: the array lost a member while it ran".to_string(),
+                a.mismatch_count,
+            ),
+            Some(a) => match a.mismatch_count {
+                Some(0) => ("every stripe matched".to_string(), Some(0)),
+                Some(n) if scrub.repair => (format!("{n} mismatched sectors rewritten"), Some(n)),
+                Some(n) => (format!("{n} mismatched sectors found"), Some(n)),
+                None => ("md did not say what it found".to_string(), None),
+            },
+        };
+        db_run!(c, c => diesel::update(scrubs::table.find(scrub.id))
+            .set((
+                scrubs::finished_at.eq(seen_at),
+                scrubs::mismatches.eq(mismatches.map(|m| i64::try_from(m).unwrap_or(i64::MAX))),
+                scrubs::result.eq(&result),
+            ))
+            .execute(c))?;
+        ended.push((name, mismatches));
+    }
+    Ok(ended)
+}
+
+/// Every scrub of a pool, newest first.
+pub fn scrubs_of(c: &mut Conn<'_>, pool_id: i64, limit: i64) -> QueryResult<Vec<ScrubRow>> {
+    db_run!(c, c => scrubs::table
+        .filter(scrubs::pool_id.eq(pool_id))
+        .order(scrubs::started_at.desc())
+        .limit(limit)
+        .select(ScrubRow::as_select())
+        .load(c))
+}

@@ -195,6 +195,7 @@ routes! {
     GET "/pools/new" ADMIN => pools::new_page;
     POST "/pools" ADMIN => pools::create_form;
     GET "/pools/{name}" VIEWER => pools::pool_page;
+    POST "/pools/{name}/scrub" OPERATOR => pools::scrub;
     GET "/volumes" VIEWER => areas::volumes;
     GET "/targets" VIEWER => areas::targets;
     GET "/replication" VIEWER => areas::replication;
@@ -239,6 +240,7 @@ routes! {
     GET "/api/v1/pools" VIEWER => pools::api_list;
     POST "/api/v1/pools" ADMIN => pools::api_create;
     GET "/api/v1/pools/{name}" VIEWER => pools::api_get;
+    POST "/api/v1/pools/{name}/scrub" OPERATOR => pools::scrub;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -482,6 +482,45 @@ pub async fn create_form(
         .into()
 }
 
+// ---- scrubs ----
+
+/// `POST /api/v1/pools/{name}/scrub`: what to run.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScrubBody {
+    /// Rewrite the stripes that do not match instead of only counting
+    /// them.
+    #[serde(default)]
+    pub repair: bool,
+}
+
+/// `POST /pools/{name}/scrub` and `POST /api/v1/pools/{name}/scrub`
+/// `{"repair"?: bool}`: a check (or a repair) of the whole array; 202
+/// `{"job_id"}`. Refused with 409 and the reason while the pool is not
+/// clean (degraded, rebuilding, reshaping, being made, already checking).
+pub async fn scrub(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    Body(body): Body<ScrubBody>,
+) -> Answer {
+    async {
+        let p = load_one(&state, path.into_inner()).await?;
+        let now = p.state();
+        if p.pool.lifecycle != "ready" || now != "clean" {
+            return Err(AppError::Conflict(format!(
+                "pool {} is {now}; a scrub waits until it is clean",
+                p.pool.name
+            )));
+        }
+        let spec = kinds::scrub(p.pool.id, &p.pool.name, body.repair);
+        let id = super::jobs::enqueue(&state, &who, &client_address(&req), spec, None).await?;
+        Ok(Outcome::job(id))
+    }
+    .await
+    .into()
+}
+
 // ---- reading ----
 
 /// One pool as pages and the API show it.
@@ -690,6 +729,19 @@ pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<List
 pub struct PoolPage {
     pub frame: Frame,
     pub p: PoolView,
+    /// Its scrubs, newest first.
+    pub scrubs: Vec<ScrubRow>,
+}
+
+impl PoolPage {
+    /// A repair is offered once a check has found stripes that do not
+    /// match.
+    pub fn offer_repair(&self) -> bool {
+        self.scrubs
+            .iter()
+            .find(|s| s.finished_at.is_some())
+            .is_some_and(|s| !s.repair && s.mismatches.unwrap_or(0) > 0)
+    }
 }
 
 /// `GET /pools/{name}`.
@@ -699,9 +751,15 @@ pub async fn pool_page(
     path: web::Path<String>,
 ) -> Result<PoolPage, PageError> {
     let p = load_one(&state, path.into_inner()).await?;
+    let id = p.pool.id;
+    let scrubs = state
+        .db
+        .run(move |conn| -> Result<_, AppError> { Ok(pools::scrubs_of(&mut conn.conn(), id, 20)?) })
+        .await?;
     Ok(PoolPage {
         frame: Frame::new(&state, &who, format!("Pool {}", p.pool.name), "pools").await?,
         p,
+        scrubs,
     })
 }
 

@@ -131,6 +131,11 @@ async fn bad_input_is_refused_in_words_and_changes_nothing(backend: Backend) {
     assert_eq!(r.status, 400, "{}", r.text());
     let r = c.post_json("/api/v1/pools", r#"{"name": 7}"#).await;
     assert_eq!(r.status, 400, "{}", r.text());
+    // A scrub of no pool, or with a repair that is not a yes or no.
+    let r = c.post_json("/api/v1/pools/nothing/scrub", "{}").await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = c.post_json("/api/v1/pools/nothing/scrub", r#"{"repair": "yes"}"#).await;
+    assert_eq!(r.status, 400, "{}", r.text());
     // Nothing was recorded and no job enqueued.
     assert_eq!(c.get("/api/v1/pools").await.json(), json!([]));
     assert_eq!(c.get("/api/v1/jobs").await.json(), json!([]));
@@ -387,6 +392,82 @@ async fn a_pool_is_built_and_resyncs_to_clean(backend: Backend) {
     assert_eq!(pool["spares"][0]["role"], "spare", "{pool}");
     let page = c.get("/pools/tank").await.text();
     assert!(page.contains("pool-clean"), "{page}");
+
+    // A scrub: a check runs in the background, the agent follows it and
+    // keeps what it found; a repair is then offered and rewrites them.
+    let sim = app.sim();
+    sim.plant_mismatches("tank", 3).unwrap();
+    let r = c.post_json("/api/v1/pools/tank/scrub", "{}").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = r.json()["job_id"].as_i64().unwrap();
+    let runner = app.runner(std::time::Duration::from_secs(30));
+    assert!(runner.run_one().unwrap());
+    let job = c.get(&format!("/api/v1/jobs/{job}")).await.json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    app.clock.advance(std::time::Duration::from_secs(1));
+    app.observe();
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["state"], "checking", "{pool}");
+    assert_eq!(pool["last_scrub"]["finished_at"], Value::Null, "{pool}");
+    // While it checks, another scrub is refused, in words.
+    let r = c
+        .post_json("/api/v1/pools/tank/scrub", r#"{"repair": true}"#)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("pool tank is checking; a scrub waits until it is clean"),
+        "{}",
+        r.text()
+    );
+    app.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    app.observe();
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["state"], "clean", "{pool}");
+    assert_eq!(
+        pool["last_scrub"]["mismatches"], 24,
+        "3 blocks of 8 sectors: {pool}"
+    );
+    assert_eq!(
+        pool["last_scrub"]["result"], "24 mismatched sectors found",
+        "{pool}"
+    );
+    let page = c.get("/pools/tank").await.text();
+    assert!(page.contains("Repair the mismatches"), "{page}");
+    let r = c
+        .post_form("/pools/tank/scrub", &[("repair", "true")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(runner.run_one().unwrap());
+    app.clock.advance(std::time::Duration::from_secs(1));
+    app.observe();
+    app.clock.advance(std::time::Duration::from_secs(24 * 3600));
+    app.observe();
+    let pool = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(pool["last_scrub"]["repair"], true, "{pool}");
+    assert_eq!(
+        pool["last_scrub"]["result"], "24 mismatched sectors rewritten",
+        "{pool}"
+    );
+
+    // Scheduled: none due a day after the last; one once the period is over.
+    assert_eq!(baystack::agent::schedule_scrubs(app.db()).unwrap(), 0);
+    {
+        use baystack::db::schema::scrubs;
+        use diesel::prelude::*;
+        let long_ago = baystack::db::now() - chrono::Duration::days(31);
+        let mut conn = app.db().get().unwrap();
+        baystack::db_run!(&mut conn.conn(), c => diesel::update(scrubs::table)
+            .set(scrubs::started_at.eq(long_ago))
+            .execute(c))
+        .unwrap();
+    }
+    assert_eq!(baystack::agent::schedule_scrubs(app.db()).unwrap(), 1);
+    assert_eq!(
+        baystack::agent::schedule_scrubs(app.db()).unwrap(),
+        0,
+        "its job is open"
+    );
 }
 
 both!(

@@ -16,7 +16,9 @@ pub use drive::{
     SelfTestPayload, abort_self_test, drive_locate, read_smart, self_test,
 };
 pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
-pub use pool::{PoolCreate, PoolCreatePayload, describe as describe_array};
+pub use pool::{
+    PoolCreate, PoolCreatePayload, PoolScrub, PoolScrubPayload, describe as describe_array, scrub,
+};
 
 /// The job that creates a pool.
 pub use pool::create as create_pool;
@@ -129,6 +131,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &DriveSmart,
     &Noop,
     &PoolCreate,
+    &PoolScrub,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
