@@ -64,3 +64,17 @@ expect_eq "r5j's write hole on the console" "$(pool r5j .write_hole)" journal
 expect_match "r1's first member's bay" "$(pool r1 '.members[0].bay')" ', slot 0$'
 size=$(vgs --noheadings --units b --nosuffix -o vg_size r6 | tr -d ' ')
 expect_eq "r6's capacity (vgs)" "$(pool r6 .capacity.size_bytes)" "$size"
+
+# A scrub finds the stripes made not to match by writing under the array,
+# into one member's data area, and the console keeps md's count.
+member=$(mdadm --detail /dev/md/r1 | awk '/active sync/ {print $NF; exit}')
+offset=$(mdadm --examine "$member" | sed -n 's/^ *Data Offset : \([0-9]*\) sectors.*/\1/p')
+[ -n "$offset" ] || fail "no data offset for $member: $(mdadm --examine "$member")"
+dd if=/dev/urandom of="$member" bs=4096 seek=$((offset / 8 + 64)) count=16 oflag=direct conv=notrunc status=none
+job=$(api_ok POST /api/v1/pools/r1/scrub '{}' | jq .job_id)
+expect_eq "the scrub job" "$(wait_job "$job" | jq -r .state)" succeeded
+wait_until "the console keeps what the check found" 120 is true pool r1 '.last_scrub.finished_at != null'
+found=$(pool r1 .last_scrub.mismatches)
+expect_eq "the mismatches kept (sysfs mismatch_cnt)" "$found" "$(md r1 mismatch_cnt)"
+((found > 0)) || fail "the check found no mismatch after 64 KiB were overwritten under r1"
+say "ok: the check found $found mismatched sectors"
