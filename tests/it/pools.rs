@@ -134,7 +134,9 @@ async fn bad_input_is_refused_in_words_and_changes_nothing(backend: Backend) {
     // A scrub of no pool, or with a repair that is not a yes or no.
     let r = c.post_json("/api/v1/pools/nothing/scrub", "{}").await;
     assert_eq!(r.status, 404, "{}", r.text());
-    let r = c.post_json("/api/v1/pools/nothing/scrub", r#"{"repair": "yes"}"#).await;
+    let r = c
+        .post_json("/api/v1/pools/nothing/scrub", r#"{"repair": "yes"}"#)
+        .await;
     assert_eq!(r.status, 400, "{}", r.text());
     // Nothing was recorded and no job enqueued.
     assert_eq!(c.get("/api/v1/pools").await.json(), json!([]));
