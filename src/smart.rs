@@ -257,7 +257,7 @@ pub fn follow_self_tests(
     backend: &dyn Backend,
     concurrency: usize,
 ) -> Result<PollReport, AppError> {
-    let rows = db_smart::present_with_readings(&mut db.get()?.conn())?;
+    let rows = crate::db::inventory::present_with_readings(&mut db.get()?.conn())?;
     let now = db::now();
     let present = rows.iter().map(|(d, _)| d.id).collect();
     let wanted = rows

@@ -11,8 +11,7 @@ use crate::db_run;
 use crate::domain::health::Health;
 use crate::domain::{BayAddr, Inventory};
 
-/// A new drive's verdict until its SMART is read.
-pub(super) const NOT_READ_YET: &str = "SMART not read yet";
+use super::smart::NOT_READ_YET;
 
 /// Writes one observation pass. Call inside a write transaction so readers
 /// see either the previous pass or this one.
@@ -663,4 +662,22 @@ pub fn resource_busy(c: &mut Conn<'_>, key: &str) -> QueryResult<bool> {
         .first(c)
         .optional())?;
     Ok(busy.is_some() || blocked.is_some())
+}
+
+/// Every present drive with its newest kept SMART reading: what the SMART
+/// poller needs to follow up the drives' self-tests.
+pub fn present_with_readings(
+    c: &mut Conn<'_>,
+) -> QueryResult<Vec<(DriveRow, Option<super::smart::Reading>)>> {
+    let rows: Vec<DriveRow> = db_run!(c, c => drives::table
+        .filter(drives::present.eq(true))
+        .order(drives::id)
+        .select(DriveRow::as_select())
+        .load(c))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for d in rows {
+        let newest = super::smart::newest_reading(c, d.id)?;
+        out.push((d, newest));
+    }
+    Ok(out)
 }

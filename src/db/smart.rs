@@ -7,11 +7,13 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::Conn;
-use super::inventory::DriveRow;
 use super::schema::{drives, kernel_log_cursors, smart_samples};
 use crate::db_run;
 use crate::domain::health::{Health, verdict};
 use crate::domain::{KernelIoError, Smart};
+
+/// A new drive's verdict until its SMART is read.
+pub(super) const NOT_READ_YET: &str = "SMART not read yet";
 
 /// Which SMART readings are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +183,7 @@ pub fn refresh_health(c: &mut Conn<'_>, drive_ids: &[i64]) -> QueryResult<()> {
             .optional())?;
         let (health, reason) = smart
             .map(|(h, r)| (Health::parse(&h), r))
-            .unwrap_or((Health::Unknown, super::inventory::NOT_READ_YET.into()));
+            .unwrap_or((Health::Unknown, NOT_READ_YET.into()));
         let (health, reason) = with_logged_errors(c, id, health, reason)?;
         db_run!(c, c => diesel::update(drives::table.find(id))
             .set((drives::health.eq(health.as_str()), drives::health_reason.eq(&reason)))
@@ -203,22 +205,6 @@ pub fn newest_reading(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<Rea
 
 /// A kept SMART reading and when it was read.
 pub type Reading = (NaiveDateTime, Smart);
-
-/// Every present drive with its newest kept SMART reading: what the SMART
-/// poller needs to follow up the drives' self-tests.
-pub fn present_with_readings(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Reading>)>> {
-    let rows: Vec<DriveRow> = db_run!(c, c => drives::table
-        .filter(drives::present.eq(true))
-        .order(drives::id)
-        .select(DriveRow::as_select())
-        .load(c))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for d in rows {
-        let newest = newest_reading(c, d.id)?;
-        out.push((d, newest));
-    }
-    Ok(out)
-}
 
 /// A drive's last kept SMART reading.
 pub fn last_smart(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<Smart>> {
