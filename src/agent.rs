@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{AgentSettings, Settings};
 use crate::db::smart as db_smart;
 use crate::db::{self, Db, inventory};
+use crate::domain::pool::SyncAction;
 use crate::error::AppError;
 use crate::jobs::Wake;
 use crate::jobs::runner::Runner;
@@ -44,7 +45,9 @@ fn read_pools(
     read
 }
 
-pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
+/// Returns whether md is at work on an array (a rebuild, a reshape, a
+/// scrub): the agent then looks more often.
+pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<bool, AppError> {
     let kind = backend.kind().as_str();
     let seen = backend.inventory();
     // Scrubs started before this look and not running in it have ended.
@@ -109,7 +112,12 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<(), AppError> {
         log.err()
             .map(|e| format!("{e}; I/O errors on drives are not counted")),
     );
-    Ok(())
+    Ok(pools.is_ok_and(|(arrays, _)| {
+        arrays.iter().any(|a| {
+            a.sync_action
+                .is_some_and(|s| !matches!(s, SyncAction::Idle | SyncAction::Frozen))
+        })
+    }))
 }
 
 /// A reading of the kernel's log, and where it began.
@@ -305,6 +313,18 @@ pub async fn run(
         wake.clone(),
         stop.clone(),
     ));
+    {
+        let (db2, b2) = (db.clone(), backend.clone());
+        match tokio::task::spawn_blocking(move || reconcile_pools(&db2, b2.as_ref())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                tracing::warn!("{n} recorded pool(s) were not running: assembly enqueued");
+                wake.notify();
+            }
+            Ok(Err(e)) => tracing::warn!("reconciling the pools failed: {e}"),
+            Err(e) => tracing::error!("pool reconcile task failed: {e}"),
+        }
+    }
     tracing::info!(
         "agent {} started: {} backend, {} job workers, observing every {}s",
         runner.id,
@@ -330,21 +350,36 @@ pub async fn run(
         }
         let (db2, b2) = (db.clone(), backend.clone());
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
-        let look = move || -> Result<usize, AppError> {
-            observe_once(&db2, b2.as_ref())?;
-            Ok(lights::follow(&db2, locate_off)? + schedule_scrubs(&db2)?)
+        let look = move || -> Result<(usize, bool), AppError> {
+            let busy = observe_once(&db2, b2.as_ref())?;
+            let due = lights::follow(&db2, locate_off)?
+                + schedule_scrubs(&db2)?
+                + grow_volume_groups(&db2)?;
+            Ok((due, busy))
         };
+        let mut md_busy = false;
         match tokio::task::spawn_blocking(look).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                tracing::info!("{n} bay LED change(s) or scrub(s) due: jobs enqueued");
-                wake.notify();
+            Ok(Ok((n, busy))) => {
+                md_busy = busy;
+                if n > 0 {
+                    tracing::info!(
+                        "{n} LED change(s), scrub(s) or pool step(s) due: jobs enqueued"
+                    );
+                    wake.notify();
+                }
             }
             Ok(Err(e)) => tracing::warn!("observation failed: {e}"),
             Err(e) => tracing::error!("observer task failed: {e}"),
         }
+        // While md rebuilds, reshapes or scrubs, its progress is read more
+        // often, so the pages show it moving.
+        let next = if md_busy {
+            interval.min(MD_BUSY_INTERVAL)
+        } else {
+            interval
+        };
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(next) => {}
             _ = look_again.notified() => {}
             _ = stop.changed() => break,
         }
@@ -363,6 +398,92 @@ pub async fn run(
     })
     .await;
     tracing::info!("agent stopped");
+}
+
+/// How often the agent looks while md is at work on an array.
+const MD_BUSY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// At start: every pool recorded as ready whose array (by its UUID) is not
+/// running is assembled by a job, enqueued and audited as the agent with
+/// the reason. Nothing is created or wiped. Returns how many.
+pub fn reconcile_pools(db: &Db, backend: &dyn Backend) -> Result<usize, AppError> {
+    let arrays = match backend.arrays(&mut crate::storage::NoLog) {
+        Ok(a) => a,
+        Err(BackendError::NotBuilt(_)) => return Ok(0),
+        Err(e) => {
+            return Err(AppError::Internal(format!(
+                "the md arrays cannot be read: {e}"
+            )));
+        }
+    };
+    db.get()?.write(|c| -> Result<usize, AppError> {
+        let mut enqueued = 0;
+        for p in crate::db::pools::list(c)? {
+            let Some(uuid) = p.uuid.as_deref().filter(|_| p.lifecycle == "ready") else {
+                continue;
+            };
+            if arrays.iter().any(|a| a.uuid.as_deref() == Some(uuid))
+                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
+            {
+                continue;
+            }
+            let why = format!(
+                "at the agent's start, /dev/md/{} (UUID {uuid}) was not running",
+                p.name
+            );
+            crate::jobs::enqueue_audited(
+                c,
+                &crate::jobs::kinds::assemble_pool(p.id, &p.name, uuid),
+                crate::lights::SYSTEM_ACTOR,
+                None,
+                None,
+                Some(&why),
+            )?;
+            enqueued += 1;
+        }
+        Ok(enqueued)
+    })
+}
+
+/// After md has grown an array (a reshape or a new mirror ended), its
+/// physical volume is grown to match, by a job enqueued as the agent.
+/// Returns how many.
+pub fn grow_volume_groups(db: &Db) -> Result<usize, AppError> {
+    db.get()?.write(|c| -> Result<usize, AppError> {
+        let mut enqueued = 0;
+        for p in crate::db::pools::list(c)? {
+            let (Some(a), Some(vg)) = (p.array(), p.volume_group()) else {
+                continue;
+            };
+            let Some(size) = a.size_bytes else { continue };
+            let extent = vg.extent_size_bytes.unwrap_or(4 << 20).max(4 << 20);
+            // LVM keeps its metadata and rounds down to whole extents: a
+            // physical volume is short of its device by less than this.
+            let grown = size.saturating_sub(vg.size_bytes) > 2 * extent + (1 << 20);
+            if p.lifecycle != "ready"
+                || !grown
+                || a.sync_action
+                    .is_some_and(|s| !matches!(s, SyncAction::Idle | SyncAction::Frozen))
+                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
+            {
+                continue;
+            }
+            let why = format!(
+                "/dev/md/{} is {size} bytes, its volume group {} bytes",
+                p.name, vg.size_bytes
+            );
+            crate::jobs::enqueue_audited(
+                c,
+                &crate::jobs::kinds::resize(p.id, &p.name),
+                crate::lights::SYSTEM_ACTOR,
+                None,
+                None,
+                Some(&why),
+            )?;
+            enqueued += 1;
+        }
+        Ok(enqueued)
+    })
 }
 
 /// The agent's scrub schedule: each ready pool is checked every

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::inventory::resource_busy;
-use crate::db::schema::{bays, drives, enclosures};
+use crate::db::schema::{bays, drives, enclosures, pool_removals};
 use crate::db::{self, Conn, Db};
 use crate::db_run;
 use crate::domain::health::Health;
@@ -171,8 +171,68 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
             format!("{model} {serial} is failing: {reason}"),
         )?);
     }
+    // A bay a pool's drive was taken out of stays lit until its flow is
+    // settled: the pool clean again, with the old drive gone from it.
+    let open: Vec<(String, i32)> = crate::db::pools::all_open_removals(c)?
+        .into_iter()
+        .filter_map(|(r, _)| Some((r.enclosure?, r.slot?)))
+        .collect();
+    let settled: Vec<(Option<String>, Option<i32>)> = db_run!(c, c => pool_removals::table
+        .filter(pool_removals::settled_at.is_not_null())
+        .select((pool_removals::enclosure, pool_removals::slot))
+        .load(c))?;
+    let lit_empty: Vec<(String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::fault.eq(true))
+        .filter(bays::drive_id.is_null())
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    let settled_empty = lit_empty.into_iter().filter(|(e, _, slot)| {
+        settled
+            .iter()
+            .any(|(se, ss)| se.as_deref() == Some(e.as_str()) && *ss == Some(*slot))
+    });
+    for (r, pool) in crate::db::pools::all_open_removals(c)? {
+        let (Some(e), Some(slot)) = (r.enclosure, r.slot) else {
+            continue;
+        };
+        let dark: Option<String> = db_run!(c, c => bays::table
+            .inner_join(enclosures::table)
+            .filter(enclosures::ident.eq(&e))
+            .filter(bays::slot.eq(slot))
+            .filter(bays::fault.eq(false))
+            .filter(enclosures::present.eq(true))
+            .select(enclosures::label)
+            .first(c)
+            .optional())?;
+        if let Some(label) = dark
+            && !light
+                .iter()
+                .any(|b| b.bay.enclosure == e && i32::try_from(b.bay.slot).ok() == Some(slot))
+        {
+            light.extend(lit_bay(
+                c,
+                (e, label, slot),
+                format!("a drive was taken out of pool {pool} here; the bay stays lit until the pool is clean"),
+            )?);
+        }
+    }
     let mut clear = Vec::new();
+    for (e, l, slot) in settled_empty {
+        if open.iter().any(|(oe, os)| *oe == e && *os == slot) {
+            continue;
+        }
+        clear.extend(lit_bay(
+            c,
+            (e, l, slot),
+            "the drive taken out of it is replaced and its pool is clean".into(),
+        )?);
+    }
     for (e, l, slot, serial, _, model) in replaced {
+        if open.iter().any(|(oe, os)| *oe == e && *os == slot) {
+            continue;
+        }
         clear.extend(lit_bay(
             c,
             (e, l, slot),

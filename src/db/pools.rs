@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Conn;
 use super::inventory::DriveRow;
-use super::schema::{drives, pool_members, pools, scrubs};
+use super::schema::{bays, drives, enclosures, pool_members, pool_removals, pools, scrubs};
 use crate::db_run;
 use crate::domain::pool::{Array, VolumeGroup};
 
@@ -78,6 +78,29 @@ pub struct ScrubRow {
     pub result: Option<String>,
 }
 
+/// A drive taken out of a pool, and the bay it sat in.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = pool_removals)]
+pub struct RemovalRow {
+    pub id: i64,
+    pub pool_id: i64,
+    pub drive_id: i64,
+    /// The enclosure's ident and the slot it sat in, where it sat in one.
+    pub enclosure: Option<String>,
+    pub slot: Option<i32>,
+    pub reason: String,
+    #[serde(serialize_with = "super::utc")]
+    pub removed_at: NaiveDateTime,
+    pub replaced_by: Option<i64>,
+    /// When the pool was seen clean again with the drive gone from its
+    /// bay: the flow for this drive is over and its bay's LED may go dark.
+    #[serde(serialize_with = "super::utc_opt")]
+    pub settled_at: Option<NaiveDateTime>,
+    pub verdict: Option<String>,
+    #[serde(serialize_with = "super::utc_opt")]
+    pub verdict_at: Option<NaiveDateTime>,
+}
+
 /// A pool to record, with the drives it is made of.
 #[derive(Debug, Clone)]
 pub struct NewPool<'a> {
@@ -122,6 +145,153 @@ pub fn insert(c: &mut Conn<'_>, p: &NewPool<'_>, now: NaiveDateTime) -> QueryRes
         .collect();
     db_run!(c, c => diesel::insert_into(pool_members::table).values(&rows).execute(c))?;
     Ok(id)
+}
+
+/// Gives a pool one more drive (a spare, a member grown in, or the drive a
+/// member is rebuilt onto), after the ones it has; already there, its role
+/// is set.
+pub fn add_drive(c: &mut Conn<'_>, pool_id: i64, drive_id: i64, role: &str) -> QueryResult<()> {
+    let n = db_run!(c, c => diesel::update(
+        pool_members::table
+            .filter(pool_members::pool_id.eq(pool_id))
+            .filter(pool_members::drive_id.eq(drive_id)),
+    )
+    .set(pool_members::role.eq(role))
+    .execute(c))?;
+    if n > 0 {
+        return Ok(());
+    }
+    let last: Option<i32> = db_run!(c, c => pool_members::table
+        .filter(pool_members::pool_id.eq(pool_id))
+        .select(diesel::dsl::max(pool_members::position))
+        .first(c))?;
+    db_run!(c, c => diesel::insert_into(pool_members::table)
+        .values((
+            pool_members::pool_id.eq(pool_id),
+            pool_members::drive_id.eq(drive_id),
+            pool_members::role.eq(role),
+            pool_members::position.eq(last.map_or(0, |p| p + 1)),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// Takes a drive out of a pool's record.
+pub fn drop_drive(c: &mut Conn<'_>, pool_id: i64, drive_id: i64) -> QueryResult<usize> {
+    db_run!(c, c => diesel::delete(
+        pool_members::table
+            .filter(pool_members::pool_id.eq(pool_id))
+            .filter(pool_members::drive_id.eq(drive_id)),
+    )
+    .execute(c))
+}
+
+/// Takes a drive out of a pool's record and keeps, with why, the bay it
+/// sat in (where it sits in one now, or last sat).
+pub fn record_removal(
+    c: &mut Conn<'_>,
+    pool_id: i64,
+    drive_id: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    drop_drive(c, pool_id, drive_id)?;
+    let bay: Option<(String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::drive_id.eq(drive_id))
+        .select((enclosures::ident, bays::slot))
+        .first(c)
+        .optional())?;
+    let bay = match bay {
+        Some(b) => Some(b),
+        None => last_bay_of(c, drive_id)?,
+    };
+    let open: i64 = db_run!(c, c => pool_removals::table
+        .filter(pool_removals::pool_id.eq(pool_id))
+        .filter(pool_removals::drive_id.eq(drive_id))
+        .filter(pool_removals::settled_at.is_null())
+        .count()
+        .get_result(c))?;
+    if open > 0 {
+        return Ok(());
+    }
+    db_run!(c, c => diesel::insert_into(pool_removals::table)
+        .values((
+            pool_removals::pool_id.eq(pool_id),
+            pool_removals::drive_id.eq(drive_id),
+            pool_removals::enclosure.eq(bay.as_ref().map(|b| b.0.as_str())),
+            pool_removals::slot.eq(bay.as_ref().map(|b| b.1)),
+            pool_removals::reason.eq(reason),
+            pool_removals::removed_at.eq(now),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// The bay a drive no longer in one last sat in: the bay whose fault LED
+/// was lit for it, or the one its last bay's name reads as.
+fn last_bay_of(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<(String, i32)>> {
+    let lit: Option<(String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(bays::fault_drive_id.eq(drive_id))
+        .select((enclosures::ident, bays::slot))
+        .first(c)
+        .optional())?;
+    if lit.is_some() {
+        return Ok(lit);
+    }
+    let last: Option<Option<String>> = db_run!(c, c => drives::table
+        .find(drive_id)
+        .select(drives::last_bay)
+        .first(c)
+        .optional())?;
+    let Some(name) = last.flatten() else {
+        return Ok(None);
+    };
+    let all: Vec<(String, String, i32)> = db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .select((enclosures::ident, enclosures::label, bays::slot))
+        .load(c))?;
+    Ok(all
+        .into_iter()
+        .find(|(_, label, slot)| {
+            crate::naming::bay_name(label, u32::try_from(*slot).unwrap_or(0)) == name
+        })
+        .map(|(e, _, slot)| (e, slot)))
+}
+
+/// Records the drive a removed one's place went to.
+pub fn mark_replaced(c: &mut Conn<'_>, removal_id: i64, new_drive: i64) -> QueryResult<usize> {
+    db_run!(c, c => diesel::update(pool_removals::table.find(removal_id))
+        .set(pool_removals::replaced_by.eq(new_drive))
+        .execute(c))
+}
+
+/// The removals of the given pools not settled yet, oldest first.
+pub fn open_removals(c: &mut Conn<'_>, pool_ids: &[i64]) -> QueryResult<Vec<RemovalRow>> {
+    db_run!(c, c => pool_removals::table
+        .filter(pool_removals::pool_id.eq_any(pool_ids))
+        .filter(pool_removals::settled_at.is_null())
+        .order(pool_removals::removed_at)
+        .select(RemovalRow::as_select())
+        .load(c))
+}
+
+/// Every removal not settled yet, with its pool's name.
+pub fn all_open_removals(c: &mut Conn<'_>) -> QueryResult<Vec<(RemovalRow, String)>> {
+    db_run!(c, c => pool_removals::table
+        .inner_join(pools::table)
+        .filter(pool_removals::settled_at.is_null())
+        .select((RemovalRow::as_select(), pools::name))
+        .load(c))
+}
+
+/// Forgets a pool and its drives' roles: they are free again.
+pub fn delete(c: &mut Conn<'_>, pool_id: i64) -> QueryResult<usize> {
+    db_run!(c, c => diesel::delete(pool_members::table.filter(pool_members::pool_id.eq(pool_id))).execute(c))?;
+    db_run!(c, c => diesel::delete(pool_removals::table.filter(pool_removals::pool_id.eq(pool_id))).execute(c))?;
+    db_run!(c, c => diesel::delete(scrubs::table.filter(scrubs::pool_id.eq(pool_id))).execute(c))?;
+    db_run!(c, c => diesel::delete(pools::table.find(pool_id)).execute(c))
 }
 
 /// Every pool, by name.
@@ -197,6 +367,67 @@ pub fn record_observation(
                 pools::observed_at.eq(now),
             ))
             .execute(c))?;
+        if let (Some(a), "ready") = (array, p.lifecycle.as_str()) {
+            follow_roles(c, p.id, a)?;
+            if a.is_clean() {
+                settle_removals(c, p.id, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps each drive's recorded role as md has it now: a spare md rebuilt
+/// a failed member onto is a member from then on.
+fn follow_roles(c: &mut Conn<'_>, pool_id: i64, array: &Array) -> QueryResult<()> {
+    use crate::domain::pool::MemberRole;
+    let rows: Vec<(i64, String, Option<String>)> = db_run!(c, c => pool_members::table
+        .inner_join(drives::table)
+        .filter(pool_members::pool_id.eq(pool_id))
+        .select((pool_members::drive_id, pool_members::role, drives::dev_name))
+        .load(c))?;
+    for (drive_id, role, dev) in rows {
+        let Some(m) = array
+            .members
+            .iter()
+            .find(|m| Some(&m.device) == dev.as_ref())
+        else {
+            continue;
+        };
+        let now = match m.role {
+            MemberRole::Active | MemberRole::Rebuilding | MemberRole::Replacement => "member",
+            MemberRole::Spare => "spare",
+            _ => continue,
+        };
+        if role != now && role != "journal" {
+            add_drive(c, pool_id, drive_id, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends the flow of each drive taken out of a pool now clean, once the
+/// drive no longer sits in the bay it was taken out of.
+fn settle_removals(c: &mut Conn<'_>, pool_id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    for r in open_removals(c, &[pool_id])? {
+        let still_there = match (&r.enclosure, r.slot) {
+            (Some(e), Some(slot)) => {
+                let holder: Option<Option<i64>> = db_run!(c, c => bays::table
+                    .inner_join(enclosures::table)
+                    .filter(enclosures::ident.eq(e))
+                    .filter(bays::slot.eq(slot))
+                    .select(bays::drive_id)
+                    .first(c)
+                    .optional())?;
+                holder.flatten() == Some(r.drive_id)
+            }
+            _ => false,
+        };
+        if !still_there {
+            db_run!(c, c => diesel::update(pool_removals::table.find(r.id))
+                .set(pool_removals::settled_at.eq(now))
+                .execute(c))?;
+        }
     }
     Ok(())
 }

@@ -183,6 +183,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     smart_samples,
     pools,
     pool_members,
+    pool_removals,
     scrubs,
 );
 
@@ -327,6 +328,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    pool_removals (id) {
+        id -> BigInt,
+        pool_id -> BigInt,
+        drive_id -> BigInt,
+        enclosure -> Nullable<Text>,
+        slot -> Nullable<Integer>,
+        reason -> Text,
+        removed_at -> Timestamp,
+        replaced_by -> Nullable<BigInt>,
+        settled_at -> Nullable<Timestamp>,
+        verdict -> Nullable<Text>,
+        verdict_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     scrubs (id) {
         id -> BigInt,
         pool_id -> BigInt,
@@ -342,3 +359,4 @@ diesel::table! {
 diesel::joinable!(pool_members -> pools (pool_id));
 diesel::joinable!(pool_members -> drives (drive_id));
 diesel::joinable!(scrubs -> pools (pool_id));
+diesel::joinable!(pool_removals -> pools (pool_id));

@@ -411,6 +411,16 @@ pub struct SyncWindow {
 }
 
 impl Array {
+    /// Clean: running with every member in, and md doing nothing to it.
+    pub fn is_clean(&self) -> bool {
+        self.state == Some(ArrayState::Clean)
+    }
+
+    /// The member on a device (`sdc`), if the array lists it.
+    pub fn member(&self, device: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.device == device)
+    }
+
     /// An array known by name only, everything else to be filled in.
     pub fn named(name: Option<String>) -> Array {
         Array {

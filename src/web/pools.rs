@@ -543,6 +543,13 @@ pub struct PoolDrive {
     pub role: Option<MemberRole>,
 }
 
+impl PoolDrive {
+    /// A hot spare, as recorded and (where md lists it) as md has it.
+    pub fn is_spare(&self) -> bool {
+        self.member.role == "spare" && self.role.is_none_or(|r| r == MemberRole::Spare)
+    }
+}
+
 impl PoolView {
     /// In one word: the array's state, or what is known instead.
     pub fn state(&self) -> String {
@@ -685,7 +692,7 @@ async fn load(state: &AppState, only: Option<String>) -> Result<Vec<PoolView>, A
         .await
 }
 
-async fn load_one(state: &AppState, name: String) -> Result<PoolView, AppError> {
+pub(super) async fn load_one(state: &AppState, name: String) -> Result<PoolView, AppError> {
     load(state, Some(name.clone()))
         .await?
         .pop()
@@ -731,6 +738,8 @@ pub struct PoolPage {
     pub p: PoolView,
     /// Its scrubs, newest first.
     pub scrubs: Vec<ScrubRow>,
+    /// What its drives need next.
+    pub flow: super::pool_drives::Flow,
 }
 
 impl PoolPage {
@@ -742,6 +751,11 @@ impl PoolPage {
             .find(|s| s.finished_at.is_some())
             .is_some_and(|s| !s.repair && s.mismatches.unwrap_or(0) > 0)
     }
+
+    /// Its hot spares as md has them (or as recorded, before md is seen).
+    pub fn spares(&self) -> Vec<&PoolDrive> {
+        self.p.drives.iter().filter(|d| d.is_spare()).collect()
+    }
 }
 
 /// `GET /pools/{name}`.
@@ -750,7 +764,9 @@ pub async fn pool_page(
     who: Identity,
     path: web::Path<String>,
 ) -> Result<PoolPage, PageError> {
-    let p = load_one(&state, path.into_inner()).await?;
+    let scene = super::pool_drives::Scene::load(&state, path.into_inner()).await?;
+    let flow = super::pool_drives::Flow::of(&scene);
+    let p = scene.view;
     let id = p.pool.id;
     let scrubs = state
         .db
@@ -760,6 +776,7 @@ pub async fn pool_page(
         frame: Frame::new(&state, &who, format!("Pool {}", p.pool.name), "pools").await?,
         p,
         scrubs,
+        flow,
     })
 }
 

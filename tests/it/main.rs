@@ -10,6 +10,7 @@ mod hardening;
 mod health;
 mod jobs_api;
 mod linux_bays;
+mod pool_flow;
 mod pools;
 mod queue;
 mod roles;

@@ -311,6 +311,17 @@ where
         .await
     }
 
+    pub async fn request_json(&mut self, method: Method, path: &str, body: &str) -> Resp {
+        self.send(
+            TestRequest::default()
+                .method(method)
+                .uri(path)
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .set_payload(body.to_string()),
+        )
+        .await
+    }
+
     pub async fn post_json(&mut self, path: &str, body: &str) -> Resp {
         self.send(
             TestRequest::post()

@@ -17,11 +17,17 @@ pub use drive::{
 };
 pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
 pub use pool::{
-    PoolCreate, PoolCreatePayload, PoolScrub, PoolScrubPayload, describe as describe_array, scrub,
+    PoolAssemble, PoolCreate, PoolCreatePayload, PoolDelete, PoolDeletePayload, PoolDrivePayload,
+    PoolGrow, PoolGrowPayload, PoolReplace, PoolReplacePayload, PoolResize, PoolScrub,
+    PoolScrubPayload, PoolSpareAdd, PoolSpareRemove, ReplaceMode, add_spare,
+    assemble as assemble_pool, describe as describe_array, grow, remove_spare, replace, resize,
+    scrub,
 };
 
 /// The job that creates a pool.
 pub use pool::create as create_pool;
+/// The job that deletes a pool.
+pub use pool::delete as delete_pool;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -132,6 +138,13 @@ pub static KINDS: &[&dyn JobKind] = &[
     &Noop,
     &PoolCreate,
     &PoolScrub,
+    &PoolSpareAdd,
+    &PoolSpareRemove,
+    &PoolReplace,
+    &PoolGrow,
+    &PoolResize,
+    &PoolDelete,
+    &PoolAssemble,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {
