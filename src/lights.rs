@@ -164,6 +164,34 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
             format!("md marked {model} {serial} faulty in pool {pool}"),
         )?);
     }
+    // A member pulled from a degraded pool lights the bay it left, while
+    // that bay stays empty.
+    for crate::db::pools::MissingMember {
+        pool,
+        serial,
+        model,
+        enclosure: e,
+        slot,
+    } in crate::db::pools::missing_members(c)?
+    {
+        let dark_empty: Option<String> = db_run!(c, c => bays::table
+            .inner_join(enclosures::table)
+            .filter(enclosures::ident.eq(&e))
+            .filter(bays::slot.eq(slot))
+            .filter(bays::fault.eq(false))
+            .filter(bays::drive_id.is_null())
+            .filter(enclosures::present.eq(true))
+            .select(enclosures::label)
+            .first(c)
+            .optional())?;
+        if let Some(label) = dark_empty {
+            light.extend(lit_bay(
+                c,
+                (e, label, slot),
+                format!("{model} {serial} left pool {pool}, which is degraded without it"),
+            )?);
+        }
+    }
     for (e, l, slot, serial, reason, model) in failing {
         light.extend(lit_bay(
             c,

@@ -230,7 +230,7 @@ pub fn record_removal(
 
 /// The bay a drive no longer in one last sat in: the bay whose fault LED
 /// was lit for it, or the one its last bay's name reads as.
-fn last_bay_of(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<(String, i32)>> {
+pub fn last_bay_of(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<(String, i32)>> {
     let lit: Option<(String, i32)> = db_run!(c, c => bays::table
         .inner_join(enclosures::table)
         .filter(bays::fault_drive_id.eq(drive_id))
@@ -292,6 +292,46 @@ pub fn delete(c: &mut Conn<'_>, pool_id: i64) -> QueryResult<usize> {
     db_run!(c, c => diesel::delete(pool_removals::table.filter(pool_removals::pool_id.eq(pool_id))).execute(c))?;
     db_run!(c, c => diesel::delete(scrubs::table.filter(scrubs::pool_id.eq(pool_id))).execute(c))?;
     db_run!(c, c => diesel::delete(pools::table.find(pool_id)).execute(c))
+}
+
+/// A member of a degraded or failed pool that left the appliance, and the
+/// bay it last sat in.
+pub struct MissingMember {
+    pub pool: String,
+    pub serial: String,
+    pub model: String,
+    pub enclosure: String,
+    pub slot: i32,
+}
+
+/// Members of degraded or failed pools that have left the appliance.
+pub fn missing_members(c: &mut Conn<'_>) -> QueryResult<Vec<MissingMember>> {
+    let mut out = Vec::new();
+    for p in list(c)? {
+        let Some(a) = p.array() else { continue };
+        if a.degraded != Some(true) && a.state != Some(crate::domain::pool::ArrayState::Failed) {
+            continue;
+        }
+        let gone: Vec<(i64, String, String)> = db_run!(c, c => pool_members::table
+            .inner_join(drives::table)
+            .filter(pool_members::pool_id.eq(p.id))
+            .filter(pool_members::role.eq("member"))
+            .filter(drives::present.eq(false))
+            .select((drives::id, drives::serial, drives::model))
+            .load(c))?;
+        for (id, serial, model) in gone {
+            if let Some((enclosure, slot)) = last_bay_of(c, id)? {
+                out.push(MissingMember {
+                    pool: p.name.clone(),
+                    serial,
+                    model,
+                    enclosure,
+                    slot,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Every pool, by name.

@@ -133,6 +133,40 @@ kernel_lacks() {
   [ -z "$dev" ] || { echo "the kernel still has $1 as $dev"; return 1; }
 }
 
+# ---- pools -----------------------------------------------------------------
+# pools_teardown: whatever md arrays and volume groups the scenario leaves
+# are taken down before the drives go, and mdadm.conf is kept and emptied.
+pools_teardown() {
+  on_teardown 'echo 200000 >/proc/sys/dev/raid/speed_limit_max; vgchange -an >/dev/null 2>&1; for md in /dev/md/*; do mdadm --stop "$md" >/dev/null 2>&1; done; mdadm --stop --scan >/dev/null 2>&1; cp /etc/mdadm/mdadm.conf "$LAB/out/$SCENARIO.mdadm.conf" 2>/dev/null; sed -i "/^ARRAY /d" /etc/mdadm/mdadm.conf 2>/dev/null'
+}
+# create NAME JSON: creates the pool, fails with the job's steps unless its
+# job succeeds.
+create() {
+  local job
+  job=$(api_ok POST /api/v1/pools "$2" | jq .job_id)
+  job=$(wait_job "$job")
+  [ "$(jq -r .state <<<"$job")" == succeeded ] ||
+    fail "creating $1: $(jq -c '{error, steps: [.steps[] | {name, state, detail}]}' <<<"$job")"
+  say "ok: pool $1 created: $(jq -c '[.steps[].detail]' <<<"$job")"
+}
+# job_ok WHAT METHOD PATH JSON: a pool action whose job must succeed;
+# prints what its steps did.
+job_ok() {
+  local job
+  job=$(api_ok "$2" "$3" "$4" | jq .job_id)
+  job=$(wait_job "$job")
+  [ "$(jq -r .state <<<"$job")" == succeeded ] ||
+    fail "$1: $(jq -c '{error, steps: [.steps[] | {name, state, detail}]}' <<<"$job")"
+  say "ok: $1: $(jq -c '[.steps[].detail]' <<<"$job")"
+}
+# md NAME FILE: the pool's array's sysfs attribute, as the kernel has it.
+md() { cat "/sys/block/$(basename "$(readlink -f "/dev/md/$1")")/md/$2"; }
+pool() { api_ok GET "/api/v1/pools/$1" | jq -r "$2"; }
+list() { printf '"%s",' "$@" | sed 's/,$//'; }
+# md_slow / md_fast: md's rebuild speed, slow enough to watch it run.
+md_slow() { echo "${1:-1500}" >/proc/sys/dev/raid/speed_limit_max; }
+md_fast() { echo 200000 >/proc/sys/dev/raid/speed_limit_max; }
+
 # peer COMMAND...: runs a command in the peer guest (over the private
 # link, through guest/peer-agent.py); prints its output, fails with it.
 peer() {

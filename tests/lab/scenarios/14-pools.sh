@@ -6,27 +6,11 @@
 # console shows it so with each member in its bay.
 console_start
 ses_up pool20
-# Whatever this scenario leaves is taken down before the drives go.
-on_teardown 'vgchange -an >/dev/null 2>&1; for md in /dev/md/*; do mdadm --stop "$md" >/dev/null 2>&1; done; mdadm --stop --scan >/dev/null 2>&1; cp /etc/mdadm/mdadm.conf "$LAB/out/$SCENARIO.mdadm.conf" 2>/dev/null; sed -i "/^ARRAY /d" /etc/mdadm/mdadm.conf 2>/dev/null'
+pools_teardown
 E=0x500304801f3c0a00
 ours='[.[] | select(.serial | startswith("ZP00"))]'
 wait_until "the console shows the 20 drives, healthy" 300 is 20 drives "$ours | map(select(.health == \"healthy\")) | length"
 read -ra S <<<"$(drives -r "$ours | sort_by(.bay.slot) | [.[].serial] | join(\" \")")"
-
-# create NAME JSON: creates the pool, fails with the job's steps unless its
-# job succeeds.
-create() {
-  local job
-  job=$(api_ok POST /api/v1/pools "$2" | jq .job_id)
-  job=$(wait_job "$job")
-  [ "$(jq -r .state <<<"$job")" == succeeded ] ||
-    fail "creating $1: $(jq -c '{error, steps: [.steps[] | {name, state, detail}]}' <<<"$job")"
-  say "ok: pool $1 created: $(jq -c '[.steps[].detail]' <<<"$job")"
-}
-# md NAME FILE: the pool's array's sysfs attribute, as the kernel has it.
-md() { cat "/sys/block/$(basename "$(readlink -f "/dev/md/$1")")/md/$2"; }
-pool() { api_ok GET "/api/v1/pools/$1" | jq -r "$2"; }
-list() { printf '"%s",' "$@" | sed 's/,$//'; }
 
 create r1 "{\"name\":\"r1\",\"level\":\"raid1\",\"drives\":[$(list "${S[@]:0:2}")],\"write_hole\":\"none\"}"
 create r5j "{\"name\":\"r5j\",\"level\":\"raid5\",\"drives\":[$(list "${S[@]:2:3}")],\"write_hole\":\"journal\",\"journal_drives\":[$(list "${S[@]:5:2}")]}"

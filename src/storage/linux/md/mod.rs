@@ -47,6 +47,9 @@ struct Found {
     kname: String,
 }
 
+/// How long udev may take to make an array's `/dev/md/<name>` link.
+const NODE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 fn check_pool_name(name: &str) -> Result<(), BackendError> {
     validate_pool_name(name).map_err(BackendError::Refused)
 }
@@ -604,6 +607,25 @@ impl LinuxBackend {
     }
 
     /// Runs a manage-mode mdadm command on pool `name`'s array.
+    /// Waits for udev to make `/dev/md/<name>` after mdadm made the array
+    /// (udev runs apart from mdadm, and lags on a busy machine): at most
+    /// [`NODE_WAIT`].
+    fn await_node(&self, name: &str) -> Result<(), BackendError> {
+        let path = self.md_path(name);
+        let started = std::time::Instant::now();
+        while !path.exists() {
+            if started.elapsed() > NODE_WAIT {
+                return Err(BackendError::Failed(format!(
+                    "pool {name}: udev made no {} within {} s of mdadm making the array",
+                    path.display(),
+                    NODE_WAIT.as_secs()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
     fn mdadm_change(
         &self,
         name: &str,
@@ -828,6 +850,7 @@ impl Arrays for LinuxBackend {
         {
             self.mdadm_change(name, args, changed, log)?;
             changed = true;
+            self.await_node(&format!("{name}-journal"))?;
         }
         self.mdadm_change(
             name,
@@ -840,6 +863,7 @@ impl Arrays for LinuxBackend {
             BackendError::Busy(why) if changed => BackendError::Failed(why),
             e => e,
         })?;
+        self.await_node(name)?;
         self.uuid_of(name, log).map_err(|e| match e {
             BackendError::Stopped(why) => BackendError::Stopped(why),
             e => BackendError::Failed(format!(

@@ -1,0 +1,188 @@
+// A newcomer's pool, in headless Chromium against the real `baystack serve`
+// on `sim`: a RAID6 pool with a write journal made from the drives in their
+// bays, a member failing, the guided replacement followed from the pool page
+// (take it out, a new drive in the same bay, rebuild onto it), and the
+// rebuild watched until the pool is clean. Screenshots go to $ARTIFACTS.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.BAYSTACK_BIN ?? new URL("../../target/debug/baystack", import.meta.url).pathname;
+const ARTIFACTS = process.env.ARTIFACTS ?? new URL("../../artifacts/browser", import.meta.url).pathname;
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const PASSWORD = "correct horse battery staple";
+
+let server, browser, base, dataDir, config;
+const consoleErrors = [];
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+// `baystack sim ...` against the running console's simulated appliance.
+function sim(...args) {
+  return execFileSync(BIN, ["sim", ...args, "--config", config], { encoding: "utf8" });
+}
+
+// Reloads the page until `text` shows in `where`.
+async function reloadUntil(page, text, ms = 60000, where = "main") {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (((await page.textContent(where).catch(() => "")) ?? "").includes(text)) return;
+    if (Date.now() > deadline) throw new Error(`"${text}" not on ${page.url()} within ${ms} ms`);
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), "baystack-pools-"));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  config = join(dataDir, "baystack.toml");
+  // A fast simulated appliance (a rebuild of its drives takes seconds) that
+  // the agent looks at every second.
+  writeFileSync(
+    config,
+    [
+      `listen = "127.0.0.1:${port}"`,
+      `data_dir = "${dataDir}/data"`,
+      "[agent]",
+      "observe_interval_seconds = 1",
+      "[sim]",
+      "speed = 5000.0",
+      "",
+    ].join("\n"),
+  );
+  server = spawn(BIN, ["serve", "--config", config], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, BAYSTACK_LOG: "warn" },
+  });
+  await waitForHealth(`${base}/healthz`, 20000);
+  const setup = await fetch(`${base}/api/v1/setup`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      admin_password: PASSWORD,
+      hostname: "bay01",
+      iqn_domain: "example.com",
+      iqn_date: "2024-01",
+      timezone: "UTC",
+    }),
+  });
+  assert.equal(setup.status, 201, await setup.text());
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("a RAID6 pool with a journal is made from the bays, a failed drive replaced in its bay, the rebuild watched", async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(`${page.url()}: ${m.text()}`));
+  page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+  // The confirmations the page asks for ("Take it out?") are accepted.
+  page.on("dialog", (d) => d.accept());
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "admin");
+  await page.fill("#password", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+
+  // The create page lists the drives in bay order, each with a role to
+  // pick, or why it cannot have one.
+  await page.goto(`${base}/pools/new`);
+  await page.waitForSelector("select[name^='role.']");
+  const roles = page.locator("select[name^='role.']");
+  const pickable = [];
+  for (let i = 0; i < (await roles.count()); i++) {
+    const sel = roles.nth(i);
+    if (!(await sel.isDisabled())) pickable.push((await sel.getAttribute("name")).slice(5));
+  }
+  assert.ok(pickable.length >= 6, `pickable drives: ${pickable}`);
+  await page.fill("input[name=name]", "tank");
+  await page.selectOption("select[name=level]", "raid6");
+  await page.check("input[name=write_hole][value=journal]");
+  for (const s of pickable.slice(0, 4)) await page.selectOption(`select[name='role.${s}']`, "member");
+  for (const s of pickable.slice(4, 6)) await page.selectOption(`select[name='role.${s}']`, "journal");
+  await shot(page, "30-pool-new");
+  await page.click("button:has-text('Create the pool')");
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 30000 });
+  await shot(page, "31-pool-created");
+  await page.goto(`${base}/pools/tank`);
+  await reloadUntil(page, "clean", 60000, ".page-head .badge");
+  assert.match(await page.textContent("main"), /closed by a write journal/);
+  await shot(page, "32-pool-clean");
+
+  // A member fails: the page names its bay, which is lit.
+  const drives = await (await page.request.get(`${base}/api/v1/drives`)).json();
+  const victim = drives.find((d) => d.serial === pickable[1]);
+  sim("fail-member", victim.bay.enclosure, String(victim.bay.slot));
+  await reloadUntil(page, "Drives to replace");
+  assert.match(await page.textContent("#replace"), /md marked it faulty/);
+  assert.match(await page.textContent("#replace"), new RegExp(`slot ${victim.bay.slot}`));
+  await shot(page, "33-pool-member-failed");
+
+  // Taken out, to swap it in its bay.
+  await page.click("#replace button:has-text('Take it out')");
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 30000 });
+  await page.goto(`${base}/pools/tank`);
+  await reloadUntil(page, "was taken out");
+  await shot(page, "34-pool-taken-out");
+
+  // A new drive in the same bay is offered, and rebuilt onto.
+  sim("replace-drive", victim.bay.enclosure, String(victim.bay.slot));
+  await reloadUntil(page, "Rebuild onto drive");
+  await shot(page, "35-pool-newcomer");
+  await page.click("#replace button:has-text('Rebuild onto drive')");
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 30000 });
+  await page.goto(`${base}/pools/tank`);
+  await reloadUntil(page, "recovering", 30000, ".page-head .badge");
+  assert.match(await page.textContent("main"), /min left|Progress/);
+  await shot(page, "36-pool-rebuilding");
+  await reloadUntil(page, "clean", 120000, ".page-head .badge");
+  await shot(page, "37-pool-rebuilt");
+  const pool = await (await page.request.get(`${base}/api/v1/pools/tank`)).json();
+  assert.equal(pool.state, "clean");
+  assert.equal(pool.degraded, false);
+  assert.ok(!pool.members.some((m) => m.serial === victim.serial), "the failed drive is out");
+  await context.close();
+  assert.deepEqual(consoleErrors, []);
+});
