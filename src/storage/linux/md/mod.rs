@@ -1201,7 +1201,15 @@ impl Arrays for LinuxBackend {
         check_pool_name(name)?;
         let arrays = self.arrays(log)?;
         let array = self.running(&arrays, name)?;
-        let Some((member, arg)) = self.member_of(name, array, drive, log)? else {
+        let found = match self.member_of(name, array, drive, log) {
+            Err(BackendError::Gone(why)) => {
+                return Ok(format!(
+                    "pool {name}: {why}; md takes a member that left out of service by itself"
+                ));
+            }
+            found => found?,
+        };
+        let Some((member, arg)) = found else {
             return Ok(format!(
                 "pool {name}: drive {drive} is not in the array, so it is already out of service"
             ));
@@ -1230,7 +1238,30 @@ impl Arrays for LinuxBackend {
         check_pool_name(name)?;
         let arrays = self.arrays(log)?;
         let array = self.running(&arrays, name)?;
-        let Some((member, arg)) = self.member_of(name, array, drive, log)? else {
+        let found = match self.member_of(name, array, drive, log) {
+            // The drive left the appliance: md lists it, if at all, as a
+            // member whose device is gone, which mdadm calls detached.
+            Err(BackendError::Gone(why)) => {
+                let detached = array.members.iter().any(|m| {
+                    kernel_name_ok(&m.device) && !self.settings.dev_root.join(&m.device).exists()
+                });
+                if !detached {
+                    return Ok(format!("pool {name}: {why}, and md lists no member that is gone"));
+                }
+                let said = self.mdadm_change(
+                    name,
+                    argv::remove(&self.md_path(name), &OsString::from("detached")),
+                    false,
+                    log,
+                )?;
+                return Ok(format!(
+                    "pool {name}: {why}; the members md kept that are gone were taken out{}",
+                    quoting(&said)
+                ));
+            }
+            found => found?,
+        };
+        let Some((member, arg)) = found else {
             return Ok(format!(
                 "pool {name}: drive {drive} is already out of the array"
             ));

@@ -423,6 +423,27 @@ fn a_pulled_member_is_named_by_the_kernel_name_md_kept() {
 }
 
 #[test]
+fn a_member_gone_with_no_name_left_is_taken_out_as_detached() {
+    let (m, drives) = running_r5();
+    // loop4 is pulled, and the console no longer knows its kernel name.
+    std::fs::remove_file(m.path("dev/disk/by-id/ata-LAB_DISK_LAB4")).unwrap();
+    std::fs::remove_file(m.path("dev/loop4")).unwrap();
+    let gone = DriveRef {
+        dev_name: None,
+        ..drives[1].clone()
+    };
+    let said = m.backend.fail_member("r5", &gone, &mut NoLog).unwrap();
+    assert!(said.contains("out of service by itself"), "{said}");
+    assert!(!m.calls().contains("--fail"), "{}", m.calls());
+    let said = m.backend.remove_member("r5", &gone, &mut NoLog).unwrap();
+    assert!(said.contains("that are gone were taken out"), "{said}");
+    assert_eq!(
+        m.calls().lines().last(),
+        Some("mdadm --manage ROOT/dev/md/r5 --remove detached")
+    );
+}
+
+#[test]
 fn stop_once_then_already_stopped() {
     let (m, _) = running_r5();
     m.on(
