@@ -3,7 +3,9 @@
 //! same run, which keeps none of the queue's guarantees: one statement per
 //! job that marks the oldest queued row done, found through a partial index
 //! on the queued rows like the queue's own (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL, `BEGIN IMMEDIATE` on SQLite).
+//! PostgreSQL, `BEGIN IMMEDIATE` on SQLite). Below it, `baystack bench
+//! baymap` and `baystack bench pools`: pages read and rendered, and the
+//! agent's observation tick, on a large simulated appliance.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -291,4 +293,382 @@ pub fn baymap(
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok((total_bays, drives, median(times), bytes))
+}
+
+/// What `baystack bench pools` measured: the appliance it made, then the
+/// median of each timing over `rounds` rounds.
+#[derive(Debug, Clone)]
+pub struct PoolsReport {
+    pub drives: usize,
+    /// Pools made, and the drives in them.
+    pub pools: usize,
+    pub pool_drives: usize,
+    /// The pools per level, as "raid6 x50, raid5 x25, ...".
+    pub levels: String,
+    /// The arrays' states as the last tick saw them, as "resyncing (resync)
+    /// x100".
+    pub states: String,
+    /// Seconds the create jobs took, run one after another by the runner.
+    pub create_s: f64,
+    pub rounds: usize,
+    /// `GET /pools`: the read and the render; bytes of HTML.
+    pub list_ms: f64,
+    pub list_bytes: usize,
+    /// `GET /api/v1/pools`: the read and the JSON; bytes.
+    pub api_ms: f64,
+    pub api_bytes: usize,
+    /// `GET /pools/{name}` of one pool in the middle.
+    pub page_ms: f64,
+    pub page_bytes: usize,
+    /// What was in them, counted once the timing was done: the pools
+    /// linked from the list page, the pools in the API's array, the drives
+    /// listed on the one pool's page.
+    pub list_rows: usize,
+    pub api_pools: usize,
+    pub page_drives: usize,
+    /// One observation tick (`agent::observe_once`).
+    pub tick_ms: f64,
+    /// The backend's three reads alone (inventory, arrays, volume groups),
+    /// timed apart: what of a tick is the simulator reading its state file.
+    pub reads_ms: f64,
+}
+
+/// Drives per pool.
+const POOL_DRIVES: usize = 10;
+
+/// The `i`th pool's level and spares: raid6 of 10, raid5 of 9 with a
+/// spare, raid10 of 10, raid6 of 8 with two spares, in turn.
+fn pool_shape(i: usize) -> (crate::domain::pool::RaidLevel, usize) {
+    use crate::domain::pool::RaidLevel;
+    match i % 4 {
+        0 => (RaidLevel::Raid6, 0),
+        1 => (RaidLevel::Raid5, 1),
+        2 => (RaidLevel::Raid10, 0),
+        _ => (RaidLevel::Raid6, 2),
+    }
+}
+
+fn tally<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for w in words {
+        match counts.iter_mut().find(|(k, _)| *k == w) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((w, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} x{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Records `pools` pools of [`POOL_DRIVES`] drives (the last may have
+/// fewer, if the healthy drives run out), each with its create job in one
+/// transaction, as `POST /api/v1/pools` does; drives in bay order, each
+/// pool's spares its largest drives. Old signatures are allowed to be
+/// erased, as an admin typing the serials would.
+fn record_pools(db: &Db, pools: usize) -> anyhow::Result<()> {
+    use crate::domain::pool::{ArraySpec, DEFAULT_CHUNK_KIB, DriveRef, RaidLevel, WriteHole};
+    use crate::web::drives::{Sort, sorted};
+
+    let mut conn = db.get()?;
+    let drives = crate::db::inventory::drives(&mut conn.conn())?;
+    let fit: Vec<_> = sorted(drives, Sort::Bay)
+        .into_iter()
+        .map(|(d, _)| d)
+        .filter(|d| crate::web::pools::unfit(d, None, true).is_none())
+        .collect();
+    let wanted = pools * POOL_DRIVES;
+    if fit.len() + POOL_DRIVES < wanted + 4 {
+        bail!(
+            "{pools} pools of {POOL_DRIVES} drives need {wanted}; the simulated appliance has \
+             {} that can go into a pool",
+            fit.len()
+        );
+    }
+    for (i, group) in fit.chunks(POOL_DRIVES).take(pools).enumerate() {
+        let (level, spares) = pool_shape(i);
+        let least = match level {
+            RaidLevel::Raid1 => 2,
+            RaidLevel::Raid5 => 3,
+            RaidLevel::Raid6 | RaidLevel::Raid10 => 4,
+        };
+        let mut spares = spares.min(group.len().saturating_sub(least));
+        let mut members = group.len() - spares;
+        if level == RaidLevel::Raid10 && members % 2 == 1 {
+            members -= 1;
+            spares += 1;
+        }
+        // The spares are the group's largest drives, so each can take the
+        // place of any member; the members stay in bay order.
+        let mut by_size: Vec<usize> = (0..group.len()).collect();
+        by_size.sort_by_key(|&k| std::cmp::Reverse(group[k].size_bytes));
+        let spare_at: Vec<usize> = by_size[..spares].to_vec();
+        let as_ref = |d: &crate::db::inventory::DriveRow| DriveRef {
+            ident: d.ident.clone(),
+            serial: d.serial.clone(),
+            by_id: d.by_id.clone(),
+            dev_name: d.dev_name.clone(),
+        };
+        let mut rows = Vec::new();
+        let (mut member_refs, mut spare_refs) = (Vec::new(), Vec::new());
+        for (k, d) in group.iter().enumerate() {
+            if !spare_at.contains(&k) {
+                rows.push((d.id, "member"));
+                member_refs.push(as_ref(d));
+            }
+        }
+        for &k in &spare_at {
+            rows.push((group[k].id, "spare"));
+            spare_refs.push(as_ref(&group[k]));
+        }
+        debug_assert_eq!(member_refs.len(), members);
+        let wipe: Vec<DriveRef> = group
+            .iter()
+            .filter(|d| !d.signatures().is_empty())
+            .map(as_ref)
+            .collect();
+        let spec = ArraySpec {
+            name: format!("pool{i:03}"),
+            level,
+            members: member_refs,
+            spares: spare_refs,
+            write_hole: WriteHole::Open,
+            journal: Vec::new(),
+            chunk_kib: DEFAULT_CHUNK_KIB,
+        };
+        let record = crate::db::pools::NewPool {
+            name: &spec.name,
+            level: level.as_str(),
+            write_hole: "none",
+            chunk_kib: i32::try_from(DEFAULT_CHUNK_KIB)?,
+            scrub_every_days: crate::web::pools::SCRUB_EVERY_DAYS,
+            created_by: "bench",
+            drives: rows,
+        };
+        conn.write(|c| -> anyhow::Result<()> {
+            crate::db::pools::insert(c, &record, db::now())?;
+            crate::jobs::enqueue_audited(
+                c,
+                &kinds::create_pool(spec.clone(), wipe),
+                "bench",
+                None,
+                None,
+                None,
+            )?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// `baystack bench pools`: a simulated appliance of `enclosures`
+/// enclosures of `bays` bays, observed once; `pools` pools made on it by
+/// their create jobs through the job runner; then, over `rounds` rounds,
+/// the read and render of `GET /pools`, the read and JSON of `GET
+/// /api/v1/pools`, the read and render of one pool's page, and one
+/// observation tick of the agent, each timed apart (medians).
+pub fn pools(
+    scratch: &std::path::Path,
+    enclosures: u32,
+    bays: u32,
+    pools: usize,
+    rounds: usize,
+) -> anyhow::Result<PoolsReport> {
+    use askama::Template;
+
+    use crate::storage::NoLog;
+    use crate::web::page::Frame;
+    use crate::web::pools::{ListPage, PoolPage, PoolView, views};
+
+    if pools == 0 || rounds == 0 {
+        bail!("at least one pool and one round");
+    }
+    let mut settings = Settings::for_data_dir(scratch);
+    settings.sim.layout = vec![bays; enclosures as usize];
+    let db = Db::open(&settings.database)?;
+    let backend: Arc<dyn storage::Backend> = Arc::from(crate::commands::engine(
+        &settings,
+        crate::domain::clock::system(),
+    )?);
+    crate::agent::observe_once(&db, backend.as_ref())?;
+    record_pools(&db, pools)?;
+
+    let runner = Runner::new(
+        db.clone(),
+        backend.clone(),
+        RunnerSettings {
+            workers: 1,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(5),
+            max_attempts: 1,
+        },
+        Arc::new(Wake::default()),
+        crate::jobs::kinds::find,
+        Box::new(|| {}),
+    );
+    let started = Instant::now();
+    while runner.run_one()? {}
+    let create_s = started.elapsed().as_secs_f64();
+    let mut conn = db.get()?;
+    let failed: Vec<String> = crate::jobs::unfinished(&mut conn.conn(), 5)?
+        .into_iter()
+        .map(|j| format!("job {} ({}) is {}", j.id, j.summary, j.state))
+        .chain(
+            crate::jobs::list(
+                &mut conn.conn(),
+                &crate::jobs::JobFilter {
+                    state: Some(crate::jobs::JobState::Failed),
+                    limit: 5,
+                    ..Default::default()
+                },
+            )?
+            .into_iter()
+            .map(|j| {
+                format!(
+                    "job {} ({}) failed: {}",
+                    j.job.id,
+                    j.job.summary,
+                    j.job.error.unwrap_or_default()
+                )
+            }),
+        )
+        .collect();
+    if !failed.is_empty() {
+        bail!("not every pool was made: {}", failed.join("; "));
+    }
+    crate::agent::observe_once(&db, backend.as_ref())?;
+    let made = views(&mut conn.conn(), None)?;
+    drop(conn);
+    let not_ready: Vec<&str> = made
+        .iter()
+        .filter(|p| p.pool.lifecycle != "ready" || p.array.is_none())
+        .map(|p| p.pool.name.as_str())
+        .collect();
+    if made.len() != pools || !not_ready.is_empty() {
+        bail!(
+            "{} pools recorded of {pools}; not ready or not seen: {}",
+            made.len(),
+            not_ready.join(", ")
+        );
+    }
+    let one = made[made.len() / 2].pool.name.clone();
+
+    let frame = |title: String| Frame {
+        title,
+        nav: "pools",
+        username: "bench".into(),
+        role: crate::auth::Role::Admin,
+        csrf: "x".repeat(43),
+        hostname: "bench".into(),
+        version: env!("CARGO_PKG_VERSION"),
+        timezone: chrono_tz::UTC,
+    };
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let (mut list, mut api, mut page, mut tick, mut reads) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut list_html, mut api_json, mut page_html) = (String::new(), Vec::new(), String::new());
+    for _ in 0..rounds {
+        // GET /pools
+        let t = Instant::now();
+        let all = views(&mut db.get()?.conn(), None)?;
+        list_html = ListPage {
+            frame: frame("Pools".into()),
+            pools: all,
+        }
+        .render()?;
+        list.push(ms(t));
+
+        // GET /api/v1/pools
+        let t = Instant::now();
+        let all = views(&mut db.get()?.conn(), None)?;
+        api_json = serde_json::to_vec(&all.iter().map(PoolView::json).collect::<Vec<_>>())?;
+        api.push(ms(t));
+
+        // GET /pools/{name}
+        let t = Instant::now();
+        let mut conn = db.get()?;
+        let p = views(&mut conn.conn(), Some(&one))?
+            .pop()
+            .context("the pool is gone")?;
+        let scrubs = crate::db::pools::scrubs_of(&mut conn.conn(), p.pool.id, 20)?;
+        drop(conn);
+        page_html = PoolPage {
+            frame: frame(format!("Pool {one}")),
+            p,
+            scrubs,
+        }
+        .render()?;
+        page.push(ms(t));
+
+        // The agent's tick, and the backend's reads within it alone.
+        let t = Instant::now();
+        crate::agent::observe_once(&db, backend.as_ref())?;
+        tick.push(ms(t));
+        let t = Instant::now();
+        backend.inventory()?;
+        backend.arrays(&mut NoLog)?;
+        backend.volume_groups(&mut NoLog)?;
+        reads.push(ms(t));
+    }
+    let seen = views(&mut db.get()?.conn(), None)?;
+    let states: Vec<String> = seen
+        .iter()
+        .map(|p| match p.array.as_ref().and_then(|a| a.sync_action) {
+            Some(action) => format!("{} ({})", p.state(), action.as_str()),
+            None => p.state(),
+        })
+        .collect();
+    Ok(PoolsReport {
+        drives: crate::db::inventory::drives(&mut db.get()?.conn())?
+            .iter()
+            .filter(|(d, _)| d.present)
+            .count(),
+        pools: seen.len(),
+        pool_drives: seen.iter().map(|p| p.drives.len()).sum(),
+        levels: tally(seen.iter().map(|p| p.pool.level.as_str())),
+        states: tally(states.iter().map(String::as_str)),
+        create_s,
+        rounds,
+        list_ms: median(list),
+        list_bytes: list_html.len(),
+        api_ms: median(api),
+        api_bytes: api_json.len(),
+        page_ms: median(page),
+        page_bytes: page_html.len(),
+        list_rows: list_html.matches("<td><a href=\"/pools/").count(),
+        api_pools: serde_json::from_slice::<Vec<serde_json::Value>>(&api_json)?.len(),
+        page_drives: page_drives(&page_html),
+        tick_ms: median(tick),
+        reads_ms: median(reads),
+    })
+}
+
+/// The rows of the drives table on a pool's page: each drive's row links
+/// to the drive.
+fn page_drives(html: &str) -> usize {
+    html.matches("href=\"/drives/").count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pools benchmark at a small scale: every pool is made by its job
+    /// and seen by the agent, and every page and answer it times holds
+    /// them all, so it cannot time empty pages.
+    #[test]
+    fn the_pools_bench_times_pages_that_hold_every_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = pools(dir.path(), 1, 60, 3, 2).unwrap();
+        assert_eq!((r.drives, r.pools, r.pool_drives), (50, 3, 30), "{r:?}");
+        assert_eq!(r.levels, "raid6 x1, raid5 x1, raid10 x1", "{r:?}");
+        assert_eq!(
+            (r.list_rows, r.api_pools, r.page_drives),
+            (3, 3, 10),
+            "{r:?}"
+        );
+        assert!(r.list_bytes > 0 && r.api_bytes > 0 && r.page_bytes > 0);
+    }
 }

@@ -133,6 +133,21 @@ enum BenchWhat {
         #[arg(long, default_value_t = 20)]
         rounds: usize,
     },
+    /// The pools page and API with POOLS pools on a simulated appliance of
+    /// ENCLOSURES enclosures of BAYS bays (database read and render, read
+    /// and JSON), one pool's page, and the agent's observation tick.
+    Pools {
+        /// 20 enclosures of 60 bays hold 1,000 drives.
+        #[arg(long, default_value_t = 20)]
+        enclosures: u32,
+        #[arg(long, default_value_t = 60)]
+        bays: u32,
+        /// Pools of 10 drives each, made by their create jobs.
+        #[arg(long, default_value_t = 100)]
+        pools: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// No-op jobs per second through the job queue with 1, 4 and 16
     /// workers, beside the simplest hand-written claim loop on the same
     /// database, on a scratch SQLite file and, if given, PostgreSQL.
@@ -281,6 +296,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "bay map of {bays} bays, {drives} drives: {ms:.1} ms median of {rounds} (database read and render), {} KiB of HTML",
                 bytes / 1024
             );
+        }
+        Command::Bench {
+            what:
+                BenchWhat::Pools {
+                    enclosures,
+                    bays,
+                    pools,
+                    rounds,
+                },
+        } => {
+            let scratch =
+                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&scratch)?;
+            let result = baystack::bench::pools(&scratch, enclosures, bays, pools, rounds);
+            let _ = std::fs::remove_dir_all(&scratch);
+            let r = result?;
+            println!(
+                "{} pools ({}) of {} drives, on {} drives; made by their create jobs in {:.1} s",
+                r.pools, r.levels, r.pool_drives, r.drives, r.create_s
+            );
+            println!("arrays: {}", r.states);
+            println!(
+                "the list page links {} pools, the API lists {}, the pool's page lists {} drives",
+                r.list_rows, r.api_pools, r.page_drives
+            );
+            println!("median of {} rounds:", r.rounds);
+            println!("{:<44} {:>9} {:>9}", "what", "ms", "KiB");
+            let kib = |b: usize| format!("{:.0}", b as f64 / 1024.0);
+            for (what, ms, bytes) in [
+                ("GET /pools (read and render)", r.list_ms, kib(r.list_bytes)),
+                (
+                    "GET /api/v1/pools (read and JSON)",
+                    r.api_ms,
+                    kib(r.api_bytes),
+                ),
+                (
+                    "GET /pools/{name} (read and render)",
+                    r.page_ms,
+                    kib(r.page_bytes),
+                ),
+                (
+                    "agent observation tick (observe_once)",
+                    r.tick_ms,
+                    String::new(),
+                ),
+                (
+                    "  the backend's reads alone (sim state file)",
+                    r.reads_ms,
+                    String::new(),
+                ),
+            ] {
+                println!("{what:<44} {ms:>9.1} {bytes:>9}");
+            }
         }
         Command::Bench {
             what: BenchWhat::Queue { jobs, postgres },

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::action::{Answer, Body, Outcome};
 use super::page::{Frame, human_bytes};
 use super::{ApiError, AppState, Identity, PageError, client_address};
+use crate::db::Conn;
 use crate::db::inventory::{self, DriveRow, Place};
 use crate::db::pools::{self, MemberRow, PoolRow, ScrubRow};
 use crate::domain::health::Health;
@@ -641,54 +642,58 @@ impl PoolView {
     }
 }
 
-/// Every pool (or the one named), with its drives, as last observed.
+/// Every pool (or the one named), with its drives, as last observed: the
+/// read behind the pool pages and the API (public for `baystack bench
+/// pools`).
+pub fn views(c: &mut Conn<'_>, only: Option<&str>) -> Result<Vec<PoolView>, AppError> {
+    let mut rows = pools::list(c)?;
+    if let Some(name) = only {
+        rows.retain(|p| p.name == name);
+    }
+    let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+    let members = pools::members(c, &ids)?;
+    let places: HashMap<i64, Place> = inventory::drives(c)?
+        .into_iter()
+        .filter_map(|(d, p)| Some((d.id, p?)))
+        .collect();
+    let mut scrubs = pools::last_scrubs(c)?;
+    Ok(rows
+        .into_iter()
+        .map(|pool| {
+            let array = pool.array();
+            let vg = pool.volume_group();
+            let drives = members
+                .iter()
+                .filter(|(m, _)| m.pool_id == pool.id)
+                .map(|(m, d)| PoolDrive {
+                    role: array.as_ref().and_then(|a| {
+                        a.members
+                            .iter()
+                            .find(|am| Some(&am.device) == d.dev_name.as_ref())
+                            .map(|am| am.role)
+                    }),
+                    bay: places.get(&d.id).map(Place::name),
+                    member: m.clone(),
+                    drive: d.clone(),
+                })
+                .collect();
+            PoolView {
+                last_scrub: scrubs.remove(&pool.id),
+                size_bytes: vg.as_ref().map(|v| v.size_bytes),
+                free_bytes: vg.as_ref().map(|v| v.free_bytes),
+                array,
+                drives,
+                pool,
+            }
+        })
+        .collect())
+}
+
+/// [`views`] on a pooled connection.
 async fn load(state: &AppState, only: Option<String>) -> Result<Vec<PoolView>, AppError> {
     state
         .db
-        .run(move |conn| -> Result<_, AppError> {
-            let mut c = conn.conn();
-            let mut rows = pools::list(&mut c)?;
-            if let Some(name) = &only {
-                rows.retain(|p| &p.name == name);
-            }
-            let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
-            let members = pools::members(&mut c, &ids)?;
-            let places: HashMap<i64, Place> = inventory::drives(&mut c)?
-                .into_iter()
-                .filter_map(|(d, p)| Some((d.id, p?)))
-                .collect();
-            let mut scrubs = pools::last_scrubs(&mut c)?;
-            Ok(rows
-                .into_iter()
-                .map(|pool| {
-                    let array = pool.array();
-                    let vg = pool.volume_group();
-                    let drives = members
-                        .iter()
-                        .filter(|(m, _)| m.pool_id == pool.id)
-                        .map(|(m, d)| PoolDrive {
-                            role: array.as_ref().and_then(|a| {
-                                a.members
-                                    .iter()
-                                    .find(|am| Some(&am.device) == d.dev_name.as_ref())
-                                    .map(|am| am.role)
-                            }),
-                            bay: places.get(&d.id).map(Place::name),
-                            member: m.clone(),
-                            drive: d.clone(),
-                        })
-                        .collect();
-                    PoolView {
-                        last_scrub: scrubs.remove(&pool.id),
-                        size_bytes: vg.as_ref().map(|v| v.size_bytes),
-                        free_bytes: vg.as_ref().map(|v| v.free_bytes),
-                        array,
-                        drives,
-                        pool,
-                    }
-                })
-                .collect())
-        })
+        .run(move |conn| views(&mut conn.conn(), only.as_deref()))
         .await
 }
 
