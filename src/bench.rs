@@ -589,15 +589,15 @@ pub fn pools(
         // GET /pools/{name}
         let t = Instant::now();
         let mut conn = db.get()?;
-        let p = views(&mut conn.conn(), Some(&one))?
-            .pop()
-            .context("the pool is gone")?;
-        let scrubs = crate::db::pools::scrubs_of(&mut conn.conn(), p.pool.id, 20)?;
+        let scene = crate::web::pool_drives::Scene::read(&mut conn.conn(), &one)?;
+        let flow = crate::web::pool_drives::Flow::of(&scene);
+        let scrubs = crate::db::pools::scrubs_of(&mut conn.conn(), scene.view.pool.id, 20)?;
         drop(conn);
         page_html = PoolPage {
             frame: frame(format!("Pool {one}")),
-            p,
+            p: scene.view,
             scrubs,
+            flow,
         }
         .render()?;
         page.push(ms(t));

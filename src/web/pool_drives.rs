@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::action::{Answer, Body, Outcome};
 use super::page::human_bytes;
-use super::pools::{PoolView, load_one};
+use super::pools::{PoolView, views};
+use crate::db::Conn;
 use super::{AppState, Identity, client_address};
 use crate::db::inventory::{self, DriveRow, Place};
 use crate::db::pools::{self, RemovalRow};
@@ -31,24 +32,22 @@ pub struct Scene {
 
 impl Scene {
     pub async fn load(state: &AppState, name: String) -> Result<Scene, AppError> {
-        let view = load_one(state, name).await?;
-        let id = view.pool.id;
-        let (drives, memberships, removals) = state
+        state
             .db
-            .run(move |conn| -> Result<_, AppError> {
-                let mut c = conn.conn();
-                Ok((
-                    inventory::drives(&mut c)?,
-                    pools::memberships(&mut c)?,
-                    pools::open_removals(&mut c, &[id])?,
-                ))
-            })
-            .await?;
+            .run(move |conn| Scene::read(&mut conn.conn(), &name))
+            .await
+    }
+
+    /// The pool named, with every drive and its open removals.
+    pub fn read(c: &mut Conn<'_>, name: &str) -> Result<Scene, AppError> {
+        let view = views(c, Some(name))?
+            .pop()
+            .ok_or_else(|| AppError::NotFound(format!("there is no pool named {name:?}")))?;
         Ok(Scene {
+            drives: inventory::drives(c)?,
+            memberships: pools::memberships(c)?,
+            removals: pools::open_removals(c, &[view.pool.id])?,
             view,
-            drives,
-            memberships,
-            removals,
         })
     }
 

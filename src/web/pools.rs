@@ -697,7 +697,7 @@ async fn load(state: &AppState, only: Option<String>) -> Result<Vec<PoolView>, A
         .await
 }
 
-pub(super) async fn load_one(state: &AppState, name: String) -> Result<PoolView, AppError> {
+async fn load_one(state: &AppState, name: String) -> Result<PoolView, AppError> {
     load(state, Some(name.clone()))
         .await?
         .pop()
