@@ -199,20 +199,33 @@ def check(want, method, bays, enclosures):
 # ---- SCSI ----------------------------------------------------------------
 
 class Check(Exception):
-    """CHECK CONDITION with this sense key, ASC and ASCQ."""
+    """CHECK CONDITION with this sense key, ASC and ASCQ, and the
+    INFORMATION field (the LBA of a medium error) when `info` is given;
+    `data`, what was read before the error, goes to the initiator too."""
 
-    def __init__(self, key, asc, ascq=0):
+    def __init__(self, key, asc, ascq=0, info=None, data=None):
         super().__init__()
-        self.key, self.asc, self.ascq = key, asc, ascq
+        self.key, self.asc, self.ascq, self.info, self.data = key, asc, ascq, info, data
+
+    def sense(self):
+        return fixed_sense(self.key, self.asc, self.ascq, self.info)
 
 
-ILLEGAL = 0x05
+NOT_READY, MEDIUM, HARDWARE, ILLEGAL = 0x02, 0x03, 0x04, 0x05
 BAD_OPCODE = Check(ILLEGAL, 0x20)
 BAD_FIELD = Check(ILLEGAL, 0x24)
 
 
-def fixed_sense(key, asc, ascq):
-    return bytes([0x70, 0, key, 0, 0, 0, 0, 10, 0, 0, 0, 0, asc, ascq, 0, 0, 0, 0])
+def fixed_sense(key, asc, ascq, info=None, progress=None):
+    """Fixed-format sense data (SPC-4 4.5.3): VALID and the INFORMATION
+    field when `info` is given, and a progress indication (0..65535) in the
+    sense-key-specific bytes. An INFORMATION value past 32 bits needs
+    descriptor format (SPC-4 4.5.2), with one information descriptor."""
+    if info is not None and info > 0xFFFFFFFF:
+        return bytes([0x72, key, asc, ascq, 0, 0, 0, 12, 0x00, 0x0A, 0x80, 0]) + be(info, 8)
+    sks = bytes([0x80]) + be(progress, 2) if progress is not None else bytes(3)
+    return (bytes([0xF0 if info is not None else 0x70, 0, key]) + be(info or 0, 4)
+            + bytes([10, 0, 0, 0, 0, asc, ascq, 0]) + sks)
 
 
 def be(n, width):
@@ -237,13 +250,69 @@ def designator(proto_codeset, piv_assoc_type, value):
 
 
 class Disk:
-    """A SAS disk: 512-byte blocks kept in memory where written, zeros elsewhere."""
+    """A SAS disk: 512-byte blocks kept in memory where written, zeros elsewhere.
+
+    LBAs marked bad (the control request `bad-lba`) fail every READ and
+    VERIFY that covers them with MEDIUM ERROR, unrecovered read error, the
+    LBA in the sense data's INFORMATION field; a WRITE that covers one
+    reallocates it: it reads again, and the grown defect list and the
+    reallocation count grow. Self-tests (SEND DIAGNOSTIC) run for a few
+    seconds in the background, or at once in the foreground, and fail at
+    the lowest bad LBA there is when they end; the 20 newest are in LOG
+    SENSE page 0x10. The error counter pages (2, 3, 5) count the bytes
+    moved and the medium errors returned; READ DEFECT DATA lists the
+    reallocated LBAs as the grown defect list."""
     CHUNK = 1 << 16
+    # How long a background self-test runs (the long one's time is in the
+    # control mode page, as a drive says it), and the drive's power-on
+    # hours, which each self-test's log entry carries.
+    SHORT_TEST_SECONDS = 3
+    LONG_TEST_SECONDS = 10
+    POWER_ON_HOURS = 9210
+    # A failing self-test fails in its read scan: result 7 ("failed in the
+    # segment" the self-test number names), segment 3.
+    READ_SEGMENT = 3
 
     def __init__(self, spec):
         self.spec = spec
         self.blocks = spec["size"] // 512
         self.chunks = {}
+        self.bad = set()  # LBAs that do not read
+        self.grown = []  # LBAs reallocated, oldest first: the grown defect list
+        # LOG SENSE pages 2, 3 and 5: bytes processed, uncorrected errors.
+        self.counters = {"write": [0, 0], "read": [0, 0], "verify": [0, 0]}
+        self.tests = []  # self-test log entries, newest first (at most 20)
+        self.running = None  # the background self-test: {"code", "start", "end"}
+
+    def first_bad(self, lba, count):
+        """The lowest bad LBA in [lba, lba + count), or None."""
+        hit = [b for b in self.bad if lba <= b < lba + count]
+        return min(hit) if hit else None
+
+    def mark_bad(self, lbas):
+        for lba in lbas:
+            if not 0 <= lba < self.blocks:
+                raise ValueError(f"LBA {lba} is past the drive's {self.blocks} blocks")
+        self.bad.update(lbas)
+
+    def media(self):
+        """What the drive's medium is like now, for the control socket."""
+        return {"bad_lbas": sorted(self.bad), "reallocated": list(self.grown),
+                "uncorrected": {k: v[1] for k, v in self.counters.items()},
+                "self_tests": [{"code": t["code"], "result": t["result"], "segment": t["segment"],
+                                "lba": t["lba"] if 3 <= t["result"] <= 7 else None}
+                               for t in self.tests]}
+
+    def medium_error(self, lba, count, kind):
+        """Counts and raises the medium error of a READ or VERIFY that
+        covers a bad LBA. A READ returns the blocks before it, as a drive
+        does: the kernel takes them as read, by the INFORMATION field."""
+        bad = self.first_bad(lba, count)
+        if bad is not None:
+            self.counters[kind][0] += (bad - lba) * 512
+            self.counters[kind][1] += 1
+            data = self.read(lba, bad - lba) if kind == "read" else None
+            raise Check(MEDIUM, 0x11, 0x00, info=bad, data=data)
 
     def name(self):
         return f"disk {self.spec['serial']}"
@@ -263,6 +332,9 @@ class Disk:
 
     def write(self, lba, count, data):
         self.bounds(lba, count)
+        for b in sorted(b for b in self.bad if lba <= b < lba + count):
+            self.bad.discard(b)  # the drive reallocates it
+            self.grown.append(b)
         pos, data = lba * 512, data[:count * 512]
         while data:
             c, off = divmod(pos, self.CHUNK)
@@ -281,7 +353,8 @@ class Disk:
                     0x1C: bytes([0x1C, 0x0A]) + bytes(10)}
         return {
             0x08: bytes([0x08, 0x12, 0x00]) + bytes(17),  # caching: write cache off
-            0x0A: bytes([0x0A, 0x0A, 0x02]) + bytes(9),  # control
+            # Control; bytes 10-11: the extended self-test's time, in seconds.
+            0x0A: bytes([0x0A, 0x0A, 0x02]) + bytes(7) + be(self.LONG_TEST_SECONDS, 2),
             # Informational exceptions: enabled (DEXCPT=0), MRIE 4 (on request).
             0x1C: bytes([0x1C, 0x0A, 0x00, 0x04]) + bytes(7) + b"\x01",
         }
@@ -310,7 +383,21 @@ class Disk:
             raise BAD_FIELD
         temp = self.spec["temperature"]
         if page == 0x00:
-            body = bytes([0x00, 0x0D, 0x2F])
+            body = bytes([0x00, 0x02, 0x03, 0x05, 0x0D, 0x10, 0x15, 0x2F])
+        elif page in (0x02, 0x03, 0x05):
+            # Error counters (SBC-3): 0-2 errors corrected (none), 3 total
+            # corrected, 4 correction algorithm invocations, 5 bytes
+            # processed, 6 total uncorrected errors.
+            moved, uncorrected = self.counters[{2: "write", 3: "read", 5: "verify"}[page]]
+            values = [0, 0, 0, 0, 0, moved, uncorrected]
+            body = b"".join(be(pc, 2) + bytes([0x02, 8 if pc == 5 else 4]) + be(v, 8 if pc == 5 else 4)
+                            for pc, v in enumerate(values))
+        elif page == 0x10:
+            body = b"".join(self.test_entry(n) for n in range(20))
+        elif page == 0x15:
+            # Background scan results (SBC-3): the status parameter only,
+            # which carries the power-on time (in minutes); no scans.
+            body = bytes([0, 0, 0x03, 0x0C]) + be(self.POWER_ON_HOURS * 60, 4) + bytes(8)
         elif page == 0x0D:
             body = bytes([0, 0, 0x03, 2, 0, temp, 0, 1, 0x03, 2, 0, 65])
         elif page == 0x2F:
@@ -319,6 +406,92 @@ class Disk:
         else:
             raise BAD_FIELD
         return bytes([page, 0]) + be(len(body), 2) + body, be_int(cdb[7:9])
+
+    def test_entry(self, n):
+        """Self-test results log parameter n + 1 (SPC-4 7.3.19): the n-th
+        newest self-test, or all zeros past the last."""
+        head = be(n + 1, 2) + bytes([0x03, 0x10])
+        if n >= len(self.tests):
+            return head + bytes(16)
+        t = self.tests[n]
+        return (head + bytes([t["code"] << 5 | t["result"], t["segment"]]) + be(t["hours"], 2)
+                + be(t["lba"], 8) + bytes([t["key"], t["asc"], t["ascq"], 0]))
+
+    def log_test(self, code, result, bad=None):
+        """A self-test's entry, newest first; it failed at `bad` if given."""
+        entry = {"code": code, "result": result, "segment": 0, "hours": self.POWER_ON_HOURS,
+                 "lba": 0xFFFFFFFFFFFFFFFF, "key": 0, "asc": 0, "ascq": 0}
+        if result == 0xF:
+            entry["hours"] = 0  # in progress: no time yet
+        if bad is not None:
+            entry.update(result=7, segment=self.READ_SEGMENT, lba=bad, key=MEDIUM, asc=0x11, ascq=0)
+        self.tests = [entry] + self.tests[:19]
+
+    def tick(self):
+        """Ends a background self-test whose time is up: it reads the whole
+        medium, so it fails at the lowest bad LBA there is by then."""
+        t = self.running
+        if t and time.monotonic() >= t["end"]:
+            self.running = None
+            bad = min(self.bad) if self.bad else None
+            self.tests.pop(0)  # its entry "in progress"
+            self.log_test(t["code"], 0, bad)
+
+    def send_diagnostic(self, cdb):
+        """SEND DIAGNOSTIC (SPC-4 6.42): self-test code in byte 1, bits 7-5:
+        1 background short, 2 background extended, 4 abort the background
+        one, 5 foreground short, 6 foreground extended; or SELFTEST (the
+        default self-test); or a diagnostic page, which is taken and
+        ignored."""
+        code, selftest = cdb[1] >> 5, cdb[1] & 0x04
+        if selftest:
+            if code:
+                raise BAD_FIELD
+            if self.bad:
+                raise Check(HARDWARE, 0x3E, 0x03)  # logical unit failed self-test
+            return None, 0
+        if code == 0:
+            return None, 0
+        if code == 4:
+            if self.running:
+                self.running = None
+                self.tests[0].update(result=1, hours=self.POWER_ON_HOURS)
+            return None, 0
+        if code not in (1, 2, 5, 6):
+            raise BAD_FIELD
+        if self.running:
+            raise Check(NOT_READY, 0x04, 0x09)  # a self-test is in progress
+        if code in (5, 6):
+            bad = min(self.bad) if self.bad else None
+            self.log_test(code, 0, bad)
+            if bad is not None:
+                raise Check(HARDWARE, 0x3E, 0x03)
+            return None, 0
+        now = time.monotonic()
+        seconds = self.SHORT_TEST_SECONDS if code == 1 else self.LONG_TEST_SECONDS
+        self.running = {"code": code, "start": now, "end": now + seconds}
+        self.log_test(code, 0xF)
+        return None, 0
+
+    def request_sense(self, cdb):
+        """No sense, or a background self-test in progress and how far."""
+        t = self.running
+        if t:
+            done = (time.monotonic() - t["start"]) / (t["end"] - t["start"])
+            return fixed_sense(0, 0x04, 0x09, progress=min(65535, int(done * 65536))), cdb[4]
+        return fixed_sense(0, 0, 0), cdb[4]
+
+    def read_defects(self, cdb, twelve):
+        """READ DEFECT DATA (10/12): the grown list only, 8-byte
+        bytes-from-index descriptors (format 4, as smartctl asks), one per
+        reallocated LBA; the primary list is empty."""
+        asked = cdb[1] if twelve else cdb[2]  # REQ_PLIST, REQ_GLIST, format
+        glist = asked & 0x08
+        descs = b"".join(be(lba, 8) for lba in self.grown) if glist else b""
+        flags = (asked & 0x18) | 4
+        if twelve:
+            return bytes([0, flags]) + be(len(self.grown), 2) + be(len(descs), 4) + descs, be_int(cdb[6:10])
+        return bytes([0, flags]) + be(len(descs), 2) + descs, be_int(cdb[7:9])
 
     def inquiry(self, cdb):
         s = self.spec
@@ -346,12 +519,25 @@ class Disk:
 
     def command(self, cdb, data_out):
         op = cdb[0]
+        self.tick()
         if op == 0x12:
             return self.inquiry(cdb), be_int(cdb[3:5])
-        if op in (0x00, 0x1B, 0x35, 0x91, 0x2F, 0x15, 0x55, 0x1D):
-            return None, 0  # TEST UNIT READY, START STOP, SYNC CACHE, VERIFY, MODE SELECT, SEND DIAG
+        if op in (0x00, 0x1B, 0x35, 0x91, 0x15, 0x55):
+            return None, 0  # TEST UNIT READY, START STOP, SYNC CACHE, MODE SELECT
+        if op == 0x1D:
+            return self.send_diagnostic(cdb)
         if op == 0x03:
-            return fixed_sense(0, 0, 0), cdb[4]
+            return self.request_sense(cdb)
+        if op in (0x37, 0xB7):
+            return self.read_defects(cdb, op == 0xB7)
+        verify = {0x2F: (2, 6, 7, 9), 0xAF: (2, 6, 6, 10), 0x8F: (2, 10, 10, 14)}.get(op)
+        if verify:  # VERIFY (10/12/16): the medium is read, nothing moves
+            a, b, c, d = verify
+            lba, count = be_int(cdb[a:b]), be_int(cdb[c:d])
+            self.bounds(lba, count)
+            self.medium_error(lba, count, "verify")
+            self.counters["verify"][0] += count * 512
+            return None, 0
         if op == 0x25:
             return be(min(self.blocks - 1, 0xFFFFFFFF), 4) + be(512, 4), 8
         if op == 0x9E and cdb[1] & 0x1F == 0x10:
@@ -360,19 +546,25 @@ class Disk:
             return self.mode_sense(cdb, op == 0x5A)
         if op == 0x4D:
             return self.log_sense(cdb)
-        rw = {0x08: (6, False), 0x28: (10, False), 0x88: (16, False),
-              0x0A: (6, True), 0x2A: (10, True), 0x8A: (16, True)}.get(op)
+        rw = {0x08: (6, False), 0x28: (10, False), 0xA8: (12, False), 0x88: (16, False),
+              0x0A: (6, True), 0x2A: (10, True), 0xAA: (12, True), 0x8A: (16, True)}.get(op)
         if rw:
             width, write = rw
             if width == 6:
                 lba, count = be_int(cdb[1:4]) & 0x1FFFFF, cdb[4] or 256
             elif width == 10:
                 lba, count = be_int(cdb[2:6]), be_int(cdb[7:9])
+            elif width == 12:
+                lba, count = be_int(cdb[2:6]), be_int(cdb[6:10])
             else:
                 lba, count = be_int(cdb[2:10]), be_int(cdb[10:14])
             if write:
                 self.write(lba, count, data_out)
+                self.counters["write"][0] += count * 512
                 return None, 0
+            self.bounds(lba, count)
+            self.medium_error(lba, count, "read")
+            self.counters["read"][0] += count * 512
             return self.read(lba, count), count * 512
         raise BAD_OPCODE
 
@@ -564,7 +756,8 @@ class Served(threading.Thread):
             with LOCK:
                 data_in, alloc = self.device.command(cdb, data_out)
         except Check as c:
-            status, sense, data_in = 2, fixed_sense(c.key, c.asc, c.ascq), None
+            status, sense, data_in = 2, c.sense(), c.data
+            alloc = len(c.data or b"")
         except Exception as x:  # a bug here must not hang the kernel's command
             print(f"{self.device.name()}: {cdb[:10].hex()}: {x!r}", file=LOG, flush=True)
             status, sense, data_in = 2, fixed_sense(0x04, 0x44, 0), None
@@ -584,7 +777,7 @@ class Served(threading.Thread):
             mb[e + 16:e + 16 + len(sense)] = sense
 
 
-WRITES = {0x0A, 0x2A, 0x8A, 0x1D, 0x15, 0x55}
+WRITES = {0x0A, 0x2A, 0xAA, 0x8A, 0x1D, 0x15, 0x55}
 
 
 # ---- configfs ------------------------------------------------------------
@@ -744,6 +937,19 @@ def serve(profile_path, state):
                             el["drive"]["health"] = req["health"]
                             return {"ok": True}
             raise KeyError(f"no drive {req['serial']}")
+        if op == "bad-lba":  # {"serial", "lba": N or [N, ...]}: unreadable until written
+            entry = lab.devices.get(drive_backstore(req["serial"]))
+            if not entry or not isinstance(entry[1].device, Disk):
+                raise KeyError(f"no drive {req['serial']}")
+            disk = entry[1].device
+            lbas = req.get("lba", [])
+            lbas = [lbas] if isinstance(lbas, int) else lbas
+            if not all(isinstance(n, int) for n in lbas):
+                raise ValueError(f"an LBA is a whole number: {req['lba']!r}")
+            with LOCK:
+                disk.tick()
+                disk.mark_bad(lbas)
+                return {"ok": True, "serial": req["serial"], **disk.media()}
         if op == "down":
             for name in list(lab.devices):
                 lab.remove(name)
