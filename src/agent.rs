@@ -354,7 +354,8 @@ pub async fn run(
             let busy = observe_once(&db2, b2.as_ref())?;
             let due = lights::follow(&db2, locate_off)?
                 + schedule_scrubs(&db2)?
-                + grow_volume_groups(&db2)?;
+                + grow_volume_groups(&db2)?
+                + heal_sectors(&db2)?;
             Ok((due, busy))
         };
         let mut md_busy = false;
@@ -481,6 +482,93 @@ pub fn grow_volume_groups(db: &Db) -> Result<usize, AppError> {
                 Some(&why),
             )?;
             enqueued += 1;
+        }
+        Ok(enqueued)
+    })
+}
+
+/// Unreadable sectors healed from redundancy: for each active member of
+/// a clean pool whose newest self-test failed at a sector, or the kernel
+/// logged a medium error at one, a repair of just that sector's stripes
+/// (`pool.heal`), once per sector. A sector healed before that the kernel
+/// names again is recorded as come back, and the drive is offered for
+/// replacement instead ([`crate::db::heals::verdict`]). Returns how many
+/// heals were enqueued.
+pub fn heal_sectors(db: &Db) -> Result<usize, AppError> {
+    use crate::db::heals;
+    use crate::domain::pool::MemberRole;
+    let now = db::now();
+    db.get()?.write(|c| -> Result<usize, AppError> {
+        let mut enqueued = 0;
+        for p in crate::db::pools::list(c)? {
+            let Some(array) = p.array().filter(|a| a.is_clean()) else {
+                continue;
+            };
+            if p.lifecycle != "ready"
+                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
+            {
+                continue;
+            }
+            for (m, d) in crate::db::pools::members(c, &[p.id])? {
+                let active = d
+                    .dev_name
+                    .as_deref()
+                    .and_then(|dev| array.member(dev))
+                    .is_some_and(|am| am.role == MemberRole::Active);
+                if m.role != "member" || !active || !d.present {
+                    continue;
+                }
+                let done = heals::of_drive(c, d.id)?;
+                if heals::verdict(&done).is_some() {
+                    continue;
+                }
+                let mut named: Vec<(u64, &str, Option<chrono::NaiveDateTime>)> = Vec::new();
+                if let Some(t) = db_smart::last_smart(c, d.id)?
+                    .and_then(|s| s.self_tests.into_iter().next())
+                    .filter(|t| t.failed)
+                    && let Some(lba) = t.lba
+                {
+                    named.push((lba, "self-test", None));
+                }
+                if d.medium_errors > 0
+                    && let Some(sector) = d.last_io_error.as_deref().and_then(heals::sector_in)
+                {
+                    named.push((sector, "kernel", d.last_io_error_at));
+                }
+                for (lba, source, at) in named {
+                    let lba_i = i64::try_from(lba).unwrap_or(i64::MAX);
+                    let before: Vec<&heals::HealRow> =
+                        done.iter().filter(|h| h.lba == lba_i).collect();
+                    if before.is_empty() {
+                        let payload = crate::jobs::kinds::PoolHealPayload {
+                            pool_id: p.id,
+                            name: p.name.clone(),
+                            drive: d.drive_ref(),
+                            drive_id: d.id,
+                            lba,
+                            source: source.into(),
+                        };
+                        let why = format!("the drive's {source} named sector {lba} unreadable");
+                        crate::jobs::enqueue_audited(
+                            c,
+                            &crate::jobs::kinds::heal(payload),
+                            crate::lights::SYSTEM_ACTOR,
+                            None,
+                            None,
+                            Some(&why),
+                        )?;
+                        enqueued += 1;
+                        break;
+                    }
+                    let came_back = before.iter().any(|h| {
+                        h.healed == Some(true)
+                            && matches!((at, h.finished_at), (Some(at), Some(f)) if at > f)
+                    });
+                    if came_back {
+                        heals::came_back(c, d.id, p.id, lba_i, source, now)?;
+                    }
+                }
+            }
         }
         Ok(enqueued)
     })

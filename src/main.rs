@@ -198,6 +198,15 @@ enum SimCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// A sector of the drive in a bay cannot be read until it is written;
+    /// its self-tests fail there.
+    BadSector {
+        enclosure: String,
+        slot: u32,
+        lba: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Blocks of an md array (by its name or md127) whose parity or mirror
     /// no longer match, for a check to find and a repair to rewrite.
     Mismatch {
@@ -412,6 +421,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     slot,
                     common,
                 } => (enclosure, slot, SimAction::FailMember, common),
+                SimCommand::BadSector {
+                    enclosure,
+                    slot,
+                    lba,
+                    common,
+                } => (enclosure, slot, SimAction::BadSector { lba }, common),
                 SimCommand::FailDrive {
                     enclosure,
                     slot,

@@ -293,6 +293,16 @@ pub struct DriveRow {
 }
 
 impl DriveRow {
+    /// How a job names the drive to an engine.
+    pub fn drive_ref(&self) -> crate::domain::pool::DriveRef {
+        crate::domain::pool::DriveRef {
+            ident: self.ident.clone(),
+            serial: self.serial.clone(),
+            by_id: self.by_id.clone(),
+            dev_name: self.dev_name.clone(),
+        }
+    }
+
     /// What is written on it that a new pool would destroy.
     pub fn signatures(&self) -> Vec<&str> {
         self.signatures.lines().filter(|l| !l.is_empty()).collect()

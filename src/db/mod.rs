@@ -13,6 +13,7 @@ pub mod stmt;
 pub mod appliance;
 pub mod audit;
 pub mod auth;
+pub mod heals;
 pub mod inventory;
 pub mod pools;
 

@@ -185,6 +185,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pool_members,
     pool_removals,
     scrubs,
+    sector_heals,
 );
 
 diesel::table! {
@@ -340,6 +341,21 @@ diesel::table! {
         settled_at -> Nullable<Timestamp>,
         verdict -> Nullable<Text>,
         verdict_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sector_heals (id) {
+        id -> BigInt,
+        drive_id -> BigInt,
+        pool_id -> BigInt,
+        lba -> BigInt,
+        source -> Text,
+        job_id -> Nullable<BigInt>,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        healed -> Nullable<Bool>,
+        result -> Nullable<Text>,
     }
 }
 

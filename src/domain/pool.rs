@@ -844,3 +844,57 @@ mod spec_tests {
         assert_eq!(stripe_cache_pages(0, 0), 256);
     }
 }
+
+/// The window of md's own sectors (`sync_min`/`sync_max`) a repair covers
+/// to rewrite sector `lba` of a member whose data starts `data_offset`
+/// sectors in, from the array's redundancy: the chunk that holds it (md
+/// wants a raid4/5/6 window on chunk boundaries), or for a mirror the 64
+/// KiB around it. `None` when the sector lies before the member's data (md
+/// does not hold it: its superblock or the gap), or for raid10, whose
+/// window md counts over the whole array (its whole array is repaired
+/// instead). Sectors are 512 bytes, as the kernel counts them.
+pub fn heal_window(
+    level: RaidLevel,
+    chunk_kib: Option<u64>,
+    data_offset: u64,
+    lba: u64,
+) -> Option<SyncWindow> {
+    let at = lba.checked_sub(data_offset)?;
+    let span = match level {
+        RaidLevel::Raid1 => 128,
+        RaidLevel::Raid5 | RaidLevel::Raid6 => chunk_kib.filter(|c| *c > 0)? * 2,
+        RaidLevel::Raid10 => return None,
+    };
+    let min_sectors = at / span * span;
+    Some(SyncWindow {
+        min_sectors,
+        max_sectors: Some(min_sectors + span),
+    })
+}
+
+#[cfg(test)]
+mod heal_tests {
+    use super::*;
+
+    #[test]
+    fn a_sector_is_healed_by_its_chunk() {
+        // 512 KiB chunks are 1024 sectors; data from sector 2048.
+        let w = heal_window(RaidLevel::Raid5, Some(512), 2048, 2048 + 1500).unwrap();
+        assert_eq!((w.min_sectors, w.max_sectors), (1024, Some(2048)));
+        let w = heal_window(RaidLevel::Raid6, Some(64), 2048, 2048).unwrap();
+        assert_eq!((w.min_sectors, w.max_sectors), (0, Some(128)));
+        let w = heal_window(RaidLevel::Raid1, None, 8192, 8192 + 300).unwrap();
+        assert_eq!((w.min_sectors, w.max_sectors), (256, Some(384)));
+        assert_eq!(
+            heal_window(RaidLevel::Raid5, Some(512), 2048, 100),
+            None,
+            "superblock area"
+        );
+        assert_eq!(heal_window(RaidLevel::Raid10, Some(512), 2048, 4096), None);
+        assert_eq!(
+            heal_window(RaidLevel::Raid5, None, 2048, 4096),
+            None,
+            "no chunk known"
+        );
+    }
+}

@@ -312,6 +312,30 @@ pub trait Arrays {
         not_built("stopping an md array")
     }
 
+    /// Where a member's data starts on it, in 512-byte sectors (md's
+    /// `offset` of that member).
+    fn data_offset(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<u64, BackendError> {
+        let _ = (name, drive, log);
+        not_built("reading a member's data offset")
+    }
+
+    /// Reads one 512-byte sector of a drive, past any cache: `None` when it
+    /// reads, else what the read said.
+    fn read_sector(
+        &self,
+        drive: &DriveRef,
+        lba: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<Option<String>, BackendError> {
+        let _ = (drive, lba, log);
+        not_built("reading a sector")
+    }
+
     /// Erases a former member's md superblock.
     fn zero_superblock(
         &self,

@@ -244,6 +244,13 @@ pub async fn api_drive(
             .expect("a time serializes");
     body["smart"] = serde_json::to_value(&smart).expect("SMART serializes");
     body["history"] = serde_json::to_value(&history).expect("history serializes");
+    let heals = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            Ok(crate::db::heals::of_drive(&mut conn.conn(), id)?)
+        })
+        .await?;
+    body["heals"] = serde_json::to_value(&heals).expect("heals serialize");
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -257,6 +264,9 @@ pub struct DrivePage {
     pub place: Option<inventory::Place>,
     /// The pool it belongs to, and as what: ("tank", "member").
     pub pool: Option<(String, String)>,
+    /// Its unreadable sectors rewritten from a pool's redundancy, newest
+    /// first.
+    pub heals: Vec<crate::db::heals::HealRow>,
     pub size: String,
     /// The self-test schedule in words.
     pub schedule: String,
@@ -457,10 +467,14 @@ pub async fn drive_page(
     })?;
     let frame = Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?;
     let drive_id = d.id;
-    let pool = state
+    let (pool, heals) = state
         .db
         .run(move |conn| -> Result<_, AppError> {
-            Ok(crate::db::pools::memberships(&mut conn.conn())?.remove(&drive_id))
+            let mut c = conn.conn();
+            Ok((
+                crate::db::pools::memberships(&mut c)?.remove(&drive_id),
+                crate::db::heals::of_drive(&mut c, drive_id)?,
+            ))
         })
         .await?;
     let agent = &state.settings.agent;
@@ -508,6 +522,7 @@ pub async fn drive_page(
     );
     Ok(DrivePage {
         pool,
+        heals,
         size: super::page::human_bytes(d.size_bytes),
         schedule: schedule_words(agent),
         trends: trends(&history),

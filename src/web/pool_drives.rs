@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::action::{Answer, Body, Outcome};
 use super::page::human_bytes;
 use super::pools::{PoolView, views};
-use crate::db::Conn;
 use super::{AppState, Identity, client_address};
+use crate::db::Conn;
 use crate::db::inventory::{self, DriveRow, Place};
 use crate::db::pools::{self, RemovalRow};
 use crate::domain::health::Health;
@@ -28,6 +28,9 @@ pub struct Scene {
     pub drives: Vec<(DriveRow, Option<Place>)>,
     pub memberships: HashMap<i64, (String, String)>,
     pub removals: Vec<RemovalRow>,
+    /// Members to replace rather than heal again, with why
+    /// ([`crate::db::heals::verdict`]).
+    pub worn: HashMap<i64, String>,
 }
 
 impl Scene {
@@ -43,7 +46,15 @@ impl Scene {
         let view = views(c, Some(name))?
             .pop()
             .ok_or_else(|| AppError::NotFound(format!("there is no pool named {name:?}")))?;
+        let mut worn = HashMap::new();
+        for d in &view.drives {
+            let heals = crate::db::heals::of_drive(c, d.drive.id)?;
+            if let Some(why) = crate::db::heals::verdict(&heals) {
+                worn.insert(d.drive.id, why);
+            }
+        }
         Ok(Scene {
+            worn,
             drives: inventory::drives(c)?,
             memberships: pools::memberships(c)?,
             removals: pools::open_removals(c, &[view.pool.id])?,
@@ -145,7 +156,7 @@ impl Scene {
                 ),
             ));
         }
-        Ok((drive_ref(d), d.id))
+        Ok((d.drive_ref(), d.id))
     }
 
     /// md's role for one of the pool's drives now; `None` where the array
@@ -153,15 +164,6 @@ impl Scene {
     fn md_role(&self, d: &DriveRow) -> Option<MemberRole> {
         let dev = d.dev_name.as_deref()?;
         self.view.array.as_ref()?.member(dev).map(|m| m.role)
-    }
-}
-
-pub fn drive_ref(d: &DriveRow) -> DriveRef {
-    DriveRef {
-        ident: d.ident.clone(),
-        serial: d.serial.clone(),
-        by_id: d.by_id.clone(),
-        dev_name: d.dev_name.clone(),
     }
 }
 
@@ -229,7 +231,7 @@ pub fn plan_spare_removal(s: &Scene, serial: &str) -> Result<JobSpec, AppError> 
     Ok(kinds::remove_spare(PoolDrivePayload {
         pool_id: s.view.pool.id,
         name: s.name().to_string(),
-        drive: drive_ref(&d.drive),
+        drive: d.drive.drive_ref(),
         drive_id: d.drive.id,
         removal: None,
     }))
@@ -311,7 +313,7 @@ pub fn plan_replace(s: &Scene, body: &ReplaceBody) -> Result<JobSpec, AppError> 
     let new = with.map(|w| s.joining(w, "with")).transpose()?;
     let role = s.md_role(old);
     let degraded = s.view.degraded();
-    let failing = old.health() == Health::Failing;
+    let failing = old.health() == Health::Failing || s.worn.contains_key(&old.id);
     let mode = match (role, &new) {
         (Some(MemberRole::Rebuilding | MemberRole::Replacement), _) => {
             return Err(AppError::Conflict(format!(
@@ -341,7 +343,10 @@ pub fn plan_replace(s: &Scene, body: &ReplaceBody) -> Result<JobSpec, AppError> 
         (Some(MemberRole::Faulty), _) => "md marked it faulty".to_string(),
         (None, _) if !old.present => "it left the appliance".to_string(),
         (None, _) => "md no longer lists it".to_string(),
-        (_, true) => format!("its SMART verdict is failing: {}", old.health_reason),
+        (_, true) => match s.worn.get(&old.id) {
+            Some(why) => why.clone(),
+            None => format!("its SMART verdict is failing: {}", old.health_reason),
+        },
         _ => match &new {
             Some((n, _)) => format!("replaced by drive {}", n.serial),
             None => "taken out by an operator".into(),
@@ -355,7 +360,7 @@ pub fn plan_replace(s: &Scene, body: &ReplaceBody) -> Result<JobSpec, AppError> 
         pool_id: s.view.pool.id,
         name: name.to_string(),
         mode,
-        old: drive_ref(old),
+        old: old.drive_ref(),
         old_id: old.id,
         new_id: new.as_ref().map(|(_, id)| *id),
         new: new.map(|(d, _)| d),
@@ -521,7 +526,7 @@ pub fn plan_delete(s: &Scene, body: &DeleteBody) -> Result<JobSpec, AppError> {
         pool_id: s.view.pool.id,
         name: name.to_string(),
         uuid: s.view.pool.uuid.clone(),
-        drives: s.view.drives.iter().map(|d| drive_ref(&d.drive)).collect(),
+        drives: s.view.drives.iter().map(|d| d.drive.drive_ref()).collect(),
     }))
 }
 
@@ -595,6 +600,9 @@ impl Flow {
                 Some(MemberRole::Faulty) => "md marked it faulty".to_string(),
                 Some(MemberRole::Active) if d.drive.health() == Health::Failing => {
                     format!("its SMART verdict is failing: {}", d.drive.health_reason)
+                }
+                Some(MemberRole::Active) if s.worn.contains_key(&d.drive.id) => {
+                    format!("{}; it is offered for replacement", s.worn[&d.drive.id])
                 }
                 None if s.view.array.is_some() => {
                     if d.drive.present {

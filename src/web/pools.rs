@@ -202,15 +202,7 @@ fn plan(
                 format!("the drive {serial} cannot go into a pool: {why}"),
             ));
         }
-        Ok((
-            d,
-            DriveRef {
-                ident: d.ident.clone(),
-                serial: d.serial.clone(),
-                by_id: d.by_id.clone(),
-                dev_name: d.dev_name.clone(),
-            },
-        ))
+        Ok((d, d.drive_ref()))
     };
     let mut rows = Vec::new();
     let mut to_wipe = Vec::new();

@@ -39,6 +39,19 @@ impl Rig {
         self.app.observe();
     }
 
+    /// Runs every queued job while the simulator's clock runs on beside
+    /// it (a job that waits for md needs md to move), then looks.
+    fn settle_with_clock(&self) {
+        let runner = self.runner.clone();
+        let worker = std::thread::spawn(move || while runner.run_one().unwrap() {});
+        while !worker.is_finished() {
+            self.app.clock.advance(Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        worker.join().unwrap();
+        self.app.observe();
+    }
+
     fn later(&self, by: Duration) {
         self.app.clock.advance(by);
         self.settle();
@@ -573,7 +586,119 @@ async fn spares_growth_and_delete(backend: Backend) {
     }
 }
 
+async fn a_bad_sector_is_rewritten_from_redundancy(backend: Backend) {
+    let rig = Rig::new(backend);
+    let (app, sim) = (&rig.app, rig.app.sim());
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let free = blank!(c);
+    let s = |i: usize| free[i].0.clone();
+    let r = c
+        .post_json(
+            "/api/v1/pools",
+            &json!({"name": "tank", "level": "raid5", "drives": [s(0), s(1), s(2)],
+                    "write_hole": "none"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    rig.settle();
+    rig.later(DAY);
+    assert_eq!(
+        baystack::agent::heal_sectors(app.db()).unwrap(),
+        0,
+        "nothing to heal"
+    );
+
+    // A member's sector cannot be read; its next self-test names it.
+    let drives = c.get("/api/v1/drives").await.json();
+    let victim = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["serial"] == s(1).as_str())
+        .unwrap()
+        .clone();
+    let id = victim["id"].as_i64().unwrap();
+    let at = bay_of(&drives, &s(1));
+    let lba = 2048 + 5000;
+    sim.act(&at.0, at.1, SimAction::BadSector { lba }).unwrap();
+    let r = c
+        .post_json(
+            &format!("/api/v1/drives/{id}/selftest"),
+            r#"{"kind":"short"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    rig.settle();
+    app.clock.advance(Duration::from_secs(3600));
+    let r = c
+        .post_json(&format!("/api/v1/drives/{id}/smart"), "{}")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    rig.settle();
+    let d = c.get(&format!("/api/v1/drives/{id}")).await.json();
+    assert_eq!(d["smart"]["self_tests"][0]["lba"], lba, "{}", d["smart"]);
+
+    // The agent repairs just that sector's stripes; md rewrites it from
+    // the other members, and it reads again. Once only.
+    assert_eq!(baystack::agent::heal_sectors(app.db()).unwrap(), 1);
+    assert_eq!(
+        baystack::agent::heal_sectors(app.db()).unwrap(),
+        0,
+        "its job is open"
+    );
+    rig.settle_with_clock();
+    let d = c.get(&format!("/api/v1/drives/{id}")).await.json();
+    assert_eq!(d["heals"][0]["lba"], lba, "{d}");
+    assert_eq!(d["heals"][0]["healed"], true, "{d}");
+    assert_eq!(d["heals"][0]["source"], "self-test", "{d}");
+    let job = c
+        .get(&format!("/api/v1/jobs/{}", d["heals"][0]["job_id"]))
+        .await
+        .json();
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        job["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("began a repair from sector 4096 to sector 5120"),
+        "the chunk of sector {lba}, data from 2048: {job}"
+    );
+    let page = c.get(&format!("/drives/{id}")).await.text();
+    assert!(
+        page.contains(&format!("sector {lba} rewritten from redundancy at")),
+        "{page}"
+    );
+    let p = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(p["state"], "clean", "the pool stays clean: {p}");
+    assert!(
+        roles(&p).contains(&(s(1), "active".into())),
+        "the drive stays in: {p}"
+    );
+    assert_eq!(
+        baystack::agent::heal_sectors(app.db()).unwrap(),
+        0,
+        "healed once"
+    );
+
+    // Never on a pool without its redundancy.
+    let other = bay_of(&drives, &s(2));
+    sim.act(&other.0, other.1, SimAction::BadSector { lba: lba + 4096 })
+        .unwrap();
+    let first = bay_of(&drives, &s(0));
+    sim.act(&first.0, first.1, SimAction::FailMember).unwrap();
+    rig.settle();
+    assert_eq!(
+        baystack::agent::heal_sectors(app.db()).unwrap(),
+        0,
+        "degraded"
+    );
+}
+
 both!(
     a_failed_drive_is_replaced_in_its_bay,
-    spares_growth_and_delete
+    spares_growth_and_delete,
+    a_bad_sector_is_rewritten_from_redundancy
 );

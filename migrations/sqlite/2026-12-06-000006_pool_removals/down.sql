@@ -1,1 +1,2 @@
+DROP TABLE sector_heals;
 DROP TABLE pool_removals;

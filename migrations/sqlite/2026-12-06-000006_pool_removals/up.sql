@@ -17,3 +17,21 @@ CREATE TABLE pool_removals (
     verdict_at TIMESTAMP
 );
 CREATE INDEX pool_removals_pool ON pool_removals (pool_id, removed_at);
+
+-- Unreadable sectors of a pool's member rewritten from the array's
+-- redundancy: a repair of just the stripes that hold the sector, started
+-- when the drive's self-test or the kernel named the sector, and whether
+-- the sector read back afterwards.
+CREATE TABLE sector_heals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    drive_id BIGINT NOT NULL REFERENCES drives (id),
+    pool_id BIGINT NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    lba BIGINT NOT NULL,
+    source TEXT NOT NULL,
+    job_id BIGINT REFERENCES jobs (id),
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    healed BOOLEAN,
+    result TEXT
+);
+CREATE INDEX sector_heals_drive ON sector_heals (drive_id, lba);

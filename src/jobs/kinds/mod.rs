@@ -18,10 +18,10 @@ pub use drive::{
 pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
 pub use pool::{
     PoolAssemble, PoolCreate, PoolCreatePayload, PoolDelete, PoolDeletePayload, PoolDrivePayload,
-    PoolGrow, PoolGrowPayload, PoolReplace, PoolReplacePayload, PoolResize, PoolScrub,
-    PoolScrubPayload, PoolSpareAdd, PoolSpareRemove, ReplaceMode, add_spare,
-    assemble as assemble_pool, describe as describe_array, grow, remove_spare, replace, resize,
-    scrub,
+    PoolGrow, PoolGrowPayload, PoolHeal, PoolHealPayload, PoolReplace, PoolReplacePayload,
+    PoolResize, PoolScrub, PoolScrubPayload, PoolSpareAdd, PoolSpareRemove, ReplaceMode, add_spare,
+    assemble as assemble_pool, describe as describe_array, grow, heal, remove_spare, replace,
+    resize, scrub,
 };
 
 /// The job that creates a pool.
@@ -145,6 +145,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &PoolResize,
     &PoolDelete,
     &PoolAssemble,
+    &PoolHeal,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {

@@ -499,6 +499,17 @@ mod tests {
         ));
     }
 
+    /// A SAS drive's failed self-test names the first sector it could not
+    /// read (captured in the lab: an emulated drive given a bad LBA).
+    #[test]
+    fn a_sas_self_test_names_its_unreadable_sector() {
+        let s = parse(&fixture("lab-emulated-sas-selftest-lba-x.json")).unwrap();
+        let t = &s.self_tests[0];
+        assert!(t.failed, "{t:?}");
+        assert_eq!(t.lba, Some(12345));
+        assert_eq!(t.result, "Failed in segment");
+    }
+
     /// A test running now, as smartctl 7.3 reports it for ATA and NVMe.
     #[test]
     fn a_running_self_test_shows_its_progress() {

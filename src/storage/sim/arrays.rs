@@ -65,6 +65,10 @@ pub(super) struct ConfLine {
 }
 
 /// A size for a message: `16.0 TB`, `960.2 GB`.
+/// Where the simulator's md puts a member's data, in sectors (mdadm's
+/// usual 1 MiB).
+pub const SIM_DATA_OFFSET: u64 = 2048;
+
 pub(super) fn size_words(bytes: u64) -> String {
     let b = bytes as f64;
     if b >= 1e12 {
@@ -874,6 +878,18 @@ impl Arrays for SimBackend {
                     a.sync_min = min;
                     a.sync_max = max;
                     a.start_requested(action, now, speed);
+                    // md rewrites each unreadable sector it meets from the
+                    // other members.
+                    let members: Vec<String> = a.members.iter().map(|m| m.ident.clone()).collect();
+                    for ident in members {
+                        if let Some(bad) = state.bad_sectors.get_mut(&ident) {
+                            bad.retain(|lba| {
+                                let at = lba.saturating_sub(SIM_DATA_OFFSET);
+                                *lba < SIM_DATA_OFFSET || at < min || max.is_some_and(|m| at >= m)
+                            });
+                        }
+                    }
+                    let a = state.running(name)?;
                     let secs =
                         a.op.as_ref()
                             .and_then(|o| o.end_ms())
@@ -1271,6 +1287,41 @@ impl Arrays for SimBackend {
                     ),
                 }
             ))
+        })
+    }
+
+    fn data_offset(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        _log: &mut dyn CommandLog,
+    ) -> Result<u64, BackendError> {
+        let (now, speed) = self.tick();
+        self.change(|state| {
+            state.settle_arrays(now, speed);
+            let a = state.running(name)?;
+            if a.member(&drive.ident).is_none() {
+                return Err(BackendError::Refused(format!(
+                    "pool {name}: drive {drive} is not in the array"
+                )));
+            }
+            Ok(SIM_DATA_OFFSET)
+        })
+    }
+
+    fn read_sector(
+        &self,
+        drive: &DriveRef,
+        lba: u64,
+        _log: &mut dyn CommandLog,
+    ) -> Result<Option<String>, BackendError> {
+        self.change(|state| {
+            state.present(drive)?;
+            Ok(state
+                .bad_sectors
+                .get(&drive.ident)
+                .is_some_and(|bad| bad.contains(&lba))
+                .then(|| format!("dd: error reading '{drive}': Input/output error")))
         })
     }
 

@@ -55,6 +55,9 @@ struct State {
     /// superblock, a partition table; md's own superblock on members.
     #[serde(default)]
     signatures: std::collections::BTreeMap<String, Vec<arrays::SimSignature>>,
+    /// Sectors each drive (by ident) cannot read until they are written.
+    #[serde(default)]
+    bad_sectors: std::collections::BTreeMap<String, Vec<u64>>,
     /// mdadm.conf's ARRAY lines.
     #[serde(default)]
     mdadm_conf: Vec<arrays::ConfLine>,
@@ -127,6 +130,10 @@ pub enum SimAction {
     FailDrive,
     /// An ATA attribute's raw count grows by `by` (reallocated sectors: 5).
     Grow { attribute: u8, by: u64 },
+    /// Sector `lba` of the drive cannot be read until it is written (md
+    /// rewrites it from redundancy when a check or repair reads it); its
+    /// self-tests fail there.
+    BadSector { lba: u64 },
     /// The drive is pulled and a new, healthy one of the same model put in.
     /// md fails the old one in its array and takes it out.
     ReplaceDrive,
@@ -208,6 +215,7 @@ impl SimBackend {
                     layout: settings.layout.clone(),
                     created_unix,
                     signatures: old_signatures(&inventory),
+                    bad_sectors: Default::default(),
                     inventory,
                     self_tests: Default::default(),
                     arrays: Vec::new(),
@@ -329,6 +337,17 @@ impl SimBackend {
                         a.name, drive.model, drive.serial, a.raw
                     ))
                 }
+                SimAction::BadSector { lba } => {
+                    let words = format!(
+                        "sector {lba} of {} {} cannot be read until it is written",
+                        drive.model, drive.serial
+                    );
+                    let bad = state.bad_sectors.entry(ident).or_default();
+                    if !bad.contains(&lba) {
+                        bad.push(lba);
+                    }
+                    Ok(words)
+                }
                 SimAction::ReplaceDrive => {
                     let old = format!("{} {}", drive.model, drive.serial);
                     let mut rng = Rng(SystemTime::now()
@@ -447,7 +466,15 @@ impl Backend for SimBackend {
             smart.self_tests = finished
                 .skip(usize::from(running.is_some()))
                 .map(|t| {
-                    let failed = smart.passed == Some(false) && t.aborted_ms.is_none();
+                    // A test reads the whole medium and stops at the first
+                    // sector it cannot read.
+                    let bad = state
+                        .bad_sectors
+                        .get(&d.ident)
+                        .and_then(|b| b.iter().min().copied())
+                        .filter(|_| t.aborted_ms.is_none());
+                    let failed =
+                        (smart.passed == Some(false) || bad.is_some()) && t.aborted_ms.is_none();
                     let ended = t.aborted_ms.map_or(
                         (t.started_ms / 1000)
                             + (self_test_seconds(t.kind) / self.speed).ceil() as u64,
@@ -470,7 +497,7 @@ impl Backend for SimBackend {
                         failed,
                         aborted: t.aborted_ms.is_some(),
                         hours: Some(base_hours + hours_at(ended)),
-                        lba: failed.then_some(1_234_567),
+                        lba: failed.then_some(bad.unwrap_or(1_234_567)),
                     }
                 })
                 .collect();

@@ -73,7 +73,8 @@ wait_until "Slot03 dark: the pool is clean and the drive gone" 60 is false led 3
 # new one holds its place, so the array is never degraded.
 md_slow
 job_ok "r6: ${S[4]} replaced by ${S[8]}" POST /api/v1/pools/r6/replace "{\"drive\":\"${S[4]}\",\"with\":\"${S[8]}\"}"
-wait_until "md rebuilds onto the replacement (mdadm)" 30 bash -c "mdadm --detail /dev/md/r6 | grep -q replacement"
+replacing() { grep -q replacement "/sys/block/$(basename "$(readlink -f /dev/md/r6)")/md/dev-$(sas_dev "${S[8]}")/state"; }
+wait_until "md rebuilds onto the replacement (sysfs state)" 30 replacing
 wait_until "the console shows ${S[8]} as the replacement" 30 is replacement pool r6 ".members[] | select(.serial == \"${S[8]}\") | .role"
 for _ in 1 2 3; do
   expect_eq "r6 not degraded while it is replaced (sysfs)" "$(md r6 degraded)" 0

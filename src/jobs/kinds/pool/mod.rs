@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 mod delete;
 mod drives;
+mod heal;
 mod scrub;
 
 pub use delete::{PoolDelete, PoolDeletePayload, delete};
@@ -16,6 +17,7 @@ pub use drives::{
     PoolResize, PoolSpareAdd, PoolSpareRemove, ReplaceMode, add_spare, assemble, grow,
     remove_spare, replace, resize,
 };
+pub use heal::{PoolHeal, PoolHealPayload, heal};
 pub use scrub::{PoolScrub, PoolScrubPayload, scrub};
 
 use super::Kind;

@@ -197,6 +197,21 @@ pub fn grow(array: &Path, raid_devices: u32) -> Vec<OsString> {
     ]
 }
 
+/// `dd` reading one 512-byte sector past the page cache.
+pub fn read_sector(device: &Path, lba: u64) -> Vec<OsString> {
+    let mut input = OsString::from("if=");
+    input.push(device);
+    vec![
+        input,
+        "of=/dev/null".into(),
+        "bs=512".into(),
+        format!("skip={lba}").into(),
+        "count=1".into(),
+        "iflag=direct".into(),
+        "status=none".into(),
+    ]
+}
+
 pub fn stop(array: &Path) -> Vec<OsString> {
     vec!["--stop".into(), array.into()]
 }

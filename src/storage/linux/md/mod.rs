@@ -1204,7 +1204,7 @@ impl Arrays for LinuxBackend {
         let found = match self.member_of(name, array, drive, log) {
             Err(BackendError::Gone(why)) => {
                 return Ok(format!(
-                    "pool {name}: {why}; md takes a member that left out of service by itself"
+                    "{why}; md takes a member that left out of service by itself"
                 ));
             }
             found => found?,
@@ -1246,7 +1246,7 @@ impl Arrays for LinuxBackend {
                     kernel_name_ok(&m.device) && !self.settings.dev_root.join(&m.device).exists()
                 });
                 if !detached {
-                    return Ok(format!("pool {name}: {why}, and md lists no member that is gone"));
+                    return Ok(format!("{why}, and md lists no member that is gone"));
                 }
                 let said = self.mdadm_change(
                     name,
@@ -1255,7 +1255,7 @@ impl Arrays for LinuxBackend {
                     log,
                 )?;
                 return Ok(format!(
-                    "pool {name}: {why}; the members md kept that are gone were taken out{}",
+                    "{why}; the members md kept that are gone were taken out{}",
                     quoting(&said)
                 ));
             }
@@ -1442,6 +1442,52 @@ impl Arrays for LinuxBackend {
             return Ok(format!("pool {name}: /dev/md/{name} is already stopped"));
         }
         Ok(format!("pool {name}: stopped {}", stopped.join(", then ")))
+    }
+
+    fn data_offset(
+        &self,
+        name: &str,
+        drive: &DriveRef,
+        log: &mut dyn CommandLog,
+    ) -> Result<u64, BackendError> {
+        check_pool_name(name)?;
+        let found = self.find_drive(Some(name), drive, log)?;
+        let arrays = self.arrays(log)?;
+        let array = self.running(&arrays, name)?;
+        if array.member(&found.kname).is_none() {
+            return Err(BackendError::Refused(format!(
+                "pool {name}: drive {drive} is not in the array"
+            )));
+        }
+        if !kernel_name_ok(&found.kname) {
+            return Err(BackendError::Refused(format!(
+                "pool {name}: drive {drive}'s kernel name {:?} is not one",
+                found.kname
+            )));
+        }
+        let dir = self
+            .md_dir(name, array)?
+            .join(format!("dev-{}", found.kname));
+        let text = self.md_attribute(name, &dir, "offset")?;
+        text.trim().parse().map_err(|_| {
+            BackendError::Refused(format!(
+                "pool {name}: md gives drive {drive}'s data offset as {text:?}, not a number"
+            ))
+        })
+    }
+
+    fn read_sector(
+        &self,
+        drive: &DriveRef,
+        lba: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<Option<String>, BackendError> {
+        let found = self.find_drive(None, drive, log)?;
+        let spec = self
+            .program("dd")?
+            .args(argv::read_sector(&found.path, lba));
+        let out = run_logged(&spec, log)?;
+        Ok((!out.success()).then(|| said(&out)))
     }
 
     fn zero_superblock(
