@@ -286,6 +286,32 @@ pub fn all_open_removals(c: &mut Conn<'_>) -> QueryResult<Vec<(RemovalRow, Strin
         .load(c))
 }
 
+/// Keeps a re-qualification's verdict with the drive's removal.
+pub fn set_verdict(
+    c: &mut Conn<'_>,
+    removal_id: i64,
+    verdict: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    db_run!(c, c => diesel::update(pool_removals::table.find(removal_id))
+        .set((
+            pool_removals::verdict.eq(verdict),
+            pool_removals::verdict_at.eq(now),
+        ))
+        .execute(c))
+}
+
+/// A drive's newest removal from a pool, with the pool's name.
+pub fn last_removal_of(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<(RemovalRow, String)>> {
+    db_run!(c, c => pool_removals::table
+        .inner_join(pools::table)
+        .filter(pool_removals::drive_id.eq(drive_id))
+        .order(pool_removals::removed_at.desc())
+        .select((RemovalRow::as_select(), pools::name))
+        .first(c)
+        .optional())
+}
+
 /// Forgets a pool and its drives' roles: they are free again.
 pub fn delete(c: &mut Conn<'_>, pool_id: i64) -> QueryResult<usize> {
     db_run!(c, c => diesel::delete(pool_members::table.filter(pool_members::pool_id.eq(pool_id))).execute(c))?;

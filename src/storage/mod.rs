@@ -177,6 +177,19 @@ pub trait Arrays {
         not_built("wiping a drive")
     }
 
+    /// Writes zeroes over `length` bytes of a drive from byte `offset`
+    /// (both multiples of 1 MiB); refused while the drive is in an array.
+    fn zero_range(
+        &self,
+        drive: &DriveRef,
+        offset: u64,
+        length: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (drive, offset, length, log);
+        not_built("zeroing a drive")
+    }
+
     /// Creates the array (a mirrored journal's own raid1 first). Returns
     /// the array's UUID, in mdadm's form.
     fn create_array(

@@ -189,6 +189,7 @@ routes! {
     POST "/drives/{id}/selftest/abort" OPERATOR => drives::abort_self_test;
     POST "/drives/{id}/smart" OPERATOR => drives::read_smart;
     POST "/drives/{id}/locate" OPERATOR => drives::drive_locate;
+    POST "/drives/{id}/requalify" OPERATOR => pool_drives::requalify;
     POST "/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
     POST "/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
     POST "/bays/{enclosure}/forget" ADMIN => bays::forget_page;
@@ -261,6 +262,7 @@ routes! {
     POST "/api/v1/drives/{id}/selftest/abort" OPERATOR => drives::abort_self_test;
     POST "/api/v1/drives/{id}/smart" OPERATOR => drives::read_smart;
     POST "/api/v1/drives/{id}/locate" OPERATOR => drives::drive_locate;
+    POST "/api/v1/drives/{id}/requalify" OPERATOR => pool_drives::requalify;
     POST "/api/v1/bays/{enclosure}/{slot}/locate" OPERATOR => bays::locate;
     POST "/api/v1/bays/{enclosure}/{slot}/fault" OPERATOR => bays::fault;
 }

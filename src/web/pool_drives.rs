@@ -689,3 +689,69 @@ fn bay_name(s: &Scene, r: &RemovalRow) -> Option<String> {
         .find(|p| p.bay.enclosure == e)
         .map(|p| crate::naming::bay_name(&p.enclosure_label, slot))
 }
+
+// ---- re-qualifying a drive taken out ----
+
+/// Checks a drive to re-qualify: one taken out of a pool, in the appliance,
+/// in no pool now.
+pub fn plan_requalify(
+    d: &DriveRow,
+    member_of: Option<&(String, String)>,
+    removal: Option<&RemovalRow>,
+) -> Result<JobSpec, AppError> {
+    let Some(removal) = removal else {
+        return Err(AppError::Conflict(format!(
+            "drive {} was never taken out of a pool; a drive is re-qualified after it was",
+            d.serial
+        )));
+    };
+    if let Some((pool, role)) = member_of {
+        return Err(AppError::Conflict(format!(
+            "drive {} is in pool {pool} ({role}); it is re-qualified once it is out",
+            d.serial
+        )));
+    }
+    if !d.present {
+        return Err(AppError::Conflict(format!(
+            "drive {} is not in the appliance now",
+            d.serial
+        )));
+    }
+    Ok(kinds::requalify(kinds::RequalifyPayload {
+        drive_id: d.id,
+        drive: d.drive_ref(),
+        size_bytes: u64::try_from(d.size_bytes).unwrap_or(0),
+        removal_id: removal.id,
+    }))
+}
+
+/// `POST /drives/{id}/requalify` and `POST /api/v1/drives/{id}/requalify`:
+/// zeroes end to end and a long self-test, as one job.
+pub async fn requalify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Answer {
+    let Ok(id) = path.trim().parse::<i64>() else {
+        return Answer(Err(AppError::NotFound(format!(
+            "there is no drive {:?}",
+            path.as_str()
+        ))));
+    };
+    let planned = state
+        .db
+        .run(move |conn| -> Result<JobSpec, AppError> {
+            let mut c = conn.conn();
+            let (d, _) = inventory::drive(&mut c, id)?
+                .ok_or_else(|| AppError::NotFound(format!("there is no drive {id}")))?;
+            let member_of = pools::memberships(&mut c)?.remove(&id);
+            let removal = pools::last_removal_of(&mut c, id)?.map(|(r, _)| r);
+            plan_requalify(&d, member_of.as_ref(), removal.as_ref())
+        })
+        .await;
+    match planned {
+        Ok(spec) => enqueue(&state, &who, &req, spec).await,
+        Err(e) => Answer(Err(e)),
+    }
+}

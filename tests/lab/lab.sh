@@ -148,7 +148,7 @@ echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and la
 t=$(date +%s)
 web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-  -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -f "$web_port" -t 1500 &
+  -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -f "$web_port" -t 1500 -k &
 main_pid=$!
 
 # The host's half of scenario 13-browser-bays: once the guest's console is
@@ -191,6 +191,16 @@ browser_pid=""
 touch "$peer/stop"
 wait "$peer_pid" || true
 peer_pid=""
+
+# The pools' bounce: a scenario that asked for it (SHARE/bounce/ready) has
+# its second half run in the main guest booted again on the same disks.
+if [ -f "$main/bounce/ready" ]; then
+  echo "lab: booting lab-main again on the same disks (the bounce)"
+  echo "bash /lab/lab/guest/runner.sh bounce" >"$main/script.sh"
+  bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
+    -s "$here/shelf" -t 600 || rc=$?
+fi
+rm -rf "$main/disks"
 
 rm -rf "$out" && mkdir -p "$out"
 cp -r "$main/out" "$out/main" 2>/dev/null || true

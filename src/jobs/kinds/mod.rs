@@ -9,6 +9,7 @@ mod bay;
 mod drive;
 mod noop;
 mod pool;
+mod requalify;
 
 pub use bay::{BAY_FAULT, BAY_LOCATE, LedPayload, bay_led, locate};
 pub use drive::{
@@ -23,6 +24,8 @@ pub use pool::{
     assemble as assemble_pool, describe as describe_array, grow, heal, remove_spare, replace,
     resize, scrub,
 };
+
+pub use requalify::{Requalify, RequalifyPayload, requalify};
 
 /// The job that creates a pool.
 pub use pool::create as create_pool;
@@ -146,6 +149,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &PoolDelete,
     &PoolAssemble,
     &PoolHeal,
+    &Requalify,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {

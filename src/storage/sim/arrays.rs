@@ -1309,6 +1309,37 @@ impl Arrays for SimBackend {
         })
     }
 
+    fn zero_range(
+        &self,
+        drive: &DriveRef,
+        offset: u64,
+        length: u64,
+        _log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let (now, speed) = self.tick();
+        self.change(|state| {
+            state.settle_arrays(now, speed);
+            state.present(drive)?;
+            if state.holder(&drive.ident).is_some() {
+                return Err(BackendError::Busy(format!(
+                    "drive {drive} is in an md array; it is not zeroed"
+                )));
+            }
+            let (from, to) = (offset / 512, (offset + length) / 512);
+            if let Some(bad) = state.bad_sectors.get_mut(&drive.ident) {
+                bad.retain(|lba| *lba < from || *lba >= to);
+            }
+            if offset == 0 {
+                state.signatures.remove(&drive.ident);
+            }
+            Ok(format!(
+                "drive {drive}: zeroes written from MiB {} to {}",
+                offset >> 20,
+                (offset + length) >> 20
+            ))
+        })
+    }
+
     fn read_sector(
         &self,
         drive: &DriveRef,

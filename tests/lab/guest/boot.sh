@@ -15,15 +15,17 @@
 #                    restrict=on: the host's 127.0.0.1:PORT forwards to the
 #                    guest's port 8080 (at 10.0.2.15); nothing else leaves
 #     -t SECONDS     wall-clock limit (default 1200)
+#     -k             keep SHARE/disks when the guest is done, for a later boot
+#                    of the same disks (the pools' bounce)
 set -euo pipefail
 
-guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" listen="" connect="" limit=1200 forward=""
-while getopts "g:q:o:n:c:m:a:s:i:l:C:t:f:" o; do
+guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" listen="" connect="" limit=1200 forward="" keep=""
+while getopts "g:q:o:n:c:m:a:s:i:l:C:t:f:k" o; do
   case $o in
     g) guest=$OPTARG ;; q) qemu=$OPTARG ;; o) share=$OPTARG ;; n) name=$OPTARG ;;
     c) cpus=$OPTARG ;; m) mem=$OPTARG ;; a) accel=$OPTARG ;; s) shelf=$OPTARG ;;
     i) ip=$OPTARG ;; l) listen=$OPTARG ;; C) connect=$OPTARG ;; t) limit=$OPTARG ;;
-    f) forward=$OPTARG ;;
+    f) forward=$OPTARG ;; k) keep=1 ;;
     *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
@@ -83,6 +85,6 @@ timeout --foreground -k 10 "$limit" "$qemu" -nodefaults -no-user-config -nograph
   -device virtio-rng-pci "${args[@]}" </dev/null 2>&1 \
   | stdbuf -oL tr -d '\r' | tee "$share/console.log" | grep --line-buffered '^lab:'
 set -e
-rm -rf "$share/disks"
+[ -n "$keep" ] || rm -rf "$share/disks"
 [ -f "$share/rc" ] && exit "$(cat "$share/rc")"
 exit 125

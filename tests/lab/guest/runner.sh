@@ -58,6 +58,27 @@ after_scenario() {
   rm -rf /tmp/scenario
 }
 
+# The second half of a bounce (lab.sh boots the guest again on the same
+# disks): SCENARIO.after, with what its first half left in $LAB/bounce.
+if [ "$role" = bounce ]; then
+  name=$(cat "$LAB/bounce/scenario")
+  started=$(date +%s.%N)
+  bash "$here/scenario.sh" "$here/../scenarios/$name.after" >"$LAB/out/$name.after.log" 2>&1
+  rc=$?
+  after_scenario
+  secs=$(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $started}")
+  if [ $rc = 0 ]; then
+    echo "lab: ok    $name.after ($secs s)"
+    echo "$name.after ok $secs" >>"$LAB/out/results"
+  else
+    echo "lab: FAIL  $name.after ($secs s)"
+    tail -n 15 "$LAB/out/$name.after.log" | sed 's/^/lab:       /'
+    echo "$name.after FAIL $secs" >>"$LAB/out/results"
+  fi
+  dmesg >"$LAB/out/dmesg-bounce.txt"
+  exit "$rc"
+fi
+
 : >"$LAB/out/results"
 failed=0
 for file in "$here"/../scenarios/*.sh; do

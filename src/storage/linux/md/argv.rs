@@ -197,6 +197,19 @@ pub fn grow(array: &Path, raid_devices: u32) -> Vec<OsString> {
     ]
 }
 
+/// `blkdiscard --zeroout`: zeroes over a range of a device (the kernel
+/// writes them itself where the device has no command for it).
+pub fn zero_range(device: &Path, offset: u64, length: u64) -> Vec<OsString> {
+    vec![
+        "--zeroout".into(),
+        "--offset".into(),
+        offset.to_string().into(),
+        "--length".into(),
+        length.to_string().into(),
+        device.into(),
+    ]
+}
+
 /// `dd` reading one 512-byte sector past the page cache.
 pub fn read_sector(device: &Path, lba: u64) -> Vec<OsString> {
     let mut input = OsString::from("if=");

@@ -1476,6 +1476,46 @@ impl Arrays for LinuxBackend {
         })
     }
 
+    fn zero_range(
+        &self,
+        drive: &DriveRef,
+        offset: u64,
+        length: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        const MIB: u64 = 1 << 20;
+        if !offset.is_multiple_of(MIB) || !length.is_multiple_of(MIB) || length == 0 {
+            return Err(BackendError::Refused(format!(
+                "drive {drive}: zeroes are written in whole MiB, not {length} bytes from {offset}"
+            )));
+        }
+        let found = self.find_drive(None, drive, log)?;
+        let arrays = self.arrays(log)?;
+        if let Some((a, m)) = holder(&arrays, &found.kname) {
+            return Err(BackendError::Busy(format!(
+                "drive {drive} is the {} member {} of md array {}; it is not zeroed",
+                m.role.as_str(),
+                found.kname,
+                array_label(a)
+            )));
+        }
+        // Writing a whole range takes as long as the drive takes: an hour
+        // per call at most, whatever the usual limit.
+        let mut spec = self
+            .program("blkdiscard")?
+            .args(argv::zero_range(&found.path, offset, length));
+        spec.timeout = std::time::Duration::from_secs(3600);
+        let out = run_logged(&spec, log)?;
+        if !out.success() {
+            return Err(change_failed(None, &spec, &out, offset > 0));
+        }
+        Ok(format!(
+            "drive {drive}: zeroes written from MiB {} to {}",
+            offset / MIB,
+            (offset + length) / MIB
+        ))
+    }
+
     fn read_sector(
         &self,
         drive: &DriveRef,
