@@ -302,7 +302,10 @@ pub fn set_verdict(
 }
 
 /// A drive's newest removal from a pool, with the pool's name.
-pub fn last_removal_of(c: &mut Conn<'_>, drive_id: i64) -> QueryResult<Option<(RemovalRow, String)>> {
+pub fn last_removal_of(
+    c: &mut Conn<'_>,
+    drive_id: i64,
+) -> QueryResult<Option<(RemovalRow, String)>> {
     db_run!(c, c => pool_removals::table
         .inner_join(pools::table)
         .filter(pool_removals::drive_id.eq(drive_id))

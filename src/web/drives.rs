@@ -267,6 +267,8 @@ pub struct DrivePage {
     /// Its unreadable sectors rewritten from a pool's redundancy, newest
     /// first.
     pub heals: Vec<crate::db::heals::HealRow>,
+    /// When it was last taken out of a pool, and which.
+    pub removal: Option<(crate::db::pools::RemovalRow, String)>,
     pub size: String,
     /// The self-test schedule in words.
     pub schedule: String,
@@ -467,13 +469,14 @@ pub async fn drive_page(
     })?;
     let frame = Frame::new(&state, &who, format!("{} {}", d.model, d.serial), "drives").await?;
     let drive_id = d.id;
-    let (pool, heals) = state
+    let (pool, heals, removal) = state
         .db
         .run(move |conn| -> Result<_, AppError> {
             let mut c = conn.conn();
             Ok((
                 crate::db::pools::memberships(&mut c)?.remove(&drive_id),
                 crate::db::heals::of_drive(&mut c, drive_id)?,
+                crate::db::pools::last_removal_of(&mut c, drive_id)?,
             ))
         })
         .await?;
@@ -523,6 +526,7 @@ pub async fn drive_page(
     Ok(DrivePage {
         pool,
         heals,
+        removal,
         size: super::page::human_bytes(d.size_bytes),
         schedule: schedule_words(agent),
         trends: trends(&history),

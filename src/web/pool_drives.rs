@@ -561,7 +561,12 @@ pub struct Attention {
 
 /// A drive taken out whose place is not settled yet.
 pub struct Departed {
+    pub drive_id: i64,
     pub serial: String,
+    /// In the appliance and in no pool: it can be re-qualified.
+    pub can_requalify: bool,
+    /// What its re-qualification found.
+    pub verdict: Option<String>,
     pub bay: Option<String>,
     pub reason: String,
     pub removed_at: chrono::NaiveDateTime,
@@ -640,7 +645,13 @@ impl Flow {
                     .filter(|(d, _)| d.id != r.drive_id && r.replaced_by.is_none())
                     .filter(|(d, _)| s.joining(&d.serial, "drive").is_ok())
                     .map(|(d, _)| d.serial.clone());
+                let free_here = s.drives.iter().any(|(d, _)| {
+                    d.id == r.drive_id && d.present && !s.memberships.contains_key(&d.id)
+                });
                 Departed {
+                    drive_id: r.drive_id,
+                    can_requalify: free_here,
+                    verdict: r.verdict.clone(),
                     serial: serial_of(r.drive_id).unwrap_or_default(),
                     bay: in_bay
                         .and_then(|(d, _)| place_name(d.id))
@@ -699,18 +710,18 @@ pub fn plan_requalify(
     member_of: Option<&(String, String)>,
     removal: Option<&RemovalRow>,
 ) -> Result<JobSpec, AppError> {
-    let Some(removal) = removal else {
-        return Err(AppError::Conflict(format!(
-            "drive {} was never taken out of a pool; a drive is re-qualified after it was",
-            d.serial
-        )));
-    };
     if let Some((pool, role)) = member_of {
         return Err(AppError::Conflict(format!(
             "drive {} is in pool {pool} ({role}); it is re-qualified once it is out",
             d.serial
         )));
     }
+    let Some(removal) = removal else {
+        return Err(AppError::Conflict(format!(
+            "drive {} was never taken out of a pool; a drive is re-qualified after it was",
+            d.serial
+        )));
+    };
     if !d.present {
         return Err(AppError::Conflict(format!(
             "drive {} is not in the appliance now",

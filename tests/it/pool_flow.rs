@@ -320,6 +320,50 @@ async fn a_failed_drive_is_replaced_in_its_bay(backend: Backend) {
     assert_eq!(p["state"], "clean", "{p}");
     assert!(!roles(&p).iter().any(|(s, _)| *s == old), "{p}");
 
+    // The drive taken out is re-qualified: zeroes end to end and a long
+    // self-test, as one job; it passes. A drive never taken out, or in a
+    // pool, is not.
+    let id_of = |serial: &str, drives: &Value| {
+        drives
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["serial"] == serial)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let drives = c.get("/api/v1/drives").await.json();
+    for (serial, words) in [(s(5), "is in pool r6"), (s(8), "never taken out of a pool")] {
+        let r = c
+            .post_json(
+                &format!("/api/v1/drives/{}/requalify", id_of(&serial, &drives)),
+                "{}",
+            )
+            .await;
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert!(r.text().contains(words), "{}", r.text());
+    }
+    let old_id = id_of(&old, &drives);
+    let r = c
+        .post_json(&format!("/api/v1/drives/{old_id}/requalify"), "{}")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let job = r.json()["job_id"].as_i64().unwrap();
+    rig.settle_with_clock();
+    let j = c.get(&format!("/api/v1/jobs/{job}")).await.json();
+    assert_eq!(j["state"], "succeeded", "{j}");
+    assert!(
+        j["steps"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("passed: zeroed end to end"),
+        "{j}"
+    );
+    let page = c.get(&format!("/drives/{old_id}")).await.text();
+    assert!(page.contains("Taken out of pool r6"), "{page}");
+    assert!(page.contains("it can be a spare"), "{page}");
+
     // A hot spare: md rebuilds onto it by itself when a member fails.
     let spare = s(8);
     let r = c

@@ -26,8 +26,11 @@ const MIB: u64 = 1 << 20;
 /// Zeroes are written in this many pieces, each its own command, so the
 /// job shows its progress.
 const PIECES: u64 = 50;
-/// How often the long self-test is looked at while it runs.
-const TEST_POLL: Duration = Duration::from_secs(5);
+/// How often the long self-test is looked at while it runs: soon at
+/// first, then every 30 s.
+fn test_poll(elapsed: Duration) -> Duration {
+    (elapsed / 10).clamp(Duration::from_secs(2), Duration::from_secs(30))
+}
 
 pub fn requalify(p: RequalifyPayload) -> JobSpec {
     let serial = p.drive.serial.clone();
@@ -67,7 +70,10 @@ impl Requalify {
             ctx.backend.zero_range(&p.drive, offset, length, ctx)?;
             offset += length;
             let percent = i32::try_from(offset * 100 / whole).unwrap_or(100);
-            ctx.progress(percent, &format!("{} of {} MiB zeroed", offset / MIB, whole / MIB))?;
+            ctx.progress(
+                percent,
+                &format!("{} of {} MiB zeroed", offset / MIB, whole / MIB),
+            )?;
         }
         Ok(format!(
             "drive {}: zeroes written over all {} MiB",
@@ -78,11 +84,7 @@ impl Requalify {
 
     /// Starts the long test (unless one runs) and waits for it; the
     /// reading it ends with is kept. Returns the verdict in words.
-    fn long_test(
-        &self,
-        p: &RequalifyPayload,
-        ctx: &mut StepCtx<'_>,
-    ) -> Result<String, JobError> {
+    fn long_test(&self, p: &RequalifyPayload, ctx: &mut StepCtx<'_>) -> Result<String, JobError> {
         let backend = ctx.backend;
         let (ident, dev) = (p.drive.ident.as_str(), p.drive.dev_name.as_deref());
         let before = backend.read_smart(ident, dev, ctx)?;
@@ -94,9 +96,11 @@ impl Requalify {
         }
         let started = Instant::now();
         let smart = loop {
-            std::thread::sleep(TEST_POLL);
+            std::thread::sleep(test_poll(started.elapsed()));
             if ctx.stop_requested() {
-                return Err(JobError::Refused("stopped as asked; the self-test runs on".into()));
+                return Err(JobError::Refused(
+                    "stopped as asked; the self-test runs on".into(),
+                ));
             }
             let smart = backend.read_smart(ident, dev, &mut crate::storage::NoLog)?;
             match smart.self_test_remaining_percent {

@@ -3,8 +3,9 @@
 # pulled (degraded, its bay lit); taken out and a new drive put in the same
 # bay, rebuilt onto with progress seen while md works, the LED dark once
 # clean; a hot spare taken over by md; mdadm --replace onto a free drive,
-# redundancy kept throughout; raid5 grown by one drive with its volume
-# group grown after; both pools deleted.
+# redundancy kept throughout, and the drive it replaced re-qualified
+# (zeroed, long self-test); raid5 grown by one drive with its volume group
+# grown after; both pools deleted.
 console_start '' 'smart_interval_minutes = 1'
 ses_up pool20
 pools_teardown
@@ -88,6 +89,14 @@ job_ok "r6: ${S[4]} taken out" POST /api/v1/pools/r6/replace "{\"drive\":\"${S[4
 expect_eq "r6 has no faulty member (mdadm)" "$(mdd r6 | grep -c faulty || true)" 0
 expect_eq "${S[4]}'s md superblock cleared" "$(mdadm --examine "/dev/$(sas_dev "${S[4]}")" >/dev/null 2>&1 && echo still || echo gone)" gone
 expect_eq "Slot04 lit while ${S[4]} sits in it" "$(led 4)" true
+# The drive taken out is re-qualified: zeroes end to end, then a long
+# self-test; both pass, so it can be a spare again.
+id4=$(drives -r ".[] | select(.serial == \"${S[4]}\") | .id")
+head -c 1048576 /dev/urandom | dd of="/dev/$(sas_dev "${S[4]}")" bs=1M seek=7 oflag=direct status=none
+job_ok "${S[4]} re-qualified" POST "/api/v1/drives/$id4/requalify" '{}'
+cmp -n $((20 << 20)) "/dev/$(sas_dev "${S[4]}")" /dev/zero || fail "${S[4]} is not zero end to end"
+say "ok: ${S[4]} reads as zeroes end to end"
+expect_match "${S[4]}'s verdict" "$(api_ok GET "/drives/$id4" | grep -o 'Re-qualified[^<]*')" 'passed: zeroed end to end'
 ses_ctl '{"op":"pull","enclosure":"pool20","slot":4}'
 wait_until "Slot04 dark once ${S[4]} is pulled" 60 is false led 4
 

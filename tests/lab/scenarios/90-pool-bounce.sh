@@ -13,6 +13,7 @@ wait_until "the console shows r1 clean" 60 is clean pool r1 .state
 # A mark past LVM's metadata, to read back after the bounce.
 head -c 65536 /dev/urandom >"$SCN/mark"
 dd if="$SCN/mark" of=/dev/md/r1 bs=64K seek=64 count=1 oflag=direct status=none
+uuid=$(pool r1 .uuid)
 kill "$(cat "$SCN/console/pid")"
 for _ in $(seq 1 50); do kill -0 "$(cat "$SCN/console/pid")" 2>/dev/null || break; sleep 0.2; done
 rm -rf "$LAB/bounce" && mkdir -p "$LAB/bounce"
@@ -20,7 +21,7 @@ cp -a "$SCN/console" "$LAB/bounce/console"
 cp "$SCN/mark" "$LAB/bounce/mark"
 cp /etc/mdadm/mdadm.conf "$LAB/bounce/mdadm.conf"
 printf '%s' "$TOKEN" >"$LAB/bounce/token"
-pool r1 .uuid >"$LAB/bounce/uuid"
+echo "$uuid" >"$LAB/bounce/uuid"
 echo "$SCENARIO" >"$LAB/bounce/scenario"
 touch "$LAB/bounce/ready"
 say "ok: r1 left running for the bounce, UUID $(cat "$LAB/bounce/uuid")"

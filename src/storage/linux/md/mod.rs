@@ -1501,9 +1501,9 @@ impl Arrays for LinuxBackend {
         }
         // Writing a whole range takes as long as the drive takes: an hour
         // per call at most, whatever the usual limit.
-        let mut spec = self
-            .program("blkdiscard")?
-            .args(argv::zero_range(&found.path, offset, length));
+        let mut spec =
+            self.program("blkdiscard")?
+                .args(argv::zero_range(&found.path, offset, length));
         spec.timeout = std::time::Duration::from_secs(3600);
         let out = run_logged(&spec, log)?;
         if !out.success() {
