@@ -480,7 +480,8 @@ pub fn pools(
 
     use crate::storage::NoLog;
     use crate::web::page::Frame;
-    use crate::web::pools::{ListPage, PoolPage, PoolView, views};
+    use crate::web::pool_drives::PoolPage;
+    use crate::web::pools::{ListPage, PoolView, views};
 
     if pools == 0 || rounds == 0 {
         bail!("at least one pool and one round");

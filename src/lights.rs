@@ -201,10 +201,11 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
     }
     // A bay a pool's drive was taken out of stays lit until its flow is
     // settled: the pool clean again, with the old drive gone from it.
-    let open: Vec<(String, i32)> = crate::db::pools::all_open_removals(c)?
+    let open: Vec<(String, i32, String)> = crate::db::pools::all_open_removals(c)?
         .into_iter()
-        .filter_map(|(r, _)| Some((r.enclosure?, r.slot?)))
+        .filter_map(|(r, pool)| Some((r.enclosure?, r.slot?, pool)))
         .collect();
+    let is_open = |e: &str, slot: i32| open.iter().any(|(oe, os, _)| oe == e && *os == slot);
     let settled: Vec<(Option<String>, Option<i32>)> = db_run!(c, c => pool_removals::table
         .filter(pool_removals::settled_at.is_not_null())
         .select((pool_removals::enclosure, pool_removals::slot))
@@ -221,10 +222,8 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
             .iter()
             .any(|(se, ss)| se.as_deref() == Some(e.as_str()) && *ss == Some(*slot))
     });
-    for (r, pool) in crate::db::pools::all_open_removals(c)? {
-        let (Some(e), Some(slot)) = (r.enclosure, r.slot) else {
-            continue;
-        };
+    for (e, slot, pool) in &open {
+        let (e, slot) = (e.clone(), *slot);
         let dark: Option<String> = db_run!(c, c => bays::table
             .inner_join(enclosures::table)
             .filter(enclosures::ident.eq(&e))
@@ -248,7 +247,7 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
     }
     let mut clear = Vec::new();
     for (e, l, slot) in settled_empty {
-        if open.iter().any(|(oe, os)| *oe == e && *os == slot) {
+        if is_open(&e, slot) {
             continue;
         }
         clear.extend(lit_bay(
@@ -258,7 +257,7 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
         )?);
     }
     for (e, l, slot, serial, _, model) in replaced {
-        if open.iter().any(|(oe, os)| *oe == e && *os == slot) {
+        if is_open(&e, slot) {
             continue;
         }
         clear.extend(lit_bay(

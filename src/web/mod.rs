@@ -196,7 +196,7 @@ routes! {
     GET "/pools" VIEWER => pools::list_page;
     GET "/pools/new" ADMIN => pools::new_page;
     POST "/pools" ADMIN => pools::create_form;
-    GET "/pools/{name}" VIEWER => pools::pool_page;
+    GET "/pools/{name}" VIEWER => pool_drives::pool_page;
     POST "/pools/{name}/scrub" OPERATOR => pools::scrub;
     POST "/pools/{name}/spares" OPERATOR => pool_drives::add_spare;
     POST "/pools/{name}/spares/{serial}/remove" OPERATOR => pool_drives::remove_spare;

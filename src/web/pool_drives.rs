@@ -7,15 +7,17 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, web};
+use askama::Template;
+use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::action::{Answer, Body, Outcome};
-use super::page::human_bytes;
-use super::pools::{PoolView, views};
-use super::{AppState, Identity, client_address};
+use super::page::{Frame, human_bytes};
+use super::pools::{PoolDrive, PoolView, views};
+use super::{AppState, Identity, PageError, client_address};
 use crate::db::Conn;
 use crate::db::inventory::{self, DriveRow, Place};
-use crate::db::pools::{self, RemovalRow};
+use crate::db::pools::{self, RemovalRow, ScrubRow};
 use crate::domain::health::Health;
 use crate::domain::pool::{DriveRef, MemberRole, RaidLevel};
 use crate::error::AppError;
@@ -172,6 +174,57 @@ async fn enqueue(state: &AppState, who: &Identity, req: &HttpRequest, spec: JobS
         .await
         .map(Outcome::job)
         .into()
+}
+
+// ---- the pool's page ----
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pools/page.html")]
+pub struct PoolPage {
+    pub frame: Frame,
+    pub p: PoolView,
+    /// Its scrubs, newest first.
+    pub scrubs: Vec<ScrubRow>,
+    /// What its drives need next.
+    pub flow: Flow,
+}
+
+impl PoolPage {
+    /// A repair is offered once a check has found stripes that do not
+    /// match.
+    pub fn offer_repair(&self) -> bool {
+        self.scrubs
+            .iter()
+            .find(|s| s.finished_at.is_some())
+            .is_some_and(|s| !s.repair && s.mismatches.unwrap_or(0) > 0)
+    }
+
+    /// Its hot spares as md has them (or as recorded, before md is seen).
+    pub fn spares(&self) -> Vec<&PoolDrive> {
+        self.p.drives.iter().filter(|d| d.is_spare()).collect()
+    }
+}
+
+/// `GET /pools/{name}`.
+pub async fn pool_page(
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<PoolPage, PageError> {
+    let scene = Scene::load(&state, path.into_inner()).await?;
+    let flow = Flow::of(&scene);
+    let p = scene.view;
+    let id = p.pool.id;
+    let scrubs = state
+        .db
+        .run(move |conn| -> Result<_, AppError> { Ok(pools::scrubs_of(&mut conn.conn(), id, 20)?) })
+        .await?;
+    Ok(PoolPage {
+        frame: Frame::new(&state, &who, format!("Pool {}", p.pool.name), "pools").await?,
+        p,
+        scrubs,
+        flow,
+    })
 }
 
 // ---- hot spares ----

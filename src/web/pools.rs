@@ -555,6 +555,20 @@ impl PoolView {
         }
     }
 
+    /// md is rebuilding, reshaping or scrubbing it: the page follows.
+    pub fn working(&self) -> bool {
+        self.array.as_ref().is_some_and(|a| a.progress.is_some())
+    }
+
+    /// "about 40 s left", "about 12 min left", "about 3 h 20 min left".
+    pub fn left_words(&self, seconds: &u64) -> String {
+        match *seconds {
+            s if s < 60 => format!("about {s} s left"),
+            s if s < 3600 => format!("about {} min left", s.div_ceil(60)),
+            s => format!("about {} h {} min left", s / 3600, (s % 3600) / 60),
+        }
+    }
+
     pub fn degraded(&self) -> bool {
         self.array
             .as_ref()
@@ -725,55 +739,6 @@ pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<List
     Ok(ListPage {
         frame: Frame::new(&state, &who, "Pools", "pools").await?,
         pools: load(&state, None).await?,
-    })
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "pools/page.html")]
-pub struct PoolPage {
-    pub frame: Frame,
-    pub p: PoolView,
-    /// Its scrubs, newest first.
-    pub scrubs: Vec<ScrubRow>,
-    /// What its drives need next.
-    pub flow: super::pool_drives::Flow,
-}
-
-impl PoolPage {
-    /// A repair is offered once a check has found stripes that do not
-    /// match.
-    pub fn offer_repair(&self) -> bool {
-        self.scrubs
-            .iter()
-            .find(|s| s.finished_at.is_some())
-            .is_some_and(|s| !s.repair && s.mismatches.unwrap_or(0) > 0)
-    }
-
-    /// Its hot spares as md has them (or as recorded, before md is seen).
-    pub fn spares(&self) -> Vec<&PoolDrive> {
-        self.p.drives.iter().filter(|d| d.is_spare()).collect()
-    }
-}
-
-/// `GET /pools/{name}`.
-pub async fn pool_page(
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-) -> Result<PoolPage, PageError> {
-    let scene = super::pool_drives::Scene::load(&state, path.into_inner()).await?;
-    let flow = super::pool_drives::Flow::of(&scene);
-    let p = scene.view;
-    let id = p.pool.id;
-    let scrubs = state
-        .db
-        .run(move |conn| -> Result<_, AppError> { Ok(pools::scrubs_of(&mut conn.conn(), id, 20)?) })
-        .await?;
-    Ok(PoolPage {
-        frame: Frame::new(&state, &who, format!("Pool {}", p.pool.name), "pools").await?,
-        p,
-        scrubs,
-        flow,
     })
 }
 
