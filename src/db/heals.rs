@@ -162,4 +162,31 @@ mod tests {
         );
         assert_eq!(sector_in("dev sdc, sector x"), None);
     }
+
+    /// The kernel's line (as the lab's 6.1 kernel wrote it) spoiled every
+    /// way: cut at every point, and its sector replaced by numbers that do
+    /// not fit; the parse gives the sector written there, or nothing.
+    #[test]
+    fn a_spoiled_kernel_line_gives_its_sector_or_nothing() {
+        let line = "critical medium error, dev sdi, sector 12345 op 0x0:(READ) flags 0x800 phys_seg 1 prio class 2";
+        for cut in 0..=line.len() {
+            let got = sector_in(&line[..cut]);
+            let whole = cut >= line.find(" op").unwrap();
+            match got {
+                Some(n) => assert!("12345".starts_with(&n.to_string()), "cut at {cut}: {n}"),
+                None => assert!(!whole, "cut at {cut}: the whole sector is there"),
+            }
+        }
+        for (number, want) in [
+            ("0", Some(0)),
+            ("-1", None),
+            ("18446744073709551616", None),
+            ("9e9", Some(9)),
+            ("", None),
+            (&"9".repeat(400), None),
+        ] {
+            let spoiled = line.replace("12345", number);
+            assert_eq!(sector_in(&spoiled), want, "{spoiled}");
+        }
+    }
 }

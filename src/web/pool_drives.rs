@@ -1,6 +1,7 @@
-//! A pool's drives changed from its page and the API: hot spares added and
-//! taken out, the guided replacement of a failed or failing drive, growth
-//! by more members, and deleting the pool. Each request is checked against
+//! One pool's page, with what its drives need next, and the changes made
+//! from it and the API: hot spares added and taken out, the guided
+//! replacement of a failed or failing drive, growth by more members,
+//! deleting the pool, and re-qualifying a drive taken out of it. Each request is checked against
 //! the pool as last observed and answered with its job; the job checks
 //! again against the system itself.
 

@@ -408,4 +408,17 @@ mod tests {
         }
         assert!(check_by_id(&"x".repeat(256)).is_err());
     }
+
+    #[test]
+    fn zeroes_and_a_sector_read_are_whole_argument_lists() {
+        let dev = Path::new("/dev/disk/by-id/scsi-35000c500d0c30003");
+        assert_eq!(
+            line("blkdiscard", &zero_range(dev, 1 << 20, 4 << 20)),
+            "blkdiscard --zeroout --offset 1048576 --length 4194304 /dev/disk/by-id/scsi-35000c500d0c30003"
+        );
+        assert_eq!(
+            line("dd", &read_sector(dev, 12345)),
+            "dd if=/dev/disk/by-id/scsi-35000c500d0c30003 of=/dev/null bs=512 skip=12345 count=1 iflag=direct status=none"
+        );
+    }
 }
