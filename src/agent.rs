@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use crate::config::{AgentSettings, Settings};
 use crate::db::smart as db_smart;
 use crate::db::{self, Db, inventory};
+use crate::domain::health::Health;
 use crate::domain::pool::SyncAction;
 use crate::error::AppError;
 use crate::jobs::Wake;
@@ -401,6 +402,24 @@ pub async fn run(
     tracing::info!("agent stopped");
 }
 
+/// Enqueues one of the agent's own jobs, audited as the agent with why.
+fn enqueue_as_agent(
+    c: &mut crate::db::Conn<'_>,
+    spec: &crate::jobs::JobSpec,
+    why: &str,
+) -> Result<(), AppError> {
+    crate::jobs::enqueue_audited(c, spec, crate::lights::SYSTEM_ACTOR, None, None, Some(why))?;
+    Ok(())
+}
+
+/// Whether an unfinished job holds (or a half-made change blocks) a pool.
+fn pool_busy(c: &mut crate::db::Conn<'_>, name: &str) -> Result<bool, AppError> {
+    Ok(crate::db::inventory::resource_busy(
+        c,
+        &crate::domain::resource::pool(name),
+    )?)
+}
+
 /// How often the agent looks while md is at work on an array.
 const MD_BUSY_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -423,22 +442,17 @@ pub fn reconcile_pools(db: &Db, backend: &dyn Backend) -> Result<usize, AppError
             let Some(uuid) = p.uuid.as_deref().filter(|_| p.lifecycle == "ready") else {
                 continue;
             };
-            if arrays.iter().any(|a| a.uuid.as_deref() == Some(uuid))
-                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
-            {
+            if arrays.iter().any(|a| a.uuid.as_deref() == Some(uuid)) || pool_busy(c, &p.name)? {
                 continue;
             }
             let why = format!(
                 "at the agent's start, /dev/md/{} (UUID {uuid}) was not running",
                 p.name
             );
-            crate::jobs::enqueue_audited(
+            enqueue_as_agent(
                 c,
                 &crate::jobs::kinds::assemble_pool(p.id, &p.name, uuid),
-                crate::lights::SYSTEM_ACTOR,
-                None,
-                None,
-                Some(&why),
+                &why,
             )?;
             enqueued += 1;
         }
@@ -465,7 +479,7 @@ pub fn grow_volume_groups(db: &Db) -> Result<usize, AppError> {
                 || !grown
                 || a.sync_action
                     .is_some_and(|s| !matches!(s, SyncAction::Idle | SyncAction::Frozen))
-                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
+                || pool_busy(c, &p.name)?
             {
                 continue;
             }
@@ -473,14 +487,7 @@ pub fn grow_volume_groups(db: &Db) -> Result<usize, AppError> {
                 "/dev/md/{} is {size} bytes, its volume group {} bytes",
                 p.name, vg.size_bytes
             );
-            crate::jobs::enqueue_audited(
-                c,
-                &crate::jobs::kinds::resize(p.id, &p.name),
-                crate::lights::SYSTEM_ACTOR,
-                None,
-                None,
-                Some(&why),
-            )?;
+            enqueue_as_agent(c, &crate::jobs::kinds::resize(p.id, &p.name), &why)?;
             enqueued += 1;
         }
         Ok(enqueued)
@@ -504,9 +511,7 @@ pub fn heal_sectors(db: &Db) -> Result<usize, AppError> {
             let Some(array) = p.array().filter(|a| a.is_clean()) else {
                 continue;
             };
-            if p.lifecycle != "ready"
-                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
-            {
+            if p.lifecycle != "ready" || pool_busy(c, &p.name)? {
                 continue;
             }
             for (m, d) in crate::db::pools::members(c, &[p.id])? {
@@ -515,7 +520,12 @@ pub fn heal_sectors(db: &Db) -> Result<usize, AppError> {
                     .as_deref()
                     .and_then(|dev| array.member(dev))
                     .is_some_and(|am| am.role == MemberRole::Active);
-                if m.role != "member" || !active || !d.present {
+                // A drive whose newest self-test failed is no longer
+                // healthy, and the kernel's errors are counted: any other
+                // names no sector, and its readings are not read (this runs
+                // at every look).
+                let named_any = d.health != Health::Healthy.as_str() || d.medium_errors > 0;
+                if m.role != "member" || !active || !d.present || !named_any {
                     continue;
                 }
                 let done = heals::of_drive(c, d.id)?;
@@ -549,14 +559,7 @@ pub fn heal_sectors(db: &Db) -> Result<usize, AppError> {
                             source: source.into(),
                         };
                         let why = format!("the drive's {source} named sector {lba} unreadable");
-                        crate::jobs::enqueue_audited(
-                            c,
-                            &crate::jobs::kinds::heal(payload),
-                            crate::lights::SYSTEM_ACTOR,
-                            None,
-                            None,
-                            Some(&why),
-                        )?;
+                        enqueue_as_agent(c, &crate::jobs::kinds::heal(payload), &why)?;
                         enqueued += 1;
                         break;
                     }
@@ -593,21 +596,11 @@ pub fn schedule_scrubs(db: &Db) -> Result<usize, AppError> {
             let due = from + chrono::Duration::days(i64::from(p.scrub_every_days));
             let clean =
                 p.array().and_then(|a| a.state) == Some(crate::domain::pool::ArrayState::Clean);
-            if due > now
-                || !clean
-                || crate::db::inventory::resource_busy(c, &crate::domain::resource::pool(&p.name))?
-            {
+            if due > now || !clean || pool_busy(c, &p.name)? {
                 continue;
             }
             let why = format!("due every {} day(s)", p.scrub_every_days);
-            crate::jobs::enqueue_audited(
-                c,
-                &crate::jobs::kinds::scrub(p.id, &p.name, false),
-                crate::lights::SYSTEM_ACTOR,
-                None,
-                None,
-                Some(&why),
-            )?;
+            enqueue_as_agent(c, &crate::jobs::kinds::scrub(p.id, &p.name, false), &why)?;
             enqueued += 1;
         }
         Ok(enqueued)

@@ -100,6 +100,24 @@ pub fn stale_locates(c: &mut Conn<'_>, lit_before: NaiveDateTime) -> QueryResult
     Ok(out)
 }
 
+/// A bay of a present enclosure whose fault LED is dark: its enclosure's
+/// label, and the drive in it.
+fn dark_bay(
+    c: &mut Conn<'_>,
+    enclosure: &str,
+    slot: i32,
+) -> QueryResult<Option<(String, Option<i64>)>> {
+    db_run!(c, c => bays::table
+        .inner_join(enclosures::table)
+        .filter(enclosures::ident.eq(enclosure))
+        .filter(bays::slot.eq(slot))
+        .filter(bays::fault.eq(false))
+        .filter(enclosures::present.eq(true))
+        .select((enclosures::label, bays::drive_id))
+        .first(c)
+        .optional())
+}
+
 /// Bays whose fault LED should follow the drive in them: dark bays holding
 /// a failing drive (to light), and lit bays that now hold another drive, a
 /// healthy one (to clear). A fault LED an operator lit over a healthy drive
@@ -174,17 +192,7 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
         slot,
     } in crate::db::pools::missing_members(c)?
     {
-        let dark_empty: Option<String> = db_run!(c, c => bays::table
-            .inner_join(enclosures::table)
-            .filter(enclosures::ident.eq(&e))
-            .filter(bays::slot.eq(slot))
-            .filter(bays::fault.eq(false))
-            .filter(bays::drive_id.is_null())
-            .filter(enclosures::present.eq(true))
-            .select(enclosures::label)
-            .first(c)
-            .optional())?;
-        if let Some(label) = dark_empty {
+        if let Some((label, None)) = dark_bay(c, &e, slot)? {
             light.extend(lit_bay(
                 c,
                 (e, label, slot),
@@ -224,16 +232,7 @@ pub fn fault_changes(c: &mut Conn<'_>) -> QueryResult<(Vec<LitBay>, Vec<LitBay>)
     });
     for (e, slot, pool) in &open {
         let (e, slot) = (e.clone(), *slot);
-        let dark: Option<String> = db_run!(c, c => bays::table
-            .inner_join(enclosures::table)
-            .filter(enclosures::ident.eq(&e))
-            .filter(bays::slot.eq(slot))
-            .filter(bays::fault.eq(false))
-            .filter(enclosures::present.eq(true))
-            .select(enclosures::label)
-            .first(c)
-            .optional())?;
-        if let Some(label) = dark
+        if let Some((label, _)) = dark_bay(c, &e, slot)?
             && !light
                 .iter()
                 .any(|b| b.bay.enclosure == e && i32::try_from(b.bay.slot).ok() == Some(slot))

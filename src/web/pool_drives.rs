@@ -170,11 +170,32 @@ impl Scene {
     }
 }
 
-async fn enqueue(state: &AppState, who: &Identity, req: &HttpRequest, spec: JobSpec) -> Answer {
-    super::jobs::enqueue(state, who, &client_address(req), spec, None)
-        .await
-        .map(Outcome::job)
-        .into()
+/// Checks a change against the pool named (`plan`) and answers with its
+/// job, or with why not.
+async fn act(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    name: String,
+    plan: impl FnOnce(&Scene) -> Result<JobSpec, AppError>,
+) -> Answer {
+    let planned = Scene::load(state, name).await.and_then(|s| plan(&s));
+    enqueue(state, who, req, planned).await
+}
+
+async fn enqueue(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    planned: Result<JobSpec, AppError>,
+) -> Answer {
+    match planned {
+        Ok(spec) => super::jobs::enqueue(state, who, &client_address(req), spec, None)
+            .await
+            .map(Outcome::job)
+            .into(),
+        Err(e) => Answer(Err(e)),
+    }
 }
 
 // ---- the pool's page ----
@@ -257,13 +278,10 @@ pub async fn add_spare(
     path: web::Path<String>,
     Body(body): Body<DriveBody>,
 ) -> Answer {
-    match Scene::load(&state, path.into_inner())
-        .await
-        .and_then(|s| plan_spare(&s, &body))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, path.into_inner(), |s| {
+        plan_spare(s, &body)
+    })
+    .await
 }
 
 /// Checks a spare to take out.
@@ -300,13 +318,7 @@ pub async fn remove_spare(
     path: web::Path<(String, String)>,
 ) -> Answer {
     let (name, serial) = path.into_inner();
-    match Scene::load(&state, name)
-        .await
-        .and_then(|s| plan_spare_removal(&s, &serial))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, name, |s| plan_spare_removal(s, &serial)).await
 }
 
 // ---- guided replacement ----
@@ -431,13 +443,10 @@ pub async fn replace(
     path: web::Path<String>,
     Body(body): Body<ReplaceBody>,
 ) -> Answer {
-    match Scene::load(&state, path.into_inner())
-        .await
-        .and_then(|s| plan_replace(&s, &body))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, path.into_inner(), |s| {
+        plan_replace(s, &body)
+    })
+    .await
 }
 
 // ---- growth ----
@@ -512,13 +521,10 @@ pub async fn api_grow(
     path: web::Path<String>,
     web::Json(body): web::Json<GrowBody>,
 ) -> Answer {
-    match Scene::load(&state, path.into_inner())
-        .await
-        .and_then(|s| plan_grow(&s, &body))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, path.into_inner(), |s| {
+        plan_grow(s, &body)
+    })
+    .await
 }
 
 /// `POST /pools/{name}/grow` from the page: a checkbox per free drive,
@@ -537,13 +543,10 @@ pub async fn grow_form(
         .collect();
     drives.sort();
     let body = GrowBody { drives };
-    match Scene::load(&state, path.into_inner())
-        .await
-        .and_then(|s| plan_grow(&s, &body))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, path.into_inner(), |s| {
+        plan_grow(s, &body)
+    })
+    .await
 }
 
 // ---- deleting ----
@@ -592,13 +595,10 @@ pub async fn delete(
     path: web::Path<String>,
     Body(body): Body<DeleteBody>,
 ) -> Answer {
-    match Scene::load(&state, path.into_inner())
-        .await
-        .and_then(|s| plan_delete(&s, &body))
-    {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    act(&state, &who, &req, path.into_inner(), |s| {
+        plan_delete(s, &body)
+    })
+    .await
 }
 
 // ---- the flow on the pool page ----
@@ -815,8 +815,5 @@ pub async fn requalify(
             plan_requalify(&d, member_of.as_ref(), removal.as_ref())
         })
         .await;
-    match planned {
-        Ok(spec) => enqueue(&state, &who, &req, spec).await,
-        Err(e) => Answer(Err(e)),
-    }
+    enqueue(&state, &who, &req, planned).await
 }

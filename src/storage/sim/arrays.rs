@@ -132,6 +132,27 @@ impl State {
     }
 
     /// The array (running or stopped) that lists `ident` as a member.
+    /// A drive about to lose its md superblock: refused while it is in a
+    /// running array; out of any stopped one (which lives on only in its
+    /// members' superblocks). Its ident and kernel name.
+    fn leave_stopped_arrays(&mut self, drive: &DriveRef) -> Result<(String, String), BackendError> {
+        let d = self.present(drive)?;
+        let (ident, dev) = (d.ident.clone(), dev_of(d));
+        if let Some(a) = self.holder(&ident).filter(|a| a.running) {
+            return Err(BackendError::Busy(format!(
+                "{dev} is in use: it is a member of {} ({}), which is running",
+                a.kernel, a.md_name
+            )));
+        }
+        for a in &mut self.arrays {
+            if let Some(i) = a.member(&ident) {
+                a.members.remove(i);
+            }
+        }
+        self.arrays.retain(|a| a.running || !a.members.is_empty());
+        Ok((ident, dev))
+    }
+
     fn holder(&self, ident: &str) -> Option<&SimArray> {
         self.arrays.iter().find(|a| a.member(ident).is_some())
     }
@@ -454,21 +475,7 @@ impl Arrays for SimBackend {
         let (now, speed) = self.tick();
         self.change(|state| {
             state.settle_arrays(now, speed);
-            let d = state.present(drive)?;
-            let (ident, dev) = (d.ident.clone(), dev_of(d));
-            if let Some(a) = state.holder(&ident).filter(|a| a.running) {
-                return Err(BackendError::Busy(format!(
-                    "{dev} is in use: it is a member of {} ({}), which is running",
-                    a.kernel, a.md_name
-                )));
-            }
-            // A stopped array's member loses its superblock with the rest.
-            for a in &mut state.arrays {
-                if let Some(i) = a.member(&ident) {
-                    a.members.remove(i);
-                }
-            }
-            state.arrays.retain(|a| a.running || !a.members.is_empty());
+            let (ident, dev) = state.leave_stopped_arrays(drive)?;
             match state.signatures.remove(&ident) {
                 Some(sigs) if !sigs.is_empty() => Ok(format!(
                     "erased {} signature{} from {dev}: {}",
@@ -1364,20 +1371,7 @@ impl Arrays for SimBackend {
         let (now, speed) = self.tick();
         self.change(|state| {
             state.settle_arrays(now, speed);
-            let d = state.present(drive)?;
-            let (ident, dev) = (d.ident.clone(), dev_of(d));
-            if let Some(a) = state.holder(&ident).filter(|a| a.running) {
-                return Err(BackendError::Busy(format!(
-                    "{dev} is in use: it is a member of {} ({}), which is running",
-                    a.kernel, a.md_name
-                )));
-            }
-            for a in &mut state.arrays {
-                if let Some(i) = a.member(&ident) {
-                    a.members.remove(i);
-                }
-            }
-            state.arrays.retain(|a| a.running || !a.members.is_empty());
+            let (ident, dev) = state.leave_stopped_arrays(drive)?;
             let sigs = state.signatures.entry(ident.clone()).or_default();
             let before = sigs.len();
             sigs.retain(|s| s.kind != "linux_raid_member");
