@@ -534,7 +534,7 @@ pub fn heal_sectors(db: &Db) -> Result<usize, AppError> {
                 }
                 let mut named: Vec<(u64, &str, Option<chrono::NaiveDateTime>)> = Vec::new();
                 if let Some(t) = db_smart::last_smart(c, d.id)?
-                    .and_then(|s| s.self_tests.into_iter().next())
+                    .and_then(|s| s.self_tests.into_iter().find(|t| !t.aborted))
                     .filter(|t| t.failed)
                     && let Some(lba) = t.lba
                 {
