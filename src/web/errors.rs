@@ -108,6 +108,8 @@ struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
     request_id: Option<&'a str>,
+    /// The console's page the refused form was sent from, to go back to.
+    back: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -133,6 +135,12 @@ fn title_for(status: u16) -> &'static str {
 
 /// Renders an error as a page or an htmx fragment.
 pub fn html_response(e: &AppError) -> HttpResponse {
+    html_response_back(e, None)
+}
+
+/// [`html_response`], with a link back to the page a refused form came
+/// from.
+fn html_response_back(e: &AppError, back: Option<&str>) -> HttpResponse {
     let ctx = current();
     log_if_internal(e, &ctx.id);
     let status = e.status();
@@ -150,6 +158,7 @@ pub fn html_response(e: &AppError) -> HttpResponse {
             title: title_for(status),
             message: &message,
             request_id,
+            back,
         }
         .render()
     }
@@ -192,8 +201,21 @@ pub fn respond(req: &HttpRequest, e: AppError) -> HttpResponse {
     if super::is_api_path(req.path()) {
         ApiError(e).error_response()
     } else {
-        html_response(&e)
+        html_response_back(&e, referring_page(req).as_deref())
     }
+}
+
+/// The page of this console a request was sent from (its `Referer`, when
+/// that names this host), as a path only.
+fn referring_page(req: &HttpRequest) -> Option<String> {
+    let referer = req.headers().get(header::REFERER)?.to_str().ok()?;
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    let rest = referer
+        .strip_prefix("https://")
+        .or_else(|| referer.strip_prefix("http://"))?;
+    let path = rest.strip_prefix(host)?;
+    let page = super::login::safe_next(Some(path));
+    (page == path && page != req.path()).then_some(page)
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
@@ -283,6 +305,35 @@ pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_form_links_back_to_its_own_page_only() {
+        let from = |referer: &str| {
+            let req = actix_web::test::TestRequest::post()
+                .uri("/pools/tank/delete")
+                .insert_header((header::HOST, "bay01:8080"))
+                .insert_header((header::REFERER, referer))
+                .to_http_request();
+            referring_page(&req)
+        };
+        assert_eq!(
+            from("http://bay01:8080/pools/tank").as_deref(),
+            Some("/pools/tank")
+        );
+        assert_eq!(
+            from("https://bay01:8080/pools/tank?x=1").as_deref(),
+            Some("/pools/tank?x=1")
+        );
+        assert_eq!(from("http://evil.example/pools/tank"), None);
+        assert_eq!(from("http://bay01:8080//evil.example/x"), None);
+        assert_eq!(from("http://bay01:8080.evil.example/x"), None);
+        assert_eq!(
+            from("http://bay01:8080/pools/tank/delete"),
+            None,
+            "not itself"
+        );
+        assert_eq!(from("javascript:alert(1)"), None);
+    }
 
     #[test]
     fn patterns_match_paths() {
