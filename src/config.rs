@@ -303,6 +303,11 @@ pub struct LinuxFileConfig {
     /// mdadm's configuration file, where a pool's array is recorded so it
     /// assembles at boot.
     pub mdadm_conf: Option<PathBuf>,
+    /// Where configfs is mounted (LIO's targets are under `target/`).
+    pub configfs_root: Option<PathBuf>,
+    /// targetcli's saved configuration, read when adopting targets made
+    /// by hand.
+    pub lio_saveconfig: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -429,6 +434,8 @@ pub struct LinuxSettings {
     pub dev_root: PathBuf,
     pub proc_root: PathBuf,
     pub mdadm_conf: PathBuf,
+    pub configfs_root: PathBuf,
+    pub lio_saveconfig: PathBuf,
 }
 
 /// The resolved settings every part of Baystack reads.
@@ -723,6 +730,14 @@ impl Settings {
                 .linux
                 .mdadm_conf
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MDADM_CONF)),
+            configfs_root: file
+                .linux
+                .configfs_root
+                .unwrap_or_else(|| PathBuf::from("/sys/kernel/config")),
+            lio_saveconfig: file
+                .linux
+                .lio_saveconfig
+                .unwrap_or_else(|| PathBuf::from("/etc/rtslib-fb-target/saveconfig.json")),
         };
 
         let bay_layouts = file

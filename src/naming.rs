@@ -202,12 +202,224 @@ pub fn validate_pool_name(name: &str) -> Result<(), String> {
     if name.ends_with('-') {
         return Err(format!("a pool's name does not end with '-': {name:?}"));
     }
+    if name == "baystack" {
+        return Err(
+            "a pool cannot be called \"baystack\": LVM would name its volumes' devices \
+             baystack-<volume>, which are the console's own front devices"
+                .into(),
+        );
+    }
     if name.ends_with("-journal") {
         return Err(format!(
             "a pool's name does not end with \"-journal\", which names a pool's mirrored journal: {name:?}"
         ));
     }
     Ok(())
+}
+
+/// A volume's (or a snapshot's) name: `what` is "volume" or "snapshot".
+/// It names the logical volume, the front device `baystack-<volume>`, the
+/// backstore, the target's alias and the end of its IQN, so it is kept to
+/// what every one of them accepts: 1 to 32 characters, lowercase letters,
+/// digits and '-', starting with a letter, not ending with '-', no "--"
+/// (LVM doubles a '-' in device names). No '_' and no '.': those are kept
+/// for the thin pool and for snapshots' logical volumes.
+pub fn validate_volume_name(what: &str, name: &str) -> Result<(), String> {
+    const MAX: usize = 32;
+    if name.is_empty() {
+        return Err(format!("a {what} needs a name"));
+    }
+    if name.chars().count() > MAX {
+        return Err(format!(
+            "a {what}'s name is at most {MAX} characters; {:?} has {}",
+            name.chars().take(40).collect::<String>(),
+            name.chars().count()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "a {what}'s name uses lowercase letters, digits and '-' only; {name:?} has {c:?}"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "a {what}'s name starts with a letter, not {name:?}"
+        ));
+    }
+    if name.ends_with('-') {
+        return Err(format!("a {what}'s name does not end with '-': {name:?}"));
+    }
+    if name.contains("--") {
+        return Err(format!("a {what}'s name has no \"--\": {name:?}"));
+    }
+    if what == "volume" && (name.starts_with("snapshot") || name.starts_with("pvmove")) {
+        return Err(format!(
+            "a volume's name does not start with \"snapshot\" or \"pvmove\", which LVM keeps for itself: {name:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The most bytes an iSCSI name may have (RFC 3720, 3.2.6.1).
+pub const IQN_MAX_BYTES: usize = 223;
+
+/// An iSCSI name as an initiator gives it: `iqn.YYYY-MM.reversed.domain`
+/// with an optional `:anything` after, or `eui.` and 16 hex digits, or
+/// `naa.` and 16 or 32 hex digits (RFC 3720 and 3721). Lowercase (Windows
+/// and open-iscsi both lowercase their names; LIO compares them as bytes),
+/// at most 223 bytes, of the characters stringprep leaves: letters, digits,
+/// '-', '.', ':'.
+pub fn validate_iscsi_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("an iSCSI name is needed, such as iqn.1991-05.com.microsoft:host1".into());
+    }
+    if name.len() > IQN_MAX_BYTES {
+        return Err(format!(
+            "an iSCSI name is at most {IQN_MAX_BYTES} bytes; this one has {}",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | ':')))
+    {
+        return Err(format!(
+            "an iSCSI name uses lowercase letters, digits, '-', '.' and ':' only; {:?} has {c:?}",
+            for_record(name, 64)
+        ));
+    }
+    let hex =
+        |t: &str, n: &[usize]| n.contains(&t.len()) && t.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(rest) = name.strip_prefix("eui.") {
+        return if hex(rest, &[16]) {
+            Ok(())
+        } else {
+            Err(format!(
+                "an eui. name is \"eui.\" and 16 hex digits, not {name:?}"
+            ))
+        };
+    }
+    if let Some(rest) = name.strip_prefix("naa.") {
+        return if hex(rest, &[16, 32]) {
+            Ok(())
+        } else {
+            Err(format!(
+                "an naa. name is \"naa.\" and 16 or 32 hex digits, not {name:?}"
+            ))
+        };
+    }
+    let Some(rest) = name.strip_prefix("iqn.") else {
+        return Err(format!(
+            "an iSCSI name starts with \"iqn.\", \"eui.\" or \"naa.\", not {:?}",
+            for_record(name, 64)
+        ));
+    };
+    let (date, rest) = rest.split_at(rest.len().min(7));
+    let date_ok = date.len() == 7
+        && date[..4].chars().all(|c| c.is_ascii_digit())
+        && &date[4..5] == "-"
+        && date[5..].chars().all(|c| c.is_ascii_digit())
+        && (1..=12).contains(&date[5..].parse::<u32>().unwrap_or(0));
+    if !date_ok {
+        return Err(format!(
+            "an iqn. name has a date YYYY-MM after \"iqn.\" (iqn.1991-05.com.microsoft:host1), not {:?}",
+            for_record(name, 64)
+        ));
+    }
+    let authority = rest
+        .strip_prefix('.')
+        .map(|r| r.split(':').next().unwrap_or(""));
+    match authority {
+        Some(a) if !a.is_empty() && a.split('.').all(|l| !l.is_empty()) => Ok(()),
+        _ => Err(format!(
+            "an iqn. name has a reversed domain after its date (iqn.1991-05.com.microsoft), not {:?}",
+            for_record(name, 64)
+        )),
+    }
+}
+
+/// A CHAP secret the Windows initiator accepts: 12 to 16 characters,
+/// printable ASCII with no spaces (open-iscsi and LIO accept longer, but a
+/// Windows host cannot log in with them).
+pub fn validate_chap_secret(secret: &str) -> Result<(), String> {
+    let n = secret.chars().count();
+    if !(12..=16).contains(&n) {
+        return Err(format!(
+            "a CHAP secret is 12 to 16 characters (the Windows initiator refuses others); this one has {n}"
+        ));
+    }
+    if !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "a CHAP secret uses printable characters with no spaces (letters, digits, punctuation)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A CHAP user name: 1 to 64 printable ASCII characters, no spaces.
+pub fn validate_chap_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.len() > 64 || !user.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("a CHAP user name is 1 to 64 printable characters with no spaces".into());
+    }
+    Ok(())
+}
+
+/// A size as typed: a number (decimals allowed) with a unit, MiB, GiB or TiB (powers of two; `M`, `G`, `T`,
+/// `MB`, `GB`, `TB` are read the same, since a storage form is not the
+/// place for powers of ten), rounded up to a whole MiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    const MIB: u64 = 1 << 20;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("a size is needed, such as 100 GiB".into());
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    if number.is_empty() {
+        return Err(format!(
+            "a size is a number above 0 with a unit, such as 100 GiB, not {:?}",
+            for_record(t, 40)
+        ));
+    }
+    let unit = unit.trim().to_ascii_lowercase();
+    let shift = match unit.as_str() {
+        "" => {
+            return Err(format!(
+                "a size needs a unit (MiB, GiB or TiB, powers of two), such as 100 GiB, not {:?}",
+                for_record(t, 40)
+            ));
+        }
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => {
+            return Err(format!(
+                "a size's unit is MiB, GiB or TiB, not {:?}",
+                for_record(&unit, 20)
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "a size is a number above 0 with a unit, not {:?}",
+                for_record(t, 40)
+            )
+        })?;
+    let bytes = value * (1u64 << shift) as f64;
+    if bytes > (1u64 << 60) as f64 {
+        return Err("a size is at most 1024 PiB".into());
+    }
+    Ok(((bytes as u64).div_ceil(MIB)).max(1) * MIB)
 }
 
 #[cfg(test)]
@@ -306,6 +518,184 @@ mod tests {
         ] {
             let e = validate_pool_name(bad).unwrap_err();
             assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod volume_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn volume_names() {
+        for good in ["db01", "a", "exchange-logs", "v2-a-b"] {
+            assert_eq!(validate_volume_name("volume", good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("", "needs a name"),
+            ("DB01", "lowercase letters"),
+            ("db_01", "has '_'"),
+            ("db.01", "has '.'"),
+            ("db/../x", "has '/'"),
+            ("1db", "starts with a letter"),
+            ("db-", "does not end with '-'"),
+            ("db--x", "no \"--\""),
+            ("snapshot1", "LVM keeps"),
+            ("pvmove", "LVM keeps"),
+            ("abcdefghijklmnopqrstuvwxyzabcdefg", "at most 32"),
+            ("db\u{202e}", "lowercase letters"),
+        ] {
+            let e = validate_volume_name("volume", bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        assert!(validate_volume_name("snapshot", "snapshot1").is_ok());
+        assert!(
+            validate_pool_name("baystack")
+                .unwrap_err()
+                .contains("front devices")
+        );
+    }
+
+    #[test]
+    fn initiator_names() {
+        for good in [
+            "iqn.1991-05.com.microsoft:win-host1.example.com",
+            "iqn.1993-08.org.debian:01:4a3b2c1d0e",
+            "iqn.2024-01.lab.storlab:initiator",
+            "iqn.2001-04.com.example",
+            "eui.02004567a425678d",
+            "naa.52004567ba64678d",
+        ] {
+            assert_eq!(validate_iscsi_name(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("", "is needed"),
+            ("IQN.1991-05.com.microsoft:host", "lowercase"),
+            ("iqn.1991-05.com.microsoft:Host", "lowercase"),
+            ("iqn.1991-5.com.microsoft:host", "date"),
+            ("iqn.1991-13.com.microsoft:host", "date"),
+            ("iqn.1991-05:host", "reversed domain"),
+            ("iqn.1991-05..com:host", "reversed domain"),
+            ("iqn.1991-05.com.ms:a b", "has ' '"),
+            ("iqn.1991-05.com.ms:a/b", "has '/'"),
+            ("eui.12", "16 hex"),
+            ("naa.xyz", "hex digits"),
+            ("host1", "starts with"),
+        ] {
+            let e = validate_iscsi_name(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        let long = format!("iqn.2024-01.com.example:{}", "a".repeat(200));
+        assert!(
+            validate_iscsi_name(&long)
+                .unwrap_err()
+                .contains("223 bytes")
+        );
+    }
+
+    #[test]
+    fn chap_secrets_fit_the_windows_initiator() {
+        assert!(validate_chap_secret("abcdefghijkl").is_ok());
+        assert!(validate_chap_secret("abcdefghijklmnop").is_ok());
+        assert!(
+            validate_chap_secret("short")
+                .unwrap_err()
+                .contains("12 to 16")
+        );
+        assert!(
+            validate_chap_secret("abcdefghijklmnopq")
+                .unwrap_err()
+                .contains("has 17")
+        );
+        assert!(
+            validate_chap_secret("abcdef ghijkl")
+                .unwrap_err()
+                .contains("no spaces")
+        );
+        assert!(validate_chap_user("host1").is_ok());
+        assert!(validate_chap_user("a b").is_err());
+        assert!(validate_chap_user("").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        const MIB: u64 = 1 << 20;
+        for (text, bytes) in [
+            ("100 GiB", 100 << 30),
+            ("100GiB", 100 << 30),
+            ("1.5 TiB", 3 << 39),
+            ("512m", 512 * MIB),
+            ("2 G", 2 << 30),
+            ("0.1 MiB", MIB),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text}");
+        }
+        for (bad, says) in [
+            ("", "is needed"),
+            ("100", "needs a unit"),
+            ("0", "needs a unit"),
+            ("10 PB", "unit is"),
+            ("1e3 GiB", "unit is"),
+            ("-5 GiB", "number above 0"),
+            ("0 GiB", "above 0"),
+            ("1.2.3 GiB", "above 0"),
+            ("99999999 TiB", "at most"),
+        ] {
+            let e = parse_size(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    fn volume_name() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9-]{0,31}"
+    }
+
+    fn domain() -> impl Strategy<Value = String> {
+        proptest::collection::vec("[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", 2..5)
+            .prop_map(|l| l.join("."))
+    }
+
+    proptest! {
+        /// Any volume name and naming authority the console accepts make a
+        /// valid IQN, and two different volumes never share one.
+        #[test]
+        fn accepted_names_give_valid_unique_iqns(
+            a in volume_name(), b in volume_name(), domain in domain(),
+            host in "[a-z]([a-z0-9-]{0,20}[a-z0-9])?", year in 1985u32..2026, month in 1u32..13,
+        ) {
+            let date = format!("{year}-{month:02}");
+            prop_assume!(validate_domain(&domain).is_ok());
+            prop_assume!(validate_hostname(&host).is_ok());
+            for v in [&a, &b] {
+                if validate_volume_name("volume", v).is_ok() {
+                    let iqn = target_iqn(&domain, &date, &host, v);
+                    prop_assert_eq!(validate_iscsi_name(&iqn), Ok(()), "{}", iqn);
+                    prop_assert!(iqn.len() <= IQN_MAX_BYTES);
+                }
+            }
+            if a != b && validate_volume_name("volume", &a).is_ok() && validate_volume_name("volume", &b).is_ok() {
+                prop_assert_ne!(target_iqn(&domain, &date, &host, &a), target_iqn(&domain, &date, &host, &b));
+            }
+        }
+
+        /// A rejected name is rejected with the rule it breaks, in words.
+        #[test]
+        fn rejected_names_say_the_rule(name in "\\PC{0,40}") {
+            if let Err(e) = validate_volume_name("volume", &name) {
+                prop_assert!(e.starts_with("a volume"), "{}", e);
+                let rule = ["needs a name", "at most 32", "uses lowercase", "starts with",
+                    "does not end", "has no", "does not start"];
+                prop_assert!(rule.iter().any(|r| e.contains(r)), "{}", e);
+            } else {
+                prop_assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            }
+        }
+
+        /// A size typed with a unit is that many MiB, rounded up.
+        #[test]
+        fn sizes_round_up_to_mib(n in 1u64..100_000, unit in prop::sample::select(vec![("MiB", 20u32), ("GiB", 30), ("TiB", 40)])) {
+            prop_assert_eq!(parse_size(&format!("{n} {}", unit.0)), Ok(n << unit.1));
         }
     }
 }

@@ -9,6 +9,8 @@ pub mod enclosure;
 pub mod health;
 pub mod pool;
 pub mod resource;
+pub mod target;
+pub mod volume;
 
 pub use drive::*;
 pub use enclosure::*;

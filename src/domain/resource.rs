@@ -15,3 +15,13 @@ pub fn drive(ident: &str) -> String {
 pub fn pool(name: &str) -> String {
     format!("pool:{name}")
 }
+
+/// A volume: `volume:<name>`.
+pub fn volume(name: &str) -> String {
+    format!("volume:{name}")
+}
+
+/// A volume's target: `target:<volume>`.
+pub fn target(volume: &str) -> String {
+    format!("target:{volume}")
+}

@@ -6,7 +6,11 @@ pub mod linux;
 pub mod sim;
 
 use crate::config::BackendKind;
-use crate::domain::pool::{Array, ArraySpec, DriveRef, SyncAction, SyncWindow, VolumeGroup};
+use crate::domain::pool::{
+    Array, ArraySpec, DriveRef, LogicalVolume, SyncAction, SyncWindow, VolumeGroup,
+};
+use crate::domain::target::{Lio, TargetSpec};
+use crate::domain::volume::FrontDevice;
 use crate::domain::{BayAddr, Inventory, KernelLog, Led, SelfTestKind, Smart};
 
 /// What went wrong in an engine, by kind: whether anything was changed
@@ -67,7 +71,7 @@ impl CommandLog for NoLog {
 /// the async executor. Changing methods are called only by jobs, and are
 /// idempotent: asked to make something so that already is, they say so and
 /// succeed.
-pub trait Backend: Drives + Enclosures + Arrays + Volumes + Send + Sync {
+pub trait Backend: Drives + Enclosures + Arrays + Volumes + Targets + Send + Sync {
     fn kind(&self) -> BackendKind;
 
     /// Enclosures, bays and drives with their SMART data as they are now.
@@ -360,8 +364,11 @@ pub trait Arrays {
     }
 }
 
-/// LVM: a pool's volume group now; its logical volumes with the volumes
-/// issue.
+/// LVM and device-mapper: a pool's volume group, the logical volumes in
+/// it (volumes, their thin pool, snapshots), and each volume's front
+/// device (`baystack-<volume>`, a linear map over its logical volume).
+/// `vg` is a pool's name and `lv` a logical volume's, validated before
+/// they reach here.
 pub trait Volumes {
     /// Every volume group.
     fn volume_groups(&self, log: &mut dyn CommandLog) -> Result<Vec<VolumeGroup>, BackendError> {
@@ -397,5 +404,161 @@ pub trait Volumes {
     ) -> Result<String, BackendError> {
         let _ = (name, log);
         not_built("removing a volume group")
+    }
+    /// Every logical volume of volume group `vg`, hidden ones too.
+    fn logical_volumes(
+        &self,
+        vg: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<Vec<LogicalVolume>, BackendError> {
+        let _ = (vg, log);
+        not_built("reading logical volumes")
+    }
+
+    /// Makes the thin pool [`crate::domain::volume::THIN_POOL`] in `vg`,
+    /// `size_bytes` of data with `metadata_bytes` of metadata.
+    fn create_thin_pool(
+        &self,
+        vg: &str,
+        size_bytes: u64,
+        metadata_bytes: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, size_bytes, metadata_bytes, log);
+        not_built("creating a thin pool")
+    }
+
+    /// Makes logical volume `lv` of `size_bytes` (rounded up to whole
+    /// extents): thick, or thin in the thin pool. Active once made.
+    fn create_volume(
+        &self,
+        vg: &str,
+        lv: &str,
+        size_bytes: u64,
+        thin: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, lv, size_bytes, thin, log);
+        not_built("creating a logical volume")
+    }
+
+    /// Grows logical volume `lv` (a volume or the thin pool) to
+    /// `size_bytes`, online. Never shrinks: a smaller size is refused.
+    fn resize_volume(
+        &self,
+        vg: &str,
+        lv: &str,
+        size_bytes: u64,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, lv, size_bytes, log);
+        not_built("resizing a logical volume")
+    }
+
+    /// Removes logical volume `lv`; a volume that is not there is already
+    /// removed.
+    fn remove_volume(
+        &self,
+        vg: &str,
+        lv: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, lv, log);
+        not_built("removing a logical volume")
+    }
+
+    /// Makes `new_lv`, a thin snapshot of thin volume `origin`; `active`
+    /// makes it active (LVM leaves a thin snapshot inactive otherwise).
+    fn snapshot_volume(
+        &self,
+        vg: &str,
+        origin: &str,
+        new_lv: &str,
+        active: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, origin, new_lv, active, log);
+        not_built("snapshotting a logical volume")
+    }
+
+    /// Renames logical volume `from` to `to`.
+    fn rename_volume(
+        &self,
+        vg: &str,
+        from: &str,
+        to: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, from, to, log);
+        not_built("renaming a logical volume")
+    }
+
+    /// Every Baystack front device device-mapper has (`baystack-*`).
+    fn front_devices(&self, log: &mut dyn CommandLog) -> Result<Vec<FrontDevice>, BackendError> {
+        let _ = log;
+        not_built("reading front devices")
+    }
+
+    /// Makes volume `volume`'s front device map all of logical volume
+    /// `vg/volume`: creates it, or loads the new size or backing into it
+    /// (suspending it for a moment, I/O held, nothing dropped); says so and
+    /// changes nothing when it already does.
+    fn set_front_device(
+        &self,
+        vg: &str,
+        volume: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (vg, volume, log);
+        not_built("setting up a front device")
+    }
+
+    /// Removes volume `volume`'s front device (refused while it is open).
+    fn remove_front_device(
+        &self,
+        volume: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (volume, log);
+        not_built("removing a front device")
+    }
+}
+
+/// LIO's iSCSI targets, through configfs written directly (as rtslib does;
+/// never targetcli at run time). Writing a CHAP secret is never logged and
+/// never in what a method returns.
+pub trait Targets {
+    /// LIO as it is now: targets with their sessions, backstores, other
+    /// fabrics' targets.
+    fn lio(&self, log: &mut dyn CommandLog) -> Result<Lio, BackendError> {
+        let _ = log;
+        not_built("reading LIO's targets")
+    }
+
+    /// Makes one target as `spec` says: creates what is missing (the
+    /// backstore first, its persistent reservations restored from LIO's
+    /// `pr` directory), repairs what differs, and writes nothing at all
+    /// where the kernel already agrees, so a live session stays. Returns
+    /// each change in words (no secret in them); none when all was right.
+    fn apply_target(
+        &self,
+        spec: &TargetSpec,
+        log: &mut dyn CommandLog,
+    ) -> Result<Vec<String>, BackendError> {
+        let _ = (spec, log);
+        not_built("exporting a volume")
+    }
+
+    /// Removes target `iqn` (its ACLs, LUN, portals, TPG) and then its
+    /// backstore `backstore`; LIO's saved reservations are kept. What is
+    /// already gone is already removed.
+    fn remove_target(
+        &self,
+        iqn: &str,
+        backstore: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let _ = (iqn, backstore, log);
+        not_built("unexporting a volume")
     }
 }

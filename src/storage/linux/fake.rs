@@ -148,6 +148,8 @@ impl Machine {
             dev_root: root.join("dev"),
             proc_root: root.join("proc"),
             mdadm_conf: root.join("etc/mdadm.conf"),
+            configfs_root: root.join("config"),
+            lio_saveconfig: root.join("etc/rtslib-fb-target/saveconfig.json"),
         };
         let m = Machine {
             backend: LinuxBackend::new(&settings, Arc::new(ManualClock::new())),

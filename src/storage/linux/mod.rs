@@ -493,6 +493,8 @@ fn by_id_names(dev_root: &Path) -> std::collections::HashMap<String, String> {
     best
 }
 
+impl super::Targets for LinuxBackend {}
+
 impl Backend for LinuxBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Linux
@@ -614,6 +616,8 @@ mod tests {
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
             mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
+            configfs_root: PathBuf::from("/sys/kernel/config"),
+            lio_saveconfig: PathBuf::from("/etc/rtslib-fb-target/saveconfig.json"),
         };
         let v = check_tool(&TOOLS[0], &settings);
         assert_eq!(
@@ -638,6 +642,8 @@ mod tests {
             dev_root: PathBuf::from("/dev"),
             proc_root: PathBuf::from("/proc"),
             mdadm_conf: PathBuf::from("/etc/mdadm/mdadm.conf"),
+            configfs_root: PathBuf::from("/sys/kernel/config"),
+            lio_saveconfig: PathBuf::from("/etc/rtslib-fb-target/saveconfig.json"),
         };
         assert_eq!(
             check_tool(&TOOLS[0], &settings),

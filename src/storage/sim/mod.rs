@@ -417,6 +417,8 @@ fn save(path: &Path, state: &State) -> Result<(), BackendError> {
     std::fs::rename(&tmp, path).map_err(fail)
 }
 
+impl super::Targets for SimBackend {}
+
 impl Backend for SimBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Sim
