@@ -46,6 +46,41 @@ fn read_pools(
     read
 }
 
+/// What the observer reads of volumes and targets: each volume group's
+/// logical volumes, the front devices, and LIO.
+struct VolumesSeen {
+    lvs: Vec<(String, Vec<crate::domain::pool::LogicalVolume>)>,
+    fronts: Vec<crate::domain::volume::FrontDevice>,
+    lio: Option<crate::domain::target::Lio>,
+}
+
+fn read_volumes(backend: &dyn Backend, vgs: &[crate::domain::pool::VolumeGroup]) -> VolumesSeen {
+    let mut log = crate::storage::NoLog;
+    let quiet = |what: &str, e: &BackendError| match e {
+        BackendError::NotBuilt(msg) => tracing::debug!("observer: {msg}"),
+        e => tracing::warn!("observer: {what} could not be read: {e}"),
+    };
+    let lvs = vgs
+        .iter()
+        .filter_map(|v| match backend.logical_volumes(&v.name, &mut log) {
+            Ok(l) => Some((v.name.clone(), l)),
+            Err(e) => {
+                quiet(&format!("the logical volumes of {}", v.name), &e);
+                None
+            }
+        })
+        .collect();
+    let fronts = backend.front_devices(&mut log).unwrap_or_else(|e| {
+        quiet("the front devices", &e);
+        Vec::new()
+    });
+    let lio = backend
+        .lio(&mut log)
+        .map_err(|e| quiet("LIO's targets", &e))
+        .ok();
+    VolumesSeen { lvs, fronts, lio }
+}
+
 /// Returns whether md is at work on an array (a rebuild, a reshape, a
 /// scrub): the agent then looks more often.
 pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<bool, AppError> {
@@ -55,6 +90,10 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<bool, AppError> {
     let pools_seen_at = db::now();
     let pools = read_pools(backend);
     let log = read_kernel_log(db, backend);
+    let volumes = pools
+        .as_ref()
+        .ok()
+        .map(|(_, vgs)| read_volumes(backend, vgs));
     let mut conn = db.get()?;
     let counted = conn.write(|c| -> Result<usize, AppError> {
         let now = db::now();
@@ -81,6 +120,16 @@ pub fn observe_once(db: &Db, backend: &dyn Backend) -> Result<bool, AppError> {
         db_smart::refresh_health(c, &counted)?;
         if let Ok((arrays, vgs)) = &pools {
             crate::db::pools::record_observation(c, arrays, vgs, now)?;
+            if let Some(seen) = &volumes {
+                for p in crate::db::pools::list(c)? {
+                    if let Some((_, lvs)) = seen.lvs.iter().find(|(vg, _)| *vg == p.name) {
+                        crate::db::volumes::record_observation(c, p.id, lvs, &seen.fronts, now)?;
+                    }
+                }
+                if let Some(lio) = &seen.lio {
+                    crate::db::volumes::record_lio(c, lio, now)?;
+                }
+            }
             for (pool, found) in crate::db::pools::finish_scrubs(c, arrays, pools_seen_at)? {
                 match found {
                     Some(n) if n > 0 => {
@@ -325,6 +374,18 @@ pub async fn run(
             Ok(Err(e)) => tracing::warn!("reconciling the pools failed: {e}"),
             Err(e) => tracing::error!("pool reconcile task failed: {e}"),
         }
+        let db2 = db.clone();
+        match tokio::task::spawn_blocking(move || reconcile_targets(&db2, "the agent started"))
+            .await
+        {
+            Ok(Ok(Some(id))) => {
+                tracing::info!("volumes and targets: reconcile enqueued as job {id}");
+                wake.notify();
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!("reconciling the targets failed: {e}"),
+            Err(e) => tracing::error!("target reconcile task failed: {e}"),
+        }
     }
     tracing::info!(
         "agent {} started: {} backend, {} job workers, observing every {}s",
@@ -410,6 +471,43 @@ fn enqueue_as_agent(
 ) -> Result<(), AppError> {
     crate::jobs::enqueue_audited(c, spec, crate::lights::SYSTEM_ACTOR, None, None, Some(why))?;
     Ok(())
+}
+
+/// Enqueues `lio.reconcile` as the agent, with `why`, when there is any
+/// volume: it holds every volume's and target's key and every pool's that
+/// has volumes, so it runs after those pools' assembly. Returns its id.
+pub fn reconcile_targets(db: &Db, why: &str) -> Result<Option<i64>, AppError> {
+    let mut conn = db.get()?;
+    conn.write(|c| -> Result<Option<i64>, AppError> {
+        let Some(spec) = reconcile_job(c)? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::jobs::enqueue_audited(
+            c,
+            &spec,
+            crate::lights::SYSTEM_ACTOR,
+            None,
+            None,
+            Some(why),
+        )?))
+    })
+}
+
+/// The reconcile job for what is recorded now; `None` when no volume is.
+pub fn reconcile_job(
+    c: &mut crate::db::Conn<'_>,
+) -> Result<Option<crate::jobs::JobSpec>, AppError> {
+    let vols = crate::db::volumes::list(c)?;
+    if vols.is_empty() {
+        return Ok(None);
+    }
+    let pools: Vec<String> = crate::db::pools::list(c)?
+        .into_iter()
+        .filter(|p| vols.iter().any(|v| v.pool_id == p.id))
+        .map(|p| p.name)
+        .collect();
+    let names: Vec<String> = vols.into_iter().map(|v| v.name).collect();
+    Ok(Some(crate::jobs::kinds::reconcile(&pools, &names)))
 }
 
 /// Whether an unfinished job holds (or a half-made change blocks) a pool.

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod heals;
 pub mod inventory;
 pub mod pools;
+pub mod volumes;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;

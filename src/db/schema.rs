@@ -186,6 +186,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     pool_removals,
     scrubs,
     sector_heals,
+    volumes,
+    snapshots,
+    targets,
+    target_initiators,
+    lio_view,
 );
 
 diesel::table! {
@@ -316,6 +321,7 @@ diesel::table! {
         observed -> Nullable<Text>,
         vg -> Nullable<Text>,
         observed_at -> Nullable<Timestamp>,
+        thin -> Nullable<Text>,
     }
 }
 
@@ -372,6 +378,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    volumes (id) {
+        id -> BigInt,
+        name -> Text,
+        pool_id -> BigInt,
+        lv -> Text,
+        thin -> Bool,
+        size_bytes -> BigInt,
+        serial -> Text,
+        wwn -> Text,
+        lifecycle -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        observed -> Nullable<Text>,
+        front -> Nullable<Text>,
+        observed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    snapshots (id) {
+        id -> BigInt,
+        volume_id -> BigInt,
+        name -> Text,
+        lifecycle -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    targets (volume_id) {
+        volume_id -> BigInt,
+        iqn -> Text,
+        alias -> Text,
+        backstore -> Text,
+        device -> Text,
+        portals -> Text,
+        open_access -> Bool,
+        chap_user -> Nullable<Text>,
+        chap_secret -> Nullable<Text>,
+        mutual_user -> Nullable<Text>,
+        mutual_secret -> Nullable<Text>,
+        lifecycle -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        sessions -> Nullable<Text>,
+        observed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    lio_view (id) {
+        id -> BigInt,
+        observed -> Text,
+        observed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    target_initiators (volume_id, iqn) {
+        volume_id -> BigInt,
+        iqn -> Text,
+    }
+}
+
+diesel::joinable!(volumes -> pools (pool_id));
+diesel::joinable!(snapshots -> volumes (volume_id));
+diesel::joinable!(targets -> volumes (volume_id));
+diesel::joinable!(target_initiators -> targets (volume_id));
 diesel::joinable!(pool_members -> pools (pool_id));
 diesel::joinable!(pool_members -> drives (drive_id));
 diesel::joinable!(scrubs -> pools (pool_id));

@@ -162,6 +162,23 @@ impl StepCtx<'_> {
             .map_err(|_| JobError::LeaseLost)
     }
 
+    /// Reads what a step needs from the database (what an administrator
+    /// asked for, a CHAP secret that must not be in the job's payload), in
+    /// a transaction fenced by the job's lease.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Conn<'_>) -> diesel::QueryResult<T>,
+    ) -> Result<T, JobError> {
+        self.runner
+            .fenced(self.held, |c, _| f(c))
+            .map_err(|e| match e {
+                RunError::LeaseLost => JobError::LeaseLost,
+                RunError::Db(e) => {
+                    JobError::Refused(format!("the database could not be read: {e}"))
+                }
+            })
+    }
+
     /// Database writes that commit in the same transaction that marks this
     /// step done, so a step's effect and its completion are one.
     pub fn commit_with_step(

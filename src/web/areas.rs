@@ -30,24 +30,6 @@ async fn not_built(
     })
 }
 
-pub async fn volumes(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(
-        &state,
-        &who,
-        "volumes",
-        "Volumes",
-        &["Thick and thin volumes in a pool, online resize, snapshots."],
-    )
-    .await
-}
-
-pub async fn targets(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
-    not_built(&state, &who, "targets", "Targets", &[
-        "One LIO iSCSI target per volume, named so that an initiator's list says which volume it is.",
-        "Initiator ACLs and CHAP per target.",
-    ]).await
-}
-
 pub async fn replication(state: web::Data<AppState>, who: Identity) -> Result<NotBuilt, PageError> {
     not_built(
         &state,

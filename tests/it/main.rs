@@ -20,3 +20,4 @@ mod setup;
 mod support;
 mod tokens;
 mod torture;
+mod volume_flow;

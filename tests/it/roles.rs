@@ -27,6 +27,7 @@ fn concrete(path: &str) -> String {
     path.replace("{file}", "baystack.css")
         .replace("{name}", "nobody")
         .replace("{id}", "999999")
+        .replace("{snap}", "nobody")
 }
 
 /// How the gate refuses: 403 for a role that is too low; for nobody

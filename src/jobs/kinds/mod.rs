@@ -10,6 +10,8 @@ mod drive;
 mod noop;
 mod pool;
 mod requalify;
+mod target;
+mod volume;
 
 pub use bay::{BAY_FAULT, BAY_LOCATE, LedPayload, bay_led, locate};
 pub use drive::{
@@ -26,6 +28,22 @@ pub use pool::{
 };
 
 pub use requalify::{Requalify, RequalifyPayload, requalify};
+pub use target::{
+    Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport, UnexportPayload,
+    export, reconcile, unexport,
+};
+pub use volume::{
+    RollBack, SnapshotCreate, SnapshotDelete, SnapshotPayload, VolumeCreate, VolumeCreatePayload,
+    VolumeDelete, VolumeDeletePayload, VolumeResize, VolumeResizePayload, delete_snapshot,
+    rollback, snapshot,
+};
+
+/// The job that creates a volume.
+pub use volume::create as create_volume;
+/// The job that deletes a volume.
+pub use volume::delete as delete_volume;
+/// The job that grows a volume.
+pub use volume::resize as resize_volume;
 
 /// The job that creates a pool.
 pub use pool::create as create_pool;
@@ -150,6 +168,15 @@ pub static KINDS: &[&dyn JobKind] = &[
     &PoolAssemble,
     &PoolHeal,
     &Requalify,
+    &VolumeCreate,
+    &VolumeResize,
+    &VolumeDelete,
+    &SnapshotCreate,
+    &SnapshotDelete,
+    &RollBack,
+    &TargetExport,
+    &TargetUnexport,
+    &Reconcile,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {

@@ -1256,11 +1256,12 @@ impl Arrays for SimBackend {
             if let Some(vg) = state
                 .volume_groups
                 .iter()
-                .find(|v| v.array_uuid == uuid && v.lv_count > 0)
+                .find(|v| v.array_uuid == uuid && v.lv_count() > 0)
             {
                 return Err(BackendError::Busy(format!(
                     "{kernel} is in use: volume group {} on it has {} active logical volumes",
-                    vg.name, vg.lv_count
+                    vg.name,
+                    vg.lv_count()
                 )));
             }
             let journal = format!("md:{name}");

@@ -7,6 +7,7 @@ mod drives;
 mod enclosures;
 mod generate;
 mod md;
+mod targets;
 mod volumes;
 
 #[cfg(test)]
@@ -63,6 +64,12 @@ struct State {
     mdadm_conf: Vec<arrays::ConfLine>,
     #[serde(default)]
     volume_groups: Vec<volumes::SimVolumeGroup>,
+    /// Front devices (`baystack-<volume>`).
+    #[serde(default)]
+    fronts: Vec<volumes::SimFront>,
+    /// LIO: backstores and iSCSI targets with their sessions.
+    #[serde(default)]
+    lio: targets::SimLio,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -222,6 +229,8 @@ impl SimBackend {
                     arrays_created: 0,
                     mdadm_conf: Vec::new(),
                     volume_groups: Vec::new(),
+                    fronts: Vec::new(),
+                    lio: Default::default(),
                 };
                 save(&path, &s)?;
             }
@@ -416,8 +425,6 @@ fn save(path: &Path, state: &State) -> Result<(), BackendError> {
     std::fs::write(&tmp, bytes).map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)
 }
-
-impl super::Targets for SimBackend {}
 
 impl Backend for SimBackend {
     fn kind(&self) -> BackendKind {

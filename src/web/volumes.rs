@@ -1,0 +1,1057 @@
+//! Volumes and their targets: the list, one volume's page (resize,
+//! snapshots, export, delete), the targets with what a client types, and
+//! the same through the API. Every change is recorded with its job in one
+//! transaction; the agent's job makes it true in the kernel.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::action::{Answer, Body, Outcome};
+use super::page::Frame;
+use super::{ApiError, AppState, Identity, PageError, client_address};
+use crate::db::Conn;
+use crate::db::pools::{self, PoolRow};
+use crate::db::volumes::{self, SeenSession, SnapshotRow, TargetRow, VolumeRow};
+use crate::domain::pool::LogicalVolume;
+use crate::domain::target::{Chap, Portal, Secret, naa_wwn};
+use crate::domain::volume::{ThinFullness, size_words, snapshot_lv};
+use crate::error::AppError;
+use crate::jobs::{self, JobSpec, kinds};
+use crate::naming;
+
+// ---- input -----------------------------------------------------------
+
+/// A size as the API takes it: bytes, or a string with a unit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SizeInput {
+    Bytes(u64),
+    Text(String),
+}
+
+impl Default for SizeInput {
+    fn default() -> Self {
+        SizeInput::Text(String::new())
+    }
+}
+
+impl SizeInput {
+    fn bytes(&self) -> Result<u64, AppError> {
+        match self {
+            SizeInput::Bytes(0) => Err(AppError::invalid("size", "a size must be above 0")),
+            SizeInput::Bytes(n) => Ok(*n),
+            SizeInput::Text(t) => naming::parse_size(t).map_err(|e| AppError::invalid("size", e)),
+        }
+    }
+}
+
+/// `POST /api/v1/volumes`: `{"name","pool","size","thin"?}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateBody {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub pool: String,
+    #[serde(default)]
+    pub size: SizeInput,
+    /// A form's checkbox sends "on"; the API a boolean.
+    #[serde(default, deserialize_with = "flag")]
+    pub thin: bool,
+}
+
+/// A boolean from JSON, or a form's checkbox ("on", "true", "1").
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(match Flag::deserialize(d)? {
+        Flag::Bool(b) => b,
+        Flag::Text(t) => matches!(t.as_str(), "on" | "true" | "1" | "yes"),
+    })
+}
+
+/// `POST /api/v1/volumes/{name}/resize`: `{"size"}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ResizeBody {
+    #[serde(default)]
+    pub size: SizeInput,
+}
+
+/// `POST /api/v1/volumes/{name}/snapshots`: `{"name"}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SnapshotBody {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A CHAP user and secret as sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChapBody {
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub secret: String,
+}
+
+/// `POST /api/v1/volumes/{name}/export`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportBody {
+    #[serde(default)]
+    pub initiators: Vec<String>,
+    /// Any initiator may log in: asked for explicitly, never by leaving
+    /// the list empty.
+    #[serde(default)]
+    pub open: bool,
+    pub chap: Option<ChapBody>,
+    pub mutual_chap: Option<ChapBody>,
+}
+
+/// The export form: initiators one per line, CHAP in four fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExportForm {
+    #[serde(default)]
+    pub initiators: String,
+    #[serde(default, deserialize_with = "flag")]
+    pub open: bool,
+    #[serde(default)]
+    pub chap_user: String,
+    #[serde(default)]
+    pub chap_secret: String,
+    #[serde(default)]
+    pub mutual_user: String,
+    #[serde(default)]
+    pub mutual_secret: String,
+}
+
+impl ExportForm {
+    fn body(self) -> ExportBody {
+        let chap = |user: String, secret: String| {
+            (!user.trim().is_empty() || !secret.is_empty()).then(|| ChapBody {
+                user: user.trim().into(),
+                secret,
+            })
+        };
+        ExportBody {
+            initiators: self
+                .initiators
+                .split(['\n', ',', ' '])
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            open: self.open,
+            chap: chap(self.chap_user, self.chap_secret),
+            mutual_chap: chap(self.mutual_user, self.mutual_secret),
+        }
+    }
+}
+
+/// Deleting an exported volume: its name typed again.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    pub confirm: String,
+}
+
+fn chap_of(field: &'static str, c: &Option<ChapBody>) -> Result<Option<Chap>, AppError> {
+    let Some(c) = c else { return Ok(None) };
+    naming::validate_chap_user(&c.user).map_err(|e| AppError::invalid(field, e))?;
+    naming::validate_chap_secret(&c.secret).map_err(|e| AppError::invalid(field, e))?;
+    Ok(Some(Chap {
+        user: c.user.clone(),
+        secret: Secret::new(c.secret.clone()),
+    }))
+}
+
+/// An export's initiators (none: open access), CHAP and mutual CHAP.
+type Access = (Vec<String>, Option<Chap>, Option<Chap>);
+
+/// The initiators and CHAP of an export, checked; refused in words.
+fn check_export(b: &ExportBody) -> Result<Access, AppError> {
+    let mut initiators = Vec::new();
+    for i in &b.initiators {
+        naming::validate_iscsi_name(i).map_err(|e| AppError::invalid("initiators", e))?;
+        if !initiators.contains(i) {
+            initiators.push(i.clone());
+        }
+    }
+    match (initiators.is_empty(), b.open) {
+        (true, false) => {
+            return Err(AppError::invalid(
+                "initiators",
+                "name at least one initiator allowed to log in, or ask for open access \
+                 (any initiator that finds the target) explicitly",
+            ));
+        }
+        (false, true) => {
+            return Err(AppError::invalid(
+                "initiators",
+                "open access lets any initiator in: name initiators, or ask for open access, not both",
+            ));
+        }
+        _ => {}
+    }
+    let chap = chap_of("chap", &b.chap)?;
+    let mutual = chap_of("mutual_chap", &b.mutual_chap)?;
+    if mutual.is_some() && chap.is_none() {
+        return Err(AppError::invalid(
+            "mutual_chap",
+            "mutual CHAP needs CHAP too: the initiator proves itself first",
+        ));
+    }
+    if let (Some(c), Some(m)) = (&chap, &mutual)
+        && c.secret == m.secret
+    {
+        return Err(AppError::invalid(
+            "mutual_chap",
+            "the mutual CHAP secret must differ from the CHAP secret (initiators refuse the same one)",
+        ));
+    }
+    Ok((initiators, chap, mutual))
+}
+
+// ---- reading -----------------------------------------------------------
+
+/// One volume as pages and the API show it.
+pub struct VolumeView {
+    pub v: VolumeRow,
+    pub pool: String,
+    pub lv: Option<LogicalVolume>,
+    pub snapshots: Vec<SnapshotRow>,
+    pub target: Option<TargetView>,
+}
+
+/// A volume's target, without its secrets.
+pub struct TargetView {
+    pub iqn: String,
+    pub alias: String,
+    pub portals: Vec<Portal>,
+    pub open: bool,
+    pub initiators: Vec<String>,
+    pub chap_user: Option<String>,
+    pub mutual_user: Option<String>,
+    pub lifecycle: String,
+    pub sessions: Vec<SeenSession>,
+}
+
+impl TargetView {
+    fn of(t: &TargetRow, initiators: Vec<String>) -> Self {
+        TargetView {
+            iqn: t.iqn.clone(),
+            alias: t.alias.clone(),
+            portals: t.portals(),
+            open: t.open_access,
+            initiators,
+            chap_user: t.chap_user.clone(),
+            mutual_user: t.mutual_user.clone(),
+            lifecycle: t.lifecycle.clone(),
+            sessions: t.sessions(),
+        }
+    }
+}
+
+impl VolumeView {
+    pub fn size(&self) -> String {
+        size_words(u64::try_from(self.v.size_bytes).unwrap_or(0))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        if self.v.thin { "thin" } else { "thick" }
+    }
+
+    /// How much of a thin volume is written, in words.
+    pub fn used(&self) -> String {
+        match self.lv.as_ref().and_then(|l| l.data_percent) {
+            Some(p) if self.v.thin => format!("{p:.1}% written"),
+            _ if self.v.thin => "not seen yet".into(),
+            _ => "allocated".into(),
+        }
+    }
+
+    pub fn state(&self) -> String {
+        if self.v.lifecycle != "ready" {
+            return self.v.lifecycle.clone();
+        }
+        match (&self.lv, &self.target) {
+            (None, _) => "not seen".into(),
+            (Some(_), Some(t)) if t.lifecycle == "exported" => "exported".into(),
+            (Some(_), Some(t)) => t.lifecycle.clone(),
+            (Some(_), None) => "ready".into(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "name": self.v.name,
+            "pool": self.pool,
+            "size": self.v.size_bytes,
+            "thin": self.v.thin,
+            "state": self.state(),
+            "lifecycle": self.v.lifecycle,
+            "serial": self.v.serial,
+            "wwn": self.v.wwn,
+            "device": volumes::front_path(&self.v.name),
+            "logical_volume": self.lv,
+            "snapshots": self.snapshots,
+            "target": self.target.as_ref().map(|t| t.iqn.clone()),
+            "created_by": self.v.created_by,
+        })
+    }
+
+    fn target_json(&self) -> Option<Value> {
+        let t = self.target.as_ref()?;
+        Some(json!({
+            "iqn": t.iqn,
+            "alias": t.alias,
+            "volume": self.v.name,
+            "lun": crate::domain::target::LUN,
+            "serial": self.v.serial,
+            "wwn": self.v.wwn,
+            "portals": t.portals.iter().map(Portal::np_name).collect::<Vec<_>>(),
+            "initiators": t.initiators,
+            "open": t.open,
+            "chap_user": t.chap_user,
+            "mutual_chap_user": t.mutual_user,
+            "state": t.lifecycle,
+            "sessions": t.sessions,
+        }))
+    }
+
+    /// Snapshot `name`'s age, in words.
+    pub fn age(&self, s: &SnapshotRow) -> String {
+        let secs = (crate::db::now() - s.created_at).num_seconds().max(0);
+        match secs {
+            0..=119 => format!("{secs} s"),
+            120..=7199 => format!("{} min", secs / 60),
+            7200..=172_799 => format!("{} h", secs / 3600),
+            _ => format!("{} days", secs / 86_400),
+        }
+    }
+}
+
+fn views(c: &mut Conn<'_>, only: Option<&str>) -> Result<Vec<VolumeView>, AppError> {
+    let pools = pools::list(c)?;
+    let mut out = Vec::new();
+    for v in volumes::list(c)? {
+        if only.is_some_and(|n| n != v.name) {
+            continue;
+        }
+        let pool = pools
+            .iter()
+            .find(|p| p.id == v.pool_id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
+        let target = match volumes::target_of(c, v.id)? {
+            Some(t) => Some(TargetView::of(&t, volumes::initiators_of(c, v.id)?)),
+            None => None,
+        };
+        out.push(VolumeView {
+            lv: v.logical_volume(),
+            snapshots: volumes::snapshots_of(c, v.id)?,
+            pool,
+            target,
+            v,
+        });
+    }
+    Ok(out)
+}
+
+async fn load(state: &AppState, only: Option<String>) -> Result<Vec<VolumeView>, AppError> {
+    state
+        .db
+        .run(move |conn| views(&mut conn.conn(), only.as_deref()))
+        .await
+}
+
+async fn load_one(state: &AppState, name: String) -> Result<VolumeView, AppError> {
+    load(state, Some(name.clone()))
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::NotFound(format!("there is no volume named {name:?}")))
+}
+
+/// Records what `f` records and enqueues the job it returns, in one
+/// transaction; wakes the runner.
+async fn record_and_enqueue(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    f: impl FnOnce(&mut Conn<'_>) -> Result<JobSpec, AppError> + Send + 'static,
+) -> Result<i64, AppError> {
+    let (user, address) = (who.username.clone(), client_address(req));
+    let id = state
+        .db
+        .run(move |conn| {
+            conn.write(|c| -> Result<i64, AppError> {
+                let spec = f(c)?;
+                Ok(jobs::enqueue_audited(
+                    c,
+                    &spec,
+                    &user,
+                    Some(&address),
+                    None,
+                    None,
+                )?)
+            })
+        })
+        .await?;
+    state.wake.notify();
+    Ok(id)
+}
+
+fn unique(e: diesel::result::Error, what: String) -> AppError {
+    if crate::error::is_unique_violation(&e) {
+        AppError::Conflict(format!("{what} at the same moment; nothing was changed"))
+    } else {
+        e.into()
+    }
+}
+
+/// A ready volume named `name`, or why not.
+fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), AppError> {
+    let v = volumes::by_name(c, name)?
+        .ok_or_else(|| AppError::NotFound(format!("there is no volume named {name:?}")))?;
+    if v.lifecycle != "ready" {
+        return Err(AppError::Conflict(format!(
+            "volume {name} is {}; wait until its job ends",
+            v.lifecycle
+        )));
+    }
+    let p = pools::list(c)?
+        .into_iter()
+        .find(|p| p.id == v.pool_id)
+        .ok_or_else(|| AppError::Conflict(format!("volume {name}'s pool is gone")))?;
+    Ok((v, p))
+}
+
+// ---- actions -----------------------------------------------------------
+
+/// What a new volume may take: a thick one the volume group's free space,
+/// a thin one its thin pool's size (or, with none yet, the half of the
+/// free space the thin pool will be given).
+fn room_for(c: &mut Conn<'_>, p: &PoolRow, thin: bool) -> Result<u64, AppError> {
+    let free = p.volume_group().map_or(0, |g| g.free_bytes);
+    if !thin {
+        return Ok(free);
+    }
+    Ok(match volumes::thin_pool(c, p.id)? {
+        Some(t) => t.size_bytes,
+        None => crate::domain::volume::thin_pool_bytes(free, 4 << 20),
+    })
+}
+
+async fn create(state: &AppState, who: &Identity, req: &HttpRequest, b: CreateBody) -> Answer {
+    let name = b.name.trim().to_string();
+    let checked = naming::validate_volume_name("volume", &name)
+        .map_err(|e| AppError::invalid("name", e))
+        .and_then(|_| b.size.bytes());
+    let size = match checked {
+        Ok(s) => s,
+        Err(e) => return Answer(Err(e)),
+    };
+    let (pool, thin, user) = (b.pool.trim().to_string(), b.thin, who.username.clone());
+    record_and_enqueue(state, who, req, move |c| {
+        let p = pools::by_name(c, &pool)?
+            .ok_or_else(|| AppError::invalid("pool", format!("there is no pool named {pool:?}")))?;
+        if p.lifecycle != "ready" {
+            return Err(AppError::Conflict(format!(
+                "pool {pool} is {}; volumes are made in a ready pool",
+                p.lifecycle
+            )));
+        }
+        if volumes::by_name(c, &name)?.is_some() {
+            return Err(AppError::invalid(
+                "name",
+                format!("a volume named {name} already exists"),
+            ));
+        }
+        let room = room_for(c, &p, thin)?;
+        if size > room {
+            return Err(AppError::invalid(
+                "size",
+                format!(
+                    "{} is larger than the {} {} has room for ({})",
+                    size_words(size),
+                    if thin {
+                        "thin pool of"
+                    } else {
+                        "free space of pool"
+                    },
+                    pool,
+                    size_words(room)
+                ),
+            ));
+        }
+        let serial = new_serial()?;
+        let wwn = naa_wwn(&serial);
+        let record = volumes::NewVolume {
+            name: &name,
+            pool_id: p.id,
+            thin,
+            size_bytes: size,
+            serial: &serial,
+            wwn: &wwn,
+            created_by: &user,
+        };
+        volumes::insert(c, &record, crate::db::now())
+            .map_err(|e| unique(e, format!("a volume named {name} was made")))?;
+        Ok(kinds::create_volume(&pool, &name, size, thin))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// A unit serial for a new volume: a random UUID, as rtslib makes them.
+fn new_serial() -> Result<String, AppError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// `POST /api/v1/volumes` and `POST /volumes`.
+pub async fn create_volume(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    Body(body): Body<CreateBody>,
+) -> Answer {
+    create(&state, &who, &req, body).await
+}
+
+/// `POST /api/v1/volumes/{name}/resize`: grows it online.
+pub async fn resize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    Body(body): Body<ResizeBody>,
+) -> Answer {
+    let name = path.into_inner();
+    let size = match body.size.bytes() {
+        Ok(s) => s,
+        Err(e) => return Answer(Err(e)),
+    };
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, p) = ready_volume(c, &name)?;
+        let now = u64::try_from(v.size_bytes).unwrap_or(0);
+        if size <= now {
+            return Err(AppError::invalid(
+                "size",
+                format!(
+                    "volume {name} is {}; a volume only grows (ask for more than that)",
+                    size_words(now)
+                ),
+            ));
+        }
+        let room = if v.thin {
+            room_for(c, &p, true)?
+        } else {
+            now + room_for(c, &p, false)?
+        };
+        if size > room {
+            return Err(AppError::invalid(
+                "size",
+                format!(
+                    "{} is more than pool {} has room for ({})",
+                    size_words(size),
+                    p.name,
+                    size_words(room)
+                ),
+            ));
+        }
+        Ok(kinds::resize_volume(&p.name, &name, size))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// `DELETE /api/v1/volumes/{name}` and `POST /volumes/{name}/delete`. An
+/// exported volume needs its name typed again: `confirm`, in the JSON
+/// body, the query string (`?confirm=<name>`) or the form.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    query: web::Query<ConfirmBody>,
+    body: web::Bytes,
+) -> Answer {
+    let name = path.into_inner();
+    let sent: Result<ConfirmBody, String> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(query.into_inner())
+    } else if super::is_api_path(req.path()) {
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    } else {
+        serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
+    };
+    let confirm = match sent {
+        Ok(b) => b.confirm,
+        Err(e) => {
+            return Answer(Err(AppError::BadRequest(format!(
+                "the body could not be read: {e}"
+            ))));
+        }
+    };
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, p) = ready_volume(c, &name)?;
+        let target = volumes::target_of(c, v.id)?;
+        if target.is_some() && confirm.trim() != name {
+            return Err(AppError::invalid(
+                "confirm",
+                format!(
+                    "volume {name} is exported: initiators using it lose it. Type its name to \
+                     delete it anyway"
+                ),
+            ));
+        }
+        let snapshots = volumes::snapshots_of(c, v.id)?
+            .iter()
+            .map(|s| snapshot_lv(&name, &s.name))
+            .collect();
+        volumes::set_lifecycle(c, &name, "deleting")?;
+        Ok(kinds::delete_volume(kinds::VolumeDeletePayload {
+            pool: p.name,
+            name: name.clone(),
+            lv: v.lv,
+            unexport: target.map(|t| (t.iqn, t.backstore)),
+            snapshots,
+        }))
+    })
+    .await
+    .map(|id| Outcome::job(id).then("/volumes"))
+    .into()
+}
+
+/// `POST /api/v1/volumes/{name}/snapshots`.
+pub async fn create_snapshot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    Body(body): Body<SnapshotBody>,
+) -> Answer {
+    let name = path.into_inner();
+    let snap = body.name.trim().to_string();
+    if let Err(e) = naming::validate_volume_name("snapshot", &snap) {
+        return Answer(Err(AppError::invalid("name", e)));
+    }
+    let user = who.username.clone();
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, p) = ready_volume(c, &name)?;
+        if !v.thin {
+            return Err(AppError::Conflict(format!(
+                "volume {name} is thick; snapshots are of thin volumes"
+            )));
+        }
+        if volumes::snapshots_of(c, v.id)?
+            .iter()
+            .any(|s| s.name == snap)
+        {
+            return Err(AppError::invalid(
+                "name",
+                format!("volume {name} already has a snapshot {snap}"),
+            ));
+        }
+        volumes::insert_snapshot(c, v.id, &snap, &user, crate::db::now())
+            .map_err(|e| unique(e, format!("a snapshot {snap} was made")))?;
+        Ok(kinds::snapshot(&p.name, &name, &snap))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// A ready snapshot `snap` of a ready volume, or why not.
+fn ready_snapshot(
+    c: &mut Conn<'_>,
+    name: &str,
+    snap: &str,
+) -> Result<(VolumeRow, PoolRow), AppError> {
+    let (v, p) = ready_volume(c, name)?;
+    match volumes::snapshots_of(c, v.id)?
+        .into_iter()
+        .find(|s| s.name == snap)
+    {
+        Some(s) if s.lifecycle == "ready" => Ok((v, p)),
+        Some(s) => Err(AppError::Conflict(format!(
+            "snapshot {snap} is {}; wait until its job ends",
+            s.lifecycle
+        ))),
+        None => Err(AppError::NotFound(format!(
+            "volume {name} has no snapshot {snap:?}"
+        ))),
+    }
+}
+
+/// `DELETE /api/v1/volumes/{name}/snapshots/{snap}`.
+pub async fn delete_snapshot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (name, snap) = path.into_inner();
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, p) = ready_snapshot(c, &name, &snap)?;
+        volumes::set_snapshot_lifecycle(c, v.id, &snap, "deleting")?;
+        Ok(kinds::delete_snapshot(&p.name, &name, &snap))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// `POST /api/v1/volumes/{name}/snapshots/{snap}/rollback`.
+pub async fn rollback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (name, snap) = path.into_inner();
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, p) = ready_snapshot(c, &name, &snap)?;
+        if volumes::target_of(c, v.id)?.is_some() {
+            return Err(AppError::Conflict(format!(
+                "volume {name} is exported; unexport it before rolling it back (its initiators \
+                 would see its contents change under them)"
+            )));
+        }
+        Ok(kinds::rollback(&p.name, &name, &snap))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+async fn export(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    name: String,
+    body: ExportBody,
+) -> Answer {
+    let (initiators, chap, mutual) = match check_export(&body) {
+        Ok(x) => x,
+        Err(e) => return Answer(Err(e)),
+    };
+    let user = who.username.clone();
+    record_and_enqueue(state, who, req, move |c| {
+        let (v, p) = ready_volume(c, &name)?;
+        if volumes::target_of(c, v.id)?.is_some() {
+            return Err(AppError::Conflict(format!(
+                "volume {name} is already exported"
+            )));
+        }
+        let a = crate::db::appliance::get(c)?
+            .ok_or_else(|| AppError::Conflict("the appliance is not set up yet".into()))?;
+        let iqn = naming::target_iqn(&a.iqn_domain, &a.iqn_date, &a.hostname, &name);
+        naming::validate_iscsi_name(&iqn).map_err(|e| {
+            AppError::invalid("name", format!("the target's name {iqn} is not valid: {e}"))
+        })?;
+        if volumes::iqn_taken(c, &iqn)? {
+            return Err(AppError::Conflict(format!(
+                "another target is already named {iqn}"
+            )));
+        }
+        let device = volumes::front_path(&name);
+        let record = volumes::NewTarget {
+            volume_id: v.id,
+            iqn: &iqn,
+            alias: &name,
+            backstore: &name,
+            device: &device,
+            portals: &[Portal::all()],
+            initiators: &initiators,
+            chap: chap.as_ref(),
+            mutual_chap: mutual.as_ref(),
+            created_by: &user,
+        };
+        volumes::insert_target(c, &record, crate::db::now())
+            .map_err(|e| unique(e, format!("target {iqn} was made")))?;
+        Ok(kinds::export(&p.name, &name, &iqn))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// `POST /api/v1/volumes/{name}/export`.
+pub async fn api_export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    body: web::Json<ExportBody>,
+) -> Answer {
+    export(&state, &who, &req, path.into_inner(), body.into_inner()).await
+}
+
+/// `POST /volumes/{name}/export`.
+pub async fn export_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    form: web::Form<ExportForm>,
+) -> Answer {
+    let name = path.into_inner();
+    let back = format!("/targets/{name}");
+    export(&state, &who, &req, name, form.into_inner().body())
+        .await
+        .0
+        .map(|o| o.then(back))
+        .into()
+}
+
+/// `DELETE /api/v1/volumes/{name}/export` and `POST /volumes/{name}/unexport`.
+pub async fn unexport(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Answer {
+    let name = path.into_inner();
+    record_and_enqueue(&state, &who, &req, move |c| {
+        let (v, _) = ready_volume(c, &name)?;
+        let t = volumes::target_of(c, v.id)?
+            .ok_or_else(|| AppError::Conflict(format!("volume {name} is not exported")))?;
+        volumes::set_target_lifecycle(c, v.id, "unexporting")?;
+        Ok(kinds::unexport(&name, &t.iqn, &t.backstore))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// `POST /api/v1/reconcile` and `POST /targets/reconcile`.
+pub async fn reconcile(req: HttpRequest, state: web::Data<AppState>, who: Identity) -> Answer {
+    record_and_enqueue(&state, &who, &req, |c| {
+        crate::agent::reconcile_job(c)?.ok_or_else(|| {
+            AppError::Conflict("there is no volume yet; there is nothing to reconcile".into())
+        })
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+// ---- API reads ---------------------------------------------------------
+
+/// `GET /api/v1/volumes`.
+pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let all = load(&state, None).await?;
+    Ok(HttpResponse::Ok().json(all.iter().map(VolumeView::json).collect::<Vec<_>>()))
+}
+
+/// `GET /api/v1/volumes/{name}`.
+pub async fn api_get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let v = load_one(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(v.json()))
+}
+
+/// `GET /api/v1/volumes/{name}/snapshots`.
+pub async fn api_snapshots(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let v = load_one(&state, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(&v.snapshots))
+}
+
+/// `GET /api/v1/targets`: each target, never a secret.
+pub async fn api_targets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let all = load(&state, None).await?;
+    Ok(HttpResponse::Ok().json(
+        all.iter()
+            .filter_map(VolumeView::target_json)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+// ---- pages -------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "volumes/list.html")]
+pub struct ListPage {
+    pub frame: Frame,
+    pub volumes: Vec<VolumeView>,
+    pub pools: Vec<PoolChoice>,
+}
+
+/// A pool a volume can be made in, with its room.
+pub struct PoolChoice {
+    pub name: String,
+    pub free: String,
+    pub thin: Option<String>,
+}
+
+/// `GET /volumes`: the volumes, and the form for a new one.
+pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<ListPage, PageError> {
+    let pools = state
+        .db
+        .run(|conn| -> Result<Vec<PoolChoice>, AppError> {
+            let c = &mut conn.conn();
+            let mut out = Vec::new();
+            for p in pools::list(c)?
+                .into_iter()
+                .filter(|p| p.lifecycle == "ready")
+            {
+                let thin = volumes::thin_pool(c, p.id)?.map(|t| {
+                    let full = ThinFullness::of(
+                        t.data_percent.unwrap_or(0.0),
+                        t.metadata_percent.unwrap_or(0.0),
+                    );
+                    format!(
+                        "thin pool {}, {:.1}% full{}",
+                        size_words(t.size_bytes),
+                        t.data_percent.unwrap_or(0.0),
+                        match full {
+                            ThinFullness::Fine => "",
+                            ThinFullness::Warning => " (warning: above 80%)",
+                            ThinFullness::Critical => " (critical: above 90%)",
+                        }
+                    )
+                });
+                out.push(PoolChoice {
+                    free: size_words(p.volume_group().map_or(0, |g| g.free_bytes)),
+                    name: p.name,
+                    thin,
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(ListPage {
+        frame: Frame::new(&state, &who, "Volumes", "volumes").await?,
+        volumes: load(&state, None).await?,
+        pools,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "volumes/page.html")]
+pub struct VolumePage {
+    pub frame: Frame,
+    pub v: VolumeView,
+}
+
+/// `GET /volumes/{name}`.
+pub async fn volume_page(
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<VolumePage, PageError> {
+    let v = load_one(&state, path.into_inner()).await?;
+    Ok(VolumePage {
+        frame: Frame::new(&state, &who, &format!("Volume {}", v.v.name), "volumes").await?,
+        v,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "volumes/targets.html")]
+pub struct TargetsPage {
+    pub frame: Frame,
+    pub volumes: Vec<VolumeView>,
+    pub foreign: Vec<String>,
+    pub seen_at: Option<String>,
+}
+
+/// `GET /targets`: every target, and what is in LIO that Baystack did not
+/// make.
+pub async fn targets_page(
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<TargetsPage, PageError> {
+    let frame = Frame::new(&state, &who, "Targets", "targets").await?;
+    let tz = frame.timezone;
+    let (foreign, seen_at) = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let c = &mut conn.conn();
+            let targets = volumes::all_targets(c)?;
+            Ok(match volumes::lio(c)? {
+                Some((lio, at)) => (
+                    volumes::foreign(&lio, &targets),
+                    Some(super::page::format_time(&at, tz)),
+                ),
+                None => (Vec::new(), None),
+            })
+        })
+        .await?;
+    Ok(TargetsPage {
+        frame,
+        volumes: load(&state, None)
+            .await?
+            .into_iter()
+            .filter(|v| v.target.is_some())
+            .collect(),
+        foreign,
+        seen_at,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "volumes/target.html")]
+pub struct TargetPage {
+    pub frame: Frame,
+    pub v: VolumeView,
+    /// The addresses a client can reach the appliance at, for the commands.
+    pub address: String,
+}
+
+impl TargetPage {
+    pub fn t(&self) -> Option<&TargetView> {
+        self.v.target.as_ref()
+    }
+}
+
+/// `GET /targets/{name}`: what a client needs to connect to volume
+/// `name`'s target, or the form to export it.
+pub async fn target_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Result<TargetPage, PageError> {
+    let v = load_one(&state, path.into_inner()).await?;
+    let host = req.connection_info().host().to_string();
+    // The Host header, without its port: what the browser reached the
+    // console at is what a client on the same network reaches port 3260 at.
+    let address = match host.rsplit_once(':') {
+        Some((h, p))
+            if !p.is_empty()
+                && p.chars().all(|c| c.is_ascii_digit())
+                && (h.ends_with(']') || !h.contains(':')) =>
+        {
+            h.to_string()
+        }
+        _ => host,
+    };
+    Ok(TargetPage {
+        frame: Frame::new(&state, &who, &format!("Target of {}", v.v.name), "targets").await?,
+        v,
+        address,
+    })
+}

@@ -1,0 +1,381 @@
+//! A volume's life on `sim`, through HTTP: created thick and thin, exported
+//! with an ACL and CHAP, a simulated initiator logs in (and one not in the
+//! ACL, and one with the wrong secret, are refused), grown online with the
+//! session kept, snapshotted, rolled back, unexported and deleted; bad input
+//! at each step refused in words, changing nothing; a reconcile of a right
+//! configuration writes nothing, and repairs a target removed behind the
+//! console's back.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::support::{Backend, TestApp};
+
+const GIB: u64 = 1 << 30;
+
+fn settle(app: &TestApp, runner: &baystack::jobs::runner::Runner) {
+    while runner.run_one().unwrap() {}
+    app.observe();
+}
+
+/// The job an accepted request enqueued, as the API shows it now.
+macro_rules! job_of {
+    ($c:expr, $r:expr) => {{
+        assert_eq!($r.status, 202, "{}", $r.text());
+        let id = $r.json()["job_id"].as_i64().unwrap();
+        $c.get(&format!("/api/v1/jobs/{id}")).await.json()
+    }};
+}
+
+async fn a_volume_from_create_to_delete(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.sim.speed = 1000.0;
+        s.sim.layout = vec![12];
+    });
+    let runner = app.runner(Duration::from_secs(30));
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let drives = c.get("/api/v1/drives").await.json();
+    let free: Vec<String> = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["health"] == "healthy" && d["present"] == true)
+        .map(|d| d["serial"].as_str().unwrap().to_string())
+        .take(2)
+        .collect();
+    let r = c
+        .post_json(
+            "/api/v1/pools",
+            &json!({"name": "tank", "level": "raid1", "drives": free, "write_hole": "none"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+
+    // Bad input, each in words, nothing enqueued.
+    let jobs = |j: Value| j.as_array().map_or(0, Vec::len);
+    let before = jobs(c.get("/api/v1/jobs").await.json());
+    for (body, status, words) in [
+        (
+            json!({"name": "DB", "pool": "tank", "size": "1 GiB"}),
+            422,
+            "lowercase",
+        ),
+        (
+            json!({"name": "db_1", "pool": "tank", "size": "1 GiB"}),
+            422,
+            "has '_'",
+        ),
+        (
+            json!({"name": "db", "pool": "tank", "size": "100"}),
+            422,
+            "needs a unit",
+        ),
+        (
+            json!({"name": "db", "pool": "tank", "size": "5 PB"}),
+            422,
+            "unit is",
+        ),
+        (
+            json!({"name": "db", "pool": "tank", "size": 0}),
+            422,
+            "above 0",
+        ),
+        (
+            json!({"name": "db", "pool": "tank", "size": "900 TiB"}),
+            422,
+            "larger than",
+        ),
+        (
+            json!({"name": "db", "pool": "nope", "size": "1 GiB"}),
+            422,
+            "no pool named",
+        ),
+    ] {
+        let r = c.post_json("/api/v1/volumes", &body.to_string()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().contains(words), "{body}: {}", r.text());
+    }
+    let r = c
+        .post_form(
+            "/volumes",
+            &[("name", "Bad"), ("pool", "tank"), ("size", "1 GiB")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("lowercase"), "{}", r.text());
+    assert_eq!(jobs(c.get("/api/v1/jobs").await.json()), before);
+
+    // A thick and a thin volume.
+    let r = c
+        .post_json(
+            "/api/v1/volumes",
+            &json!({"name": "db01", "pool": "tank", "size": "2 GiB"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = c
+        .post_json(
+            "/api/v1/volumes",
+            &json!({"name": "vm", "pool": "tank", "size": 4 * GIB, "thin": true}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let v = c.get("/api/v1/volumes/db01").await.json();
+    assert_eq!(v["state"], "ready", "{v}");
+    assert_eq!(v["size"], 2 * GIB);
+    assert_eq!(v["device"], "/dev/mapper/baystack-db01");
+    let serial = v["serial"].as_str().unwrap().to_string();
+    assert!(v["wwn"].as_str().unwrap().starts_with("naa.6001405"), "{v}");
+    let thin = c.get("/api/v1/volumes/vm").await.json();
+    assert_eq!(
+        (thin["state"].as_str(), thin["thin"].as_bool()),
+        (Some("ready"), Some(true))
+    );
+    let r = c
+        .post_json(
+            "/api/v1/volumes",
+            &json!({"name": "db01", "pool": "tank", "size": "1 GiB"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("already exists"), "{}", r.text());
+
+    // Export: bad input first.
+    let host = "iqn.1993-08.org.debian:01:host1";
+    for (body, words) in [
+        (json!({"initiators": []}), "at least one initiator"),
+        (json!({"initiators": ["iqn.bad"]}), "date"),
+        (
+            json!({"initiators": ["IQN.1993-08.org.debian:x"]}),
+            "lowercase",
+        ),
+        (
+            json!({"initiators": [host], "chap": {"user": "u", "secret": "short"}}),
+            "12 to 16",
+        ),
+        (
+            json!({"initiators": [host], "mutual_chap": {"user": "t", "secret": "abcdefghijkl"}}),
+            "needs CHAP too",
+        ),
+        (json!({"initiators": [host], "open": true}), "not both"),
+    ] {
+        let r = c
+            .post_json("/api/v1/volumes/db01/export", &body.to_string())
+            .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert!(r.text().contains(words), "{body}: {}", r.text());
+    }
+    let secret = "s3cret-s3cret!";
+    let r = c
+        .post_json(
+            "/api/v1/volumes/db01/export",
+            &json!({"initiators": [host], "chap": {"user": "host1", "secret": secret}}).to_string(),
+        )
+        .await;
+    let job = job_of!(c, r);
+    assert!(
+        !job.to_string().contains(secret),
+        "the job shows the secret: {job}"
+    );
+    settle(&app, &runner);
+    let r = c
+        .post_json(
+            "/api/v1/volumes/db01/export",
+            &json!({"initiators": [host]}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("already exported"), "{}", r.text());
+
+    let targets = c.get("/api/v1/targets").await;
+    assert!(!targets.text().contains(secret), "{}", targets.text());
+    let t = targets.json()[0].clone();
+    let iqn = t["iqn"].as_str().unwrap().to_string();
+    assert!(iqn.ends_with(".db01") && iqn.starts_with("iqn."), "{t}");
+    assert_eq!(t["alias"], "db01");
+    assert_eq!(t["lun"], 0);
+    assert_eq!(t["serial"], serial.as_str());
+    assert_eq!(t["portals"], json!(["0.0.0.0:3260"]));
+    assert_eq!(t["initiators"], json!([host]));
+    assert_eq!(t["chap_user"], "host1");
+    assert_eq!(t["state"], "exported");
+
+    // The simulated initiator: refused when not in the ACL or with the
+    // wrong secret, let in with the right one.
+    let sim = app.sim();
+    let other = "iqn.1993-08.org.debian:01:intruder";
+    let e = sim
+        .connect(&iqn, other, "10.0.0.9", Some(("host1", secret)))
+        .unwrap_err();
+    assert!(e.to_string().contains("access list"), "{e}");
+    let e = sim
+        .connect(&iqn, host, "10.0.0.5", Some(("host1", "wrong-secret!!")))
+        .unwrap_err();
+    assert!(e.to_string().contains("CHAP"), "{e}");
+    sim.connect(&iqn, host, "10.0.0.5", Some(("host1", secret)))
+        .unwrap();
+    app.observe();
+    let page = c.get("/targets/db01").await.text();
+    for want in [
+        iqn.as_str(),
+        "10.0.0.5",
+        "New-IscsiTargetPortal",
+        "Connect-IscsiTarget",
+        "-AuthenticationType ONEWAYCHAP -ChapUsername host1",
+        "iscsiadm -m discovery -t sendtargets",
+        "--login",
+        "iscsiadm -m session --rescan",
+    ] {
+        assert!(page.contains(want), "{want} not on the target page");
+    }
+    assert!(!page.contains(secret));
+    let t = c.get("/api/v1/targets").await.json()[0].clone();
+    assert_eq!(t["sessions"][0]["initiator"], host, "{t}");
+    assert_eq!(t["sessions"][0]["address"], "10.0.0.5", "{t}");
+
+    // Grow online: the session stays.
+    for (body, words) in [
+        (json!({"size": "1 GiB"}), "only grows"),
+        (json!({"size": "2 GiB"}), "only grows"),
+        (json!({"size": "lots"}), "a size"),
+        (json!({"size": "900 TiB"}), "room for"),
+    ] {
+        let r = c
+            .post_json("/api/v1/volumes/db01/resize", &body.to_string())
+            .await;
+        assert_eq!(r.status, 422, "{body}: {}", r.text());
+        assert!(r.text().contains(words), "{body}: {}", r.text());
+    }
+    let r = c
+        .post_json(
+            "/api/v1/volumes/db01/resize",
+            &json!({"size": "3 GiB"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let v = c.get("/api/v1/volumes/db01").await.json();
+    assert_eq!(v["size"], 3 * GIB, "{v}");
+    assert_eq!(v["logical_volume"]["size_bytes"], 3 * GIB, "{v}");
+    let t = c.get("/api/v1/targets").await.json()[0].clone();
+    assert_eq!(t["sessions"].as_array().unwrap().len(), 1, "{t}");
+
+    // A reconcile of a right configuration changes nothing and keeps the
+    // session; one after the target was removed behind the console's back
+    // puts it back, in the audit log.
+    let r = c.post_json("/api/v1/reconcile", "{}").await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job.to_string().contains("nothing was written"), "{job}");
+    assert_eq!(
+        c.get("/api/v1/targets").await.json()[0]["sessions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    sim.lose_target(&iqn).unwrap();
+    let r = c.post_json("/api/v1/reconcile", "{}").await;
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        job.to_string().contains(&format!("target {iqn} made")),
+        "{job}"
+    );
+    let audit = c.get("/api/v1/audit").await.text();
+    assert!(audit.contains("reconcile.repair"), "{audit}");
+
+    // Snapshots of the thin volume; a thick one has none.
+    let r = c
+        .post_json(
+            "/api/v1/volumes/db01/snapshots",
+            &json!({"name": "s1"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("thick"), "{}", r.text());
+    let r = c
+        .post_json(
+            "/api/v1/volumes/vm/snapshots",
+            &json!({"name": "Bad"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = c
+        .post_json(
+            "/api/v1/volumes/vm/snapshots",
+            &json!({"name": "before"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let snaps = c.get("/api/v1/volumes/vm/snapshots").await.json();
+    assert_eq!(snaps[0]["name"], "before", "{snaps}");
+    assert_eq!(snaps[0]["lifecycle"], "ready", "{snaps}");
+    let r = c
+        .post_json("/api/v1/volumes/vm/snapshots/before/rollback", "{}")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let vm = c.get("/api/v1/volumes/vm").await.json();
+    assert_eq!(vm["state"], "ready", "{vm}");
+    let r = c
+        .request_json(
+            "DELETE".parse().unwrap(),
+            "/api/v1/volumes/vm/snapshots/before",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    assert_eq!(
+        c.get("/api/v1/volumes/vm/snapshots").await.json(),
+        json!([])
+    );
+
+    // Delete: refused while exported unless the name is typed.
+    let r = c
+        .request_json("DELETE".parse().unwrap(), "/api/v1/volumes/db01", "")
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("is exported"), "{}", r.text());
+    let r = c
+        .request_json("DELETE".parse().unwrap(), "/api/v1/volumes/db01/export", "")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    assert_eq!(c.get("/api/v1/targets").await.json(), json!([]));
+    let r = c
+        .request_json("DELETE".parse().unwrap(), "/api/v1/volumes/db01", "")
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = c
+        .request_json(
+            "DELETE".parse().unwrap(),
+            "/api/v1/volumes/vm",
+            &json!({"confirm": ""}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    assert_eq!(c.get("/api/v1/volumes").await.json(), json!([]));
+    let p = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(
+        p["free_bytes"], p["size_bytes"],
+        "every extent is free again: {p}"
+    );
+}
+
+both!(a_volume_from_create_to_delete);
