@@ -178,6 +178,12 @@ pub struct Acl {
     pub mapped: bool,
     pub chap_user: Option<String>,
     pub mutual_user: Option<String>,
+    /// The CHAP secret, read for comparing and adopting; never serialized.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// The mutual CHAP secret, likewise.
+    #[serde(skip)]
+    pub mutual_secret: Option<Secret>,
 }
 
 /// A logged-in initiator.
@@ -204,12 +210,26 @@ pub struct LioTarget {
     pub portals: Vec<Portal>,
     /// `generate_node_acls`: any initiator may log in.
     pub open: bool,
+    /// `cache_dynamic_acls`: an open target keeps the ACL it made for an
+    /// initiator after its session ends.
+    #[serde(default)]
+    pub cache_dynamic_acls: bool,
+    /// `demo_mode_write_protect`: initiators of an open target may only
+    /// read.
+    #[serde(default)]
+    pub write_protect: bool,
     /// CHAP is required (`attrib/authentication`).
     pub authentication: bool,
     pub acls: Vec<Acl>,
     /// The TPG's own CHAP user (used in open mode).
     pub chap_user: Option<String>,
     pub mutual_user: Option<String>,
+    /// The TPG's own CHAP secrets, read for comparing and adopting; never
+    /// serialized.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    #[serde(skip)]
+    pub mutual_secret: Option<Secret>,
     pub sessions: Vec<Session>,
 }
 
