@@ -286,4 +286,24 @@ mod tests {
         assert!(!format!("{chap:?}").contains("verysecret"));
         assert_eq!(chap.secret.expose(), "verysecret123");
     }
+
+    #[test]
+    fn a_secret_read_from_lio_is_never_serialized() {
+        let acl = Acl {
+            initiator: "iqn.1991-05.com.microsoft:host1".into(),
+            mapped: true,
+            chap_user: Some("host1".into()),
+            mutual_user: Some("bay01".into()),
+            secret: Some(Secret::new("verysecret123")),
+            mutual_secret: Some(Secret::new("othersecret456")),
+        };
+        let json = serde_json::to_string(&acl).unwrap();
+        assert!(
+            !json.contains("secret123") && !json.contains("secret456"),
+            "{json}"
+        );
+        assert!(!format!("{acl:?}").contains("secret123"));
+        let back: Acl = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.secret, back.chap_user), (None, Some("host1".into())));
+    }
 }
