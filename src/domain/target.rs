@@ -178,6 +178,12 @@ pub struct Acl {
     pub mapped: bool,
     pub chap_user: Option<String>,
     pub mutual_user: Option<String>,
+    /// The CHAP secret, read for comparing and adopting; never serialized.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    /// The mutual CHAP secret, likewise.
+    #[serde(skip)]
+    pub mutual_secret: Option<Secret>,
 }
 
 /// A logged-in initiator.
@@ -204,12 +210,26 @@ pub struct LioTarget {
     pub portals: Vec<Portal>,
     /// `generate_node_acls`: any initiator may log in.
     pub open: bool,
+    /// `cache_dynamic_acls`: an open target keeps the ACL it made for an
+    /// initiator after its session ends.
+    #[serde(default)]
+    pub cache_dynamic_acls: bool,
+    /// `demo_mode_write_protect`: initiators of an open target may only
+    /// read.
+    #[serde(default)]
+    pub write_protect: bool,
     /// CHAP is required (`attrib/authentication`).
     pub authentication: bool,
     pub acls: Vec<Acl>,
     /// The TPG's own CHAP user (used in open mode).
     pub chap_user: Option<String>,
     pub mutual_user: Option<String>,
+    /// The TPG's own CHAP secrets, read for comparing and adopting; never
+    /// serialized.
+    #[serde(skip)]
+    pub secret: Option<Secret>,
+    #[serde(skip)]
+    pub mutual_secret: Option<Secret>,
     pub sessions: Vec<Session>,
 }
 
@@ -265,5 +285,25 @@ mod tests {
         };
         assert!(!format!("{chap:?}").contains("verysecret"));
         assert_eq!(chap.secret.expose(), "verysecret123");
+    }
+
+    #[test]
+    fn a_secret_read_from_lio_is_never_serialized() {
+        let acl = Acl {
+            initiator: "iqn.1991-05.com.microsoft:host1".into(),
+            mapped: true,
+            chap_user: Some("host1".into()),
+            mutual_user: Some("bay01".into()),
+            secret: Some(Secret::new("verysecret123")),
+            mutual_secret: Some(Secret::new("othersecret456")),
+        };
+        let json = serde_json::to_string(&acl).unwrap();
+        assert!(
+            !json.contains("secret123") && !json.contains("secret456"),
+            "{json}"
+        );
+        assert!(!format!("{acl:?}").contains("secret123"));
+        let back: Acl = serde_json::from_str(&json).unwrap();
+        assert_eq!((back.secret, back.chap_user), (None, Some("host1".into())));
     }
 }

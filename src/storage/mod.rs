@@ -561,4 +561,12 @@ pub trait Targets {
         let _ = (iqn, backstore, log);
         not_built("unexporting a volume")
     }
+
+    /// targetcli's saved configuration (`saveconfig.json`) in the same
+    /// shape, for adopting a setup made by hand (its CHAP secrets only in
+    /// the fields that are never serialized); `None` when there is none.
+    fn saved_config(&self, log: &mut dyn CommandLog) -> Result<Option<Lio>, BackendError> {
+        let _ = log;
+        not_built("reading targetcli's saved configuration")
+    }
 }

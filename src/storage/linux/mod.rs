@@ -8,6 +8,7 @@ mod enclosures;
 #[cfg(test)]
 mod fake;
 pub mod kmsg;
+pub mod lio;
 pub mod lsblk;
 pub mod lvm;
 pub mod md;
@@ -492,8 +493,6 @@ fn by_id_names(dev_root: &Path) -> std::collections::HashMap<String, String> {
     }
     best
 }
-
-impl super::Targets for LinuxBackend {}
 
 impl Backend for LinuxBackend {
     fn kind(&self) -> BackendKind {
