@@ -55,6 +55,8 @@ impl SimTarget {
                         mapped: true,
                         chap_user: user(&self.chap),
                         mutual_user: user(&self.mutual_chap),
+                        secret: None,
+                        mutual_secret: None,
                     })
                     .collect(),
             ),
@@ -67,10 +69,14 @@ impl SimTarget {
             lun0: backstore.map(|b| format!("iblock_0/{}", b.name)),
             portals: self.portals.clone(),
             open,
+            cache_dynamic_acls: open,
+            write_protect: false,
             authentication: self.chap.is_some(),
             acls,
             chap_user: if open { user(&self.chap) } else { None },
             mutual_user: if open { user(&self.mutual_chap) } else { None },
+            secret: None,
+            mutual_secret: None,
             sessions: self.sessions.clone(),
         }
     }
