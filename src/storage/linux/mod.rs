@@ -354,6 +354,50 @@ fn run_logged(spec: &CommandSpec, log: &mut dyn CommandLog) -> Result<CommandOut
     Ok(out)
 }
 
+impl LinuxBackend {
+    /// Runs a report (`lvm lvs`, `dmsetup table`) and returns what it
+    /// printed. It changed nothing whatever its end: a failure is `Gone`
+    /// where the tool said what was asked of is not found, else `Refused`.
+    fn run_report(
+        &self,
+        tool: &str,
+        pool: Option<&str>,
+        args: Vec<std::ffi::OsString>,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let spec = self.program(tool)?.args(args);
+        let out = run_logged(&spec, log)?;
+        if !out.success() {
+            let said = said(&out);
+            let message = format!("{}{}", of_pool(pool), failure(&spec, &out, &said));
+            return Err(if said.contains("not found") {
+                BackendError::Gone(message)
+            } else {
+                BackendError::Refused(message)
+            });
+        }
+        Ok(out.stdout_text())
+    }
+
+    /// Runs a command that changes something, recorded in `log`; a failure
+    /// is as [`change_failed`] says.
+    fn run_change(
+        &self,
+        tool: &str,
+        pool: Option<&str>,
+        args: Vec<std::ffi::OsString>,
+        changed_before: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<CommandOutput, BackendError> {
+        let spec = self.program(tool)?.args(args);
+        let out = run_logged(&spec, log)?;
+        if !out.success() {
+            return Err(change_failed(pool, &spec, &out, changed_before));
+        }
+        Ok(out)
+    }
+}
+
 /// What a tool said, on one line: its standard error (where mdadm and
 /// wipefs report), else its standard output.
 fn said(out: &CommandOutput) -> String {
@@ -365,12 +409,13 @@ fn said(out: &CommandOutput) -> String {
 }
 
 /// Whether a tool said something else holds the device, which it says
-/// before it writes anything.
+/// before it writes anything (LVM: "Logical volume tank/db01 in use.").
 fn said_busy(out: &CommandOutput) -> bool {
     let text = out.stderr_text().to_ascii_lowercase();
     text.contains("device or resource busy")
         || text.contains("cannot get exclusive access")
         || text.contains("couldn't open")
+        || text.contains(" in use")
 }
 
 /// The error for a command that was to change something and did not exit
