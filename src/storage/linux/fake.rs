@@ -1,13 +1,14 @@
-//! A machine for the md and LVM tests: a device root with by-id links, a
-//! sysfs and a procfs made of the lab's captures, and stand-in tools
-//! (shell scripts) that print the lab's outputs and log each call.
+//! A machine for the md, LVM and dmsetup tests: a device root with by-id
+//! links, a sysfs and a procfs made of the lab's captures, and stand-in
+//! tools (shell scripts) that print the lab's outputs and log each call.
 //!
 //! Each stand-in appends its command line to `calls.log`, with the
 //! machine's root written `ROOT` so a test can show the sequence as it
 //! would read on a real one. What a call changes is a shell snippet the
 //! test leaves in `state/on-<tool>-<verb>` (say `on-mdadm-create`), run
 //! with `ROOT` and `STATE` set: the machine changes as the test says the
-//! kernel would. Without one a call changes nothing.
+//! kernel would. Without one a call changes nothing; only the dmsetup
+//! stand-in keeps state of its own, a device-mapper in two files.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -99,6 +100,30 @@ esac
 exit 0
 "#;
 
+/// dmsetup over a device-mapper kept in two files, as `dmsetup info -c
+/// ... -o attr,open,name` and `dmsetup table` print it: `state/dm-info`
+/// and `state/dm-table`. A reload waits in `state/dm-inactive-<name>`
+/// until a resume swaps it in.
+const DMSETUP: &str = r#"
+info="$STATE/dm-info"; table="$STATE/dm-table"; touch "$info" "$table"
+case "$1" in
+info|table) if [ -s "$info" ]; then cat "$STATE/dm-$1"; else echo "No devices found"; fi ;;
+create) printf 'L--w:0:%s\n' "$2" >> "$info"; printf '%s: %s\n' "$2" "$last" >> "$table" ;;
+reload) printf '%s\n' "$last" > "$STATE/dm-inactive-$2" ;;
+resume)
+    if [ -f "$STATE/dm-inactive-$2" ]; then
+        grep -v "^$2: " "$table" > "$table.new"
+        printf '%s: %s\n' "$2" "$(cat "$STATE/dm-inactive-$2")" >> "$table.new"
+        mv "$table.new" "$table"; rm "$STATE/dm-inactive-$2"
+    fi
+    sed -i "s/^L-s\(.\):\(.*\):$2\$/L--\1:\2:$2/" "$info" ;;
+remove)
+    grep -v ":$2\$" "$info" > "$info.new"; mv "$info.new" "$info"
+    grep -v "^$2: " "$table" > "$table.new"; mv "$table.new" "$table" ;;
+esac
+exit 0
+"#;
+
 /// A logical volume of `tank` as [`lvs_report`] lists it: name, MiB,
 /// `lv_attr`, pool, origin.
 pub type Lv = (&'static str, u64, &'static str, &'static str, &'static str);
@@ -175,6 +200,7 @@ impl Machine {
             ("lsblk", LSBLK),
             ("wipefs", WIPEFS),
             ("lvm", LVM),
+            ("dmsetup", DMSETUP),
         ] {
             let path = root.join("bin").join(tool);
             let script = PRELUDE

@@ -2,6 +2,7 @@
 //! with the package that ships it and the oldest version it works with.
 
 pub mod bays;
+pub mod dm;
 mod drives;
 pub mod enclosure;
 mod enclosures;
@@ -51,6 +52,13 @@ pub const TOOLS: &[Tool] = &[
         purpose: "volume groups and logical volumes (JSON reports)",
         version_args: &["version"],
         min_version: "2.03",
+    },
+    Tool {
+        name: "dmsetup",
+        package: "dmsetup",
+        purpose: "volumes' front devices, device-mapper linear maps (1.02.155 came with LVM 2.03)",
+        version_args: &["--version"],
+        min_version: "1.02.155",
     },
     Tool {
         name: "thin_check",
@@ -618,6 +626,7 @@ mod tests {
         let want = [
             ("mdadm", "4.2"),
             ("lvm", "2.03.16"),
+            ("dmsetup", "1.02.185"),
             ("thin_check", "0.9.0"),
             ("thin_delta", "0.9.0"),
             ("smartctl", "7.3"),

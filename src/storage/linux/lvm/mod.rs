@@ -10,7 +10,7 @@
 //! for md, each change is idempotent and says when it was already so; a
 //! failure before anything was changed is `Refused`, `Busy` or `Gone`.
 //! Every name is checked before any command runs; a name Baystack does not
-//! make is refused.
+//! make is refused. Volumes' front devices are in `super::dm`.
 
 pub mod argv;
 pub mod parse;
@@ -19,7 +19,7 @@ use std::ffi::OsString;
 
 use super::LinuxBackend;
 use crate::domain::pool::{LogicalVolume, PhysicalVolume, VolumeGroup};
-use crate::domain::volume::{THIN_POOL, size_words};
+use crate::domain::volume::{FrontDevice, THIN_POOL, size_words};
 use crate::naming::{validate_pool_name, validate_volume_name};
 use crate::storage::{BackendError, CommandLog, Volumes};
 
@@ -531,6 +531,27 @@ impl Volumes for LinuxBackend {
                 "pool {vg}: there is no logical volume {from} (nor {to})"
             ))),
         }
+    }
+
+    fn front_devices(&self, log: &mut dyn CommandLog) -> Result<Vec<FrontDevice>, BackendError> {
+        self.fronts(log)
+    }
+
+    fn set_front_device(
+        &self,
+        vg: &str,
+        volume: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        self.set_front(vg, volume, log)
+    }
+
+    fn remove_front_device(
+        &self,
+        volume: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        self.remove_front(volume, log)
     }
 }
 
