@@ -591,6 +591,9 @@ pub struct LogicalVolume {
     pub hidden: bool,
     /// `/dev/<vg>/<lv>`; `None` for a pool and for hidden volumes.
     pub path: Option<String>,
+    /// Its device-mapper device's number, `major:minor` (`252:5`), while
+    /// it is active (`lv_kernel_major`, `lv_kernel_minor`).
+    pub kernel_device: Option<String>,
     /// `lv_health_status`: `partial`, `refresh needed`, `mismatches
     /// exist`, ...; `None` when healthy.
     pub health: Option<String>,

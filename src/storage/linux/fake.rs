@@ -1,13 +1,14 @@
-//! A machine for the md and LVM tests: a device root with by-id links, a
-//! sysfs and a procfs made of the lab's captures, and stand-in tools
-//! (shell scripts) that print the lab's outputs and log each call.
+//! A machine for the md, LVM and dmsetup tests: a device root with by-id
+//! links, a sysfs and a procfs made of the lab's captures, and stand-in
+//! tools (shell scripts) that print the lab's outputs and log each call.
 //!
 //! Each stand-in appends its command line to `calls.log`, with the
 //! machine's root written `ROOT` so a test can show the sequence as it
 //! would read on a real one. What a call changes is a shell snippet the
 //! test leaves in `state/on-<tool>-<verb>` (say `on-mdadm-create`), run
 //! with `ROOT` and `STATE` set: the machine changes as the test says the
-//! kernel would. Without one a call changes nothing.
+//! kernel would. Without one a call changes nothing; only the dmsetup
+//! stand-in keeps state of its own, a device-mapper in two files.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -33,7 +34,9 @@ const PRELUDE: &str = r#"#!/bin/sh
 ROOT='@ROOT@'
 STATE="$ROOT/state"
 TOOL='@TOOL@'
-printf '%s\n' "$TOOL $*" | sed "s|$ROOT|ROOT|g" >> "$ROOT/calls.log"
+line="$TOOL"
+for a in "$@"; do case "$a" in *' '*) line="$line '$a'" ;; *) line="$line $a" ;; esac; done
+printf '%s\n' "$line" | sed "s|$ROOT|ROOT|g" >> "$ROOT/calls.log"
 verb=$(printf '%s' "$1" | sed 's/^--//')
 [ "$verb" = manage ] && verb=$(printf '%s' "$3" | sed 's/^--//')
 if [ -f "$STATE/on-$TOOL-$verb" ]; then . "$STATE/on-$TOOL-$verb"; fi
@@ -81,8 +84,13 @@ exit 0
 "#;
 
 const LVM: &str = r#"
+name=""; prev=""; for a in "$@"; do [ "$prev" = --name ] && name="$a"; prev="$a"; done
 case "$1" in
-pvs|vgs) cat "$STATE/$1.json" ;;
+pvs|vgs|lvs) cat "$STATE/$1.json" ;;
+lvcreate) echo "  Logical volume \"$name\" created." ;;
+lvextend) echo "  Logical volume $last successfully resized." ;;
+lvremove) echo "  Logical volume \"${last#*/}\" successfully removed." ;;
+lvrename) echo "  Renamed \"$3\" to \"$4\" in volume group \"$2\"" ;;
 pvcreate) echo "  Physical volume \"$2\" successfully created." ;;
 vgcreate) echo "  Volume group \"$2\" successfully created" ;;
 pvresize) echo "  Physical volume \"$2\" changed"; echo "  1 physical volume(s) resized or updated / 0 physical volume(s) not resized" ;;
@@ -91,6 +99,66 @@ pvremove) echo "  Labels on physical volume \"$2\" successfully wiped." ;;
 esac
 exit 0
 "#;
+
+/// dmsetup over a device-mapper kept in two files, as `dmsetup info -c
+/// ... -o attr,open,name` and `dmsetup table` print it: `state/dm-info`
+/// and `state/dm-table`. A reload waits in `state/dm-inactive-<name>`
+/// until a resume swaps it in.
+const DMSETUP: &str = r#"
+info="$STATE/dm-info"; table="$STATE/dm-table"; touch "$info" "$table"
+case "$1" in
+info|table) if [ -s "$info" ]; then cat "$STATE/dm-$1"; else echo "No devices found"; fi ;;
+create) printf 'L--w:0:%s\n' "$2" >> "$info"; printf '%s: %s\n' "$2" "$last" >> "$table" ;;
+reload) printf '%s\n' "$last" > "$STATE/dm-inactive-$2" ;;
+resume)
+    if [ -f "$STATE/dm-inactive-$2" ]; then
+        grep -v "^$2: " "$table" > "$table.new"
+        printf '%s: %s\n' "$2" "$(cat "$STATE/dm-inactive-$2")" >> "$table.new"
+        mv "$table.new" "$table"; rm "$STATE/dm-inactive-$2"
+    fi
+    sed -i "s/^L-s\(.\):\(.*\):$2\$/L--\1:\2:$2/" "$info" ;;
+remove)
+    grep -v ":$2\$" "$info" > "$info.new"; mv "$info.new" "$info"
+    grep -v "^$2: " "$table" > "$table.new"; mv "$table.new" "$table" ;;
+esac
+exit 0
+"#;
+
+/// A logical volume of `tank` as [`lvs_report`] lists it: name, MiB,
+/// `lv_attr`, pool, origin.
+pub type Lv = (&'static str, u64, &'static str, &'static str, &'static str);
+
+/// The thin pool of 1 GiB as LVM lists it, hidden volumes and all.
+pub const THIN: [Lv; 4] = [
+    ("[lvol0_pmspare]", 8, "ewi-------", "", ""),
+    ("baystack_thin", 1024, "twi-aotz--", "", ""),
+    ("[baystack_thin_tdata]", 1024, "Twi-ao----", "", ""),
+    ("[baystack_thin_tmeta]", 8, "ewi-ao----", "", ""),
+];
+
+/// `lvs` of volume group `tank` as the backend asks for it. An active
+/// volume (`a`, the fifth character of its attributes) is device
+/// 252:<its row>.
+pub fn lvs_report(rows: &[Lv]) -> String {
+    let rows: Vec<serde_json::Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (name, mib, attr, pool, origin))| {
+            let active = attr.chars().nth(4) == Some('a');
+            let (major, minor) = if active {
+                ("252".to_string(), i.to_string())
+            } else {
+                ("-1".to_string(), "-1".to_string())
+            };
+            serde_json::json!({
+                "lv_name": name, "vg_name": "tank", "lv_size": (mib << 20).to_string(),
+                "lv_attr": attr, "pool_lv": pool, "origin": origin,
+                "lv_kernel_major": major, "lv_kernel_minor": minor,
+            })
+        })
+        .collect();
+    serde_json::json!({"report": [{"lv": rows}]}).to_string()
+}
 
 /// A log that keeps every command it is given.
 #[derive(Default)]
@@ -132,6 +200,7 @@ impl Machine {
             ("lsblk", LSBLK),
             ("wipefs", WIPEFS),
             ("lvm", LVM),
+            ("dmsetup", DMSETUP),
         ] {
             let path = root.join("bin").join(tool);
             let script = PRELUDE
@@ -235,6 +304,40 @@ impl Machine {
     /// What a call to `tool` with first word `verb` does, as shell.
     pub fn on(&self, tool: &str, verb: &str, script: &str) {
         self.write(&format!("state/on-{tool}-{verb}"), script);
+    }
+
+    /// Pool `tank` as the lab left it (array md125, one PV, volume group
+    /// `tank` of 4 MiB extents: lab-pvs.json, lab-vgs.json), with these
+    /// logical volumes.
+    pub fn tank(lvs: &[Lv]) -> Machine {
+        let m = Machine::new();
+        m.write("dev/md125", "");
+        m.md_link("tank", "md125");
+        m.write("state/pvs.json", &fixture("lvm/lab-pvs.json"));
+        let vgs = fixture("lvm/lab-vgs.json").replace(
+            "\"pv_count\"",
+            "\"vg_extent_size\":\"4194304\", \"pv_count\"",
+        );
+        m.write("state/vgs.json", &vgs);
+        m.write("state/lvs.json", &lvs_report(lvs));
+        m
+    }
+
+    /// After `lvm <verb>`, `lvs` lists these.
+    pub fn then_lvs(&self, verb: &str, lvs: &[Lv]) {
+        self.then("lvm", verb, "state/lvs.json", &lvs_report(lvs));
+    }
+
+    /// After a call to `tool` with first word `verb`, file `rel` holds
+    /// `text`.
+    pub fn then(&self, tool: &str, verb: &str, rel: &str, text: &str) {
+        let next = format!("state/next-{tool}-{verb}");
+        self.write(&next, text);
+        self.on(
+            tool,
+            verb,
+            &format!("cp \"$ROOT/{next}\" \"$ROOT/{rel}\"\n"),
+        );
     }
 
     /// The calls the stand-ins logged since the last time this was asked.

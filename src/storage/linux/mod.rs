@@ -2,6 +2,7 @@
 //! with the package that ships it and the oldest version it works with.
 
 pub mod bays;
+pub mod dm;
 mod drives;
 pub mod enclosure;
 mod enclosures;
@@ -52,6 +53,13 @@ pub const TOOLS: &[Tool] = &[
         purpose: "volume groups and logical volumes (JSON reports)",
         version_args: &["version"],
         min_version: "2.03",
+    },
+    Tool {
+        name: "dmsetup",
+        package: "dmsetup",
+        purpose: "volumes' front devices, device-mapper linear maps (1.02.155 came with LVM 2.03)",
+        version_args: &["--version"],
+        min_version: "1.02.155",
     },
     Tool {
         name: "thin_check",
@@ -355,6 +363,50 @@ fn run_logged(spec: &CommandSpec, log: &mut dyn CommandLog) -> Result<CommandOut
     Ok(out)
 }
 
+impl LinuxBackend {
+    /// Runs a report (`lvm lvs`, `dmsetup table`) and returns what it
+    /// printed. It changed nothing whatever its end: a failure is `Gone`
+    /// where the tool said what was asked of is not found, else `Refused`.
+    fn run_report(
+        &self,
+        tool: &str,
+        pool: Option<&str>,
+        args: Vec<std::ffi::OsString>,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        let spec = self.program(tool)?.args(args);
+        let out = run_logged(&spec, log)?;
+        if !out.success() {
+            let said = said(&out);
+            let message = format!("{}{}", of_pool(pool), failure(&spec, &out, &said));
+            return Err(if said.contains("not found") {
+                BackendError::Gone(message)
+            } else {
+                BackendError::Refused(message)
+            });
+        }
+        Ok(out.stdout_text())
+    }
+
+    /// Runs a command that changes something, recorded in `log`; a failure
+    /// is as [`change_failed`] says.
+    fn run_change(
+        &self,
+        tool: &str,
+        pool: Option<&str>,
+        args: Vec<std::ffi::OsString>,
+        changed_before: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<CommandOutput, BackendError> {
+        let spec = self.program(tool)?.args(args);
+        let out = run_logged(&spec, log)?;
+        if !out.success() {
+            return Err(change_failed(pool, &spec, &out, changed_before));
+        }
+        Ok(out)
+    }
+}
+
 /// What a tool said, on one line: its standard error (where mdadm and
 /// wipefs report), else its standard output.
 fn said(out: &CommandOutput) -> String {
@@ -366,12 +418,13 @@ fn said(out: &CommandOutput) -> String {
 }
 
 /// Whether a tool said something else holds the device, which it says
-/// before it writes anything.
+/// before it writes anything (LVM: "Logical volume tank/db01 in use.").
 fn said_busy(out: &CommandOutput) -> bool {
     let text = out.stderr_text().to_ascii_lowercase();
     text.contains("device or resource busy")
         || text.contains("cannot get exclusive access")
         || text.contains("couldn't open")
+        || text.contains(" in use")
 }
 
 /// The error for a command that was to change something and did not exit
@@ -572,6 +625,7 @@ mod tests {
         let want = [
             ("mdadm", "4.2"),
             ("lvm", "2.03.16"),
+            ("dmsetup", "1.02.185"),
             ("thin_check", "0.9.0"),
             ("thin_delta", "0.9.0"),
             ("smartctl", "7.3"),

@@ -320,6 +320,22 @@ keep "$f/lvm/lab-vgs.json" vgs --reportformat json --units b --nosuffix \
   -o vg_name,vg_uuid,vg_size,vg_free,pv_count,lv_count,vg_attr
 keep "$f/lvm/lab-lvs.json" lvs --reportformat json --units b --nosuffix \
   -o lv_name,vg_name,lv_uuid,lv_size,lv_attr,pool_lv,data_percent,metadata_percent,origin
+# A volume's front device as the backend makes one (src/storage/linux/dm),
+# what dmsetup lists of it, and what dmsetup and LVM say when asked to
+# remove what is held open, or a device that is not there.
+mkdir -p "$f/dmsetup"
+keep "$f/lvm/lab-lvs-a.json" lvs -a --reportformat json --units b --nosuffix \
+  -o lv_name,vg_name,lv_uuid,lv_size,lv_attr,lv_layout,lv_role,pool_lv,origin,data_percent,metadata_percent,lv_active,lv_path,lv_health_status,lv_kernel_major,lv_kernel_minor tank
+vol1=$(lvs --noheadings --separator : -o lv_kernel_major,lv_kernel_minor tank/vol1 | tr -d ' ')
+dmsetup create baystack-vol1 --uuid BAYSTACK-vol1 --table "0 $(blockdev --getsz /dev/tank/vol1) linear $vol1 0"
+keep "$f/dmsetup/lab-info.txt" dmsetup info -c --noheadings --separator : -o attr,open,name
+keep "$f/dmsetup/lab-table.txt" dmsetup table
+exec 3</dev/mapper/baystack-vol1
+keep "$f/dmsetup/lab-remove-open.out" dmsetup remove baystack-vol1
+keep "$f/dmsetup/lab-lvremove-open.out" lvremove --yes tank/vol1
+exec 3<&-
+dmsetup remove baystack-vol1
+keep "$f/dmsetup/lab-remove-absent.out" dmsetup remove baystack-vol1
 keep "$f/mdadm/lab-lsblk-md-members.json" lsblk -J -O -b
 keep "$f/mdadm/lab-wipefs-member.json" wipefs --no-act --json "/dev/$sda"
 keep "$f/mdadm/lab-blkid-member.txt" blkid -p -o export "/dev/$sda"
@@ -362,6 +378,7 @@ say_md "done"
 # What `baystack check` reads of each tool's version.
 mdadm --version >"$f/versions/mdadm.txt" 2>&1
 lvm version >"$f/versions/lvm.txt" 2>&1
+dmsetup --version >"$f/versions/dmsetup.txt" 2>&1
 thin_check --version >"$f/versions/thin_check.txt" 2>&1
 thin_delta --version >"$f/versions/thin_delta.txt" 2>&1
 smartctl --version >"$f/versions/smartctl.txt" 2>&1

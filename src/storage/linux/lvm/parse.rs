@@ -282,11 +282,29 @@ fn lv(row: &Object, group: Option<&str>) -> Result<LogicalVolume, LvmError> {
         active,
         hidden,
         path: text(row, "lv_path"),
+        kernel_device: kernel_device(row)?,
         health: text(row, "lv_health_status"),
         attr,
         vg,
         name,
     })
+}
+
+/// `major:minor` of an active volume's device; LVM prints `-1` for both
+/// when it has none.
+fn kernel_device(row: &Object) -> Result<Option<String>, LvmError> {
+    fn number(t: &str) -> Option<Option<u32>> {
+        match t {
+            "-1" => Some(None),
+            _ if t.bytes().all(|b| b.is_ascii_digit()) => t.parse().ok().map(Some),
+            _ => None,
+        }
+    }
+    let major = optional(row, "lv_kernel_major", number)?.flatten();
+    let minor = optional(row, "lv_kernel_minor", number)?.flatten();
+    Ok(major
+        .zip(minor)
+        .map(|(major, minor)| format!("{major}:{minor}")))
 }
 
 fn unbracket(name: &str) -> String {
@@ -492,13 +510,16 @@ mod tests {
             assert_eq!(thin.pool_lv.as_deref(), Some("tpool"), "{file}");
             assert_eq!(thin.size_bytes, 400 * MIB, "{file}");
             assert_eq!(thin.path.as_deref(), Some("/dev/vg_r5/vol_thin"), "{file}");
+            assert_eq!(thin.kernel_device.as_deref(), Some("252:5"), "{file}");
+            assert_eq!(lvs[4].kernel_device.as_deref(), Some("252:0"), "{file}");
             assert_eq!(
                 (thin.vg.as_str(), thin.active),
                 ("vg_r5", Some(true)),
                 "{file}"
             );
-            // The pool metadata spare is not active.
+            // The pool metadata spare is not active: it has no device.
             assert_eq!(lvs[0].active, Some(false), "{file}");
+            assert_eq!(lvs[0].kernel_device, None, "{file}");
             assert_eq!(lvs[6].vg, "vg_r6", "{file}");
             assert!(lvs.iter().all(|l| l.health.is_none()), "{file}");
         }
@@ -579,6 +600,14 @@ mod tests {
                 .to_string()
                 .contains("metadata_percent")
         );
+        let odd = fixture("lvs-json-fields.txt")
+            .replace("\"lv_kernel_minor\":\"5\"", "\"lv_kernel_minor\":\"-5\"");
+        assert!(
+            lvs(&odd)
+                .unwrap_err()
+                .to_string()
+                .contains("lv_kernel_minor")
+        );
     }
 
     #[test]
@@ -639,6 +668,13 @@ mod tests {
                             assert!((0.0..=100.0).contains(&pct), "{case}: {l:?}");
                         }
                         assert!(!l.name.is_empty() && !l.vg.is_empty(), "{case}: {l:?}");
+                        if let Some(dev) = &l.kernel_device {
+                            let (major, minor) = dev.split_once(':').unwrap();
+                            assert!(
+                                major.parse::<u32>().is_ok() && minor.parse::<u32>().is_ok(),
+                                "{case}: {l:?}"
+                            );
+                        }
                     }
                 }
                 tried

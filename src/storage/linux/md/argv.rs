@@ -259,10 +259,18 @@ pub fn identify(node: &Path) -> Vec<OsString> {
     vec!["-J".into(), "-O".into(), "-b".into(), node.into()]
 }
 
-/// A command as a person would type it: `mdadm --stop /dev/md/tank`.
+/// A command as a person would type it: `mdadm --stop /dev/md/tank`, an
+/// argument with blanks in it quoted (`--table '0 8 linear 9:1 0'`).
 pub fn line(program: &str, args: &[OsString]) -> String {
     std::iter::once(program.to_string())
-        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .chain(args.iter().map(|a| {
+            let a = a.to_string_lossy();
+            if a.contains(char::is_whitespace) {
+                format!("'{a}'")
+            } else {
+                a.into_owned()
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -633,11 +633,7 @@ impl LinuxBackend {
         changed_before: bool,
         log: &mut dyn CommandLog,
     ) -> Result<String, BackendError> {
-        let spec = self.program("mdadm")?.args(args);
-        let out = run_logged(&spec, log)?;
-        if !out.success() {
-            return Err(change_failed(Some(name), &spec, &out, changed_before));
-        }
+        let out = self.run_change("mdadm", Some(name), args, changed_before, log)?;
         Ok(said(&out))
     }
 }
