@@ -671,6 +671,7 @@ impl SimVolumeGroup {
                     path: (!matches!(l.kind, LvKind::ThinPool { .. }))
                         .then(|| format!("/dev/{}/{}", self.name, l.name)),
                     health: None,
+                    kernel_device: None,
                 }
             })
             .collect()
