@@ -263,6 +263,19 @@ pub fn validate_volume_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The name of a logical volume made by hand that a volume is adopted
+/// under: what [`validate_volume_name`] allows, and '_' too (targetcli
+/// setups often use it), but not the names Baystack keeps for itself (its
+/// thin pool, a rollback's `<volume>_old`).
+pub fn validate_adopted_name(name: &str) -> Result<(), String> {
+    if name == crate::domain::volume::THIN_POOL || name.ends_with("_old") {
+        return Err(format!(
+            "{name:?} is a name Baystack keeps for its own logical volumes"
+        ));
+    }
+    validate_volume_name("volume", &name.replace('_', "-"))
+}
+
 /// The most bytes an iSCSI name may have (RFC 3720, 3.2.6.1).
 pub const IQN_MAX_BYTES: usize = 223;
 

@@ -89,6 +89,13 @@ pub fn insert(c: &mut Conn<'_>, v: &NewVolume<'_>, now: NaiveDateTime) -> QueryR
         .get_result(c))
 }
 
+/// A volume taken in from a setup made by hand: `ready` at once.
+pub fn set_adopted(c: &mut Conn<'_>, id: i64) -> QueryResult<usize> {
+    db_run!(c, c => diesel::update(volumes::table.find(id))
+        .set(volumes::lifecycle.eq("ready"))
+        .execute(c))
+}
+
 pub fn list(c: &mut Conn<'_>) -> QueryResult<Vec<VolumeRow>> {
     db_run!(c, c => volumes::table
         .order(volumes::name.asc())
@@ -294,8 +301,9 @@ impl TargetRow {
             .unwrap_or_default()
     }
 
-    /// What the kernel is to have for this target.
-    pub fn spec(&self, volume: &VolumeRow, initiators: Vec<String>) -> TargetSpec {
+    /// Its CHAP and mutual CHAP, secrets included (for the agent, and to
+    /// keep a secret an admin left unchanged).
+    pub fn chaps(&self) -> (Option<Chap>, Option<Chap>) {
         let chap = |user: &Option<String>, secret: &Option<String>| match (user, secret) {
             (Some(user), Some(secret)) => Some(Chap {
                 user: user.clone(),
@@ -303,6 +311,15 @@ impl TargetRow {
             }),
             _ => None,
         };
+        (
+            chap(&self.chap_user, &self.chap_secret),
+            chap(&self.mutual_user, &self.mutual_secret),
+        )
+    }
+
+    /// What the kernel is to have for this target.
+    pub fn spec(&self, volume: &VolumeRow, initiators: Vec<String>) -> TargetSpec {
+        let (chap, mutual_chap) = self.chaps();
         TargetSpec {
             volume: volume.name.clone(),
             iqn: self.iqn.clone(),
@@ -317,8 +334,8 @@ impl TargetRow {
             } else {
                 Access::Initiators(initiators)
             },
-            chap: chap(&self.chap_user, &self.chap_secret),
-            mutual_chap: chap(&self.mutual_user, &self.mutual_secret),
+            chap,
+            mutual_chap,
         }
     }
 }
@@ -373,6 +390,43 @@ pub fn insert_target(c: &mut Conn<'_>, t: &NewTarget<'_>, now: NaiveDateTime) ->
         .map(|i| {
             (
                 target_initiators::volume_id.eq(t.volume_id),
+                target_initiators::iqn.eq(i.as_str()),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        db_run!(c, c => diesel::insert_into(target_initiators::table).values(&rows).execute(c))?;
+    }
+    Ok(())
+}
+
+/// Changes who may log in to a target and its CHAP; the target is
+/// `exporting` again until its job has made the kernel agree.
+pub fn set_access(
+    c: &mut Conn<'_>,
+    volume_id: i64,
+    initiators: &[String],
+    chap: Option<&Chap>,
+    mutual_chap: Option<&Chap>,
+) -> QueryResult<()> {
+    let user = |c: Option<&Chap>| c.map(|c| c.user.clone());
+    let secret = |c: Option<&Chap>| c.map(|c| c.secret.expose().to_string());
+    db_run!(c, c => diesel::update(targets::table.find(volume_id))
+        .set((
+            targets::open_access.eq(initiators.is_empty()),
+            targets::chap_user.eq(user(chap)),
+            targets::chap_secret.eq(secret(chap)),
+            targets::mutual_user.eq(user(mutual_chap)),
+            targets::mutual_secret.eq(secret(mutual_chap)),
+            targets::lifecycle.eq("exporting"),
+        ))
+        .execute(c))?;
+    db_run!(c, c => diesel::delete(target_initiators::table.filter(target_initiators::volume_id.eq(volume_id))).execute(c))?;
+    let rows: Vec<_> = initiators
+        .iter()
+        .map(|i| {
+            (
+                target_initiators::volume_id.eq(volume_id),
                 target_initiators::iqn.eq(i.as_str()),
             )
         })

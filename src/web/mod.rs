@@ -214,8 +214,10 @@ routes! {
     POST "/volumes/{name}/snapshots/{snap}/rollback" ADMIN => volumes::rollback;
     POST "/volumes/{name}/export" ADMIN => volumes::export_form;
     POST "/volumes/{name}/unexport" ADMIN => volumes::unexport;
+    POST "/volumes/{name}/access" ADMIN => volumes::access_form;
     GET "/targets" VIEWER => volumes::targets_page;
     POST "/targets/reconcile" ADMIN => volumes::reconcile;
+    POST "/targets/adopt" ADMIN => volumes::adopt;
     GET "/targets/{name}" VIEWER => volumes::target_page;
     GET "/replication" VIEWER => areas::replication;
     GET "/jobs" VIEWER => jobs::list_page;
@@ -275,9 +277,11 @@ routes! {
     DELETE "/api/v1/volumes/{name}/snapshots/{snap}" ADMIN => volumes::delete_snapshot;
     POST "/api/v1/volumes/{name}/snapshots/{snap}/rollback" ADMIN => volumes::rollback;
     POST "/api/v1/volumes/{name}/export" ADMIN => volumes::api_export;
+    PUT "/api/v1/volumes/{name}/export" ADMIN => volumes::api_change_access;
     DELETE "/api/v1/volumes/{name}/export" ADMIN => volumes::unexport;
     GET "/api/v1/targets" VIEWER => volumes::api_targets;
     POST "/api/v1/reconcile" ADMIN => volumes::reconcile;
+    POST "/api/v1/targets/adopt" ADMIN => volumes::adopt;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -158,8 +158,19 @@ pub struct ConfirmBody {
     pub confirm: String,
 }
 
-fn chap_of(field: &'static str, c: &Option<ChapBody>) -> Result<Option<Chap>, AppError> {
+/// A CHAP user and secret, checked. With an empty secret and the user it
+/// had, a target keeps its secret (`kept`): a form never shows it.
+fn chap_of(
+    field: &'static str,
+    c: &Option<ChapBody>,
+    kept: Option<Chap>,
+) -> Result<Option<Chap>, AppError> {
     let Some(c) = c else { return Ok(None) };
+    if c.secret.is_empty()
+        && let Some(k) = kept.filter(|k| k.user == c.user)
+    {
+        return Ok(Some(k));
+    }
     naming::validate_chap_user(&c.user).map_err(|e| AppError::invalid(field, e))?;
     naming::validate_chap_secret(&c.secret).map_err(|e| AppError::invalid(field, e))?;
     Ok(Some(Chap {
@@ -172,7 +183,8 @@ fn chap_of(field: &'static str, c: &Option<ChapBody>) -> Result<Option<Chap>, Ap
 type Access = (Vec<String>, Option<Chap>, Option<Chap>);
 
 /// The initiators and CHAP of an export, checked; refused in words.
-fn check_export(b: &ExportBody) -> Result<Access, AppError> {
+/// `kept`: the target's CHAP now, when it is changed.
+fn check_export(b: &ExportBody, kept: (Option<Chap>, Option<Chap>)) -> Result<Access, AppError> {
     let mut initiators = Vec::new();
     for i in &b.initiators {
         naming::validate_iscsi_name(i).map_err(|e| AppError::invalid("initiators", e))?;
@@ -196,8 +208,8 @@ fn check_export(b: &ExportBody) -> Result<Access, AppError> {
         }
         _ => {}
     }
-    let chap = chap_of("chap", &b.chap)?;
-    let mutual = chap_of("mutual_chap", &b.mutual_chap)?;
+    let chap = chap_of("chap", &b.chap, kept.0)?;
+    let mutual = chap_of("mutual_chap", &b.mutual_chap, kept.1)?;
     if mutual.is_some() && chap.is_none() {
         return Err(AppError::invalid(
             "mutual_chap",
@@ -748,7 +760,7 @@ async fn export(
     name: String,
     body: ExportBody,
 ) -> Answer {
-    let (initiators, chap, mutual) = match check_export(&body) {
+    let (initiators, chap, mutual) = match check_export(&body, (None, None)) {
         Ok(x) => x,
         Err(e) => return Answer(Err(e)),
     };
@@ -821,6 +833,56 @@ pub async fn export_form(
         .into()
 }
 
+async fn change_access(
+    state: &AppState,
+    who: &Identity,
+    req: &HttpRequest,
+    name: String,
+    body: ExportBody,
+) -> Answer {
+    record_and_enqueue(state, who, req, move |c| {
+        let (v, p) = ready_volume(c, &name)?;
+        let t = volumes::target_of(c, v.id)?
+            .ok_or_else(|| AppError::Conflict(format!("volume {name} is not exported")))?;
+        let (initiators, chap, mutual) = check_export(&body, t.chaps())?;
+        volumes::set_access(c, v.id, &initiators, chap.as_ref(), mutual.as_ref())?;
+        Ok(kinds::change_access(&p.name, &name, &t.iqn))
+    })
+    .await
+    .map(Outcome::job)
+    .into()
+}
+
+/// `PUT /api/v1/volumes/{name}/export`: the same body as the export; who
+/// may log in and CHAP changed on the live target. A CHAP secret left
+/// empty with the same user keeps the secret it had.
+pub async fn api_change_access(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    body: web::Json<ExportBody>,
+) -> Answer {
+    change_access(&state, &who, &req, path.into_inner(), body.into_inner()).await
+}
+
+/// `POST /volumes/{name}/access`: the target page's form.
+pub async fn access_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    form: web::Form<ExportForm>,
+) -> Answer {
+    let name = path.into_inner();
+    let back = format!("/targets/{name}");
+    change_access(&state, &who, &req, name, form.into_inner().body())
+        .await
+        .0
+        .map(|o| o.then(back))
+        .into()
+}
+
 /// `DELETE /api/v1/volumes/{name}/export` and `POST /volumes/{name}/unexport`.
 pub async fn unexport(
     req: HttpRequest,
@@ -838,6 +900,39 @@ pub async fn unexport(
     })
     .await
     .map(Outcome::job)
+    .into()
+}
+
+/// `POST /api/v1/targets/adopt`: `{"iqn"}`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AdoptBody {
+    #[serde(default)]
+    pub iqn: String,
+}
+
+/// `POST /api/v1/targets/adopt` and `POST /targets/adopt`: a target made
+/// by hand (targetcli) taken into the database as a volume and its
+/// target, nothing in the kernel changed.
+pub async fn adopt(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    Body(body): Body<AdoptBody>,
+) -> Answer {
+    let iqn = body.iqn.trim().to_string();
+    if let Err(e) = naming::validate_iscsi_name(&iqn) {
+        return Answer(Err(AppError::invalid("iqn", e)));
+    }
+    record_and_enqueue(&state, &who, &req, move |c| {
+        if volumes::iqn_taken(c, &iqn)? {
+            return Err(AppError::Conflict(format!(
+                "target {iqn} is already Baystack's"
+            )));
+        }
+        Ok(kinds::adopt(&iqn))
+    })
+    .await
+    .map(|id| Outcome::job(id).then("/targets"))
     .into()
 }
 
@@ -975,6 +1070,8 @@ pub struct TargetsPage {
     pub frame: Frame,
     pub volumes: Vec<VolumeView>,
     pub foreign: Vec<String>,
+    /// iSCSI targets in LIO that are not Baystack's: they can be adopted.
+    pub adoptable: Vec<String>,
     pub seen_at: Option<String>,
 }
 
@@ -986,7 +1083,7 @@ pub async fn targets_page(
 ) -> Result<TargetsPage, PageError> {
     let frame = Frame::new(&state, &who, "Targets", "targets").await?;
     let tz = frame.timezone;
-    let (foreign, seen_at) = state
+    let (foreign, adoptable, seen_at) = state
         .db
         .run(move |conn| -> Result<_, AppError> {
             let c = &mut conn.conn();
@@ -994,9 +1091,14 @@ pub async fn targets_page(
             Ok(match volumes::lio(c)? {
                 Some((lio, at)) => (
                     volumes::foreign(&lio, &targets),
+                    lio.targets
+                        .iter()
+                        .filter(|l| !targets.iter().any(|t| t.iqn == l.iqn))
+                        .map(|l| l.iqn.clone())
+                        .collect(),
                     Some(super::page::format_time(&at, tz)),
                 ),
-                None => (Vec::new(), None),
+                None => (Vec::new(), Vec::new(), None),
             })
         })
         .await?;
@@ -1008,6 +1110,7 @@ pub async fn targets_page(
             .filter(|v| v.target.is_some())
             .collect(),
         foreign,
+        adoptable,
         seen_at,
     })
 }

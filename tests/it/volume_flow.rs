@@ -295,6 +295,47 @@ async fn a_volume_from_create_to_delete(backend: Backend) {
     let audit = c.get("/api/v1/audit").await.text();
     assert!(audit.contains("reconcile.repair"), "{audit}");
 
+    // Access changed on the live target: the other initiator allowed with
+    // the same CHAP (its secret kept by leaving it empty), the first one
+    // taken off and logged out.
+    let r = c
+        .request_json(
+            "PUT".parse().unwrap(),
+            "/api/v1/volumes/db01/export",
+            &json!({"initiators": [host], "chap": {"user": "host1", "secret": "short"}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = c
+        .request_json(
+            "PUT".parse().unwrap(),
+            "/api/v1/volumes/db01/export",
+            &json!({"initiators": [other], "chap": {"user": "host1", "secret": ""}}).to_string(),
+        )
+        .await;
+    let job = job_of!(c, r);
+    assert!(!job.to_string().contains(secret), "{job}");
+    settle(&app, &runner);
+    sim.connect(&iqn, other, "10.0.0.9", Some(("host1", secret)))
+        .expect("the secret was kept");
+    app.observe();
+    let t = c.get("/api/v1/targets").await.json()[0].clone();
+    assert_eq!(t["initiators"], json!([other]), "{t}");
+    assert_eq!(t["sessions"].as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(t["sessions"][0]["initiator"], other, "{t}");
+
+    // Bodies that cannot be read are refused in words too.
+    for (path, body) in [
+        ("/api/v1/volumes", "{"),
+        ("/api/v1/volumes", r#"{"name": 7}"#),
+        ("/api/v1/volumes/db01/export", r#"{"initiators": "x"}"#),
+        ("/api/v1/volumes/db01/resize", r#"{"size": []}"#),
+    ] {
+        let r = c.post_json(path, body).await;
+        assert_eq!(r.status, 400, "{path} {body}: {}", r.text());
+    }
+
     // Snapshots of the thin volume; a thick one has none.
     let r = c
         .post_json(
@@ -378,4 +419,109 @@ async fn a_volume_from_create_to_delete(backend: Backend) {
     );
 }
 
-both!(a_volume_from_create_to_delete);
+/// A target made by hand (as with targetcli) on a logical volume of a
+/// pool is listed as not Baystack's, never removed by a reconcile, and
+/// adopted as a volume and its target under its existing names, with its
+/// ACL and CHAP, while an initiator stays logged in.
+async fn a_hand_made_target_is_adopted(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.sim.speed = 1000.0;
+        s.sim.layout = vec![12];
+    });
+    let runner = app.runner(Duration::from_secs(30));
+    app.observe();
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    let drives = c.get("/api/v1/drives").await.json();
+    let free: Vec<String> = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["health"] == "healthy" && d["present"] == true)
+        .map(|d| d["serial"].as_str().unwrap().to_string())
+        .take(2)
+        .collect();
+    let r = c
+        .post_json(
+            "/api/v1/pools",
+            &json!({"name": "tank", "level": "raid1", "drives": free, "write_hole": "none"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+
+    // By hand: an LV and a target on it, an initiator logged in.
+    let engine = app.engine();
+    let mut log = baystack::storage::NoLog;
+    engine
+        .create_volume("tank", "vol_sql", GIB, false, &mut log)
+        .unwrap();
+    let sim = app.sim();
+    let iqn = "iqn.2003-01.org.linux-iscsi.bay01:sn.1234";
+    let host = "iqn.1991-05.com.microsoft:sql1";
+    let secret = "hand-made-secret";
+    sim.hand_made_target("tank", "vol_sql", "sql", iqn, host, Some(("sql1", secret)))
+        .unwrap();
+    sim.connect(iqn, host, "10.0.0.7", Some(("sql1", secret)))
+        .unwrap();
+    app.observe();
+    let page = c.get("/targets").await.text();
+    assert!(page.contains(&format!("iSCSI target {iqn}")), "{page}");
+    assert!(page.contains(&format!("Adopt {iqn}")), "{page}");
+
+    for (body, status, words) in [
+        (json!({"iqn": "nope"}), 422, "starts with"),
+        (json!({"iqn": "iqn.2003-01.org.example:none"}), 202, ""),
+    ] {
+        let r = c
+            .post_json("/api/v1/targets/adopt", &body.to_string())
+            .await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().contains(words), "{body}: {}", r.text());
+    }
+    settle(&app, &runner);
+    let jobs = c.get("/api/v1/jobs?limit=1").await.json();
+    assert_eq!(jobs[0]["state"], "failed", "{jobs}");
+    assert!(jobs.to_string().contains("no target"), "{jobs}");
+
+    let r = c
+        .post_json("/api/v1/targets/adopt", &json!({"iqn": iqn}).to_string())
+        .await;
+    let job = job_of!(c, r);
+    assert!(!job.to_string().contains(secret), "{job}");
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let v = c.get("/api/v1/volumes/vol_sql").await.json();
+    assert_eq!(v["state"], "exported", "{v}");
+    assert_eq!(v["pool"], "tank", "{v}");
+    let t = c.get("/api/v1/targets").await;
+    assert!(!t.text().contains(secret), "{}", t.text());
+    let t = t.json()[0].clone();
+    assert_eq!(t["iqn"], iqn, "{t}");
+    assert_eq!(t["initiators"], json!([host]), "{t}");
+    assert_eq!(t["chap_user"], "sql1", "{t}");
+    assert_eq!(
+        t["sessions"][0]["initiator"], host,
+        "the session stayed: {t}"
+    );
+    let r = c
+        .post_json("/api/v1/targets/adopt", &json!({"iqn": iqn}).to_string())
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // A reconcile now writes nothing, and the secret still lets the host in.
+    let r = c.post_json("/api/v1/reconcile", "{}").await;
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job.to_string().contains("nothing was written"), "{job}");
+    sim.connect(iqn, host, "10.0.0.7", Some(("sql1", secret)))
+        .unwrap();
+}
+
+both!(
+    a_volume_from_create_to_delete,
+    a_hand_made_target_is_adopted
+);

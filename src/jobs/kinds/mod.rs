@@ -29,8 +29,8 @@ pub use pool::{
 
 pub use requalify::{Requalify, RequalifyPayload, requalify};
 pub use target::{
-    Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport, UnexportPayload,
-    export, reconcile, unexport,
+    Adopt, AdoptPayload, Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport,
+    UnexportPayload, adopt, change_access, export, reconcile, unexport,
 };
 pub use volume::{
     RollBack, SnapshotCreate, SnapshotDelete, SnapshotPayload, VolumeCreate, VolumeCreatePayload,
@@ -177,6 +177,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &TargetExport,
     &TargetUnexport,
     &Reconcile,
+    &Adopt,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn JobKind> {

@@ -43,12 +43,27 @@ fn spec_of(ctx: &StepCtx<'_>, volume: &str) -> Result<TargetSpec, JobError> {
 /// The job that exports volume `volume` as its target (recorded with the
 /// job).
 pub fn export(pool: &str, volume: &str, iqn: &str) -> JobSpec {
+    apply(pool, volume, format!("Export volume {volume} as {iqn}"))
+}
+
+/// The job that gives target `iqn` the access now recorded for it (its
+/// initiators, CHAP): only what changed is written; sessions of initiators
+/// still allowed stay.
+pub fn change_access(pool: &str, volume: &str, iqn: &str) -> JobSpec {
+    apply(
+        pool,
+        volume,
+        format!("Change who may log in to {iqn}, and its CHAP"),
+    )
+}
+
+fn apply(pool: &str, volume: &str, summary: String) -> JobSpec {
     TargetExport.spec(
         &TargetPayload {
             pool: pool.into(),
             volume: volume.into(),
         },
-        format!("Export volume {volume} as {iqn}"),
+        summary,
         vec![resource::target(volume), resource::volume(volume)],
         vec![
             format!("Check the front device {}", front_name(volume)),
@@ -322,5 +337,245 @@ impl Kind for Reconcile {
                 "a reconcile has no step {position}"
             ))),
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoptPayload {
+    pub iqn: String,
+}
+
+/// The job that takes an iSCSI target made by hand (with targetcli) into
+/// the database, as a volume and its target under their existing names:
+/// the live target in configfs, or else the one targetcli saved. Nothing
+/// in the kernel is changed, so no session drops.
+pub fn adopt(iqn: &str) -> JobSpec {
+    Adopt.spec(
+        &AdoptPayload { iqn: iqn.into() },
+        format!("Adopt target {iqn}, made by hand"),
+        vec![resource::target(iqn)],
+        vec![
+            format!(
+                "Find {iqn} in LIO (or in targetcli's saved configuration), its block backstore \
+                 and the logical volume under it"
+            ),
+            "Record the volume and its target, access and CHAP as they are; nothing in the \
+             kernel is changed"
+                .into(),
+        ],
+    )
+}
+
+pub struct Adopt;
+
+/// What an adoption records. The volume takes its logical volume's name
+/// (every job names the logical volume by the volume's name); the target
+/// and its backstore keep theirs.
+struct Found {
+    pool_id: i64,
+    volume: String,
+    lv: crate::domain::pool::LogicalVolume,
+    target: crate::domain::target::LioTarget,
+    store: crate::domain::target::Backstore,
+}
+
+impl Adopt {
+    /// The target, its backstore and the logical volume under it, from
+    /// the live tree or the saved configuration.
+    fn find(ctx: &mut StepCtx<'_>, iqn: &str) -> Result<Found, JobError> {
+        let backend = ctx.backend;
+        let has = |l: &crate::domain::target::Lio| l.targets.iter().any(|t| t.iqn == iqn);
+        let live = backend.lio(ctx)?;
+        let lio = if has(&live) {
+            live
+        } else {
+            backend
+                .saved_config(ctx)
+                .ok()
+                .flatten()
+                .filter(has)
+                .ok_or_else(|| {
+                    JobError::Refused(format!(
+                        "there is no target {iqn} in LIO or in targetcli's saved configuration"
+                    ))
+                })?
+        };
+        let target = lio
+            .targets
+            .iter()
+            .find(|t| t.iqn == iqn)
+            .cloned()
+            .ok_or_else(|| JobError::Refused(format!("there is no target {iqn}")))?;
+        let lun = target
+            .lun0
+            .clone()
+            .ok_or_else(|| JobError::Refused(format!("{iqn} has no LUN 0 to adopt")))?;
+        let store = lio
+            .backstores
+            .iter()
+            .find(|b| lun.ends_with(&format!("/{}", b.name)) && b.plugin == "iblock")
+            .cloned()
+            .ok_or_else(|| {
+                JobError::Refused(format!(
+                    "{iqn}'s LUN 0 ({lun}) is not a block backstore; only those are adopted"
+                ))
+            })?;
+        let device = store.device.clone().unwrap_or_default();
+        let pools = ctx.read(crate::db::pools::list)?;
+        for p in pools.iter().filter(|p| p.lifecycle == "ready") {
+            let lvs = backend.logical_volumes(&p.name, &mut NoLog)?;
+            let mapper = |lv: &str| {
+                format!(
+                    "/dev/mapper/{}-{}",
+                    p.name.replace('-', "--"),
+                    lv.replace('-', "--")
+                )
+            };
+            if let Some(lv) = lvs
+                .into_iter()
+                .find(|l| l.path.as_deref() == Some(device.as_str()) || mapper(&l.name) == device)
+            {
+                crate::naming::validate_adopted_name(&lv.name)
+                    .map_err(|e| JobError::Refused(format!("{iqn} cannot be adopted: {e}")))?;
+                let volume = lv.name.clone();
+                return Ok(Found {
+                    pool_id: p.id,
+                    volume,
+                    lv,
+                    target,
+                    store,
+                });
+            }
+        }
+        Err(JobError::Refused(format!(
+            "{iqn}'s backstore {} is on {device}, which is not a logical volume in a pool of \
+             this console",
+            store.name
+        )))
+    }
+}
+
+impl Kind for Adopt {
+    type Payload = AdoptPayload;
+
+    fn name(&self) -> &'static str {
+        "lio.adopt"
+    }
+
+    fn run_step(
+        &self,
+        p: &AdoptPayload,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        use crate::domain::target::{Chap, Portal, naa_wwn};
+        let f = Self::find(ctx, &p.iqn)?;
+        let t = &f.target;
+        let words = format!(
+            "{} is LUN 0 on backstore {} ({}), logical volume {}/{}",
+            t.iqn,
+            f.store.name,
+            f.store.device.as_deref().unwrap_or("?"),
+            f.lv.vg,
+            f.lv.name
+        );
+        if position == 0 {
+            return Ok(words);
+        }
+        if position != 1 {
+            return Err(JobError::Refused(format!(
+                "an adoption has no step {position}"
+            )));
+        }
+        let serial = f.store.serial.clone().ok_or_else(|| {
+            JobError::Refused(format!("backstore {} has no unit serial", f.store.name))
+        })?;
+        // One CHAP per target: the ACLs' (or, open, the TPG's) must agree.
+        let chap = |user: &Option<String>, secret: &Option<crate::domain::target::Secret>| match (
+            user, secret,
+        ) {
+            (Some(u), Some(s)) => Some(Chap {
+                user: u.clone(),
+                secret: s.clone(),
+            }),
+            _ => None,
+        };
+        let pairs: Vec<(Option<Chap>, Option<Chap>)> = if t.open {
+            vec![(
+                chap(&t.chap_user, &t.secret),
+                chap(&t.mutual_user, &t.mutual_secret),
+            )]
+        } else {
+            t.acls
+                .iter()
+                .map(|a| {
+                    (
+                        chap(&a.chap_user, &a.secret),
+                        chap(&a.mutual_user, &a.mutual_secret),
+                    )
+                })
+                .collect()
+        };
+        if pairs.windows(2).any(|w| w[0] != w[1]) {
+            return Err(JobError::Refused(format!(
+                "{}'s ACLs have different CHAP settings; Baystack keeps one per target. Make them \
+                 the same first",
+                t.iqn
+            )));
+        }
+        let (chap, mutual) = pairs.into_iter().next().unwrap_or((None, None));
+        let initiators: Vec<String> = if t.open {
+            Vec::new()
+        } else {
+            t.acls.iter().map(|a| a.initiator.clone()).collect()
+        };
+        let portals: Vec<Portal> = if t.portals.is_empty() {
+            vec![Portal::all()]
+        } else {
+            t.portals.clone()
+        };
+        let thin = f.lv.pool_lv.is_some();
+        let (alias, device) = (
+            t.alias.clone().unwrap_or_else(|| f.volume.clone()),
+            f.store.device.clone().unwrap_or_default(),
+        );
+        let (iqn, store, volume, lv) = (
+            t.iqn.clone(),
+            f.store.name.clone(),
+            f.volume.clone(),
+            f.lv.clone(),
+        );
+        let pool_id = f.pool_id;
+        ctx.commit_with_step(move |c, now| {
+            let record = volumes::NewVolume {
+                name: &volume,
+                pool_id,
+                thin,
+                size_bytes: lv.size_bytes,
+                serial: &serial,
+                wwn: &naa_wwn(&serial),
+                created_by: SYSTEM_ACTOR,
+            };
+            let id = volumes::insert(c, &record, now)?;
+            volumes::set_adopted(c, id)?;
+            let target = volumes::NewTarget {
+                volume_id: id,
+                iqn: &iqn,
+                alias: &alias,
+                backstore: &store,
+                device: &device,
+                portals: &portals,
+                initiators: &initiators,
+                chap: chap.as_ref(),
+                mutual_chap: mutual.as_ref(),
+                created_by: SYSTEM_ACTOR,
+            };
+            volumes::insert_target(c, &target, now)?;
+            volumes::set_target_lifecycle(c, id, "exported").map(|_| ())
+        });
+        Ok(format!(
+            "recorded: volume {} and its target; {words}",
+            f.volume
+        ))
     }
 }

@@ -1,11 +1,13 @@
 //! The simulator's LIO: block backstores and iSCSI targets as configfs
-//! would hold them, and initiators that log in (`baystack sim connect`),
+//! would hold them, and initiators that log in ([`SimBackend::connect`]),
 //! refused as the kernel refuses them (not in the ACL, wrong CHAP).
 
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::domain::target::{Access, Acl, Backstore, Lio, LioTarget, Portal, Session, TargetSpec};
+use crate::domain::target::{
+    Access, Acl, Backstore, Lio, LioTarget, Portal, Secret, Session, TargetSpec,
+};
 use crate::storage::Targets;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -45,6 +47,7 @@ fn chap_of(c: &Option<crate::domain::target::Chap>) -> Option<(String, String)> 
 impl SimTarget {
     fn view(&self, backstore: Option<&SimBackstore>) -> LioTarget {
         let user = |c: &Option<(String, String)>| c.as_ref().map(|c| c.0.clone());
+        let secret = |c: &Option<(String, String)>| c.as_ref().map(|c| Secret::new(c.1.clone()));
         let (open, acls) = match &self.access {
             Access::Open => (true, Vec::new()),
             Access::Initiators(list) => (
@@ -55,8 +58,8 @@ impl SimTarget {
                         mapped: true,
                         chap_user: user(&self.chap),
                         mutual_user: user(&self.mutual_chap),
-                        secret: None,
-                        mutual_secret: None,
+                        secret: secret(&self.chap),
+                        mutual_secret: secret(&self.mutual_chap),
                     })
                     .collect(),
             ),
@@ -75,8 +78,12 @@ impl SimTarget {
             acls,
             chap_user: if open { user(&self.chap) } else { None },
             mutual_user: if open { user(&self.mutual_chap) } else { None },
-            secret: None,
-            mutual_secret: None,
+            secret: if open { secret(&self.chap) } else { None },
+            mutual_secret: if open {
+                secret(&self.mutual_chap)
+            } else {
+                None
+            },
             sessions: self.sessions.clone(),
         }
     }
@@ -172,10 +179,7 @@ impl Targets for SimBackend {
     ) -> Result<Vec<String>, BackendError> {
         self.change(|state| {
             let device = spec.device.clone();
-            let volume = device
-                .strip_prefix("/dev/mapper/baystack-")
-                .unwrap_or_default();
-            if !state.fronts.iter().any(|f| f.volume == volume) {
+            if !state.device_exists(&device) {
                 return Err(BackendError::Gone(format!(
                     "{device} does not exist; the backstore needs it"
                 )));
@@ -329,6 +333,44 @@ impl SimBackend {
                 t.sessions.retain(|s| s.initiator != initiator);
             }
             Ok(format!("{initiator} logged out of {iqn}"))
+        })
+    }
+
+    /// An administrator makes target `iqn` by hand (as with targetcli): a
+    /// block backstore `store` on logical volume `vg/lv`, LUN 0, an ACL
+    /// for `initiator`, CHAP `(user, secret)` if given. Baystack did not
+    /// make it; it can adopt it.
+    pub fn hand_made_target(
+        &self,
+        vg: &str,
+        lv: &str,
+        store: &str,
+        iqn: &str,
+        initiator: &str,
+        chap: Option<(&str, &str)>,
+    ) -> Result<String, BackendError> {
+        self.change(|state| {
+            let device = format!("/dev/{vg}/{lv}");
+            if !state.device_exists(&device) {
+                return Err(BackendError::Gone(format!("there is no {device}")));
+            }
+            state.lio.backstores.push(SimBackstore {
+                name: store.into(),
+                device,
+                serial: format!("{:08x}-hand-made", state.lio.backstores.len() + 1),
+                unmap: false,
+            });
+            state.lio.targets.push(SimTarget {
+                iqn: iqn.into(),
+                alias: store.into(),
+                backstore: store.into(),
+                portals: vec![Portal::all()],
+                access: Access::Initiators(vec![initiator.into()]),
+                chap: chap.map(|(u, s)| (u.into(), s.into())),
+                mutual_chap: None,
+                sessions: Vec::new(),
+            });
+            Ok(format!("target {iqn} made by hand on {vg}/{lv}"))
         })
     }
 

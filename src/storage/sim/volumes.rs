@@ -693,6 +693,19 @@ impl State {
             .ok_or_else(|| BackendError::Gone(format!("there is no volume group {vg} running")))
     }
 
+    /// Whether block device `device` exists: a front device, or a logical
+    /// volume's `/dev/<vg>/<lv>`.
+    pub(super) fn device_exists(&self, device: &str) -> bool {
+        if let Some(volume) = device.strip_prefix("/dev/mapper/baystack-") {
+            return self.fronts.iter().any(|f| f.volume == volume);
+        }
+        self.volume_groups.iter().any(|g| {
+            g.lvs
+                .iter()
+                .any(|l| device == format!("/dev/{}/{}", g.name, l.name))
+        })
+    }
+
     /// How many hold volume `volume`'s front device open: a backstore on it.
     pub(super) fn front_open_count(&self, volume: &str) -> u32 {
         let device = format!("/dev/mapper/{}", front_name(volume));
