@@ -194,3 +194,66 @@ test("a RAID6 pool with a journal is made from the bays, a failed drive replaced
   await context.close();
   assert.deepEqual(consoleErrors, []);
 });
+
+test("a volume is made in the pool and exported, and its target page says what to type on a client", async () => {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(`${page.url()}: ${m.text()}`));
+  page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
+  await page.goto(`${base}/login`);
+  await page.fill("#username", "admin");
+  await page.fill("#password", PASSWORD);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${base}/`);
+
+  // A size without a unit is refused on the page, in words.
+  await page.goto(`${base}/volumes`);
+  await page.fill("input[name=name]", "db01");
+  await page.fill("input[name=size]", "100");
+  await page.click("button:has-text('Create')");
+  assert.match(await page.textContent("main"), /needs a unit/);
+  await shot(page, "40-volume-bad-size");
+
+  await page.goto(`${base}/volumes`);
+  await page.fill("input[name=name]", "db01");
+  await page.fill("input[name=size]", "1 GiB");
+  await page.check("input[name=thin]");
+  await shot(page, "41-volume-new");
+  await page.click("button:has-text('Create')");
+  await page.waitForURL(/\/jobs\/\d+$/);
+  await page.waitForSelector('#job-live[data-state="succeeded"]', { timeout: 30000 });
+  await page.goto(`${base}/volumes/db01`);
+  assert.match(await page.textContent("main"), /baystack-db01/);
+  await shot(page, "42-volume");
+
+  // Export it to one host with CHAP; a short secret is refused first.
+  await page.goto(`${base}/targets/db01`);
+  await page.fill("textarea[name=initiators]", "iqn.1991-05.com.microsoft:sql1.example.com");
+  await page.fill("input[name=chap_user]", "sql1");
+  await page.evaluate(() => document.querySelector("input[name=chap_secret]").removeAttribute("minlength"));
+  await page.fill("input[name=chap_secret]", "short");
+  await page.click("button:has-text('Export')");
+  assert.match(await page.textContent("main"), /12 to 16 characters/);
+  await page.goto(`${base}/targets/db01`);
+  await page.fill("textarea[name=initiators]", "iqn.1991-05.com.microsoft:sql1.example.com");
+  await page.fill("input[name=chap_user]", "sql1");
+  await page.fill("input[name=chap_secret]", "long-enough-1234");
+  await shot(page, "43-target-export");
+  await page.click("button:has-text('Export')");
+  // The form comes back to the target page, which says when it is done.
+  await page.waitForURL(`${base}/targets/db01`);
+  await reloadUntil(page, "exported", 30000);
+  const text = await page.textContent("main");
+  assert.match(text, /iqn\.2024-01\.com\.example:bay01\.db01/);
+  assert.match(text, /New-IscsiTargetPortal -TargetPortalAddress 127\.0\.0\.1/);
+  assert.match(text, /Connect-IscsiTarget -NodeAddress iqn\.2024-01\.com\.example:bay01\.db01/);
+  assert.match(text, /-AuthenticationType ONEWAYCHAP -ChapUsername sql1/);
+  assert.match(text, /iscsiadm -m discovery -t sendtargets -p 127\.0\.0\.1:3260/);
+  assert.ok(!text.includes("long-enough-1234"), "the secret is never shown");
+  await shot(page, "44-target-page");
+  await context.close();
+  // The two refusals asked for above are the only errors the browser saw.
+  const refused = consoleErrors.filter((e) => /status of 422/.test(e));
+  assert.equal(refused.length, 2, consoleErrors.join("\n"));
+  assert.deepEqual(consoleErrors.filter((e) => !/status of 422/.test(e)), []);
+});

@@ -270,6 +270,8 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.goto(`${base}/pools`);
   assert.match(await page.textContent("main"), /No pool yet/);
   await page.goto(`${base}/volumes`);
+  assert.match(await page.textContent("main"), /No volume yet\. Volumes are made in a pool/);
+  await page.goto(`${base}/replication`);
   assert.match(await page.textContent("main"), /not built yet/);
   await shot(page, "10-not-built");
   await page.context().close();
