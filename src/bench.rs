@@ -593,12 +593,14 @@ pub fn pools(
         let scene = crate::web::pool_drives::Scene::read(&mut conn.conn(), &one)?;
         let flow = crate::web::pool_drives::Flow::of(&scene);
         let scrubs = crate::db::pools::scrubs_of(&mut conn.conn(), scene.view.pool.id, 20)?;
+        let volumes = crate::db::volumes::of_pool(&mut conn.conn(), scene.view.pool.id)?;
         drop(conn);
         page_html = PoolPage {
             frame: frame(format!("Pool {one}")),
             p: scene.view,
             scrubs,
             flow,
+            volumes,
         }
         .render()?;
         page.push(ms(t));

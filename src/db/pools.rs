@@ -36,9 +36,17 @@ pub struct PoolRow {
     pub vg: Option<String>,
     #[serde(serialize_with = "super::utc_opt")]
     pub observed_at: Option<NaiveDateTime>,
+    /// Its thin pool as the agent last saw it.
+    #[serde(skip)]
+    pub thin: Option<String>,
 }
 
 impl PoolRow {
+    /// Its thin pool (volumes' `baystack_thin`) as the agent last saw it.
+    pub fn thin_pool(&self) -> Option<crate::domain::pool::LogicalVolume> {
+        serde_json::from_str(self.thin.as_deref()?).ok()
+    }
+
     /// The array as the agent last saw it.
     pub fn array(&self) -> Option<Array> {
         serde_json::from_str(self.observed.as_deref()?).ok()

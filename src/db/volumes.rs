@@ -174,17 +174,6 @@ fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("an observation serializes")
 }
 
-/// The thin pool of pool `pool_id` as the agent last saw it.
-pub fn thin_pool(c: &mut Conn<'_>, pool_id: i64) -> QueryResult<Option<LogicalVolume>> {
-    let text: Option<String> = db_run!(c, c => pools::table
-        .find(pool_id)
-        .select(pools::thin)
-        .first(c)
-        .optional())?
-    .flatten();
-    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-}
-
 // ---- Snapshots ---------------------------------------------------------
 
 /// A snapshot as recorded.

@@ -209,9 +209,27 @@ pub struct PoolPage {
     pub scrubs: Vec<ScrubRow>,
     /// What its drives need next.
     pub flow: Flow,
+    /// The volumes in it.
+    pub volumes: Vec<crate::db::volumes::VolumeRow>,
 }
 
 impl PoolPage {
+    /// Its thin pool's size and fullness, warned about above 80% and 90%.
+    pub fn thin(&self) -> Option<(String, bool)> {
+        let t = self.p.pool.thin_pool()?;
+        let full = crate::domain::volume::ThinFullness::of(
+            t.data_percent.unwrap_or(0.0),
+            t.metadata_percent.unwrap_or(0.0),
+        );
+        Some((
+            super::volumes::thin_words(&t),
+            full != crate::domain::volume::ThinFullness::Fine,
+        ))
+    }
+
+    pub fn size(&self, v: &crate::db::volumes::VolumeRow) -> String {
+        crate::domain::volume::size_words(u64::try_from(v.size_bytes).unwrap_or(0))
+    }
     /// A repair is offered once a check has found stripes that do not
     /// match.
     pub fn offer_repair(&self) -> bool {
@@ -237,15 +255,22 @@ pub async fn pool_page(
     let flow = Flow::of(&scene);
     let p = scene.view;
     let id = p.pool.id;
-    let scrubs = state
+    let (scrubs, volumes) = state
         .db
-        .run(move |conn| -> Result<_, AppError> { Ok(pools::scrubs_of(&mut conn.conn(), id, 20)?) })
+        .run(move |conn| -> Result<_, AppError> {
+            let c = &mut conn.conn();
+            Ok((
+                pools::scrubs_of(c, id, 20)?,
+                crate::db::volumes::of_pool(c, id)?,
+            ))
+        })
         .await?;
     Ok(PoolPage {
         frame: Frame::new(&state, &who, format!("Pool {}", p.pool.name), "pools").await?,
         p,
         scrubs,
         flow,
+        volumes,
     })
 }
 

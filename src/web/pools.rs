@@ -635,6 +635,15 @@ impl PoolView {
                 "allocated_bytes": self.allocated_bytes(),
                 "free_bytes": self.free_bytes,
             },
+            "thin_pool": p.thin_pool().map(|t| {
+                let (data, meta) = (t.data_percent.unwrap_or(0.0), t.metadata_percent.unwrap_or(0.0));
+                json!({
+                    "size_bytes": t.size_bytes,
+                    "data_percent": data,
+                    "metadata_percent": meta,
+                    "fullness": crate::domain::volume::ThinFullness::of(data, meta),
+                })
+            }),
             "last_scrub": self.last_scrub.as_ref().map(|s| json!({
                 "started_at": crate::db::rfc3339(&s.started_at),
                 "finished_at": s.finished_at.as_ref().map(crate::db::rfc3339),

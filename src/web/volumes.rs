@@ -446,15 +446,35 @@ fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), Ap
 /// What a new volume may take: a thick one the volume group's free space,
 /// a thin one its thin pool's size (or, with none yet, the half of the
 /// free space the thin pool will be given).
-fn room_for(c: &mut Conn<'_>, p: &PoolRow, thin: bool) -> Result<u64, AppError> {
+fn room_for(p: &PoolRow, thin: bool) -> u64 {
     let free = p.volume_group().map_or(0, |g| g.free_bytes);
     if !thin {
-        return Ok(free);
+        return free;
     }
-    Ok(match volumes::thin_pool(c, p.id)? {
+    match p.thin_pool() {
         Some(t) => t.size_bytes,
         None => crate::domain::volume::thin_pool_bytes(free, 4 << 20),
-    })
+    }
+}
+
+/// A thin pool's size and fullness in words, with the warning above 80%
+/// and 90% of its data or metadata.
+pub fn thin_words(t: &LogicalVolume) -> String {
+    let (data, meta) = (
+        t.data_percent.unwrap_or(0.0),
+        t.metadata_percent.unwrap_or(0.0),
+    );
+    format!(
+        "thin pool {}, {data:.1}% of its data and {meta:.1}% of its metadata used{}",
+        size_words(t.size_bytes),
+        match ThinFullness::of(data, meta) {
+            ThinFullness::Fine => "",
+            ThinFullness::Warning => " (warning: above 80%; grow the pool or free space)",
+            ThinFullness::Critical => {
+                " (critical: above 90%; thin volumes' writes fail when it is full)"
+            }
+        }
+    )
 }
 
 async fn create(state: &AppState, who: &Identity, req: &HttpRequest, b: CreateBody) -> Answer {
@@ -482,7 +502,7 @@ async fn create(state: &AppState, who: &Identity, req: &HttpRequest, b: CreateBo
                 format!("a volume named {name} already exists"),
             ));
         }
-        let room = room_for(c, &p, thin)?;
+        let room = room_for(&p, thin);
         if size > room {
             return Err(AppError::invalid(
                 "size",
@@ -572,9 +592,9 @@ pub async fn resize(
             ));
         }
         let room = if v.thin {
-            room_for(c, &p, true)?
+            room_for(&p, true)
         } else {
-            now + room_for(c, &p, false)?
+            now + room_for(&p, false)
         };
         if size > room {
             return Err(AppError::invalid(
@@ -1012,22 +1032,7 @@ pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<List
                 .into_iter()
                 .filter(|p| p.lifecycle == "ready")
             {
-                let thin = volumes::thin_pool(c, p.id)?.map(|t| {
-                    let full = ThinFullness::of(
-                        t.data_percent.unwrap_or(0.0),
-                        t.metadata_percent.unwrap_or(0.0),
-                    );
-                    format!(
-                        "thin pool {}, {:.1}% full{}",
-                        size_words(t.size_bytes),
-                        t.data_percent.unwrap_or(0.0),
-                        match full {
-                            ThinFullness::Fine => "",
-                            ThinFullness::Warning => " (warning: above 80%)",
-                            ThinFullness::Critical => " (critical: above 90%)",
-                        }
-                    )
-                });
+                let thin = p.thin_pool().as_ref().map(thin_words);
                 out.push(PoolChoice {
                     free: size_words(p.volume_group().map_or(0, |g| g.free_bytes)),
                     name: p.name,

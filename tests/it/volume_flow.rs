@@ -519,6 +519,30 @@ async fn a_hand_made_target_is_adopted(backend: Backend) {
     assert!(job.to_string().contains("nothing was written"), "{job}");
     sim.connect(iqn, host, "10.0.0.7", Some(("sql1", secret)))
         .unwrap();
+
+    // A thin volume as big as its thin pool, written to 85%: the pool page
+    // and the API warn of the thin pool's fullness.
+    let free = c.get("/api/v1/pools/tank").await.json()["capacity"]["free_bytes"]
+        .as_u64()
+        .unwrap();
+    let room = free / 2 / (4 << 20) * (4 << 20);
+    let r = c
+        .post_json(
+            "/api/v1/volumes",
+            &json!({"name": "big", "pool": "tank", "size": room, "thin": true}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(&app, &runner);
+    let p = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(p["thin_pool"]["fullness"], "fine", "{p}");
+    sim.write("big", room / 100 * 85).unwrap();
+    app.observe();
+    let p = c.get("/api/v1/pools/tank").await.json();
+    assert_eq!(p["thin_pool"]["fullness"], "warning", "{p}");
+    let page = c.get("/pools/tank").await.text();
+    assert!(page.contains("warning: above 80%"), "{page}");
+    assert!(page.contains("/volumes/big"), "{page}");
 }
 
 both!(
