@@ -479,7 +479,7 @@ fn enqueue_as_agent(
 pub fn reconcile_targets(db: &Db, why: &str) -> Result<Option<i64>, AppError> {
     let mut conn = db.get()?;
     conn.write(|c| -> Result<Option<i64>, AppError> {
-        let Some(spec) = reconcile_job(c)? else {
+        let Some(spec) = crate::jobs::kinds::reconcile_recorded(c)? else {
             return Ok(None);
         };
         Ok(Some(crate::jobs::enqueue_audited(
@@ -491,23 +491,6 @@ pub fn reconcile_targets(db: &Db, why: &str) -> Result<Option<i64>, AppError> {
             Some(why),
         )?))
     })
-}
-
-/// The reconcile job for what is recorded now; `None` when no volume is.
-pub fn reconcile_job(
-    c: &mut crate::db::Conn<'_>,
-) -> Result<Option<crate::jobs::JobSpec>, AppError> {
-    let vols = crate::db::volumes::list(c)?;
-    if vols.is_empty() {
-        return Ok(None);
-    }
-    let pools: Vec<String> = crate::db::pools::list(c)?
-        .into_iter()
-        .filter(|p| vols.iter().any(|v| v.pool_id == p.id))
-        .map(|p| p.name)
-        .collect();
-    let names: Vec<String> = vols.into_iter().map(|v| v.name).collect();
-    Ok(Some(crate::jobs::kinds::reconcile(&pools, &names)))
 }
 
 /// Whether an unfinished job holds (or a half-made change blocks) a pool.

@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::jobs::{self, kinds};
 
 /// Who the agent's own jobs say asked for them.
-pub const SYSTEM_ACTOR: &str = "baystack";
+pub use crate::jobs::SYSTEM_ACTOR;
 
 /// Enqueues every light change due; returns how many.
 pub fn follow(db: &Db, locate_off_after: Duration) -> Result<usize, AppError> {

@@ -5,6 +5,10 @@
 //! runs their steps through the storage backend and records every step and
 //! command. `queue` holds the statements and the rules they keep.
 
+/// The actor the audit log names for what Baystack does by itself (the
+/// agent's own jobs, a reconcile's repairs).
+pub const SYSTEM_ACTOR: &str = "baystack";
+
 pub mod block;
 pub mod kinds;
 pub mod queue;

@@ -214,7 +214,7 @@ fn referring_page(req: &HttpRequest) -> Option<String> {
         .strip_prefix("https://")
         .or_else(|| referer.strip_prefix("http://"))?;
     let path = rest.strip_prefix(host)?;
-    let page = super::login::safe_next(Some(path));
+    let page = safe_next(Some(path));
     (page == path && page != req.path()).then_some(page)
 }
 
@@ -300,6 +300,24 @@ pub fn form_error(err: actix_web::error::UrlencodedError, _req: &HttpRequest) ->
         "the form cannot be read: {err}"
     )))
     .into()
+}
+
+/// Only a path on this console: `/x`, never `//host`, `/\\host`, a full URL,
+/// or anything with a control character or white space (browsers drop tabs
+/// and newlines, so `/\t/host` would be `//host` to them).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.len() <= 2048
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use askama_web::WebTemplate;
 use chrono::Duration;
 use serde::Deserialize;
 
+use super::errors::safe_next;
 use super::gate::{self, Identity, PreCsrf};
 use super::page::VERSION;
 use super::{AppState, PageError, client_address};
@@ -248,24 +249,6 @@ pub struct LoginQuery {
     next: Option<String>,
     #[serde(default)]
     setup: Option<String>,
-}
-
-/// Only a path on this console: `/x`, never `//host`, `/\\host`, a full URL,
-/// or anything with a control character or white space (browsers drop tabs
-/// and newlines, so `/\t/host` would be `//host` to them).
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && n.len() <= 2048
-                && !n.chars().any(|c| c.is_control() || c.is_whitespace()) =>
-        {
-            n.to_string()
-        }
-        _ => "/".to_string(),
-    }
 }
 
 pub async fn page(

@@ -959,7 +959,7 @@ pub async fn adopt(
 /// `POST /api/v1/reconcile` and `POST /targets/reconcile`.
 pub async fn reconcile(req: HttpRequest, state: web::Data<AppState>, who: Identity) -> Answer {
     record_and_enqueue(&state, &who, &req, |c| {
-        crate::agent::reconcile_job(c)?.ok_or_else(|| {
+        kinds::reconcile_recorded(c)?.ok_or_else(|| {
             AppError::Conflict("there is no volume yet; there is nothing to reconcile".into())
         })
     })

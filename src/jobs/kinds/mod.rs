@@ -30,7 +30,7 @@ pub use pool::{
 pub use requalify::{Requalify, RequalifyPayload, requalify};
 pub use target::{
     Adopt, AdoptPayload, Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport,
-    UnexportPayload, adopt, change_access, export, reconcile, unexport,
+    UnexportPayload, adopt, change_access, export, reconcile, reconcile_recorded, unexport,
 };
 pub use volume::{
     RollBack, SnapshotCreate, SnapshotDelete, SnapshotPayload, VolumeCreate, VolumeCreatePayload,

@@ -14,8 +14,8 @@ use crate::domain::resource;
 use crate::domain::target::TargetSpec;
 use crate::domain::volume::front_name;
 use crate::jobs::JobSpec;
+use crate::jobs::SYSTEM_ACTOR;
 use crate::jobs::runner::{JobError, StepCtx};
-use crate::lights::SYSTEM_ACTOR;
 use crate::storage::NoLog;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -181,6 +181,21 @@ impl Kind for TargetUnexport {
             ))),
         }
     }
+}
+
+/// The reconcile job for what is recorded now; `None` when no volume is.
+pub fn reconcile_recorded(c: &mut crate::db::Conn<'_>) -> diesel::QueryResult<Option<JobSpec>> {
+    let vols = volumes::list(c)?;
+    if vols.is_empty() {
+        return Ok(None);
+    }
+    let pools: Vec<String> = crate::db::pools::list(c)?
+        .into_iter()
+        .filter(|p| vols.iter().any(|v| v.pool_id == p.id))
+        .map(|p| p.name)
+        .collect();
+    let names: Vec<String> = vols.into_iter().map(|v| v.name).collect();
+    Ok(Some(reconcile(&pools, &names)))
 }
 
 /// `lio.reconcile` has nothing in its payload: it reads what is recorded
