@@ -452,6 +452,24 @@ pub fn sim_mismatch(settings: &Settings, array: &str, blocks: u32) -> anyhow::Re
     Ok(open_sim(settings)?.plant_mismatches(array, blocks)?)
 }
 
+/// A simulated initiator logs in to a target (or, with `logout`, out):
+/// refused as LIO refuses it when not in the ACL or with a wrong secret.
+pub fn sim_initiator(
+    settings: &Settings,
+    iqn: &str,
+    initiator: &str,
+    address: &str,
+    chap: Option<(&str, &str)>,
+    logout: bool,
+) -> anyhow::Result<String> {
+    let sim = open_sim(settings)?;
+    Ok(if logout {
+        sim.disconnect(iqn, initiator)?
+    } else {
+        sim.connect(iqn, initiator, address, chap)?
+    })
+}
+
 /// The simulated appliance a console with `settings` runs.
 fn open_sim(settings: &Settings) -> anyhow::Result<crate::storage::sim::SimBackend> {
     if settings.backend != BackendKind::Sim {

@@ -207,6 +207,25 @@ enum SimCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// A simulated iSCSI initiator logs in to a target, as a host would
+    /// (refused when not allowed, or with a wrong CHAP secret), or out.
+    Initiator {
+        /// The target's IQN.
+        target: String,
+        /// The initiator's iSCSI name.
+        initiator: String,
+        #[arg(long, default_value = "192.0.2.10")]
+        address: String,
+        #[arg(long)]
+        chap_user: Option<String>,
+        /// The CHAP secret (a simulator's: never a real one on a command line).
+        #[arg(long)]
+        chap_secret: Option<String>,
+        #[arg(long)]
+        logout: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Blocks of an md array (by its name or md127) whose parity or mirror
     /// no longer match, for a check to find and a repair to rewrite.
     Mismatch {
@@ -405,6 +424,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sim { action } => {
             use baystack::storage::sim::SimAction;
             let (enclosure, slot, act, common) = match action {
+                SimCommand::Initiator {
+                    target,
+                    initiator,
+                    address,
+                    chap_user,
+                    chap_secret,
+                    logout,
+                    common,
+                } => {
+                    let chap = chap_user.as_deref().zip(chap_secret.as_deref());
+                    println!(
+                        "{}",
+                        commands::sim_initiator(
+                            &common.settings()?,
+                            &target,
+                            &initiator,
+                            &address,
+                            chap,
+                            logout
+                        )?
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
                 SimCommand::Mismatch {
                     array,
                     blocks,

@@ -250,6 +250,12 @@ test("a volume is made in the pool and exported, and its target page says what t
   assert.match(text, /-AuthenticationType ONEWAYCHAP -ChapUsername sql1/);
   assert.match(text, /iscsiadm -m discovery -t sendtargets -p 127\.0\.0\.1:3260/);
   assert.ok(!text.includes("long-enough-1234"), "the secret is never shown");
+  // The host logs in (a simulated initiator): the session shows on the page.
+  const iqn = "iqn.2024-01.com.example:bay01.db01";
+  const host = "iqn.1991-05.com.microsoft:sql1.example.com";
+  assert.throws(() => sim("initiator", iqn, host, "--chap-user", "sql1", "--chap-secret", "wrong-secret-123"));
+  sim("initiator", iqn, host, "--address", "192.0.2.44", "--chap-user", "sql1", "--chap-secret", "long-enough-1234");
+  await reloadUntil(page, "192.0.2.44", 30000);
   await shot(page, "44-target-page");
   await context.close();
   // The two refusals asked for above are the only errors the browser saw.
