@@ -300,7 +300,7 @@ volumes_down() {
   done
   for dir in "$CFS"/core/iblock_*/*/ "$CFS"/core/iblock_*/; do rmdir "$dir" 2>/dev/null; done
   for dir in $(dmsetup ls 2>/dev/null | awk '$1 ~ /^baystack-/ {print $1}'); do
-    dmsetup remove "$dir"
+    dmsetup remove --retry "$dir"
   done
   dbroot=$(cat "$CFS/dbroot" 2>/dev/null) && rm -f "$dbroot"/pr/aptpl_*
   true

@@ -44,9 +44,17 @@ dmesg_lines() { dmesg | wc -l; }
 logged_in() { initiator sessions | awk -v t="$1" '$1 == t && $4 == "LOGGED_IN"' | wc -l; }
 
 # Nothing of LIO loaded, as after a boot: the console loads what it needs.
+# Where the core module stays (something of an earlier scenario holds
+# it), its backstore modules are loaded back: the kernel asks for them
+# only once, when the first HBA is made after the core module loads.
 modprobe -r iscsi_target_mod target_core_iblock target_core_user tcm_loop target_core_file \
   target_core_pscsi target_core_mod 2>/dev/null || true
-say "LIO loaded at the start: $(grep -c '^target_core_mod ' /proc/modules || true)"
+if grep -q '^target_core_mod ' /proc/modules; then
+  modprobe -a target_core_iblock target_core_user target_core_file target_core_pscsi
+  say "LIO's core module stays loaded: $(grep '^target_core_mod ' /proc/modules)"
+else
+  say "LIO is not loaded"
+fi
 
 console_start
 pools_teardown
