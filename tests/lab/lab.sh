@@ -147,8 +147,19 @@ echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and lab-peer (1 vCPU)"
 t=$(date +%s)
 web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The peer listens on the private link and the main guest connects to it:
+# qemu's listening end takes a new connection once the old one closes, so
+# the main guest booted again for the bounce finds the peer (still up, its
+# initiator's records kept) on the same wire.
+setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
+  -i 169.254.77.2/24 -l "$port" -t 2700 >/dev/null 2>&1 &
+peer_pid=$!
+# qemu's socket link connects once, at start: the main guest waits for the
+# peer's listener (state 0A in /proc/net/tcp).
+hexport=$(printf ':%04X 00000000:0000 0A' "$port")
+for _ in $(seq 1 100); do grep -q "$hexport" /proc/net/tcp && break; sleep 0.1; done
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-  -s "$here/shelf" -i 169.254.77.1/24 -l "$port" -f "$web_port" -t 1500 -k &
+  -s "$here/shelf" -i 169.254.77.1/24 -C "$port" -f "$web_port" -t 2700 -k &
 main_pid=$!
 
 # The host's half of scenario 13-browser-bays: once the guest's console is
@@ -176,31 +187,25 @@ browser_half() {
 }
 browser_half &
 browser_pid=$!
-# qemu's socket link connects once, at start: the peer waits for the
-# listener (state 0A in /proc/net/tcp).
-hexport=$(printf ':%04X 00000000:0000 0A' "$port")
-for _ in $(seq 1 100); do grep -q "$hexport" /proc/net/tcp && break; sleep 0.1; done
-setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
-  -i 169.254.77.2/24 -C "$port" -t 1500 >/dev/null 2>&1 &
-peer_pid=$!
 rc=0
 wait "$main_pid" || rc=$?
 main_pid=""
 wait "$browser_pid" || true
 browser_pid=""
-touch "$peer/stop"
-wait "$peer_pid" || true
-peer_pid=""
 
 # The pools' bounce: a scenario that asked for it (SHARE/bounce/ready) has
-# its second half run in the main guest booted again on the same disks.
+# its second half run in the main guest booted again on the same disks,
+# on the same private link to the peer, which stays up meanwhile.
 if [ -f "$main/bounce/ready" ]; then
   echo "lab: booting lab-main again on the same disks (the bounce)"
   echo "bash /lab/lab/guest/runner.sh bounce" >"$main/script.sh"
   bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-    -s "$here/shelf" -t 600 || rc=$?
+    -s "$here/shelf" -i 169.254.77.1/24 -C "$port" -t 600 || rc=$?
 fi
 rm -rf "$main/disks"
+touch "$peer/stop"
+wait "$peer_pid" || true
+peer_pid=""
 
 rm -rf "$out" && mkdir -p "$out"
 cp -r "$main/out" "$out/main" 2>/dev/null || true

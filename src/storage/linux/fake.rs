@@ -124,6 +124,17 @@ esac
 exit 0
 "#;
 
+/// modprobe: LIO's core module makes `target/` in the machine's configfs
+/// (`config/`) with its `dbroot` (the machine's `var/target`), as the
+/// kernel does when it loads.
+const MODPROBE: &str = r#"
+if [ "$last" = target_core_mod ]; then
+    mkdir -p "$ROOT/config/target"
+    printf '%s/var/target/\n' "$ROOT" > "$ROOT/config/target/dbroot"
+fi
+exit 0
+"#;
+
 /// A logical volume of `tank` as [`lvs_report`] lists it: name, MiB,
 /// `lv_attr`, pool, origin.
 pub type Lv = (&'static str, u64, &'static str, &'static str, &'static str);
@@ -201,6 +212,7 @@ impl Machine {
             ("wipefs", WIPEFS),
             ("lvm", LVM),
             ("dmsetup", DMSETUP),
+            ("modprobe", MODPROBE),
         ] {
             let path = root.join("bin").join(tool);
             let script = PRELUDE

@@ -425,6 +425,8 @@ fn said_busy(out: &CommandOutput) -> bool {
         || text.contains("cannot get exclusive access")
         || text.contains("couldn't open")
         || text.contains(" in use")
+        // LVM 2.03's lvremove of a volume a device holds (seen in the lab).
+        || text.contains("is used by another device")
 }
 
 /// The error for a command that was to change something and did not exit

@@ -27,6 +27,7 @@ on_teardown() { _teardown=("$*" "${_teardown[@]}"); }
 teardown() {
   local rc=$? step
   set +e
+  trap - ERR
   for step in "${_teardown[@]}"; do eval "$step"; done
   return $rc
 }
@@ -153,7 +154,7 @@ create() {
 # prints what its steps did.
 job_ok() {
   local job
-  job=$(api_ok "$2" "$3" "$4" | jq .job_id)
+  job=$(api_ok "$2" "$3" "${4:-}" | jq .job_id)
   job=$(wait_job "$job")
   [ "$(jq -r .state <<<"$job")" == succeeded ] ||
     fail "$1: $(jq -c '{error, steps: [.steps[] | {name, state, detail}]}' <<<"$job")"
@@ -169,13 +170,27 @@ md_fast() { echo 200000 >/proc/sys/dev/raid/speed_limit_max; }
 
 # peer COMMAND...: runs a command in the peer guest (over the private
 # link, through guest/peer-agent.py); prints its output, fails with it.
+# PEER_TIMEOUT (default 60) is how long it may run, in seconds.
 peer() {
-  local req out
-  req=$(python3 -c 'import json, sys; print(json.dumps({"argv": sys.argv[1:]}))' "$@")
-  out=$(curl -sS --max-time 120 -X POST "http://$PEER_IP:7070/run" --data "$req") \
-    || fail "the peer agent did not answer"
+  local out
+  out=$(_peer_run "$@") || fail "the peer agent did not answer"
   printf '%s' "$(jq -r .stdout <<<"$out")"
   [ "$(jq -r .rc <<<"$out")" = 0 ] || fail "on the peer, $* exited $(jq -r .rc <<<"$out"): $(jq -r .stderr <<<"$out")"
+}
+_peer_run() {
+  local req limit=${PEER_TIMEOUT:-60}
+  req=$(python3 -c 'import json, sys; print(json.dumps({"argv": sys.argv[2:], "timeout": int(sys.argv[1])}))' "$limit" "$@")
+  curl -sS --max-time $((limit + 30)) -X POST "http://$PEER_IP:7070/run" --data "$req"
+}
+# peer_try COMMAND...: as peer, for a command that may fail: prints its
+# standard output and error, returns its exit status (never fails the
+# scenario; 125 when the agent did not answer).
+peer_try() {
+  local out rc
+  out=$(_peer_run "$@") || { echo "the peer agent did not answer"; return 125; }
+  printf '%s%s' "$(jq -r .stdout <<<"$out")" "$(jq -r .stderr <<<"$out")"
+  rc=$(jq -r .rc <<<"$out")
+  return "$rc"
 }
 
 # hide_tool NAME: the tool is gone from the guest until the scenario ends.
@@ -253,4 +268,40 @@ ses_requests() {
 ses_element() {
   jq -r --arg e "$1" --arg n "$2" --arg f "$3" \
     '.[] | select(.name == $e) | .groups[].elements[] | select(.name == $n) | .[$f]' "$SES_STATE/state.json"
+}
+
+# ---- volumes and iSCSI (guest/initiator.sh runs in the peer) ---------------
+CFS=/sys/kernel/config/target
+# link_in DIR: where the configfs link in DIR leads (a LUN's to its
+# backstore, a mapped LUN's to the TPG's LUN), resolved.
+link_in() { readlink -f "$(find "$1" -maxdepth 1 -type l | head -1)"; }
+# initiator ARGS...: guest/initiator.sh in the peer guest (see there).
+initiator() { peer bash "$LAB/lab/guest/initiator.sh" "$@"; }
+
+# volumes_teardown: the peer logged out and its initiator stopped, then
+# whatever iSCSI targets, block backstores and front devices the scenario
+# leaves are taken down here (before pools_teardown's, which it must
+# precede: call it after pools_teardown), and LIO's saved reservations
+# removed. The emulated enclosures' own objects (loopback, user_*) are
+# left to ses_down.
+volumes_teardown() {
+  on_teardown 'volumes_down'
+  on_teardown 'peer_try bash "$LAB/lab/guest/initiator.sh" down >/dev/null'
+}
+volumes_down() {
+  local t dir dbroot
+  for t in "$CFS"/iscsi/iqn.*; do
+    [ -d "$t" ] || continue
+    for dir in "$t"/tpgt_*/enable; do echo 0 >"$dir" 2>/dev/null; done
+    # Links first (they hold what they lead to), then every directory made
+    # here, deepest first; the kernel's own groups go with their parents.
+    find "$t" -type l -delete 2>/dev/null
+    find "$t" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  for dir in "$CFS"/core/iblock_*/*/ "$CFS"/core/iblock_*/; do rmdir "$dir" 2>/dev/null; done
+  for dir in $(dmsetup ls 2>/dev/null | awk '$1 ~ /^baystack-/ {print $1}'); do
+    dmsetup remove --retry "$dir"
+  done
+  dbroot=$(cat "$CFS/dbroot" 2>/dev/null) && rm -f "$dbroot"/pr/aptpl_*
+  true
 }

@@ -58,16 +58,31 @@ impl LinuxBackend {
     ) -> Result<String, BackendError> {
         validate_pool_name(vg).map_err(BackendError::Refused)?;
         check_volume(volume)?;
-        let lv = self
-            .lvs_of(vg, log)?
-            .into_iter()
-            .find(|l| l.name == volume)
-            .ok_or_else(|| {
+        let find = |lvs: Vec<crate::domain::pool::LogicalVolume>| {
+            lvs.into_iter().find(|l| l.name == volume).ok_or_else(|| {
                 BackendError::Gone(format!("pool {vg}: there is no logical volume {volume}"))
-            })?;
+            })
+        };
+        let mut lv = find(self.lvs_of(vg, log)?)?;
+        // A volume is inactive after its array is assembled where LVM's
+        // autoactivation did not run (or has not yet: udev runs it after
+        // the assembly): it is activated here, as its front device needs.
+        let mut activated = String::new();
+        if lv.kernel_device.is_none() {
+            let said = self.activate_volume(vg, volume, log)?;
+            lv = find(self.lvs_of(vg, log)?)?;
+            activated = format!(
+                "pool {vg}: logical volume {volume} activated{}; ",
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (LVM: {said})")
+                }
+            );
+        }
         let backing = lv.kernel_device.ok_or_else(|| {
-            BackendError::Gone(format!(
-                "pool {vg}: logical volume {volume} is not active, so there is no device to map"
+            BackendError::Failed(format!(
+                "pool {vg}: logical volume {volume} is still not active once activated, so there is no device to map"
             ))
         })?;
         let sectors = lv.size_bytes / 512;
@@ -77,25 +92,28 @@ impl LinuxBackend {
             "all of {vg}/{volume} ({}, {backing})",
             size_words(lv.size_bytes)
         );
+        let changed = !activated.is_empty();
         let Some(now) = self.fronts(log)?.into_iter().find(|f| f.volume == volume) else {
             let args = argv::create(&name, &front_uuid(volume), &table);
-            self.dm_change(Some(vg), args, false, log)?;
-            return Ok(format!("pool {vg}: front device {name} made over {what}"));
+            self.dm_change(Some(vg), args, changed, log)?;
+            return Ok(format!(
+                "{activated}pool {vg}: front device {name} made over {what}"
+            ));
         };
         if now.backing.as_deref() == Some(backing.as_str())
             && now.sectors == sectors
             && !now.suspended
         {
             return Ok(format!(
-                "pool {vg}: front device {name} already maps {what}"
+                "{activated}pool {vg}: front device {name} already maps {what}"
             ));
         }
         // A suspended device may hold a stale inactive table: the right one
         // is loaded before any resume.
-        self.dm_change(Some(vg), argv::reload(&name, &table), false, log)?;
+        self.dm_change(Some(vg), argv::reload(&name, &table), changed, log)?;
         self.dm_change(Some(vg), argv::resume(&name), true, log)?;
         Ok(format!(
-            "pool {vg}: front device {name} now maps {what}; it mapped {} sectors of {}",
+            "{activated}pool {vg}: front device {name} now maps {what}; it mapped {} sectors of {}",
             now.sectors,
             now.backing.as_deref().unwrap_or("something else")
         ))
@@ -126,7 +144,7 @@ impl LinuxBackend {
 #[cfg(test)]
 mod tests {
     use crate::domain::volume::FrontDevice;
-    use crate::storage::linux::fake::{Lv, Machine, THIN};
+    use crate::storage::linux::fake::{Lv, Machine, THIN, fixture};
     use crate::storage::{BackendError, NoLog, Volumes};
 
     /// Thin volume db01 of 2 GiB, device 252:4 (its row).
@@ -332,21 +350,56 @@ mod tests {
             .set_front_device("tank", "web", &mut NoLog)
             .unwrap_err();
         assert!(matches!(e, BackendError::Gone(_)), "{e:?}");
-        m.write(
-            "state/lvs.json",
-            &crate::storage::linux::fake::lvs_report(&[(
-                "db01",
-                2048,
-                "Vwi---tz--",
-                "baystack_thin",
-                "",
-            )]),
+    }
+
+    /// After a bounce, a volume whose array was assembled where LVM did
+    /// not activate it (as `lab-lvs-inactive.json`, captured in the lab
+    /// after `vgchange -an`, lists it): it is activated, then mapped.
+    #[test]
+    fn an_inactive_volume_is_activated_before_its_front_device_is_made() {
+        let m = Machine::tank(&[]);
+        let report = |file: &str| fixture(file).replace("\"r1\"", "\"tank\"");
+        m.write("state/lvs.json", &report("lvm/lab-lvs-inactive.json"));
+        let keep =
+            crate::storage::linux::lvm::parse::lvs(&report("lvm/lab-lvs-inactive.json")).unwrap();
+        assert_eq!(keep[0].kernel_device, None, "{keep:?}");
+        m.write("state/active.json", &report("lvm/lab-lvs-active.json"));
+        m.on(
+            "lvm",
+            "lvchange",
+            "cp \"$STATE/active.json\" \"$STATE/lvs.json\"\n",
         );
+        let said = m
+            .backend
+            .set_front_device("tank", "keep", &mut NoLog)
+            .unwrap();
+        assert!(
+            said.starts_with("pool tank: logical volume keep activated; pool tank: front device baystack-keep made over all of tank/keep (16 MiB, 252:0)"),
+            "{said}"
+        );
+        let calls = m.calls();
+        let changes: Vec<&str> = calls
+            .lines()
+            .filter(|l| l.starts_with("lvm lvchange") || l.starts_with("dmsetup create"))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "lvm lvchange --activate y tank/keep",
+                "dmsetup create baystack-keep --uuid BAYSTACK-keep --table '0 32768 linear 252:0 0'",
+            ]
+        );
+        // LVM that activates nothing: a failure, with nothing mapped.
+        m.write("state/lvs.json", &report("lvm/lab-lvs-inactive.json"));
+        m.write("state/dm-info", "");
+        m.write("state/dm-table", "");
+        m.on("lvm", "lvchange", "");
         let e = m
             .backend
-            .set_front_device("tank", "db01", &mut NoLog)
+            .set_front_device("tank", "keep", &mut NoLog)
             .unwrap_err();
-        assert!(e.to_string().contains("db01 is not active"), "{e}");
-        assert!(!m.calls().contains("dmsetup"));
+        assert!(matches!(e, BackendError::Failed(_)), "{e:?}");
+        assert!(e.to_string().contains("keep is still not active"), "{e}");
+        assert!(!m.calls().contains("dmsetup create"));
     }
 }

@@ -234,6 +234,25 @@ mod tests {
         assert_eq!(fronts, []);
     }
 
+    /// The lab's front devices as the backend made them (a thick volume on
+    /// a raid5 and a thin one), beside LVM's own devices, before LIO held
+    /// them: what `set_front` and the reconcile compare against.
+    #[test]
+    fn the_lab_s_front_devices() {
+        let fronts = front_devices(&fixture("lab-info.txt"), &fixture("lab-table.txt")).unwrap();
+        let front = |volume: &str, backing: &str| FrontDevice {
+            volume: volume.into(),
+            sectors: 65536,
+            backing: Some(backing.into()),
+            suspended: false,
+            open_count: 0,
+        };
+        assert_eq!(fronts, [front("db", "253:0"), front("vm", "253:6")]);
+        // LVM's are read too, and left out.
+        assert_eq!(info(&fixture("lab-info.txt")).unwrap().len(), 8);
+        assert_eq!(table(&fixture("lab-table.txt")).unwrap().len(), 8);
+    }
+
     #[test]
     fn front_devices_among_lvm_s() {
         let fronts = front_devices(

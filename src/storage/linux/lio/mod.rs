@@ -21,6 +21,7 @@ pub mod saveconfig;
 mod tests;
 
 use std::io;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 
 use nix::sys::statfs::FsType;
@@ -31,6 +32,9 @@ use super::LinuxBackend;
 use crate::domain::target::{Lio, TargetSpec};
 use crate::storage::{BackendError, CommandLog, Targets};
 
+/// LIO's core module, which makes `<configfs_root>/target`.
+const CORE_MODULE: &str = "target_core_mod";
+
 /// configfs's magic number (`CONFIGFS_MAGIC`).
 const CONFIGFS_MAGIC: FsType = FsType(0x6265_6570);
 
@@ -38,6 +42,65 @@ impl LinuxBackend {
     /// `<configfs_root>/target`.
     fn lio_root(&self) -> PathBuf {
         self.settings.configfs_root.join("target")
+    }
+
+    /// Loads LIO's core module, `target_core_mod`, when configfs has no
+    /// `target/` yet: nothing asks for it at boot, and the kernel loads
+    /// the iSCSI fabric and the iblock backstore by itself only once
+    /// their directories are made under `target/` (rtslib modprobes it
+    /// likewise). Found in the lab: after a boot the first export failed
+    /// on "mkdir core/iblock_0: No such file or directory". `None` when
+    /// it was there.
+    fn load_lio(&self, log: &mut dyn CommandLog) -> Result<Option<String>, BackendError> {
+        let root = self.lio_root();
+        if root.is_dir() || !self.settings.configfs_root.is_dir() {
+            return Ok(None);
+        }
+        self.run_change("modprobe", None, vec![CORE_MODULE.into()], false, log)?;
+        if !root.is_dir() {
+            return Err(BackendError::Failed(format!(
+                "{CORE_MODULE} is loaded and still there is no {}: is configfs mounted on {}?",
+                root.display(),
+                self.settings.configfs_root.display()
+            )));
+        }
+        Ok(Some(format!(
+            "LIO's core module {CORE_MODULE} loaded (nothing had loaded it since boot)"
+        )))
+    }
+
+    /// Makes `<dbroot>/pr` when it is not there. LIO never makes it, and
+    /// writes `<dbroot>/pr/aptpl_<serial>` at every registration change,
+    /// APTPL or not: without the directory every PERSISTENT RESERVE OUT
+    /// fails with NOT READY (LOGICAL UNIT COMMUNICATION FAILURE). Found in
+    /// the lab: `sg_persist --out --register` answered "Device not ready"
+    /// and the kernel logged "filp_open(/var/target/pr/aptpl_<serial>) for
+    /// APTPL metadata failed". `None` when it was there.
+    fn make_pr_dir(&self, lio: &Lio) -> Result<Option<String>, BackendError> {
+        let Some(db) = &lio.dbroot else {
+            return Ok(None);
+        };
+        let dir = Path::new(db).join("pr");
+        if dir.is_dir() {
+            return Ok(None);
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| {
+                unchanged(
+                    &e,
+                    format!(
+                        "making LIO's directory for reservations {}: {e}",
+                        dir.display()
+                    ),
+                )
+            })?;
+        Ok(Some(format!(
+            "LIO's directory for reservations {} made (without it initiators cannot register a reservation key)",
+            dir.display()
+        )))
     }
 
     /// The tree as it is; reading changes nothing, so a failure is
@@ -202,14 +265,18 @@ impl Targets for LinuxBackend {
     fn apply_target(
         &self,
         spec: &TargetSpec,
-        _log: &mut dyn CommandLog,
+        log: &mut dyn CommandLog,
     ) -> Result<Vec<String>, BackendError> {
         plan::validate(spec).map_err(BackendError::Refused)?;
+        let loaded = self.load_lio(log)?;
         let tree = self.lio_tree()?;
+        let pr_dir = self.make_pr_dir(&tree.lio)?;
         let facts = self.facts(spec, &tree.lio)?;
         let plan = plan::apply(spec, &tree, &facts)?;
+        // A module loaded or a directory made changes nothing a later
+        // failure must undo.
         self.run(&plan.ops)?;
-        Ok(plan.words)
+        Ok(loaded.into_iter().chain(pr_dir).chain(plan.words).collect())
     }
 
     fn remove_target(

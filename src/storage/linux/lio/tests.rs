@@ -23,8 +23,9 @@ const MUTUAL: &str = "targetsecret99";
 const NEW_SECRET: &str = "othersecret456";
 const SERIAL: &str = "6705b8e6-f9a2-4c6e-8d11-3b2a1f0e9c47";
 
-/// A machine with LIO loaded (its `dbroot` under the machine) and volume
-/// vol1's front device, dm-3, with no volatile cache.
+/// A machine with LIO loaded (its `dbroot` under the machine, with its
+/// `pr` directory) and volume vol1's front device, dm-3, with no volatile
+/// cache.
 fn lab() -> Machine {
     let m = Machine::new();
     front(&m, "vol1", "dm-3", "write through");
@@ -32,6 +33,7 @@ fn lab() -> Machine {
         "config/target/dbroot",
         &format!("{}\n", m.path("var/target").display()),
     );
+    std::fs::create_dir_all(m.path("var/target/pr")).unwrap();
     m
 }
 
@@ -679,6 +681,60 @@ fn sessions_from_an_acl_s_info_and_an_open_tpg_s_list() {
     assert_eq!(seen, [(HOST1, None), (HOST2, None)]);
 }
 
+/// What the lab's kernel (6.1) showed of a target Baystack made, an open
+/// one's session, a reservation, and the file LIO saved for a reservation
+/// with APTPL, read as the reconcile and the agent read them.
+#[test]
+fn the_lab_s_configfs_files_read_right() {
+    let s = read::parse_info(&fixture("lio/lab-acl-info-logged-in.txt")).unwrap();
+    assert_eq!(
+        (s.initiator.as_str(), s.address.as_deref(), s.state.as_str()),
+        (
+            "iqn.2024-01.lab.baystack:peer",
+            Some("169.254.77.2"),
+            "TARG_SESS_STATE_LOGGED_IN"
+        )
+    );
+    assert_eq!(
+        read::parse_info(&fixture("lio/lab-acl-info-no-session.txt")),
+        None
+    );
+    let raw =
+        std::fs::read(crate::storage::linux::fake::fixtures().join("lio/lab-dynamic-sessions.bin"))
+            .unwrap();
+    assert!(raw.ends_with(b"\n\0"), "{raw:?}");
+    let names: Vec<String> = read::parse_dynamic_sessions(&String::from_utf8(raw).unwrap())
+        .into_iter()
+        .map(|s| s.initiator)
+        .collect();
+    assert_eq!(names, ["iqn.2024-01.lab.baystack:peer"]);
+    assert_eq!(
+        read::parse_unit_serial(&fixture("lio/lab-vpd-unit-serial.txt")).as_deref(),
+        Some("c03ac165-9e5c-4f94-bb31-525c9054ee04")
+    );
+    assert_eq!(
+        read::parse_reservation(&fixture("lio/lab-pr-res-holder.txt")).as_deref(),
+        Some("SPC-3 Reservation: iSCSI Initiator: iqn.2024-01.lab.baystack:peer,i,0x00023d000003")
+    );
+    assert_eq!(
+        read::parse_reservation(&fixture("lio/lab-pr-res-holder-none.txt")),
+        None
+    );
+    // The kernel's own file (ended by a NUL), one registration holding
+    // the reservation: one line for `pr/res_aptpl_metadata`, which the
+    // lab's kernel took back after the bounce.
+    let aptpl = read::parse_aptpl(&fixture("lio/lab-aptpl.txt"));
+    assert_eq!(
+        aptpl,
+        [
+            "initiator_fabric=iSCSI,initiator_node=iqn.2024-01.lab.baystack:peer,\
+initiator_sid=00023d000001,sa_res_key=45232,res_holder=1,res_type=01,res_scope=00,\
+res_all_tg_pt=0,mapped_lun=0,target_fabric=iSCSI,\
+target_node=iqn.2024-01.baystack.lab:lab-main.keep,tpgt=1,port_rtpi=1,target_lun=0"
+        ]
+    );
+}
+
 #[test]
 fn the_lab_s_saveconfig_reads_right() {
     let lio = saveconfig::parse(&fixture("lio/saveconfig.json")).unwrap();
@@ -801,4 +857,60 @@ fn a_new_target_is_made_in_the_kernel_s_order() {
         secrets.iter().all(|o| o.ends_with("= <secret>")),
         "{secrets:?}"
     );
+}
+
+/// After a boot nothing has loaded LIO: configfs has no `target/`, and the
+/// lab's first export failed on "mkdir core/iblock_0: No such file or
+/// directory". The core module is loaded first, once.
+#[test]
+fn lio_s_core_module_is_loaded_when_configfs_has_no_target() {
+    let m = Machine::new();
+    front(&m, "vol1", "dm-3", "write through");
+    std::fs::create_dir_all(m.path("config")).unwrap();
+    let words = apply(&m, &spec());
+    assert_eq!(
+        words[0],
+        "LIO's core module target_core_mod loaded (nothing had loaded it since boot)"
+    );
+    assert!(
+        words[2].starts_with("backstore iblock_0/vol1 made"),
+        "{words:?}"
+    );
+    assert_eq!(m.calls(), "modprobe target_core_mod\n");
+    assert!(m.path("config/target/iscsi").is_dir());
+    // Loaded, it is not loaded again.
+    assert!(apply(&m, &spec()).is_empty());
+    assert_eq!(m.calls(), "");
+}
+
+/// LIO writes `<dbroot>/pr/aptpl_<serial>` at every registration change
+/// and never makes `pr/`: without it the lab's `sg_persist --out
+/// --register` answered "Device not ready" and the kernel logged what
+/// `lio/lab-dmesg-no-pr-dir.txt` holds. It is made once, owner only.
+#[test]
+fn lio_s_directory_for_reservations_is_made_when_missing() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let m = lab();
+    std::fs::remove_dir(m.path("var/target/pr")).unwrap();
+    let said = fixture("lio/lab-dmesg-no-pr-dir.txt");
+    let missing = said
+        .split_once("filp_open(")
+        .and_then(|(_, rest)| rest.split_once("/aptpl_"))
+        .map(|(dir, _)| dir)
+        .unwrap();
+    assert_eq!(missing, "/var/target/pr");
+    let words = apply(&m, &spec());
+    assert_eq!(
+        words[0],
+        format!(
+            "LIO's directory for reservations {} made (without it initiators cannot register a reservation key)",
+            m.path("var/target/pr").display()
+        )
+    );
+    let mode = std::fs::metadata(m.path("var/target/pr"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(apply(&m, &spec()).is_empty());
 }

@@ -124,6 +124,16 @@ pub fn lvsnapshot(vg: &str, origin: &str, new_lv: &str, active: bool) -> Vec<OsS
     args
 }
 
+/// Activates `lv` (whatever LVM's autoactivation settings say).
+pub fn lvchange_activate(vg: &str, lv: &str) -> Vec<OsString> {
+    vec![
+        "lvchange".into(),
+        "--activate".into(),
+        "y".into(),
+        lv_path(vg, lv),
+    ]
+}
+
 /// Renames `from` to `to`.
 pub fn lvrename(vg: &str, from: &str, to: &str) -> Vec<OsString> {
     vec!["lvrename".into(), vg.into(), from.into(), to.into()]

@@ -64,6 +64,17 @@ impl LinuxBackend {
         self.lvm_report(Some(vg), argv::lvs(vg), parse::lvs, log)
     }
 
+    /// Activates logical volume `vg/lv`; what LVM said.
+    pub(in crate::storage::linux) fn activate_volume(
+        &self,
+        vg: &str,
+        lv: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<String, BackendError> {
+        check_names(vg, &[lv])?;
+        self.lvm_change(vg, argv::lvchange_activate(vg, lv), false, log)
+    }
+
     /// Runs an `lvm` command that changes something; what it reported (its
     /// progress goes to standard output, warnings to standard error).
     fn lvm_change(
@@ -848,6 +859,23 @@ mod tests {
             .remove_volume("tank", "baystack_thin", &mut NoLog)
             .unwrap_err();
         assert!(matches!(e, BackendError::Busy(_)), "{e:?}");
+        // What LVM 2.03.16 says of a volume a device holds (the lab's
+        // lvremove of a volume under its front device): busy too.
+        m.write(
+            "state/lvs.json",
+            &lvs_report(&[THIN[0], THIN[1], THIN[2], THIN[3], DB01]),
+        );
+        m.write(
+            "state/said",
+            &fixture("lvm/lab-lvremove-in-use.stderr.txt").replace("r5/db", "tank/db01"),
+        );
+        m.on("lvm", "lvremove", "cat \"$STATE/said\" >&2; exit 5\n");
+        let e = m
+            .backend
+            .remove_volume("tank", "db01", &mut NoLog)
+            .unwrap_err();
+        assert!(matches!(e, BackendError::Busy(_)), "{e:?}");
+        assert!(e.to_string().contains("is used by another device"), "{e}");
     }
 
     /// A rollback as a job runs it: the volume set aside, its snapshot's

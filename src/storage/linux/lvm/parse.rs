@@ -525,6 +525,45 @@ mod tests {
         }
     }
 
+    /// The lab's volumes as the backend made them (`lvs -a` of pool r5
+    /// with a thick volume, the thin pool and a thin volume, and of pool
+    /// r1's volume inactive, then active).
+    #[test]
+    fn the_lab_s_volumes() {
+        let lvs = lvs(&fixture("lab-lvs-volumes.json")).unwrap();
+        let names: Vec<(&str, bool, Option<&str>)> = lvs
+            .iter()
+            .map(|l| (l.name.as_str(), l.hidden, l.kernel_device.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("baystack_thin", false, Some("253:4")),
+                ("baystack_thin_tdata", true, Some("253:3")),
+                ("baystack_thin_tmeta", true, Some("253:2")),
+                ("db", false, Some("253:0")),
+                ("lvol0_pmspare", true, None),
+                ("vm", false, Some("253:6")),
+            ]
+        );
+        let vm = &lvs[5];
+        assert_eq!(
+            (vm.attr.as_deref(), vm.pool_lv.as_deref(), vm.size_bytes),
+            (Some("Vwi-aotz--"), Some("baystack_thin"), 32 * MIB)
+        );
+        assert_eq!(lvs[3].attr.as_deref(), Some("-wi-ao----"));
+        let inactive = super::lvs(&fixture("lab-lvs-inactive.json")).unwrap();
+        assert_eq!(
+            (inactive[0].active, inactive[0].kernel_device.as_deref()),
+            (Some(false), None)
+        );
+        let active = super::lvs(&fixture("lab-lvs-active.json")).unwrap();
+        assert_eq!(
+            (active[0].active, active[0].kernel_device.as_deref()),
+            (Some(true), Some("252:0"))
+        );
+    }
+
     #[test]
     fn a_fullreport_names_each_volume_group_once() {
         let r = fullreport(&fixture("fullreport-json.txt")).unwrap();
