@@ -212,9 +212,9 @@ routes! {
     POST "/volumes/{name}/snapshots" OPERATOR => volumes::create_snapshot;
     POST "/volumes/{name}/snapshots/{snap}/delete" ADMIN => volumes::delete_snapshot;
     POST "/volumes/{name}/snapshots/{snap}/rollback" ADMIN => volumes::rollback;
-    POST "/volumes/{name}/export" ADMIN => volumes::export_form;
+    POST "/volumes/{name}/export" ADMIN => volumes::export;
     POST "/volumes/{name}/unexport" ADMIN => volumes::unexport;
-    POST "/volumes/{name}/access" ADMIN => volumes::access_form;
+    POST "/volumes/{name}/access" ADMIN => volumes::change_access;
     GET "/targets" VIEWER => volumes::targets_page;
     POST "/targets/reconcile" ADMIN => volumes::reconcile;
     POST "/targets/adopt" ADMIN => volumes::adopt;
@@ -276,8 +276,8 @@ routes! {
     POST "/api/v1/volumes/{name}/snapshots" OPERATOR => volumes::create_snapshot;
     DELETE "/api/v1/volumes/{name}/snapshots/{snap}" ADMIN => volumes::delete_snapshot;
     POST "/api/v1/volumes/{name}/snapshots/{snap}/rollback" ADMIN => volumes::rollback;
-    POST "/api/v1/volumes/{name}/export" ADMIN => volumes::api_export;
-    PUT "/api/v1/volumes/{name}/export" ADMIN => volumes::api_change_access;
+    POST "/api/v1/volumes/{name}/export" ADMIN => volumes::export;
+    PUT "/api/v1/volumes/{name}/export" ADMIN => volumes::change_access;
     DELETE "/api/v1/volumes/{name}/export" ADMIN => volumes::unexport;
     GET "/api/v1/targets" VIEWER => volumes::api_targets;
     POST "/api/v1/reconcile" ADMIN => volumes::reconcile;

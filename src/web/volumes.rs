@@ -151,6 +151,24 @@ impl ExportForm {
     }
 }
 
+/// An export's body: JSON on the API, the target page's form on a page.
+pub struct ExportInput(pub ExportBody);
+
+impl actix_web::FromRequest for ExportInput {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        if super::is_api_path(req.path()) {
+            let json = web::Json::<ExportBody>::from_request(req, payload);
+            Box::pin(async move { Ok(ExportInput(json.await?.into_inner())) })
+        } else {
+            let form = web::Form::<ExportForm>::from_request(req, payload);
+            Box::pin(async move { Ok(ExportInput(form.await?.into_inner().body())) })
+        }
+    }
+}
+
 /// Deleting an exported volume: its name typed again.
 #[derive(Debug, Default, Deserialize)]
 pub struct ConfirmBody {
@@ -773,19 +791,23 @@ pub async fn rollback(
     .into()
 }
 
-async fn export(
-    state: &AppState,
-    who: &Identity,
-    req: &HttpRequest,
-    name: String,
-    body: ExportBody,
+/// `POST /api/v1/volumes/{name}/export` and `POST /volumes/{name}/export`;
+/// the form comes back to the target page.
+pub async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+    ExportInput(body): ExportInput,
 ) -> Answer {
+    let name = path.into_inner();
+    let back = format!("/targets/{name}");
     let (initiators, chap, mutual) = match check_export(&body, (None, None)) {
         Ok(x) => x,
         Err(e) => return Answer(Err(e)),
     };
     let user = who.username.clone();
-    record_and_enqueue(state, who, req, move |c| {
+    record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_volume(c, &name)?;
         if volumes::target_of(c, v.id)?.is_some() {
             return Err(AppError::Conflict(format!(
@@ -821,46 +843,24 @@ async fn export(
         Ok(kinds::export(&p.name, &name, &iqn))
     })
     .await
-    .map(Outcome::job)
+    .map(|id| Outcome::job(id).then(back))
     .into()
 }
 
-/// `POST /api/v1/volumes/{name}/export`.
-pub async fn api_export(
+/// `PUT /api/v1/volumes/{name}/export` and `POST /volumes/{name}/access`:
+/// the export's body again; who may log in and CHAP changed on the live
+/// target. A CHAP secret left empty with the same user keeps the secret it
+/// had.
+pub async fn change_access(
     req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     path: web::Path<String>,
-    body: web::Json<ExportBody>,
-) -> Answer {
-    export(&state, &who, &req, path.into_inner(), body.into_inner()).await
-}
-
-/// `POST /volumes/{name}/export`.
-pub async fn export_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-    form: web::Form<ExportForm>,
+    ExportInput(body): ExportInput,
 ) -> Answer {
     let name = path.into_inner();
     let back = format!("/targets/{name}");
-    export(&state, &who, &req, name, form.into_inner().body())
-        .await
-        .0
-        .map(|o| o.then(back))
-        .into()
-}
-
-async fn change_access(
-    state: &AppState,
-    who: &Identity,
-    req: &HttpRequest,
-    name: String,
-    body: ExportBody,
-) -> Answer {
-    record_and_enqueue(state, who, req, move |c| {
+    record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_volume(c, &name)?;
         let t = volumes::target_of(c, v.id)?
             .ok_or_else(|| AppError::Conflict(format!("volume {name} is not exported")))?;
@@ -869,38 +869,8 @@ async fn change_access(
         Ok(kinds::change_access(&p.name, &name, &t.iqn))
     })
     .await
-    .map(Outcome::job)
+    .map(|id| Outcome::job(id).then(back))
     .into()
-}
-
-/// `PUT /api/v1/volumes/{name}/export`: the same body as the export; who
-/// may log in and CHAP changed on the live target. A CHAP secret left
-/// empty with the same user keeps the secret it had.
-pub async fn api_change_access(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-    body: web::Json<ExportBody>,
-) -> Answer {
-    change_access(&state, &who, &req, path.into_inner(), body.into_inner()).await
-}
-
-/// `POST /volumes/{name}/access`: the target page's form.
-pub async fn access_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    who: Identity,
-    path: web::Path<String>,
-    form: web::Form<ExportForm>,
-) -> Answer {
-    let name = path.into_inner();
-    let back = format!("/targets/{name}");
-    change_access(&state, &who, &req, name, form.into_inner().body())
-        .await
-        .0
-        .map(|o| o.then(back))
-        .into()
 }
 
 /// `DELETE /api/v1/volumes/{name}/export` and `POST /volumes/{name}/unexport`.
