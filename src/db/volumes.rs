@@ -426,6 +426,18 @@ pub fn set_access(
     Ok(())
 }
 
+/// The device a volume's target is on when that is not its front device
+/// (a target adopted on its logical volume): LIO's iblock holds that device
+/// exclusively, so no front device can be put over it while it is exported.
+pub fn target_elsewhere(c: &mut Conn<'_>, volume: &str) -> QueryResult<Option<String>> {
+    let Some(v) = by_name(c, volume)? else {
+        return Ok(None);
+    };
+    Ok(target_of(c, v.id)?
+        .map(|t| t.device)
+        .filter(|d| *d != front_path(volume)))
+}
+
 pub fn target_of(c: &mut Conn<'_>, volume_id: i64) -> QueryResult<Option<TargetRow>> {
     db_run!(c, c => targets::table
         .find(volume_id)

@@ -267,6 +267,9 @@ pub struct TargetView {
     pub mutual_user: Option<String>,
     pub lifecycle: String,
     pub sessions: Vec<SeenSession>,
+    /// The device its backstore is on: the volume's front device, or for a
+    /// target adopted on its logical volume, that.
+    pub device: String,
 }
 
 impl TargetView {
@@ -281,6 +284,7 @@ impl TargetView {
             mutual_user: t.mutual_user.clone(),
             lifecycle: t.lifecycle.clone(),
             sessions: t.sessions(),
+            device: t.device.clone(),
         }
     }
 }
@@ -325,7 +329,7 @@ impl VolumeView {
             "lifecycle": self.v.lifecycle,
             "serial": self.v.serial,
             "wwn": self.v.wwn,
-            "device": volumes::front_path(&self.v.name),
+            "device": self.target.as_ref().map_or_else(|| volumes::front_path(&self.v.name), |t| t.device.clone()),
             "logical_volume": self.lv,
             "snapshots": self.snapshots,
             "target": self.target.as_ref().map(|t| t.iqn.clone()),

@@ -8,16 +8,45 @@
 
 use std::time::Duration;
 
+use actix_http::Request;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, Client, TestApp};
 
 const GIB: u64 = 1 << 30;
 
 fn settle(app: &TestApp, runner: &baystack::jobs::runner::Runner) {
     while runner.run_one().unwrap() {}
     app.observe();
+}
+
+/// A raid1 pool `tank` of the first two healthy drives, made.
+async fn make_tank<S, B>(app: &TestApp, runner: &baystack::jobs::runner::Runner, c: &mut Client<S>)
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let drives = c.get("/api/v1/drives").await.json();
+    let free: Vec<String> = drives
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["health"] == "healthy" && d["present"] == true)
+        .map(|d| d["serial"].as_str().unwrap().to_string())
+        .take(2)
+        .collect();
+    let r = c
+        .post_json(
+            "/api/v1/pools",
+            &json!({"name": "tank", "level": "raid1", "drives": free, "write_hole": "none"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    settle(app, runner);
 }
 
 /// The job an accepted request enqueued, as the API shows it now.
@@ -38,24 +67,7 @@ async fn a_volume_from_create_to_delete(backend: Backend) {
     app.observe();
     let mut c = app.client().await;
     c.setup_as_admin().await;
-    let drives = c.get("/api/v1/drives").await.json();
-    let free: Vec<String> = drives
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["health"] == "healthy" && d["present"] == true)
-        .map(|d| d["serial"].as_str().unwrap().to_string())
-        .take(2)
-        .collect();
-    let r = c
-        .post_json(
-            "/api/v1/pools",
-            &json!({"name": "tank", "level": "raid1", "drives": free, "write_hole": "none"})
-                .to_string(),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    settle(&app, &runner);
+    make_tank(&app, &runner, &mut c).await;
 
     // Bad input, each in words, nothing enqueued.
     let jobs = |j: Value| j.as_array().map_or(0, Vec::len);
@@ -432,24 +444,7 @@ async fn a_hand_made_target_is_adopted(backend: Backend) {
     app.observe();
     let mut c = app.client().await;
     c.setup_as_admin().await;
-    let drives = c.get("/api/v1/drives").await.json();
-    let free: Vec<String> = drives
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["health"] == "healthy" && d["present"] == true)
-        .map(|d| d["serial"].as_str().unwrap().to_string())
-        .take(2)
-        .collect();
-    let r = c
-        .post_json(
-            "/api/v1/pools",
-            &json!({"name": "tank", "level": "raid1", "drives": free, "write_hole": "none"})
-                .to_string(),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    settle(&app, &runner);
+    make_tank(&app, &runner, &mut c).await;
 
     // By hand: an LV and a target on it, an initiator logged in.
     let engine = app.engine();
@@ -519,6 +514,39 @@ async fn a_hand_made_target_is_adopted(backend: Backend) {
     assert!(job.to_string().contains("nothing was written"), "{job}");
     sim.connect(iqn, host, "10.0.0.7", Some(("sql1", secret)))
         .unwrap();
+
+    // Its target stays on the logical volume, which LIO holds: access
+    // changed and the volume grown live put no front device over it (the
+    // kernel would answer busy), and the session stays.
+    let v = c.get("/api/v1/volumes/vol_sql").await.json();
+    assert_eq!(v["device"], "/dev/tank/vol_sql", "{v}");
+    let other = "iqn.1991-05.com.microsoft:sql2";
+    let r = c
+        .request_json(
+            "PUT".parse().unwrap(),
+            "/api/v1/volumes/vol_sql/export",
+            &json!({"initiators": [host, other], "chap": {"user": "sql1", "secret": ""}})
+                .to_string(),
+        )
+        .await;
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(
+        job.to_string().contains("no front device for vol_sql"),
+        "{job}"
+    );
+    let r = c
+        .post_json("/api/v1/volumes/vol_sql/resize", r#"{"size": "2 GiB"}"#)
+        .await;
+    settle(&app, &runner);
+    let job = job_of!(c, r);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    sim.connect(iqn, other, "10.0.0.8", Some(("sql1", secret)))
+        .unwrap();
+    app.observe();
+    let t = c.get("/api/v1/targets").await.json()[0].clone();
+    assert_eq!(t["sessions"].as_array().map(Vec::len), Some(2), "{t}");
 
     // A thin volume as big as its thin pool, written to 85%: the pool page
     // and the API warn of the thin pool's fullness.

@@ -94,7 +94,7 @@ impl Kind for TargetExport {
     ) -> Result<String, JobError> {
         let backend = ctx.backend;
         match position {
-            0 => Ok(backend.set_front_device(&p.pool, &p.volume, ctx)?),
+            0 => super::volume::front_device(ctx, &p.pool, &p.volume),
             1 => {
                 let spec = spec_of(ctx, &p.volume)?;
                 let words = backend.apply_target(&spec, ctx)?;
@@ -275,14 +275,21 @@ impl Kind for Reconcile {
             0 => {
                 let wanted = ctx.read(|c| {
                     let pools = crate::db::pools::list(c)?;
-                    Ok(volumes::list(c)?
+                    let mut wanted = Vec::new();
+                    for v in volumes::list(c)?
                         .into_iter()
                         .filter(|v| v.lifecycle == "ready")
-                        .filter_map(|v| {
-                            let p = pools.iter().find(|p| p.id == v.pool_id)?;
-                            Some((p.name.clone(), v.name.clone(), v.lv.clone()))
-                        })
-                        .collect::<Vec<_>>())
+                    {
+                        let Some(p) = pools.iter().find(|p| p.id == v.pool_id) else {
+                            continue;
+                        };
+                        // An adopted target on the LV itself: no front device (see
+                        // volume::front_device).
+                        if volumes::target_elsewhere(c, &v.name)?.is_none() {
+                            wanted.push((p.name.clone(), v.name.clone(), v.lv.clone()));
+                        }
+                    }
+                    Ok(wanted)
                 })?;
                 let fronts = backend.front_devices(ctx)?;
                 let mut repairs = Vec::new();

@@ -39,6 +39,25 @@ fn read_back(ctx: &mut StepCtx<'_>, pool: &str) -> Result<String, JobError> {
     Ok(words)
 }
 
+/// Makes (or fits) the volume's front device, unless its target is on
+/// another device: a target adopted on its logical volume, which LIO's
+/// iblock holds exclusively while it is exported, so no device-mapper table
+/// can be put over it (the kernel answers "busy").
+pub(super) fn front_device(
+    ctx: &mut StepCtx<'_>,
+    pool: &str,
+    volume: &str,
+) -> Result<String, JobError> {
+    let name = volume.to_string();
+    if let Some(device) = ctx.read(move |c| crate::db::volumes::target_elsewhere(c, &name))? {
+        return Ok(format!(
+            "no front device for {volume}: its target is on {device} itself (adopted), which \
+             LIO holds while it is exported"
+        ));
+    }
+    Ok(ctx.backend.set_front_device(pool, volume, ctx)?)
+}
+
 // ---- volume.create -------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,7 +244,7 @@ impl Kind for VolumeResize {
                 });
                 Ok(words)
             }
-            1 => Ok(backend.set_front_device(&p.pool, &p.name, ctx)?),
+            1 => front_device(ctx, &p.pool, &p.name),
             2 => read_back(ctx, &p.pool),
             _ => Err(JobError::Refused(format!(
                 "a resize has no step {position}"

@@ -359,6 +359,16 @@ impl Volumes for SimBackend {
                     ))
                 }
                 None => {
+                    // LIO's iblock opens its device exclusively: a table
+                    // cannot be put over a logical volume a backstore is on.
+                    let lv_device = format!("/dev/{vg}/{volume}");
+                    if let Some(b) = state.lio.backstores.iter().find(|b| b.device == lv_device) {
+                        return Err(BackendError::Busy(format!(
+                            "device-mapper: reload ioctl on {name} failed: Device or resource \
+                             busy ({lv_device} is held by LIO's backstore {})",
+                            b.name
+                        )));
+                    }
                     state.fronts.push(SimFront {
                         volume: volume.into(),
                         vg: vg.into(),

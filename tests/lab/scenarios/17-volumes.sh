@@ -9,9 +9,10 @@
 # reservation holding against the second initiator; a reconcile while the
 # peer writes (no session dropped, nothing written, every write read
 # back); grown online while logged in; the thin one exported open with
-# CHAP and mutual CHAP, UNMAP, a snapshot and a roll back; unexport and
-# delete. An emulated JBOD's tcm_loop targets and user backstores stay
-# untouched throughout.
+# CHAP and mutual CHAP, UNMAP, a snapshot and a roll back; a target made
+# by hand with targetcli adopted while the peer is logged in to it, and one
+# adopted from targetcli's saved file; unexport and delete. An emulated
+# JBOD's tcm_loop targets and user backstores stay untouched throughout.
 MIB=1048576
 PEER1=iqn.2024-01.lab.baystack:peer
 PEER2=iqn.2024-01.lab.baystack:peer-second
@@ -281,7 +282,7 @@ peer bash -c "head -c $((2 * MIB)) /dev/urandom >/tmp/thin-a; head -c $((2 * MIB
 peer dd if=/tmp/thin-a of="$D3" bs=1M oflag=direct conv=fsync status=none
 sum_a=$(peer bash -c 'md5sum </tmp/thin-a' | cut -d' ' -f1)
 used=$(lv vm data_percent)
-peer blkdiscard -o $((16 * MIB)) -l $((8 * MIB)) "$D3"
+peer blkdiscard -o $((16 * MIB)) -l $((4 * MIB)) "$D3"
 say "ok: the peer's UNMAP was taken (vm $used% written before)"
 job_ok "snapshot vm.s1" POST /api/v1/volumes/vm/snapshots '{"name":"s1"}'
 expect_eq "vm.s1's origin (lvs)" "$(lv vm.s1 origin)" vm
@@ -296,6 +297,76 @@ job_ok "snapshot s1 deleted" DELETE /api/v1/volumes/vm/snapshots/s1
 lvs r5/vm.s1 >/dev/null 2>&1 && fail "lvs still lists vm.s1"
 say "ok: lvs no longer lists vm.s1"
 
+# ---- targets made by hand with targetcli, adopted ---------------------------
+# One live, the peer logged in to it and writing: adopted, then reconciled,
+# its session kept throughout. One only in targetcli's saved file: adopted,
+# then made live by the reconcile, and the peer logs in to it.
+HAND=iqn.2003-01.org.linux-iscsi.lab:hand SAVED=iqn.2003-01.org.linux-iscsi.lab:saved
+targetcli set global auto_save_on_exit=false >/dev/null
+on_teardown "rm -f /etc/rtslib-fb-target/saveconfig.json"
+tcli() { targetcli "$@" >/dev/null || fail "targetcli $*"; }
+by_hand() { # by_hand NAME IQN: a logical volume of r5 and its target, as an admin would make them
+  local out
+  out=$(lvm lvcreate --yes -L 4m -n "$1" r5 2>&1) || fail "lvcreate r5/$1: $out"
+  tcli /backstores/block create "name=$1" "dev=/dev/r5/$1"
+  tcli /iscsi create "$2"
+  tcli "/iscsi/$2/tpg1/luns" create "/backstores/block/$1"
+  tcli "/iscsi/$2/tpg1/acls" create "$PEER1"
+  tcli "/iscsi/$2/tpg1/acls/$PEER1" set auth "userid=$1" "password=$SECRET"
+  tcli "/iscsi/$2/tpg1" set attribute authentication=1
+}
+by_hand hand "$HAND"
+by_hand saved "$SAVED"
+tcli saveconfig
+tcli /iscsi delete "$SAVED"
+tcli /backstores/block delete saved
+[ ! -e "$CFS/iscsi/$SAVED" ] || fail "$SAVED is still live"
+peer iscsiadm -m discovery -t sendtargets -p "$MAIN_IP" -I default >/dev/null
+node_set "$HAND" default node.session.auth.authmethod CHAP node.session.auth.username hand \
+  node.session.auth.password "$SECRET"
+peer iscsiadm -m node -T "$HAND" -p "$MAIN_IP" -I default --login >/dev/null
+H1=$(initiator disk "$HAND" default)
+peer dd if=/tmp/pattern of="$H1" bs=1M count=2 seek=1 oflag=direct conv=fsync status=none
+hsum=$(peer bash -c "head -c $((2 * MIB)) /tmp/pattern | md5sum" | cut -d' ' -f1)
+HT=$CFS/iscsi/$HAND/tpgt_1
+hand_session() { initiator sessions | awk -v t="$HAND" '$1 == t'; }
+hand_before=$(hand_session) hand_lio=$(grep -h 'LIO Session ID' "$HT"/acls/*/info)
+expect_match "the peer's session to $HAND" "$hand_before" "LOGGED_IN"
+targets_page_has() { curl -fsS -H "authorization: Bearer $TOKEN" "$URL/targets" | grep -qF "$1"; }
+wait_until "the Targets page offers $HAND for adoption" 30 targets_page_has "$HAND"
+job_ok "$HAND adopted" POST /api/v1/targets/adopt "{\"iqn\":\"$HAND\"}"
+hand=$(api_ok GET /api/v1/volumes/hand)
+expect_eq "the adopted volume's pool" "$(jq -r .pool <<<"$hand")" r5
+expect_eq "the adopted volume's size" "$(jq -r .size <<<"$hand")" $((4 * MIB))
+t=$(api_ok GET /api/v1/targets | jq -c --arg i "$HAND" '.[] | select(.iqn == $i)')
+expect_eq "the adopted target's volume" "$(jq -r .volume <<<"$t")" hand
+expect_eq "the adopted target's initiators" "$(jq -c .initiators <<<"$t")" "[\"$PEER1\"]"
+expect_eq "the adopted target's serial, LIO's" "$(jq -r .serial <<<"$t")" "$(sed 's/.*: //' "$(link_in "$HT/lun/lun_0")/wwn/vpd_unit_serial")"
+job=$(wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)")
+expect_eq "the reconcile after adopting" "$(jq -r .state <<<"$job")" succeeded
+say "the reconcile said: $(jq -c '[.steps[].detail]' <<<"$job")"
+expect_match "the reconcile's targets" "$(jq -r '.steps[1].detail' <<<"$job")" "^all [0-9]+ targets were right; nothing was written$"
+expect_eq "the peer's session to $HAND after adoption and reconcile" "$(hand_session)" "$hand_before"
+expect_eq "LIO's session of $HAND (configfs)" "$(grep -h 'LIO Session ID' "$HT"/acls/*/info)" "$hand_lio"
+expect_eq "the pattern through $HAND" "$(peer bash -c "dd if=$H1 bs=1M skip=1 count=2 iflag=direct status=none | md5sum" | cut -d' ' -f1)" "$hsum"
+say "ok: $HAND adopted with its session kept"
+
+job_ok "$SAVED adopted from targetcli's saved file" POST /api/v1/targets/adopt "{\"iqn\":\"$SAVED\"}"
+[ ! -e "$CFS/iscsi/$SAVED" ] || fail "the adoption made $SAVED live; it changes nothing"
+job=$(wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)")
+say "the reconcile said: $(jq -c '[.steps[].detail]' <<<"$job")"
+[ -d "$CFS/iscsi/$SAVED/tpgt_1" ] || fail "the reconcile did not make $SAVED"
+expect_eq "$SAVED's backstore device" "$(cat "$(link_in "$CFS/iscsi/$SAVED/tpgt_1/lun/lun_0")/udev_path")" /dev/r5/saved
+peer iscsiadm -m discovery -t sendtargets -p "$MAIN_IP" -I default >/dev/null
+node_set "$SAVED" default node.session.auth.authmethod CHAP node.session.auth.username saved \
+  node.session.auth.password "$SECRET"
+peer iscsiadm -m node -T "$SAVED" -p "$MAIN_IP" -I default --login >/dev/null
+S1=$(initiator disk "$SAVED" default)
+expect_eq "the peer's disk on $SAVED" "$(peer blockdev --getsize64 "$S1")" $((4 * MIB))
+peer iscsiadm -m node -T "$SAVED" -p "$MAIN_IP" -I default --logout >/dev/null
+peer iscsiadm -m node -T "$HAND" -p "$MAIN_IP" -I default --logout >/dev/null
+say "ok: $SAVED adopted from the saved file, made live, logged in to"
+
 # ---- the kernel's words for what is held open --------------------------------
 capture lvremove-in-use.txt lvm lvremove --yes r5/db >/dev/null || true
 [ -s "$CAP/lvremove-in-use.txt.rc" ] || fail "lvremove removed db under its front device"
@@ -307,13 +378,16 @@ job_ok "db unexported" DELETE /api/v1/volumes/db/export
 [ ! -e "$CFS/iscsi/$IQN" ] || fail "$IQN is still in configfs"
 [ ! -e "$B" ] || fail "db's backstore $B is still in configfs"
 wait_until "the peer's sessions to db ended" 60 is 0 logged_in "$IQN"
-job_ok "db deleted" DELETE /api/v1/volumes/db
-job_ok "vm deleted" DELETE /api/v1/volumes/vm
-for v in db vm; do
+job_ok "hand unexported" DELETE /api/v1/volumes/hand/export
+job_ok "saved unexported" DELETE /api/v1/volumes/saved/export
+for v in db vm hand saved; do
+  job_ok "$v deleted" DELETE "/api/v1/volumes/$v"
+done
+for v in db vm hand saved; do
   lvs "r5/$v" >/dev/null 2>&1 && fail "lvs still lists r5/$v"
   dmsetup info "baystack-$v" >/dev/null 2>&1 && fail "dmsetup still has baystack-$v"
 done
-say "ok: lvs and dmsetup no longer list db and vm"
+say "ok: lvs and dmsetup no longer list db, vm, hand and saved"
 expect_eq "volumes on the console" "$(api_ok GET /api/v1/volumes | jq length)" 0
 foreign >"$SCN/foreign.after"
 diff "$SCN/foreign.before" "$SCN/foreign.after" || fail "the JBOD's LIO objects changed"
