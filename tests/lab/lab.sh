@@ -16,6 +16,8 @@
 #   BAYSTACK_LAB_CACHE  guest and qemu cache (default /var/cache/baystack-lab)
 #   BAYSTACK_LAB_ACCEL  kvm or tcg (default: kvm if it can boot the guest)
 #   BAYSTACK_LAB_OUT    where logs land (default artifacts/lab)
+#   BAYSTACK_LAB_PCAP   a directory: each guest's private link captured there
+#                       as NAME.pcap (qemu's filter-dump), for reading timings
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -124,7 +126,11 @@ if [ -z "$accel" ]; then
 fi
 
 # ---- two guests on a private link, the scenarios in the first --------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# The private link's two ends: free UDP ports on the host's loopback.
+read -r main_port peer_port <<<"$(python3 -c 'import socket
+a, b = (socket.socket(type=socket.SOCK_DGRAM) for _ in "ab")
+a.bind(("127.0.0.1", 0)); b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])')"
 main=$(share main)
 peer=$(share peer)
 sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$here/shelf" | while read -r bus size serial wwn model; do
@@ -147,19 +153,14 @@ echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and lab-peer (1 vCPU)"
 t=$(date +%s)
 web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# The peer listens on the private link and the main guest connects to it:
-# qemu's listening end takes a new connection once the old one closes, so
-# the main guest booted again for the bounce finds the peer (still up, its
-# initiator's records kept) on the same wire.
+# The private link is a UDP tunnel between the two qemus: no connection
+# to lose, so the main guest booted again for the bounce is on the same wire
+# to the peer (still up, its initiator's records kept).
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
-  -i 169.254.77.2/24 -l "$port" -t 2700 >/dev/null 2>&1 &
+  -i 169.254.77.2/24 -u "$peer_port:$main_port" -t 2700 >/dev/null 2>&1 &
 peer_pid=$!
-# qemu's socket link connects once, at start: the main guest waits for the
-# peer's listener (state 0A in /proc/net/tcp).
-hexport=$(printf ':%04X 00000000:0000 0A' "$port")
-for _ in $(seq 1 100); do grep -q "$hexport" /proc/net/tcp && break; sleep 0.1; done
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-  -s "$here/shelf" -i 169.254.77.1/24 -C "$port" -f "$web_port" -t 2700 -k &
+  -s "$here/shelf" -i 169.254.77.1/24 -u "$main_port:$peer_port" -f "$web_port" -t 2700 -k &
 main_pid=$!
 
 # The host's half of scenario 13-browser-bays: once the guest's console is
@@ -200,7 +201,7 @@ if [ -f "$main/bounce/ready" ]; then
   echo "lab: booting lab-main again on the same disks (the bounce)"
   echo "bash /lab/lab/guest/runner.sh bounce" >"$main/script.sh"
   bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
-    -s "$here/shelf" -i 169.254.77.1/24 -C "$port" -t 600 || rc=$?
+    -s "$here/shelf" -i 169.254.77.1/24 -u "$main_port:$peer_port" -t 600 || rc=$?
 fi
 rm -rf "$main/disks"
 touch "$peer/stop"

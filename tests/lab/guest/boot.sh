@@ -9,8 +9,12 @@
 #     -m MB          memory (default 1536)           -a ACCEL kvm | tcg
 #     -s SHELF       disks, in the format of tests/lab/shelf (files in SHARE/disks)
 #     -i ADDR/PFX    address of eth0 on the private link
-#     -l PORT | -C PORT  the private link: listen on / connect to 127.0.0.1:PORT
-#                    (qemu socket networking; the guest reaches nothing else)
+#     -u LOCAL:REMOTE  the private link: a UDP tunnel from 127.0.0.1:LOCAL to
+#                    127.0.0.1:REMOTE (qemu socket networking; the guest
+#                    reaches nothing else). Datagrams, not a TCP stream: a
+#                    host TCP socket holds small frames back for its delayed
+#                    ACK (Nagle), which cost every iSCSI command 40 ms.
+#                    BAYSTACK_LAB_PCAP=DIR: its frames kept in DIR/NAME.pcap
 #     -f PORT        a second NIC (MAC ending :02) on qemu user networking with
 #                    restrict=on: the host's 127.0.0.1:PORT forwards to the
 #                    guest's port 8080 (at 10.0.2.15); nothing else leaves
@@ -19,12 +23,12 @@
 #                    of the same disks (the pools' bounce)
 set -euo pipefail
 
-guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" listen="" connect="" limit=1200 forward="" keep=""
-while getopts "g:q:o:n:c:m:a:s:i:l:C:t:f:k" o; do
+guest="" qemu="" share="" name=baylab cpus=1 mem=1536 accel=tcg shelf="" ip="" link="" limit=1200 forward="" keep=""
+while getopts "g:q:o:n:c:m:a:s:i:u:t:f:k" o; do
   case $o in
     g) guest=$OPTARG ;; q) qemu=$OPTARG ;; o) share=$OPTARG ;; n) name=$OPTARG ;;
     c) cpus=$OPTARG ;; m) mem=$OPTARG ;; a) accel=$OPTARG ;; s) shelf=$OPTARG ;;
-    i) ip=$OPTARG ;; l) listen=$OPTARG ;; C) connect=$OPTARG ;; t) limit=$OPTARG ;;
+    i) ip=$OPTARG ;; u) link=$OPTARG ;; t) limit=$OPTARG ;;
     f) forward=$OPTARG ;; k) keep=1 ;;
     *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
@@ -69,8 +73,10 @@ if [ -n "$shelf" ]; then
 fi
 mac=52:54:00:00:$(printf %02x $(( $(cksum <<<"$name" | cut -d' ' -f1) % 256 ))):01
 nic="virtio-net-pci,netdev=n0,mac=$mac,romfile="
-[ -z "$listen" ] || args+=(-netdev "socket,id=n0,listen=127.0.0.1:$listen" -device "$nic")
-[ -z "$connect" ] || args+=(-netdev "socket,id=n0,connect=127.0.0.1:$connect" -device "$nic")
+if [ -n "$link" ]; then
+  args+=(-netdev "socket,id=n0,udp=127.0.0.1:${link#*:},localaddr=127.0.0.1:${link%%:*}" -device "$nic")
+  [ -z "${BAYSTACK_LAB_PCAP:-}" ] || args+=(-object "filter-dump,id=f0,netdev=n0,file=$BAYSTACK_LAB_PCAP/$name.pcap")
+fi
 [ -z "$forward" ] || args+=(-netdev "user,id=n1,restrict=on,hostfwd=tcp:127.0.0.1:$forward-:8080"
   -device "virtio-net-pci,netdev=n1,mac=${mac%:01}:02,romfile=")
 
