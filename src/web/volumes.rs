@@ -319,6 +319,20 @@ impl VolumeView {
         }
     }
 
+    /// The device the volume is exported from: its front device, or the
+    /// logical volume an adopted target is on.
+    pub fn device(&self) -> String {
+        self.target
+            .as_ref()
+            .map_or_else(|| volumes::front_path(&self.v.name), |t| t.device.clone())
+    }
+
+    /// Whether an adopted target has the logical volume itself, so there is
+    /// no front device.
+    pub fn on_its_lv(&self) -> bool {
+        self.device() != volumes::front_path(&self.v.name)
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "name": self.v.name,
@@ -329,7 +343,7 @@ impl VolumeView {
             "lifecycle": self.v.lifecycle,
             "serial": self.v.serial,
             "wwn": self.v.wwn,
-            "device": self.target.as_ref().map_or_else(|| volumes::front_path(&self.v.name), |t| t.device.clone()),
+            "device": self.device(),
             "logical_volume": self.lv,
             "snapshots": self.snapshots,
             "target": self.target.as_ref().map(|t| t.iqn.clone()),

@@ -143,6 +143,12 @@ async fn a_volume_from_create_to_delete(backend: Backend) {
     assert_eq!(v["state"], "ready", "{v}");
     assert_eq!(v["size"], 2 * GIB);
     assert_eq!(v["device"], "/dev/mapper/baystack-db01");
+    let page = c.get("/volumes/db01").await.text();
+    assert!(
+        page.contains("<code>/dev/mapper/baystack-db01</code>"),
+        "{page}"
+    );
+    assert!(!page.contains("an adopted target"), "{page}");
     let serial = v["serial"].as_str().unwrap().to_string();
     assert!(v["wwn"].as_str().unwrap().starts_with("naa.6001405"), "{v}");
     let thin = c.get("/api/v1/volumes/vm").await.json();
@@ -520,6 +526,11 @@ async fn a_hand_made_target_is_adopted(backend: Backend) {
     // kernel would answer busy), and the session stays.
     let v = c.get("/api/v1/volumes/vol_sql").await.json();
     assert_eq!(v["device"], "/dev/tank/vol_sql", "{v}");
+    let page = c.get("/volumes/vol_sql").await.text();
+    assert!(
+        page.contains("/dev/tank/vol_sql</code> <span class=\"muted\">(an adopted target"),
+        "{page}"
+    );
     let other = "iqn.1991-05.com.microsoft:sql2";
     let r = c
         .request_json(
