@@ -46,6 +46,8 @@ login() { peer_try iscsiadm -m node -T "$1" -p "$MAIN_IP" -I "$2" --login; }
 # once the ring buffer is full, late in a whole lab run, they shift.)
 dmesg_mark() { MARK="lab-mark-$(date +%s%N)"; echo "$MARK" >/dev/kmsg; }
 dmesg_since() { dmesg | awk -v m="$MARK" 'seen { print } index($0, m) { seen = 1 }'; }
+# reconcile: asks the console for a reconcile; prints its job when done.
+reconcile() { wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)"; }
 logged_in() { initiator sessions | awk -v t="$1" '$1 == t && $4 == "LOGGED_IN"' | wc -l; }
 
 # Nothing of LIO loaded, as after a boot: the console loads what it needs.
@@ -221,7 +223,7 @@ repairs_before=$(repairs)
 (PEER_TIMEOUT=240 initiator stream "$D1" /tmp/stream 8 /tmp/reconciled >"$SCN/writer.out" 2>&1) &
 writer=$!
 wait_until "the peer writing" 60 peer_try test -e /tmp/writing
-job=$(wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)")
+job=$(reconcile)
 expect_eq "the reconcile" "$(jq -r .state <<<"$job")" succeeded
 say "the reconcile said: $(jq -c '[.steps[].detail]' <<<"$job")"
 expect_eq "the reconcile's front devices" "$(jq -r '.steps[0].detail' <<<"$job")" "all 2 front devices were right"
@@ -342,7 +344,7 @@ t=$(api_ok GET /api/v1/targets | jq -c --arg i "$HAND" '.[] | select(.iqn == $i)
 expect_eq "the adopted target's volume" "$(jq -r .volume <<<"$t")" hand
 expect_eq "the adopted target's initiators" "$(jq -c .initiators <<<"$t")" "[\"$PEER1\"]"
 expect_eq "the adopted target's serial, LIO's" "$(jq -r .serial <<<"$t")" "$(sed 's/.*: //' "$(link_in "$HT/lun/lun_0")/wwn/vpd_unit_serial")"
-job=$(wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)")
+job=$(reconcile)
 expect_eq "the reconcile after adopting" "$(jq -r .state <<<"$job")" succeeded
 say "the reconcile said: $(jq -c '[.steps[].detail]' <<<"$job")"
 expect_match "the reconcile's targets" "$(jq -r '.steps[1].detail' <<<"$job")" "^all [0-9]+ targets were right; nothing was written$"
@@ -353,7 +355,7 @@ say "ok: $HAND adopted with its session kept"
 
 job_ok "$SAVED adopted from targetcli's saved file" POST /api/v1/targets/adopt "{\"iqn\":\"$SAVED\"}"
 [ ! -e "$CFS/iscsi/$SAVED" ] || fail "the adoption made $SAVED live; it changes nothing"
-job=$(wait_job "$(api_ok POST /api/v1/reconcile | jq .job_id)")
+job=$(reconcile)
 say "the reconcile said: $(jq -c '[.steps[].detail]' <<<"$job")"
 [ -d "$CFS/iscsi/$SAVED/tpgt_1" ] || fail "the reconcile did not make $SAVED"
 expect_eq "$SAVED's backstore device" "$(cat "$(link_in "$CFS/iscsi/$SAVED/tpgt_1/lun/lun_0")/udev_path")" /dev/r5/saved

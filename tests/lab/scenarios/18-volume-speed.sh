@@ -34,30 +34,30 @@ iscsiadm -m discovery -t sendtargets -p 127.0.0.1 >/dev/null
 iscsiadm -m node -T "$IQN" -p 127.0.0.1 --login >/dev/null
 SELF_LUN=$(local_initiator disk "$IQN")
 
+# on WHERE COMMAND...: runs COMMAND in the main guest or the peer.
+on() {
+  if [ "$1" = peer ]; then
+    shift
+    peer "$@"
+  else
+    shift
+    "$@"
+  fi
+}
 # seq WHERE DEVICE write|read: 32 MiB in 1 MiB blocks; prints MiB/s.
 # dd says "33554432 bytes (34 MB, 32 MiB) copied, 0.5 s, 67 MB/s".
 seq_io() {
-  local args out
+  local args
   if [ "$3" = write ]; then
     args="if=/dev/zero of=$2 oflag=direct conv=fsync"
   else
     args="if=$2 of=/dev/null iflag=direct"
   fi
-  if [ "$1" = peer ]; then
-    out=$(peer bash -c "dd $args bs=1M count=32 2>&1 >/dev/null")
-  else
-    out=$(bash -c "dd $args bs=1M count=32 2>&1 >/dev/null")
-  fi
-  awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/ || $i == "s,") secs = $(i - 1); printf "%.1f\n", $1 / secs / 1048576 }' <<<"$out"
+  on "$1" bash -c "dd $args bs=1M count=32 2>&1 >/dev/null" |
+    awk '/copied/ { for (i = 1; i <= NF; i++) if ($i ~ /^s,?$/ || $i == "s,") secs = $(i - 1); printf "%.1f\n", $1 / secs / 1048576 }'
 }
 # rand WHERE DEVICE write|read: 3 s of 4 KiB random I/O; prints "IOPS MiB/s".
-rand_io() {
-  if [ "$1" = peer ]; then
-    peer python3 "$LAB/lab/guest/randio.py" "$2" "$3" 3 | cut -d' ' -f1-2
-  else
-    python3 "$LAB/lab/guest/randio.py" "$2" "$3" 3 | cut -d' ' -f1-2
-  fi
-}
+rand_io() { on "$1" python3 "$LAB/lab/guest/randio.py" "$2" "$3" 3 | cut -d' ' -f1-2; }
 # What the link allows: TCP from the peer to the main guest.
 python3 "$LAB/lab/guest/netbench.py" serve "$MAIN_IP" 7071 >"$SCN/netbench.out" 2>&1 &
 on_teardown "kill $! 2>/dev/null"
