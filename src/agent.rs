@@ -412,12 +412,14 @@ pub async fn run(
         }
         let (db2, b2) = (db.clone(), backend.clone());
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
+        let stale_after = stale_after(&settings.agent);
         let look = move || -> Result<(usize, bool), AppError> {
             let busy = observe_once(&db2, b2.as_ref())?;
             let due = lights::follow(&db2, locate_off)?
                 + schedule_scrubs(&db2)?
                 + grow_volume_groups(&db2)?
                 + heal_sectors(&db2)?;
+            evaluate_alerts(&db2, stale_after)?;
             Ok((due, busy))
         };
         let mut md_busy = false;
@@ -461,6 +463,37 @@ pub async fn run(
     })
     .await;
     tracing::info!("agent stopped");
+}
+
+/// How old the last observation may be before the agent counts as silent:
+/// three of its intervals.
+pub fn stale_after(agent: &AgentSettings) -> chrono::Duration {
+    chrono::Duration::seconds(
+        i64::try_from(agent.observe_interval_seconds.max(1) * 3).unwrap_or(i64::MAX),
+    )
+}
+
+/// Applies the alert rules to what the database holds now (one write
+/// transaction: the facts, the rules, the alerts kept to match) and logs
+/// what changed. The agent runs it after every look; a console runs it on
+/// a timer too, so that a silent agent is noticed.
+pub fn evaluate_alerts(
+    db: &Db,
+    stale_after: chrono::Duration,
+) -> Result<db::alerts::Changes, AppError> {
+    let changes = db
+        .get()?
+        .write(|c| db::alerts::evaluate(c, db::now(), stale_after))?;
+    for a in &changes.raised {
+        tracing::warn!("alert {} raised ({}): {}", a.id, a.severity, a.summary);
+    }
+    for a in &changes.escalated {
+        tracing::warn!("alert {} now {}: {}", a.id, a.severity, a.summary);
+    }
+    for a in &changes.cleared {
+        tracing::info!("alert {} cleared: {}", a.id, a.summary);
+    }
+    Ok(changes)
 }
 
 /// Enqueues one of the agent's own jobs, audited as the agent with why.

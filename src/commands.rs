@@ -37,6 +37,7 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     tracing::info!("database {} ({})", db.description(), db.kind());
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake = Arc::new(Wake::default());
+    let watch = tokio::spawn(watch_alerts(db.clone(), settings.clone(), stop_rx.clone()));
     let agent_task = if with_agent {
         let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
         let (db, settings, wake) = (db.clone(), settings.clone(), wake.clone());
@@ -53,10 +54,32 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     tracing::info!("console listening on http://{listen}/");
     let result = server.await;
     let _ = stop_tx.send(true);
+    watch.abort();
     if let Some(task) = agent_task {
         let _ = task.await;
     }
     result.context("the web server stopped with an error")
+}
+
+/// The console's own look at the alerts, every observation interval: the
+/// agent evaluates them after each look, but an agent that has stopped
+/// cannot say so, so the console does (`agent.silent`), whether the agent
+/// runs in this process or another.
+async fn watch_alerts(db: Db, settings: Settings, mut stop: watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(settings.agent.observe_interval_seconds.max(1));
+    let stale = agent::stale_after(&settings.agent);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let db = db.clone();
+        match tokio::task::spawn_blocking(move || agent::evaluate_alerts(&db, stale)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("evaluating the alerts failed: {e}"),
+            Err(e) => tracing::error!("alert watch task failed: {e}"),
+        }
+    }
 }
 
 /// `baystack agent`: only the agent, until SIGINT or SIGTERM.
@@ -471,7 +494,7 @@ pub fn sim_initiator(
 }
 
 /// The simulated appliance a console with `settings` runs.
-fn open_sim(settings: &Settings) -> anyhow::Result<crate::storage::sim::SimBackend> {
+pub fn open_sim(settings: &Settings) -> anyhow::Result<crate::storage::sim::SimBackend> {
     if settings.backend != BackendKind::Sim {
         bail!(
             "baystack sim changes the simulated appliance only; this configuration uses the {} backend",

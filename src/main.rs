@@ -226,6 +226,18 @@ enum SimCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// An enclosure's power supply, fan or sensor reports a status: OK,
+    /// non-critical, critical, unrecoverable.
+    Element {
+        enclosure: String,
+        /// Its name on the bay map: "PSU 1", "Fan 2", "Backplane".
+        element: String,
+        status: String,
+        #[arg(long, default_value = "")]
+        detail: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Blocks of an md array (by its name or md127) whose parity or mirror
     /// no longer match, for a check to find and a repair to rewrite.
     Mismatch {
@@ -455,6 +467,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "{}",
                         commands::sim_mismatch(&common.settings()?, &array, blocks)?
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                SimCommand::Element {
+                    enclosure,
+                    element,
+                    status,
+                    detail,
+                    common,
+                } => {
+                    println!(
+                        "{}",
+                        commands::open_sim(&common.settings()?)?
+                            .set_element(&enclosure, &element, &status, &detail)?
                     );
                     return Ok(ExitCode::SUCCESS);
                 }

@@ -592,6 +592,14 @@ impl Place {
     }
 }
 
+/// Every enclosure seen, present or gone, in the order first seen.
+pub fn enclosures(c: &mut Conn<'_>) -> QueryResult<Vec<EnclosureRow>> {
+    db_run!(c, c => enclosures::table
+        .select(EnclosureRow::as_select())
+        .order(enclosures::id.asc())
+        .load(c))
+}
+
 /// Every drive seen (present or gone), with the bay it is in.
 pub fn drives(c: &mut Conn<'_>) -> QueryResult<Vec<(DriveRow, Option<Place>)>> {
     let rows: Vec<DriveRow> = db_run!(c, c => drives::table

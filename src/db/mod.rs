@@ -10,6 +10,7 @@ pub mod schema;
 pub mod smart;
 pub mod stmt;
 
+pub mod alerts;
 pub mod appliance;
 pub mod audit;
 pub mod auth;

@@ -522,6 +522,20 @@ pub fn last_scrubs(c: &mut Conn<'_>) -> QueryResult<HashMap<i64, ScrubRow>> {
     Ok(out)
 }
 
+/// Each pool's newest finished scrub.
+pub fn last_finished_scrubs(c: &mut Conn<'_>) -> QueryResult<HashMap<i64, ScrubRow>> {
+    let rows: Vec<ScrubRow> = db_run!(c, c => scrubs::table
+        .filter(scrubs::finished_at.is_not_null())
+        .order((scrubs::pool_id, scrubs::started_at.desc()))
+        .select(ScrubRow::as_select())
+        .load(c))?;
+    let mut out = HashMap::new();
+    for r in rows {
+        out.entry(r.pool_id).or_insert(r);
+    }
+    Ok(out)
+}
+
 /// Records a check or repair started by job `job_id`.
 pub fn start_scrub(
     c: &mut Conn<'_>,

@@ -163,6 +163,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        rule -> Text,
+        subject -> Text,
+        severity -> Text,
+        summary -> Text,
+        detail -> Text,
+        link -> Nullable<Text>,
+        raised_at -> Timestamp,
+        updated_at -> Timestamp,
+        cleared_at -> Nullable<Timestamp>,
+        acked_at -> Nullable<Timestamp>,
+        acked_by -> Nullable<Text>,
+        ack_note -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(smart_samples -> drives (drive_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));

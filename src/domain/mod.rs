@@ -3,6 +3,7 @@
 //! a command or knows a page; `web`, `jobs`, `db`, `storage` and the agent
 //! all import from here, and this module imports none of them.
 
+pub mod alert;
 pub mod clock;
 pub mod drive;
 pub mod enclosure;

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod action;
+pub mod alerts;
 pub mod api;
 pub mod areas;
 pub mod assets;
@@ -227,6 +228,9 @@ routes! {
     POST "/jobs/{id}/retry" ADMIN => jobs::retry;
     POST "/jobs/{id}/unblock" ADMIN => jobs::unblock;
 
+    GET "/alerts" VIEWER => alerts::page;
+    POST "/alerts/{id}/ack" OPERATOR => alerts::ack;
+
     GET "/account" VIEWER => account::page;
     POST "/account/password" VIEWER => account::change_password;
     POST "/account/tokens" VIEWER => account::create_token;
@@ -282,6 +286,8 @@ routes! {
     GET "/api/v1/targets" VIEWER => volumes::api_targets;
     POST "/api/v1/reconcile" ADMIN => volumes::reconcile;
     POST "/api/v1/targets/adopt" ADMIN => volumes::adopt;
+    GET "/api/v1/alerts" VIEWER => alerts::api_list;
+    POST "/api/v1/alerts/{id}/ack" OPERATOR => alerts::ack;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -69,6 +69,12 @@ pub const NAV: &[NavItem] = &[
         role: Role::Viewer,
     },
     NavItem {
+        key: "alerts",
+        label: "Alerts",
+        href: "/alerts",
+        role: Role::Viewer,
+    },
+    NavItem {
         key: "users",
         label: "Users",
         href: "/users",

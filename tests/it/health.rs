@@ -56,12 +56,22 @@ async fn dashboard_shows_what_the_observer_saw(backend: Backend) {
 }
 
 /// A fan the enclosure reports failed is named on the dashboard, the bay
-/// map and through the API (the simulator's second enclosure has one).
+/// map and through the API.
 async fn failed_enclosure_parts_are_shown(backend: Backend) {
     let app = TestApp::with_settings(backend, |s| s.sim.layout = vec![12, 24]);
     let mut c = app.client().await;
     c.setup().await;
     c.login("admin", ADMIN_PASSWORD).await;
+    app.observe();
+    let html = c.get("/").await.text();
+    assert!(!html.contains("Enclosure parts in trouble"), "{html}");
+    let second = c.get("/api/v1/enclosures").await.json()[1]["ident"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.sim()
+        .set_element(&second, "Fan 2", "critical", "0 rpm, Fail")
+        .unwrap();
     app.observe();
     let html = c.get("/").await.text();
     assert!(html.contains("Enclosure parts in trouble"), "{html}");

@@ -2,6 +2,7 @@
 //! the whole application again). Scenarios that touch the database run on
 //! SQLite and on a real PostgreSQL server.
 
+mod alerts;
 mod cli;
 mod database;
 mod drives;

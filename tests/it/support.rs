@@ -129,6 +129,20 @@ impl TestApp {
         }
     }
 
+    /// The same database and data directory opened again, as a restarted
+    /// console (or a second one) would: a new connection pool and state.
+    pub fn reopen(other: &TestApp) -> Self {
+        let settings = other.settings.clone();
+        let db = Db::open(&settings.database).expect("open the test database again");
+        TestApp {
+            state: web::Data::new(AppState::new(db, settings.clone())),
+            settings,
+            _dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+            clock: other.clock.clone(),
+        }
+    }
+
     pub fn db(&self) -> &Db {
         &self.state.db
     }

@@ -216,15 +216,15 @@ pub(super) fn generate(layout: &[u32]) -> Inventory {
             method: EnclosureMethod::Sim,
             note: None,
             slots,
-            elements: Some(sim_elements(e)),
+            elements: Some(sim_elements()),
         });
     }
     inv
 }
 
 /// Two power supplies, three fans and two temperature sensors, all well
-/// except the second enclosure's second fan, so a page shows both.
-fn sim_elements(enclosure: u32) -> Vec<Element> {
+/// (`baystack sim element` makes one fail).
+fn sim_elements() -> Vec<Element> {
     let el = |kind: &str, name: String, status: &str, detail: &str| Element {
         kind: kind.into(),
         name,
@@ -235,11 +235,7 @@ fn sim_elements(enclosure: u32) -> Vec<Element> {
         .map(|n| el("Power supply", format!("PSU {n}"), "OK", ""))
         .collect();
     for n in 1..=3 {
-        out.push(if enclosure == 1 && n == 2 {
-            el("Cooling", format!("Fan {n}"), "critical", "0 rpm, Fail")
-        } else {
-            el("Cooling", format!("Fan {n}"), "OK", "5120 rpm")
-        });
+        out.push(el("Cooling", format!("Fan {n}"), "OK", "5120 rpm"));
     }
     out.push(el("Temperature sensor", "Backplane".into(), "OK", "31 C"));
     out.push(el("Temperature sensor", "Expander".into(), "OK", "44 C"));

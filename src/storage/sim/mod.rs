@@ -403,6 +403,55 @@ impl SimBackend {
         })
     }
 
+    /// An enclosure's power supply, fan or sensor (by its name on the bay
+    /// map) reports `status` (the kernel's word: `OK`, `non-critical`,
+    /// `critical`, `unrecoverable`), with `detail` ("0 rpm, Fail").
+    pub fn set_element(
+        &self,
+        enclosure: &str,
+        name: &str,
+        status: &str,
+        detail: &str,
+    ) -> Result<String, BackendError> {
+        const STATUSES: [&str; 6] = [
+            "OK",
+            "non-critical",
+            "critical",
+            "unrecoverable",
+            "not installed",
+            "unknown",
+        ];
+        if !STATUSES.contains(&status) {
+            return Err(BackendError::Refused(format!(
+                "the status must be one of {}, not {status:?}",
+                STATUSES.join(", ")
+            )));
+        }
+        self.change(|state| {
+            let encl = state
+                .inventory
+                .enclosures
+                .iter_mut()
+                .find(|e| e.ident == enclosure)
+                .ok_or_else(|| {
+                    BackendError::Failed(format!("there is no enclosure {enclosure}"))
+                })?;
+            let label = encl.label.clone();
+            let el = encl
+                .elements
+                .iter_mut()
+                .flatten()
+                .find(|e| e.name == name)
+                .ok_or_else(|| BackendError::Failed(format!("{label} has no element {name:?}")))?;
+            el.status = status.into();
+            el.detail = detail.into();
+            Ok(format!(
+                "{} {name} of {label} now reports {status}",
+                el.kind
+            ))
+        })
+    }
+
     pub fn state_path(&self) -> &Path {
         &self.path
     }
