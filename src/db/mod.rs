@@ -16,6 +16,7 @@ pub mod audit;
 pub mod auth;
 pub mod heals;
 pub mod inventory;
+pub mod metrics;
 pub mod pools;
 pub mod volumes;
 

@@ -20,6 +20,7 @@ pub mod forwarded;
 pub mod gate;
 pub mod jobs;
 pub mod login;
+pub mod metrics;
 pub mod page;
 pub mod pool_drives;
 pub mod pools;
@@ -67,6 +68,8 @@ pub struct AppState {
     /// The machine's own names and addresses, which requests may name as
     /// their host.
     pub machine_names: forwarded::MachineNames,
+    /// `/metrics`' job duration histogram.
+    pub job_durations: std::sync::Mutex<metrics::JobDurations>,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             hashing: HashPool::new(2),
             wake: Arc::new(Wake::default()),
             machine_names: forwarded::MachineNames::default(),
+            job_durations: Default::default(),
         }
     }
 
@@ -171,6 +175,7 @@ routes! {
     GET "/healthz" Access::Public => api::healthz;
     GET "/static/{file}" Access::Public => assets::serve;
     GET "/static/vendor/{file}" Access::Public => assets::serve_vendor;
+    GET "/metrics" VIEWER => metrics::serve;
 
     GET "/setup" Access::Setup => setup::page;
     POST "/setup" Access::Setup => setup::submit;
@@ -328,7 +333,7 @@ pub fn filter_value(v: &Option<String>) -> Option<String> {
 
 /// Whether a path belongs to the JSON API (errors there are JSON).
 pub fn is_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/healthz"
+    path.starts_with("/api/") || path == "/healthz" || path == "/metrics"
 }
 
 /// The whole application, for `serve` and for tests.

@@ -11,6 +11,7 @@ mod hardening;
 mod health;
 mod jobs_api;
 mod linux_bays;
+mod metrics;
 mod pool_flow;
 mod pools;
 mod queue;
