@@ -420,6 +420,7 @@ pub async fn run(
                 + grow_volume_groups(&db2)?
                 + heal_sectors(&db2)?;
             evaluate_alerts(&db2, stale_after)?;
+            register_appliance(&db2, stale_after)?;
             Ok((due, busy))
         };
         let mut md_busy = false;
@@ -468,9 +469,7 @@ pub async fn run(
 /// How old the last observation may be before the agent counts as silent:
 /// three of its intervals.
 pub fn stale_after(agent: &AgentSettings) -> chrono::Duration {
-    chrono::Duration::seconds(
-        i64::try_from(agent.observe_interval_seconds.max(1) * 3).unwrap_or(i64::MAX),
-    )
+    crate::domain::alert::stale_after(agent.observe_interval_seconds)
 }
 
 /// Applies the alert rules to what the database holds now (one write
@@ -494,6 +493,39 @@ pub fn evaluate_alerts(
         tracing::info!("alert {} cleared: {}", a.id, a.summary);
     }
     Ok(changes)
+}
+
+/// Records this appliance in the database's registry of appliances, with
+/// the state its wall shows, so a wall over a database several appliances
+/// share shows them all (and one whose agent stops, as such). Nothing
+/// before setup: an appliance is known by its host name.
+pub fn register_appliance(db: &Db, stale_after: chrono::Duration) -> Result<(), AppError> {
+    db.get()?.write(|c| -> Result<(), AppError> {
+        let Some(me) = db::appliance::get(c)? else {
+            return Ok(());
+        };
+        let active = db::alerts::active(c)?;
+        let (state, reason) = crate::domain::alert::overall(
+            active
+                .iter()
+                .map(|a| (a.severity(), a.acked_at.is_some(), a.summary.as_str())),
+            None,
+        );
+        db::wall::register(
+            c,
+            &db::wall::ApplianceRow {
+                id: me.hostname.clone(),
+                hostname: me.hostname,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                console_url: None,
+                state: state.as_str().to_string(),
+                reason,
+                stale_after_seconds: stale_after.num_seconds(),
+                last_seen_at: db::now(),
+            },
+        )?;
+        Ok(())
+    })
 }
 
 /// Enqueues one of the agent's own jobs, audited as the agent with why.

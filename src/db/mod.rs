@@ -19,6 +19,7 @@ pub mod inventory;
 pub mod metrics;
 pub mod pools;
 pub mod volumes;
+pub mod wall;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;

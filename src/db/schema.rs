@@ -181,6 +181,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    wall_links (id) {
+        id -> BigInt,
+        name -> Text,
+        key_hash -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        last_used_from -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    appliances (id) {
+        id -> Text,
+        hostname -> Text,
+        version -> Text,
+        console_url -> Nullable<Text>,
+        state -> Text,
+        reason -> Text,
+        stale_after_seconds -> BigInt,
+        last_seen_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(smart_samples -> drives (drive_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));

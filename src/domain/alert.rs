@@ -189,6 +189,12 @@ pub struct Facts {
     pub open: Vec<Open>,
 }
 
+/// How old the last observation may be before the agent counts as silent:
+/// three of its intervals.
+pub fn stale_after(observe_interval_seconds: u64) -> Duration {
+    Duration::seconds(i64::try_from(observe_interval_seconds.max(1) * 3).unwrap_or(i64::MAX))
+}
+
 /// How long a failed job stays an alert when nothing clears it.
 pub const JOB_FAILED_FOR: Duration = Duration::days(7);
 /// How long "rebuild finished" stays.
@@ -335,7 +341,7 @@ pub fn conditions(f: &Facts) -> Vec<Condition> {
         push(
             "agent.silent",
             "agent".into(),
-            Severity::Critical,
+            Severity::Warning,
             "The agent has stopped observing the appliance".into(),
             format!(
                 "Its last observation was at {}; what the console shows is older than that. \
@@ -495,6 +501,72 @@ fn pool_conditions(f: &Facts, p: &PoolFacts, push: &mut Push<'_>) {
     }
 }
 
+/// An appliance's state in one colour, as a wall shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overall {
+    Green,
+    Amber,
+    Red,
+}
+
+impl Overall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overall::Green => "green",
+            Overall::Amber => "amber",
+            Overall::Red => "red",
+        }
+    }
+
+    pub fn parse(text: &str) -> Overall {
+        match text {
+            "green" => Overall::Green,
+            "red" => Overall::Red,
+            _ => Overall::Amber,
+        }
+    }
+}
+
+/// Red while a critical alert waits for a person; amber while anything
+/// else is wrong (a warning, a critical alert someone has acknowledged,
+/// an agent that has stopped observing); green only when nothing is. The
+/// reason is the worst alert's summary, in words. `alerts` are the active
+/// ones: severity, acknowledged, summary.
+pub fn overall<'a>(
+    alerts: impl IntoIterator<Item = (Severity, bool, &'a str)>,
+    silent: Option<&str>,
+) -> (Overall, String) {
+    let mut worst: Option<(Overall, &str)> = None;
+    let mut needing = 0;
+    for (severity, acked, summary) in alerts {
+        let level = match (severity, acked) {
+            (Severity::Critical, false) => Overall::Red,
+            (Severity::Info, _) => continue,
+            _ => Overall::Amber,
+        };
+        if level == Overall::Red {
+            needing += 1;
+        }
+        if worst.is_none_or(|(w, _)| level > w) {
+            worst = Some((level, summary));
+        }
+    }
+    match (worst, silent) {
+        (Some((Overall::Red, why)), _) if needing > 1 => (
+            Overall::Red,
+            format!(
+                "{why}, and {} more critical alert(s) need a person",
+                needing - 1
+            ),
+        ),
+        (Some((Overall::Red, why)), _) => (Overall::Red, why.to_string()),
+        (_, Some(why)) => (Overall::Amber, why.to_string()),
+        (Some((level, why)), None) => (level, why.to_string()),
+        (None, None) => (Overall::Green, "All is well".to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +604,40 @@ mod tests {
             .into_iter()
             .map(|c| (c.rule, c.subject, c.severity))
             .collect()
+    }
+
+    #[test]
+    fn the_overall_state_is_red_only_for_what_waits_for_a_person() {
+        use Severity::*;
+        assert_eq!(overall([], None), (Overall::Green, "All is well".into()));
+        assert_eq!(overall([(Info, false, "rebuilt")], None).0, Overall::Green);
+        assert_eq!(
+            overall([(Warning, false, "w"), (Critical, true, "c")], None),
+            (Overall::Amber, "w".into())
+        );
+        assert_eq!(
+            overall(
+                [
+                    (Warning, false, "w"),
+                    (Critical, false, "c1"),
+                    (Critical, false, "c2")
+                ],
+                None
+            ),
+            (
+                Overall::Red,
+                "c1, and 1 more critical alert(s) need a person".into()
+            )
+        );
+        assert_eq!(
+            overall([], Some("the agent is silent")),
+            (Overall::Amber, "the agent is silent".into()),
+            "a stale wall is never green"
+        );
+        assert_eq!(
+            overall([(Critical, false, "c")], Some("silent")).0,
+            Overall::Red
+        );
     }
 
     #[test]
@@ -742,7 +848,7 @@ mod tests {
                 Severity::Critical,
             ),
             ("job.failed", "job:12".into(), Severity::Warning),
-            ("agent.silent", "agent".into(), Severity::Critical),
+            ("agent.silent", "agent".into(), Severity::Warning),
         ];
         assert_eq!(got, want);
         let c = conditions(&f);

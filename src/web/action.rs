@@ -55,6 +55,16 @@ impl Outcome {
         }
     }
 
+    /// Something was removed: 204 with no body for the API, and a form
+    /// goes to `location`.
+    pub fn removed(location: impl Into<String>) -> Self {
+        Outcome {
+            status: StatusCode::NO_CONTENT,
+            json: serde_json::Value::Null,
+            form: FormAnswer::Redirect(location.into()),
+        }
+    }
+
     /// A form goes to `location` instead.
     pub fn then(mut self, location: impl Into<String>) -> Self {
         self.form = FormAnswer::Redirect(location.into());
@@ -83,6 +93,9 @@ impl Responder for Answer {
     fn respond_to(self, req: &HttpRequest) -> HttpResponse {
         match self.0 {
             Err(e) => errors::respond(req, e),
+            Ok(o) if is_api_path(req.path()) && o.status == StatusCode::NO_CONTENT => {
+                HttpResponse::NoContent().finish()
+            }
             Ok(o) if is_api_path(req.path()) => HttpResponse::build(o.status).json(o.json),
             Ok(o) => match o.form {
                 FormAnswer::Redirect(to) => see_other(to),

@@ -25,6 +25,11 @@ const OWN: &[Asset] = &[
         bytes: include_bytes!("../../static/baystack.js"),
     },
     Asset {
+        name: "noc.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/noc.js"),
+    },
+    Asset {
         name: "favicon.svg",
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../static/favicon.svg"),

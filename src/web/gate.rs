@@ -443,6 +443,35 @@ async fn guarded(
                 return Ok(early(req, resp));
             }
         }
+        Access::Wall => {
+            if !set_up {
+                return fail(
+                    req,
+                    AppError::NotFound("the appliance is not set up yet".into()),
+                );
+            }
+            // The routes are matched after this middleware: the key is the
+            // path's segment after /noc/w/.
+            let key = req
+                .path()
+                .strip_prefix("/noc/w/")
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_default()
+                .to_string();
+            let from = super::client_address(req.request());
+            match state.wall.link_for(&state, &key, &from).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return fail(
+                        req,
+                        AppError::Unauthenticated(
+                            "this wall link is not valid: it was revoked or mistyped".into(),
+                        ),
+                    );
+                }
+                Err(e) => return fail(req, e),
+            }
+        }
         Access::Role(required) => {
             if !set_up {
                 if api {
@@ -539,7 +568,7 @@ async fn guarded(
 
     // Anonymous pages get a pre-session CSRF token.
     let mut set_pre_cookie = None;
-    if identity.is_none() && !api {
+    if identity.is_none() && !api && rule.access != Access::Wall {
         let existing = req
             .cookie(PRE_CSRF_COOKIE)
             .map(|c| c.value().to_string())

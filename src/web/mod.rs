@@ -21,6 +21,7 @@ pub mod gate;
 pub mod jobs;
 pub mod login;
 pub mod metrics;
+pub mod noc;
 pub mod page;
 pub mod pool_drives;
 pub mod pools;
@@ -29,6 +30,7 @@ pub mod settings;
 pub mod setup;
 pub mod users;
 pub mod volumes;
+pub mod wall_links;
 
 use std::sync::{Arc, RwLock};
 
@@ -68,6 +70,8 @@ pub struct AppState {
     /// The machine's own names and addresses, which requests may name as
     /// their host.
     pub machine_names: forwarded::MachineNames,
+    /// The NOC wall's drawn board and live links.
+    pub wall: noc::Wall,
     /// `/metrics`' job duration histogram.
     pub job_durations: std::sync::Mutex<metrics::JobDurations>,
 }
@@ -82,6 +86,7 @@ impl AppState {
             wake: Arc::new(Wake::default()),
             machine_names: forwarded::MachineNames::default(),
             job_durations: Default::default(),
+            wall: noc::Wall::default(),
         }
     }
 
@@ -139,6 +144,9 @@ pub enum Access {
     Anonymous,
     /// A signed-in user with at least this role.
     Role(Role),
+    /// A NOC screen's wall link, the `{key}` in the path: once set up,
+    /// and only while the link is live. Nothing else takes a wall link.
+    Wall,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +159,7 @@ pub struct RouteRule {
 const VIEWER: Access = Access::Role(Role::Viewer);
 const OPERATOR: Access = Access::Role(Role::Operator);
 const ADMIN: Access = Access::Role(Role::Admin);
+const WALL: Access = Access::Wall;
 
 macro_rules! routes {
     ($( $method:ident $path:literal $access:expr => $handler:path; )*) => {
@@ -236,6 +245,14 @@ routes! {
     GET "/alerts" VIEWER => alerts::page;
     POST "/alerts/{id}/ack" OPERATOR => alerts::ack;
 
+    GET "/noc" VIEWER => noc::page;
+    GET "/noc/board" VIEWER => noc::board;
+    GET "/noc/w/{key}" WALL => noc::wall_page;
+    GET "/noc/w/{key}/board" WALL => noc::wall_board;
+    GET "/noc/links" ADMIN => wall_links::page;
+    POST "/noc/links" ADMIN => wall_links::create_form;
+    POST "/noc/links/{id}/revoke" ADMIN => wall_links::revoke_link;
+
     GET "/account" VIEWER => account::page;
     POST "/account/password" VIEWER => account::change_password;
     POST "/account/tokens" VIEWER => account::create_token;
@@ -293,6 +310,10 @@ routes! {
     POST "/api/v1/targets/adopt" ADMIN => volumes::adopt;
     GET "/api/v1/alerts" VIEWER => alerts::api_list;
     POST "/api/v1/alerts/{id}/ack" OPERATOR => alerts::ack;
+    GET "/api/v1/noc-links" ADMIN => wall_links::api_list;
+    POST "/api/v1/noc-links" ADMIN => wall_links::api_create;
+    DELETE "/api/v1/noc-links/{id}" ADMIN => wall_links::revoke_link;
+    GET "/api/v1/appliances" VIEWER => wall_links::api_appliances;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -398,7 +398,7 @@ async fn each_rule_is_raised_and_cleared_from_observed_state(backend: Backend) {
         &active(&mut c).await,
         "agent.silent",
         "agent",
-        "critical"
+        "warning"
     ));
     settle(&app, &runner);
     assert!(rules_of(&active(&mut c).await, "agent").is_empty());

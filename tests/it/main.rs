@@ -23,3 +23,4 @@ mod support;
 mod tokens;
 mod torture;
 mod volume_flow;
+mod wall;

@@ -1,6 +1,10 @@
 //! The role matrix: every route in the console's route table, called by
 //! anonymous, viewer, operator and admin, with an API token and with a
-//! browser session. The gate must let exactly the allowed ones through.
+//! browser session, and by a NOC screen's wall link. The gate must let
+//! exactly the allowed ones through: a wall link reaches the wall and its
+//! board and nothing else (presented as a token anywhere else, it is
+//! refused), and a wall route with a key that is no live link is refused
+//! for everyone.
 
 use actix_web::http::Method;
 use baystack::auth::Role;
@@ -12,6 +16,8 @@ use crate::support::{ADMIN_PASSWORD, Backend, Resp, TestApp};
 enum Who {
     Anonymous,
     User(Role),
+    /// A screen holding a live wall link.
+    Wall,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,7 +26,7 @@ enum Mode {
     Session,
 }
 
-fn concrete(path: &str) -> String {
+fn concrete(path: &str, key: &str) -> String {
     if path == "/static/vendor/{file}" {
         return "/static/vendor/htmx-2.0.11.min.js".into();
     }
@@ -28,6 +34,7 @@ fn concrete(path: &str) -> String {
         .replace("{name}", "nobody")
         .replace("{id}", "999999")
         .replace("{snap}", "nobody")
+        .replace("{key}", key)
 }
 
 /// How the gate refuses: 403 for a role that is too low; for nobody
@@ -59,18 +66,32 @@ async fn walk(backend: Backend) {
         Role::Admin => ("admin", ADMIN_PASSWORD),
     };
 
+    let link = {
+        let mut admin = app.client().await;
+        admin.bearer = Some(admin_token.clone());
+        let r = admin
+            .post_json("/api/v1/noc-links", r#"{"name": "matrix"}"#)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["key"].as_str().unwrap().to_string()
+    };
     let mut checked = 0;
     for mode in [Mode::Token, Mode::Session] {
         for who in [
             Who::Anonymous,
+            Who::Wall,
             Who::User(Role::Viewer),
             Who::User(Role::Operator),
             Who::User(Role::Admin),
         ] {
-            if who == Who::Anonymous && mode == Mode::Session {
+            if matches!(who, Who::Anonymous | Who::Wall) && mode == Mode::Session {
                 continue;
             }
             let mut client = app.client().await;
+            if who == Who::Wall {
+                // The wall link's key offered as a credential everywhere.
+                client.bearer = Some(link.clone());
+            }
             if let Who::User(role) = who {
                 let (name, pw) = creds(role);
                 match mode {
@@ -87,7 +108,18 @@ async fn walk(backend: Backend) {
             routes.sort_by_key(|r| r.path == "/logout");
             for rule in routes {
                 let method = Method::from_bytes(rule.method.as_bytes()).unwrap();
-                let path = concrete(rule.path);
+                let key = if who == Who::Wall {
+                    link.as_str()
+                } else {
+                    "x".repeat(43).leak()
+                };
+                let path = concrete(rule.path, key);
+                // On its own routes a wall link is the path, not a token.
+                let held = if rule.access == Access::Wall {
+                    client.bearer.take()
+                } else {
+                    None
+                };
                 let r = if method == Method::POST && path.starts_with("/api/") {
                     client.post_json(&path, "{}").await
                 } else if method == Method::POST {
@@ -95,14 +127,36 @@ async fn walk(backend: Backend) {
                 } else {
                     client.request(method.clone(), &path).await
                 };
+                if held.is_some() {
+                    client.bearer = held;
+                }
                 let ctx = format!(
                     "{who:?} {mode:?} {} {path}: {} {}",
                     rule.method,
                     r.status,
                     r.text()
                 );
+                let bad_link =
+                    |r: &crate::support::Resp| r.status == 401 && r.text().contains("not valid");
                 match (rule.access, who) {
-                    (Access::Public, _) | (Access::Anonymous, _) => {
+                    (Access::Public, _) => {}
+                    (Access::Wall, Who::Wall) => {
+                        assert_eq!(r.status, 200, "{ctx}");
+                    }
+                    (Access::Wall, Who::Anonymous) => {
+                        assert!(bad_link(&r), "a key that is no link: {ctx}");
+                    }
+                    (Access::Wall, Who::User(_)) => {
+                        // A token or a session is no wall link.
+                        assert!(bad_link(&r), "{ctx}");
+                    }
+                    (Access::Setup, Who::Wall) => {
+                        assert!(r.status == 404 || r.status == 409 || bad_link(&r), "{ctx}");
+                    }
+                    (_, Who::Wall) => {
+                        assert!(bad_link(&r), "a wall link is no token: {ctx}");
+                    }
+                    (Access::Anonymous, _) => {
                         assert!(
                             !refused_for_role(&r) && !refused_for_anonymous(&method, &r),
                             "{ctx}"
@@ -131,7 +185,7 @@ async fn walk(backend: Backend) {
             }
         }
     }
-    assert_eq!(checked, ROUTES.len() * 7);
+    assert_eq!(checked, ROUTES.len() * 8);
 }
 
 #[actix_web::test]

@@ -1,0 +1,2 @@
+DROP TABLE appliances;
+DROP TABLE wall_links;
