@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine or a developer's one.
 #
-# It installs what the tests need (PostgreSQL, Chromium, cargo-nextest,
+# It installs what the tests need (PostgreSQL, Chromium, cargo-nextest, aiosmtpd,
 # Node packages for the browser test), starts a throw-away PostgreSQL on
 # loopback, runs the Rust tests (unit, HTTP on SQLite and PostgreSQL, CLI),
 # then the real-browser test, then the integration lab (the `linux` backend
@@ -36,6 +36,10 @@ pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || tru
 command -v chromium >/dev/null || need_apt+=(chromium)
 [ -e /usr/include/postgresql/libpq-fe.h ] || need_apt+=(libpq-dev)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+# The notification tests' SMTP server (aiosmtpd, run by Debian's python3)
+# and the certificates they make for it.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need_apt+=(python3-aiosmtpd)
+command -v openssl >/dev/null || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -473,16 +473,21 @@ pub fn stale_after(agent: &AgentSettings) -> chrono::Duration {
 }
 
 /// Applies the alert rules to what the database holds now (one write
-/// transaction: the facts, the rules, the alerts kept to match) and logs
-/// what changed. The agent runs it after every look; a console runs it on
+/// transaction: the facts, the rules, the alerts kept to match, the
+/// notifications they call for planned, and the attempts that are due
+/// enqueued as jobs) and logs what changed. The agent runs it after every look; a console runs it on
 /// a timer too, so that a silent agent is noticed.
 pub fn evaluate_alerts(
     db: &Db,
     stale_after: chrono::Duration,
 ) -> Result<db::alerts::Changes, AppError> {
-    let changes = db
-        .get()?
-        .write(|c| db::alerts::evaluate(c, db::now(), stale_after))?;
+    let (changes, sending) = db.get()?.write(|c| -> Result<_, AppError> {
+        let changes = db::alerts::evaluate(c, db::now(), stale_after)?;
+        Ok((changes, crate::jobs::kinds::enqueue_due_notifications(c)?))
+    })?;
+    if sending > 0 {
+        tracing::info!("{sending} notification(s) due: jobs enqueued");
+    }
     for a in &changes.raised {
         tracing::warn!("alert {} raised ({}): {}", a.id, a.severity, a.summary);
     }

@@ -64,7 +64,8 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
 /// The console's own look at the alerts, every observation interval: the
 /// agent evaluates them after each look, but an agent that has stopped
 /// cannot say so, so the console does (`agent.silent`), whether the agent
-/// runs in this process or another.
+/// runs in this process or another, and sends that alert's notifications
+/// itself: the job that would send them needs the agent.
 async fn watch_alerts(db: Db, settings: Settings, mut stop: watch::Receiver<bool>) {
     let every = std::time::Duration::from_secs(settings.agent.observe_interval_seconds.max(1));
     let stale = agent::stale_after(&settings.agent);
@@ -74,8 +75,13 @@ async fn watch_alerts(db: Db, settings: Settings, mut stop: watch::Receiver<bool
             _ = stop.changed() => return,
         }
         let db = db.clone();
-        match tokio::task::spawn_blocking(move || agent::evaluate_alerts(&db, stale)).await {
-            Ok(Ok(_)) => {}
+        let look = move || -> Result<(), crate::error::AppError> {
+            agent::evaluate_alerts(&db, stale)?;
+            crate::jobs::kinds::deliver_silence(&db)?;
+            Ok(())
+        };
+        match tokio::task::spawn_blocking(look).await {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!("evaluating the alerts failed: {e}"),
             Err(e) => tracing::error!("alert watch task failed: {e}"),
         }

@@ -96,7 +96,9 @@ pub fn evaluate(
     stale_after: Duration,
 ) -> QueryResult<Changes> {
     let facts = facts(c, now, stale_after)?;
-    sync(c, &alert::conditions(&facts), now)
+    let changes = sync(c, &alert::conditions(&facts), now)?;
+    super::notify::plan_changes(c, &changes, now)?;
+    Ok(changes)
 }
 
 fn open_rows(c: &mut Conn<'_>) -> QueryResult<Vec<AlertRow>> {
@@ -220,9 +222,10 @@ struct FailedRow {
 }
 
 /// Failed jobs of the last week that were not retried and after which
-/// nothing holding one of their resources has succeeded.
+/// nothing holding one of their resources has succeeded. A notification's
+/// attempt is not one: its delivery keeps its own failures and retries.
 const FAILED_JOBS_SQL: &str = "SELECT j.id, j.summary, j.error, j.finished_at FROM jobs j \
-     WHERE j.state = 'failed' AND j.finished_at > ? \
+     WHERE j.state = 'failed' AND j.finished_at > ? AND j.kind <> 'alert.notify' \
      AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) \
      AND NOT EXISTS (SELECT 1 FROM job_resources mine \
        JOIN job_resources later ON later.resource = mine.resource AND later.job_id > mine.job_id \

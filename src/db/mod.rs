@@ -17,6 +17,7 @@ pub mod auth;
 pub mod heals;
 pub mod inventory;
 pub mod metrics;
+pub mod notify;
 pub mod pools;
 pub mod volumes;
 pub mod wall;

@@ -207,6 +207,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notification_channels (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        min_severity -> Text,
+        remind_hours -> Integer,
+        settings -> Text,
+        secret -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notification_deliveries (id) {
+        id -> BigInt,
+        channel_id -> BigInt,
+        alert_id -> Nullable<BigInt>,
+        event -> Text,
+        created_at -> Timestamp,
+        attempts -> Integer,
+        next_at -> Nullable<Timestamp>,
+        job_id -> Nullable<BigInt>,
+        delivered_at -> Nullable<Timestamp>,
+        gave_up_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(smart_samples -> drives (drive_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod drive;
 pub mod enclosure;
 pub mod health;
+pub mod notify;
 pub mod pool;
 pub mod resource;
 pub mod target;

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod login;
 pub mod metrics;
 pub mod noc;
+pub mod notifications;
 pub mod page;
 pub mod pool_drives;
 pub mod pools;
@@ -245,6 +246,10 @@ routes! {
     GET "/alerts" VIEWER => alerts::page;
     POST "/alerts/{id}/ack" OPERATOR => alerts::ack;
 
+    GET "/notifications" ADMIN => notifications::page;
+    POST "/notifications" ADMIN => notifications::create_form;
+    POST "/notifications/{id}/test" OPERATOR => notifications::test;
+    POST "/notifications/{id}/delete" ADMIN => notifications::delete;
     GET "/noc" VIEWER => noc::page;
     GET "/noc/board" VIEWER => noc::board;
     GET "/noc/w/{key}" WALL => noc::wall_page;
@@ -310,6 +315,10 @@ routes! {
     POST "/api/v1/targets/adopt" ADMIN => volumes::adopt;
     GET "/api/v1/alerts" VIEWER => alerts::api_list;
     POST "/api/v1/alerts/{id}/ack" OPERATOR => alerts::ack;
+    GET "/api/v1/notifications" ADMIN => notifications::api_list;
+    POST "/api/v1/notifications" ADMIN => notifications::api_create;
+    POST "/api/v1/notifications/{id}/test" OPERATOR => notifications::test;
+    DELETE "/api/v1/notifications/{id}" ADMIN => notifications::delete;
     GET "/api/v1/noc-links" ADMIN => wall_links::api_list;
     POST "/api/v1/noc-links" ADMIN => wall_links::api_create;
     DELETE "/api/v1/noc-links/{id}" ADMIN => wall_links::revoke_link;

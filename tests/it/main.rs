@@ -12,6 +12,7 @@ mod health;
 mod jobs_api;
 mod linux_bays;
 mod metrics;
+mod notify;
 mod pool_flow;
 mod pools;
 mod queue;

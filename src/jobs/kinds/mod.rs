@@ -8,6 +8,7 @@
 mod bay;
 mod drive;
 mod noop;
+mod notify;
 mod pool;
 mod requalify;
 mod target;
@@ -19,6 +20,10 @@ pub use drive::{
     SelfTestPayload, abort_self_test, drive_locate, read_smart, self_test,
 };
 pub use noop::{Noop, NoopPayload, noop, noop_payload, noop_with};
+pub use notify::{
+    Notify, NotifyPayload, deliver_silence, enqueue_due as enqueue_due_notifications,
+    send as send_notification, test as test_notification,
+};
 pub use pool::{
     PoolAssemble, PoolCreate, PoolCreatePayload, PoolDelete, PoolDeletePayload, PoolDrivePayload,
     PoolGrow, PoolGrowPayload, PoolHeal, PoolHealPayload, PoolReplace, PoolReplacePayload,
@@ -157,6 +162,7 @@ pub static KINDS: &[&dyn JobKind] = &[
     &DriveSelfTestAbort,
     &DriveSmart,
     &Noop,
+    &Notify,
     &PoolCreate,
     &PoolScrub,
     &PoolSpareAdd,
