@@ -3,7 +3,7 @@
 # raid5 with a partial parity log; raid6 with a hot spare; raid10. Every
 # array runs under its pool's name, is recorded by UUID in mdadm.conf,
 # carries a volume group of the pool's name, resyncs to clean, and the
-# console shows it so with each member in its bay.
+# console shows it so with each member in its bay, and /metrics too.
 console_start
 ses_up pool20
 pools_teardown
@@ -48,6 +48,33 @@ expect_eq "r5j's write hole on the console" "$(pool r5j .write_hole)" journal
 expect_match "r1's first member's bay" "$(pool r1 '.members[0].bay')" ', slot 0$'
 size=$(vgs --noheadings --units b --nosuffix -o vg_size r6 | tr -d ' ')
 expect_eq "r6's capacity (vgs)" "$(pool r6 .capacity.size_bytes)" "$size"
+
+# /metrics says what the kernel says: each pool clean, its array's
+# degraded count and its volume group's size; each of the 20 drives
+# present with its verdict, and the members of each pool as many as md's
+# raid_disks.
+curl -sS -H "authorization: Bearer $TOKEN" "$URL/metrics" >"$SCN/metrics.txt"
+metric() { awk -v m="$1" 'index($0, m) == 1 {print $NF; exit}' "$SCN/metrics.txt"; }
+same_number() {
+  awk -v a="$2" -v b="$3" 'BEGIN { exit !(a != "" && a + 0 == b + 0) }' ||
+    fail "$1: /metrics says '$2', the kernel '$3'"
+  say "ok: $1 = $3"
+}
+for name in r1 r5j r5p r6 r10; do
+  same_number "$name clean in /metrics" "$(metric "baystack_pool_state{pool=\"$name\",state=\"clean\"}")" 1
+  same_number "$name's degraded members in /metrics (sysfs degraded)" \
+    "$(metric "baystack_pool_degraded_members{pool=\"$name\"}")" "$(md "$name" degraded)"
+  same_number "$name's size in /metrics (vgs)" "$(metric "baystack_pool_size_bytes{pool=\"$name\"}")" \
+    "$(vgs --noheadings --units b --nosuffix -o vg_size "$name" | tr -d ' ')"
+  members=$(grep -c "^baystack_drive_info{.*pool=\"$name\",role=\"member\"} 1" "$SCN/metrics.txt")
+  same_number "$name's members in /metrics (sysfs raid_disks)" "$members" "$(md "$name" raid_disks)"
+done
+for s in "${S[@]}"; do
+  kernel_has "$s" >/dev/null || fail "the kernel does not list $s"
+  same_number "$s present in /metrics (lsblk)" "$(metric "baystack_drive_present{serial=\"$s\"}")" 1
+  same_number "$s healthy in /metrics" "$(metric "baystack_drive_health{serial=\"$s\",health=\"healthy\"}")" 1
+done
+grep -q '^# EOF' "$SCN/metrics.txt" || fail "/metrics did not end as OpenMetrics does"
 
 # A scrub finds the stripes made not to match by writing under the array,
 # into one member's data area, and the console keeps md's count.
