@@ -413,6 +413,7 @@ pub async fn run(
         let (db2, b2) = (db.clone(), backend.clone());
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
         let stale_after = stale_after(&settings.agent);
+        let console_url = settings.console_url.clone();
         let look = move || -> Result<(usize, bool), AppError> {
             let busy = observe_once(&db2, b2.as_ref())?;
             let due = lights::follow(&db2, locate_off)?
@@ -420,7 +421,7 @@ pub async fn run(
                 + grow_volume_groups(&db2)?
                 + heal_sectors(&db2)?;
             evaluate_alerts(&db2, stale_after)?;
-            register_appliance(&db2, stale_after)?;
+            register_appliance(&db2, stale_after, console_url.as_deref())?;
             Ok((due, busy))
         };
         let mut md_busy = false;
@@ -504,7 +505,11 @@ pub fn evaluate_alerts(
 /// the state its wall shows, so a wall over a database several appliances
 /// share shows them all (and one whose agent stops, as such). Nothing
 /// before setup: an appliance is known by its host name.
-pub fn register_appliance(db: &Db, stale_after: chrono::Duration) -> Result<(), AppError> {
+pub fn register_appliance(
+    db: &Db,
+    stale_after: chrono::Duration,
+    console_url: Option<&str>,
+) -> Result<(), AppError> {
     db.get()?.write(|c| -> Result<(), AppError> {
         let Some(me) = db::appliance::get(c)? else {
             return Ok(());
@@ -522,7 +527,7 @@ pub fn register_appliance(db: &Db, stale_after: chrono::Duration) -> Result<(), 
                 id: me.hostname.clone(),
                 hostname: me.hostname,
                 version: env!("CARGO_PKG_VERSION").to_string(),
-                console_url: None,
+                console_url: console_url.map(str::to_string),
                 state: state.as_str().to_string(),
                 reason,
                 stale_after_seconds: stale_after.num_seconds(),

@@ -463,55 +463,12 @@ fn record_pools(db: &Db, pools: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `baystack bench pools`: a simulated appliance of `enclosures`
-/// enclosures of `bays` bays, observed once; `pools` pools made on it by
-/// their create jobs through the job runner; then, over `rounds` rounds,
-/// the read and render of `GET /pools`, the read and JSON of `GET
-/// /api/v1/pools`, the read and render of one pool's page, and one
-/// observation tick of the agent, each timed apart (medians).
-pub fn pools(
-    scratch: &std::path::Path,
-    enclosures: u32,
-    bays: u32,
-    pools: usize,
-    rounds: usize,
-) -> anyhow::Result<PoolsReport> {
-    use askama::Template;
-
-    use crate::storage::NoLog;
-    use crate::web::page::Frame;
-    use crate::web::pool_drives::PoolPage;
-    use crate::web::pools::{ListPage, PoolView, views};
-
-    if pools == 0 || rounds == 0 {
-        bail!("at least one pool and one round");
-    }
-    let mut settings = Settings::for_data_dir(scratch);
-    settings.sim.layout = vec![bays; enclosures as usize];
-    let db = Db::open(&settings.database)?;
-    let backend: Arc<dyn storage::Backend> = Arc::from(crate::commands::engine(
-        &settings,
-        crate::domain::clock::system(),
-    )?);
-    crate::agent::observe_once(&db, backend.as_ref())?;
-    record_pools(&db, pools)?;
-
-    let runner = Runner::new(
-        db.clone(),
-        backend.clone(),
-        RunnerSettings {
-            workers: 1,
-            lease: Duration::from_secs(60),
-            poll: Duration::from_millis(5),
-            max_attempts: 1,
-        },
-        Arc::new(Wake::default()),
-        crate::jobs::kinds::find,
-        Box::new(|| {}),
-    );
+/// Runs every queued job; the seconds it took. Fails, naming them, if any
+/// job did not succeed.
+fn run_all(db: &Db, runner: &Runner, what: &str) -> anyhow::Result<f64> {
     let started = Instant::now();
     while runner.run_one()? {}
-    let create_s = started.elapsed().as_secs_f64();
+    let took = started.elapsed().as_secs_f64();
     let mut conn = db.get()?;
     let failed: Vec<String> = crate::jobs::unfinished(&mut conn.conn(), 5)?
         .into_iter()
@@ -537,8 +494,70 @@ pub fn pools(
         )
         .collect();
     if !failed.is_empty() {
-        bail!("not every pool was made: {}", failed.join("; "));
+        bail!("not every {what} was made: {}", failed.join("; "));
     }
+    Ok(took)
+}
+
+/// A simulated appliance of the settings' layout, observed, with `pools`
+/// pools made on it by their create jobs through a runner (one worker):
+/// its database, engine and runner, and the seconds the jobs took.
+fn made_pools(
+    settings: &Settings,
+    pools: usize,
+) -> anyhow::Result<(Db, Arc<dyn storage::Backend>, Arc<Runner>, f64)> {
+    let db = Db::open(&settings.database)?;
+    let backend: Arc<dyn storage::Backend> = Arc::from(crate::commands::engine(
+        settings,
+        crate::domain::clock::system(),
+    )?);
+    crate::agent::observe_once(&db, backend.as_ref())?;
+    record_pools(&db, pools)?;
+
+    let runner = Runner::new(
+        db.clone(),
+        backend.clone(),
+        RunnerSettings {
+            workers: 1,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(5),
+            max_attempts: 1,
+        },
+        Arc::new(Wake::default()),
+        crate::jobs::kinds::find,
+        Box::new(|| {}),
+    );
+    let create_s = run_all(&db, &runner, "pool")?;
+    Ok((db, backend, runner, create_s))
+}
+
+/// `baystack bench pools`: a simulated appliance of `enclosures`
+/// enclosures of `bays` bays, observed once; `pools` pools made on it by
+/// their create jobs through the job runner; then, over `rounds` rounds,
+/// the read and render of `GET /pools`, the read and JSON of `GET
+/// /api/v1/pools`, the read and render of one pool's page, and one
+/// observation tick of the agent, each timed apart (medians).
+pub fn pools(
+    scratch: &std::path::Path,
+    enclosures: u32,
+    bays: u32,
+    pools: usize,
+    rounds: usize,
+) -> anyhow::Result<PoolsReport> {
+    use askama::Template;
+
+    use crate::storage::NoLog;
+    use crate::web::page::Frame;
+    use crate::web::pool_drives::PoolPage;
+    use crate::web::pools::{ListPage, PoolView, views};
+
+    if pools == 0 || rounds == 0 {
+        bail!("at least one pool and one round");
+    }
+    let mut settings = Settings::for_data_dir(scratch);
+    settings.sim.layout = vec![bays; enclosures as usize];
+    let (db, backend, _runner, create_s) = made_pools(&settings, pools)?;
+    let mut conn = db.get()?;
     crate::agent::observe_once(&db, backend.as_ref())?;
     let made = views(&mut conn.conn(), None)?;
     drop(conn);
@@ -654,9 +673,329 @@ fn page_drives(html: &str) -> usize {
     html.matches("href=\"/drives/").count()
 }
 
+/// What `baystack bench noc` measured.
+#[derive(Debug, Clone)]
+pub struct NocReport {
+    pub drives: usize,
+    pub pools: usize,
+    pub volumes: usize,
+    pub appliances: usize,
+    /// Seconds the pool and volume jobs took.
+    pub setup_s: f64,
+    pub board_bytes: usize,
+    /// The board read, hashed and rendered after one bay changed (ms,
+    /// median).
+    pub changed_ms: f64,
+    /// The board read and hashed when nothing changed: what each console
+    /// does once a second while screens ask (ms, median).
+    pub unchanged_ms: f64,
+    /// Server CPU per request over HTTP with keep-alive (µs): a refresh
+    /// answered 304, and one answered with the whole board.
+    pub not_modified_us: f64,
+    pub full_us: f64,
+    pub requests: usize,
+    /// Screens at a 2 s refresh one core serves, and the share of a core
+    /// 200 screens take (the 304s, and one read a second).
+    pub screens_per_core: f64,
+    pub core_percent_at_200: f64,
+}
+
+/// CPU seconds this process and, apart, the calling thread have used.
+fn cpu_now() -> (f64, f64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::time::{ClockId, clock_gettime};
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    let process = getrusage(UsageWho::RUSAGE_SELF)
+        .map(|u| secs(u.user_time()) + secs(u.system_time()))
+        .unwrap_or(0.0);
+    let thread = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+        .unwrap_or(0.0);
+    (process, thread)
+}
+
+/// Asks `url` from `clients` threads for `for_s` seconds, each over one
+/// kept-alive connection, sending `etag` as `If-None-Match` if given:
+/// (requests, the server's CPU seconds, the status seen).
+fn hammer(
+    url: &str,
+    etag: Option<&str>,
+    clients: usize,
+    for_s: f64,
+) -> anyhow::Result<(usize, f64, u16)> {
+    let (process0, _) = cpu_now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, etag) = (url.to_string(), etag.map(str::to_string));
+            std::thread::spawn(move || -> anyhow::Result<(usize, f64, u16)> {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let (_, t0) = cpu_now();
+                let started = Instant::now();
+                let (mut n, mut status) = (0, 0);
+                while started.elapsed().as_secs_f64() < for_s {
+                    let mut req = agent.get(&url);
+                    if let Some(e) = &etag {
+                        req = req.header("if-none-match", e);
+                    }
+                    let mut r = req.call()?;
+                    status = r.status().as_u16();
+                    r.body_mut().read_to_vec()?;
+                    n += 1;
+                }
+                let (_, t1) = cpu_now();
+                Ok((n, t1 - t0, status))
+            })
+        })
+        .collect();
+    let (mut n, mut client_cpu, mut status) = (0, 0.0, 0);
+    for h in handles {
+        let (k, cpu, st) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))??;
+        n += k;
+        client_cpu += cpu;
+        status = st;
+    }
+    let (process1, _) = cpu_now();
+    Ok((n, (process1 - process0 - client_cpu).max(0.0), status))
+}
+
+/// `baystack bench noc`: a simulated appliance of `enclosures` enclosures
+/// of `bays` bays with `pools` pools (made by their jobs) and `volumes`
+/// volumes spread over them (made by theirs), `appliances` appliances in
+/// the fleet registry (this one and others), a wall link; then the wall's
+/// board read, hashed and rendered when one bay changed and read and
+/// hashed when nothing did (medians of `rounds`), and over HTTP, from the
+/// console's own server in this process, the server's CPU per refresh
+/// answered 304 (for `http_s` seconds) and per whole board (half that).
+#[allow(clippy::too_many_arguments)]
+pub fn noc(
+    scratch: &std::path::Path,
+    database: Option<&str>,
+    enclosures: u32,
+    bays: u32,
+    pools: usize,
+    volumes: usize,
+    appliances: usize,
+    rounds: usize,
+    http_s: f64,
+) -> anyhow::Result<NocReport> {
+    use crate::storage::sim::SimAction;
+
+    let mut settings = Settings::for_data_dir(scratch);
+    settings.sim.layout = vec![bays; enclosures as usize];
+    settings.sim.speed = 100_000.0;
+    if let Some(url) = database {
+        settings.database = DatabaseUrl::parse(url)?;
+        prepare(&settings.database)?;
+    }
+    let (db, backend, runner, pools_s) = made_pools(&settings, pools)?;
+    // The volumes, spread over the pools, made by their jobs.
+    let made: Vec<String> = crate::db::pools::list(&mut db.get()?.conn())?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    db.get()?.write(|c| -> anyhow::Result<()> {
+        let ids: std::collections::HashMap<String, i64> = crate::db::pools::list(c)?
+            .into_iter()
+            .map(|p| (p.name, p.id))
+            .collect();
+        for v in 0..volumes {
+            let pool = &made[v % made.len()];
+            let name = format!("vol{v:04}");
+            let serial = format!("{:08x}-0000-4000-8000-{:012x}", v, v);
+            crate::db::volumes::insert(
+                c,
+                &crate::db::volumes::NewVolume {
+                    name: &name,
+                    pool_id: ids[pool],
+                    thin: false,
+                    size_bytes: 1 << 30,
+                    serial: &serial,
+                    wwn: &crate::domain::target::naa_wwn(&serial),
+                    created_by: "bench",
+                },
+                db::now(),
+            )?;
+            crate::jobs::enqueue_audited(
+                c,
+                &kinds::create_volume(pool, &name, 1 << 30, false),
+                "bench",
+                None,
+                None,
+                None,
+            )?;
+        }
+        Ok(())
+    })?;
+    let volumes_s = run_all(&db, &runner, "volume")?;
+    crate::agent::observe_once(&db, backend.as_ref())?;
+    let stale = crate::agent::stale_after(&settings.agent);
+    crate::agent::evaluate_alerts(&db, stale)?;
+
+    // Set up, with a wall link, and the fleet.
+    let key = crate::auth::random_secret("");
+    db.get()?.write(|c| -> anyhow::Result<()> {
+        crate::db::wall::create_link(
+            c,
+            "bench",
+            &crate::auth::secret_hash(&key),
+            "bench",
+            db::now(),
+        )?;
+        Ok(())
+    })?;
+    appliance::complete_setup(
+        &mut db.get()?,
+        &appliance::Setup {
+            hostname: "bench00".into(),
+            iqn_domain: "example.com".into(),
+            iqn_date: "2024-01".into(),
+            timezone: "UTC".into(),
+            admin_password_hash: "not a hash: nobody signs in".into(),
+        },
+        "bench",
+        db::now(),
+    )?;
+    crate::agent::register_appliance(&db, stale, None)?;
+    db.get()?.write(|c| -> anyhow::Result<()> {
+        for i in 1..appliances {
+            let name = format!("bench{i:02}");
+            crate::db::wall::register(
+                c,
+                &crate::db::wall::ApplianceRow {
+                    id: name.clone(),
+                    hostname: name.clone(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    console_url: Some(format!("https://{name}.example.com/")),
+                    state: ["green", "amber", "red"][i % 3].into(),
+                    reason: format!("{name} is as it is"),
+                    stale_after_seconds: 30,
+                    last_seen_at: db::now(),
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+
+    let state = actix_web::web::Data::new(crate::web::AppState::new(db.clone(), settings.clone()));
+    let fresh = Duration::from_millis(1100);
+    let sys = actix_rt::System::new();
+    let board = |state: &crate::web::AppState| -> anyhow::Result<(f64, String, usize)> {
+        let t = Instant::now();
+        let b = sys.block_on(state.wall.board(state))?;
+        Ok((
+            t.elapsed().as_secs_f64() * 1000.0,
+            b.etag.clone(),
+            b.html.len(),
+        ))
+    };
+    let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
+    let mut bytes = 0;
+    let encl = crate::db::inventory::enclosures(&mut db.get()?.conn())?[0]
+        .ident
+        .clone();
+    let sim = crate::storage::sim::SimBackend::open_existing(&settings.data_dir, &settings.sim)?;
+    board(&state)?;
+    for round in 0..rounds {
+        // One bay changes: a drive is pulled and another put in.
+        sim.act(&encl, u32::try_from(round % 5)?, SimAction::ReplaceDrive)?;
+        crate::agent::observe_once(&db, backend.as_ref())?;
+        std::thread::sleep(fresh);
+        let (ms, etag, b) = board(&state)?;
+        changed.push(ms);
+        bytes = b;
+        std::thread::sleep(fresh);
+        let (ms, again, _) = board(&state)?;
+        if again != etag {
+            bail!("the board changed with nothing changed");
+        }
+        unchanged.push(ms);
+    }
+
+    // Over HTTP: the console's own server, one worker.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let server_state = state.clone();
+    std::thread::spawn(move || {
+        let sys = actix_rt::System::new();
+        sys.block_on(async move {
+            if let Ok(server) = crate::web::server::serve(server_state, listen, 1) {
+                let _ = server.await;
+            }
+        });
+    });
+    let url = format!("http://127.0.0.1:{port}/noc/w/{key}/board");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let etag = loop {
+        let r = ureq::get(&url).call();
+        if let Ok(r) = r
+            && let Some(e) = r.headers().get("etag")
+        {
+            break e.to_str()?.to_string();
+        }
+        if Instant::now() > deadline {
+            bail!("the console's server did not answer {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (n304, cpu304, st) = hammer(&url, Some(&etag), 4, http_s)?;
+    if st != 304 {
+        bail!("a refresh with the board's ETag was answered {st}, not 304");
+    }
+    let (n200, cpu200, st) = hammer(&url, None, 4, http_s / 2.0)?;
+    if st != 200 {
+        bail!("a refresh without an ETag was answered {st}");
+    }
+    let not_modified_us = cpu304 / n304.max(1) as f64 * 1e6;
+    let unchanged_ms = median(unchanged);
+    // 200 screens every 2 s: 100 refreshes a second, and one read of the
+    // state a second.
+    let per_second = 100.0 * not_modified_us / 1e6 + unchanged_ms / 1000.0;
+    let mut conn = db.get()?;
+    Ok(NocReport {
+        drives: crate::db::inventory::drives(&mut conn.conn())?
+            .iter()
+            .filter(|(d, _)| d.present)
+            .count(),
+        pools: made.len(),
+        volumes: crate::db::volumes::list(&mut conn.conn())?.len(),
+        appliances: crate::db::wall::appliances(&mut conn.conn())?.len(),
+        setup_s: pools_s + volumes_s,
+        board_bytes: bytes,
+        changed_ms: median(changed),
+        unchanged_ms,
+        not_modified_us,
+        full_us: cpu200 / n200.max(1) as f64 * 1e6,
+        requests: n304 + n200,
+        screens_per_core: 2.0 / (not_modified_us / 1e6 + (unchanged_ms / 1000.0) / 2.0 / 100.0),
+        core_percent_at_200: per_second * 100.0,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wall benchmark at a small scale: the board holds the appliance,
+    /// a changed bay draws it anew, an unchanged board is a 304.
+    #[test]
+    fn the_noc_bench_draws_on_change_and_answers_304_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = noc(dir.path(), None, 1, 60, 2, 4, 3, 1, 0.3).unwrap();
+        assert_eq!(
+            (r.drives, r.pools, r.volumes, r.appliances),
+            (50, 2, 4, 3),
+            "{r:?}"
+        );
+        assert!(r.board_bytes > 5000 && r.requests > 10, "{r:?}");
+        assert!(r.not_modified_us > 0.0 && r.changed_ms > 0.0, "{r:?}");
+    }
 
     /// The pools benchmark at a small scale: every pool is made by its job
     /// and seen by the agent, and every page and answer it times holds

@@ -47,12 +47,26 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     } else {
         None
     };
-    let listen = settings.listen;
+    let (listen, settings_metrics) = (settings.listen, settings.metrics_listen);
     let state = actix_web::web::Data::new(AppState::new(db, settings).with_wake(wake));
+    let metrics = match settings_metrics {
+        Some(addr) => {
+            let server = web::server::serve_metrics(state.clone(), addr)
+                .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
+            tracing::info!("/metrics also served on http://{addr}/metrics, without a token");
+            let handle = server.handle();
+            tokio::spawn(server);
+            Some(handle)
+        }
+        None => None,
+    };
     let server = web::server::serve(state, listen, 2)
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("console listening on http://{listen}/");
     let result = server.await;
+    if let Some(m) = metrics {
+        m.stop(true).await;
+    }
     let _ = stop_tx.send(true);
     watch.abort();
     if let Some(task) = agent_task {

@@ -196,6 +196,11 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    /// Serves `/metrics` also here, without a token, and nothing else.
+    pub metrics_listen: Option<String>,
+    /// The console's address as people reach it, for links in
+    /// notifications and on other appliances' walls.
+    pub console_url: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub backend: Option<BackendKind>,
@@ -442,6 +447,10 @@ pub struct LinuxSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served without a token (nothing else is).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `https://storage.example.com/`: the console as people reach it.
+    pub console_url: Option<String>,
     pub data_dir: PathBuf,
     pub database: DatabaseUrl,
     pub backend: BackendKind,
@@ -480,6 +489,32 @@ impl Settings {
                 "listen address {listen_text:?} is not an IP:port pair such as 127.0.0.1:8080"
             ))
         })?;
+
+        let metrics_listen = match &file.metrics_listen {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "metrics_listen {text:?} is not an IP:port pair such as 10.0.0.5:9187"
+                ))
+            })?),
+        };
+        let console_url = match file.console_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => {
+                let host = u
+                    .strip_prefix("https://")
+                    .or_else(|| u.strip_prefix("http://"))
+                    .map(|r| r.split('/').next().unwrap_or(""));
+                if host.is_none_or(str::is_empty)
+                    || u.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(ConfigError::Invalid(format!(
+                        "console_url {u:?} is not an http:// or https:// address such as https://storage.example.com/"
+                    )));
+                }
+                Some(u.trim_end_matches('/').to_string())
+            }
+        };
 
         let data_dir = cli
             .data_dir
@@ -769,6 +804,8 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             listen,
+            metrics_listen,
+            console_url,
             data_dir,
             database,
             backend,
@@ -892,6 +929,28 @@ mod tests {
 
     fn file(text: &str) -> FileConfig {
         FileConfig::parse(Path::new("test.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn metrics_listen_and_console_url_are_checked() {
+        let resolve =
+            |text: &str| Settings::resolve(file(text), &env(&[]), &CliOverrides::default());
+        let s = resolve(
+            "metrics_listen = \"10.0.0.5:9187\"\nconsole_url = \"https://bay01.example.com/\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.metrics_listen.unwrap().to_string(), "10.0.0.5:9187");
+        assert_eq!(s.console_url.as_deref(), Some("https://bay01.example.com"));
+        let s = resolve("").unwrap();
+        assert_eq!((s.metrics_listen, s.console_url), (None, None));
+        for bad in [
+            "metrics_listen = \"9187\"",
+            "console_url = \"bay01\"",
+            "console_url = \"https:// x\"",
+        ] {
+            let e = resolve(bad).unwrap_err().to_string();
+            assert!(e.contains("is not"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -160,6 +160,28 @@ enum BenchWhat {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// The NOC wall with POOLS pools and VOLUMES volumes on ENCLOSURES
+    /// enclosures of BAYS bays, APPLIANCES in the fleet: the board read
+    /// and drawn when a bay changed and when nothing did, and over HTTP the
+    /// console's CPU per refresh answered 304 and per whole board.
+    Noc {
+        #[arg(long, default_value_t = 20)]
+        enclosures: u32,
+        #[arg(long, default_value_t = 60)]
+        bays: u32,
+        #[arg(long, default_value_t = 100)]
+        pools: usize,
+        #[arg(long, default_value_t = 1000)]
+        volumes: usize,
+        #[arg(long, default_value_t = 100)]
+        appliances: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// An EMPTY scratch PostgreSQL database to hold it instead of a
+        /// SQLite file (the fleet's database).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,11 +348,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rounds,
                 },
         } => {
-            let scratch =
-                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&scratch)?;
-            let result = baystack::bench::baymap(&scratch, enclosures, bays, rounds);
-            let _ = std::fs::remove_dir_all(&scratch);
+            let result =
+                in_scratch(|scratch| baystack::bench::baymap(scratch, enclosures, bays, rounds));
             let (bays, drives, ms, bytes) = result?;
             println!(
                 "bay map of {bays} bays, {drives} drives: {ms:.1} ms median of {rounds} (database read and render), {} KiB of HTML",
@@ -346,11 +365,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rounds,
                 },
         } => {
-            let scratch =
-                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&scratch)?;
-            let result = baystack::bench::pools(&scratch, enclosures, bays, pools, rounds);
-            let _ = std::fs::remove_dir_all(&scratch);
+            let result = in_scratch(|scratch| {
+                baystack::bench::pools(scratch, enclosures, bays, pools, rounds)
+            });
             let r = result?;
             println!(
                 "{} pools ({}) of {} drives, on {} drives; made by their create jobs in {:.1} s",
@@ -391,13 +408,67 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench {
+            what:
+                BenchWhat::Noc {
+                    enclosures,
+                    bays,
+                    pools,
+                    volumes,
+                    appliances,
+                    rounds,
+                    postgres,
+                },
+        } => {
+            let result = in_scratch(|scratch| {
+                baystack::bench::noc(
+                    scratch,
+                    postgres.as_deref(),
+                    enclosures,
+                    bays,
+                    pools,
+                    volumes,
+                    appliances,
+                    rounds,
+                    5.0,
+                )
+            });
+            let r = result?;
+            println!(
+                "{} drives, {} pools, {} volumes (their jobs: {:.1} s), {} appliances in the fleet; \
+                 the board is {} KiB",
+                r.drives,
+                r.pools,
+                r.volumes,
+                r.setup_s,
+                r.appliances,
+                r.board_bytes / 1024
+            );
+            println!(
+                "board read, hashed and drawn, one bay changed:  {:>8.2} ms (median of {rounds})",
+                r.changed_ms
+            );
+            println!(
+                "board read and hashed, nothing changed:         {:>8.2} ms (once a second per console)",
+                r.unchanged_ms
+            );
+            println!(
+                "server CPU per refresh answered 304 (HTTP):     {:>8.1} us",
+                r.not_modified_us
+            );
+            println!(
+                "server CPU per refresh with the whole board:    {:>8.1} us",
+                r.full_us
+            );
+            println!(
+                "screens at a 2 s refresh per core: {:.0}; 200 screens take {:.1}% of a core ({} requests timed)",
+                r.screens_per_core, r.core_percent_at_200, r.requests
+            );
+        }
+        Command::Bench {
             what: BenchWhat::Queue { jobs, postgres },
         } => {
-            let scratch =
-                std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&scratch)?;
-            let rows = baystack::bench::queue(&scratch, postgres.as_deref(), jobs);
-            let _ = std::fs::remove_dir_all(&scratch);
+            let rows =
+                in_scratch(|scratch| baystack::bench::queue(scratch, postgres.as_deref(), jobs));
             println!("{jobs} no-op jobs per measurement, distinct resources");
             println!(
                 "{:<11} {:>7} {:>12} {:>14} {:>7}",
@@ -547,6 +618,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a benchmark in a scratch directory of its own, removed after.
+fn in_scratch<T>(f: impl FnOnce(&std::path::Path) -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let scratch = std::env::temp_dir().join(format!("baystack-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let result = f(&scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }
 
 fn main() -> ExitCode {

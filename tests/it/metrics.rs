@@ -300,3 +300,49 @@ async fn metrics_say_what_the_api_says(backend: Backend) {
 }
 
 both!(metrics_say_what_the_api_says);
+
+/// `metrics_listen`: `/metrics` without a token on an address of its own,
+/// and nothing else there; the console's own address still wants a token.
+#[test]
+fn metrics_listen_serves_only_metrics() {
+    use crate::support::wire;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, metrics_port) = (wire::free_port(), wire::free_port());
+    let config = dir.path().join("baystack.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\
+             data_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baystack"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("BAYSTACK_LOG", "warn")
+        .spawn()
+        .unwrap();
+    wire::wait_for_health(port);
+    let r = wire::call(
+        port,
+        "POST",
+        "/api/v1/setup",
+        &[("content-type", "application/json")],
+        r#"{"admin_password":"correct horse battery","hostname":"bay01","iqn_domain":"example.com","iqn_date":"2024-01","timezone":"UTC"}"#,
+    );
+    assert_eq!(wire::status(&r), 201, "{r}");
+    let open = wire::call(metrics_port, "GET", "/metrics", &[], "");
+    let main = wire::call(port, "GET", "/metrics", &[], "");
+    let other = wire::call(metrics_port, "GET", "/api/v1/system", &[], "");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(wire::status(&open), 200, "{open}");
+    assert!(
+        open.contains("# TYPE baystack_drive_present gauge"),
+        "{open}"
+    );
+    assert_eq!(wire::status(&main), 401, "{main}");
+    assert_eq!(wire::status(&other), 404, "{other}");
+}

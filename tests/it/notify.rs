@@ -226,6 +226,12 @@ impl Hook {
 /// runner sends.
 fn round(app: &TestApp, runner: &baystack::jobs::runner::Runner) {
     app.observe();
+    baystack::agent::register_appliance(
+        app.db(),
+        chrono::Duration::seconds(60),
+        Some("https://bay01.example.com"),
+    )
+    .unwrap();
     baystack::agent::evaluate_alerts(app.db(), chrono::Duration::seconds(60)).unwrap();
     while runner.run_one().unwrap() {}
 }
@@ -357,6 +363,10 @@ async fn alerts_reach_mail_and_webhooks(backend: Backend) {
     let last = mails.last().unwrap()["data"].as_str().unwrap().to_string();
     assert!(last.contains("Subject: [bay01] CRITICAL: Drive"), "{last}");
     assert!(last.contains("is failing"), "{last}");
+    assert!(
+        last.contains("See: https://bay01.example.com/drives/"),
+        "{last}"
+    );
     assert_eq!(
         hook.events().last().unwrap(),
         &("raised".to_string(), Some("drive.health".to_string()))

@@ -17,7 +17,7 @@ use crate::support::{Backend, TestApp};
 fn look(app: &TestApp) {
     app.observe();
     baystack::agent::evaluate_alerts(app.db(), chrono::Duration::seconds(60)).unwrap();
-    baystack::agent::register_appliance(app.db(), chrono::Duration::seconds(60)).unwrap();
+    baystack::agent::register_appliance(app.db(), chrono::Duration::seconds(60), None).unwrap();
 }
 
 /// Long enough for the wall to read the state again.

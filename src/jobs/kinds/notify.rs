@@ -117,6 +117,11 @@ fn prepare(c: &mut Conn<'_>, delivery: i64) -> diesel::QueryResult<Option<Attemp
         return Ok(None);
     };
     let appliance = db::appliance::get(c)?.map_or_else(|| "baystack".to_string(), |a| a.hostname);
+    // The console's own address, as its agent registered it.
+    let base = db::wall::appliances(c)?
+        .into_iter()
+        .find(|a| a.hostname == appliance)
+        .and_then(|a| a.console_url);
     let alert = match d.alert_id {
         Some(id) => alerts::get(c, id)?,
         None => None,
@@ -129,7 +134,10 @@ fn prepare(c: &mut Conn<'_>, delivery: i64) -> diesel::QueryResult<Option<Attemp
         state: a.state().to_string(),
         summary: a.summary.clone(),
         detail: a.detail.clone(),
-        link: a.link.clone(),
+        link: a.link.as_ref().map(|path| match &base {
+            Some(b) => format!("{b}{path}"),
+            None => path.clone(),
+        }),
         raised_at: db::rfc3339(&a.raised_at),
         cleared_at: a.cleared_at.as_ref().map(db::rfc3339),
         acknowledged_by: a.acked_by.clone(),

@@ -35,6 +35,18 @@ scribble r5
 wait_until "md counts r5 degraded (sysfs degraded)" 60 is 1 md r5 degraded
 wait_until "the console shows r5 degraded" 60 is "degraded true" pool r5 '.state + " " + (.degraded | tostring)'
 wait_until "the agent lights Slot00's fault LED" 60 is true led 0
+# /metrics and the alerts say what md says.
+alert_of() {
+  api_ok GET "/api/v1/alerts?state=active" |
+    jq -r --arg r "$1" --arg s "$2" '[.[] | select(.rule == $r and .subject == $s) | .severity] | join(" ")'
+}
+curl -sS -H "authorization: Bearer $TOKEN" "$URL/metrics" >"$SCN/metrics.txt"
+metric() { awk -v m="$1" 'index($0, m) == 1 {print $NF + 0; exit}' "$SCN/metrics.txt"; }
+expect_eq "r5 degraded in /metrics" "$(metric 'baystack_pool_state{pool="r5",state="degraded"}')" 1
+expect_eq "r5's degraded members in /metrics (sysfs degraded)" "$(metric 'baystack_pool_degraded_members{pool="r5"}')" "$(md r5 degraded)"
+expect_eq "${S[0]} gone in /metrics (lsblk)" "$(metric "baystack_drive_present{serial=\"${S[0]}\"}")" "$(kernel_lacks "${S[0]}" >/dev/null && echo 0)"
+wait_until "an alert says r5 is degraded" 30 is critical alert_of pool.degraded pool:r5
+wait_until "an alert says ${S[0]} has gone from its bay" 30 is critical alert_of drive.missing "drive:${S[0]}"
 
 # 2. Taken out; a new drive in the same bay is offered and rebuilt onto,
 # slowly enough to see the progress; the LED goes dark once it is clean.
@@ -56,6 +68,8 @@ expect_eq "Slot00 lit while it rebuilds" "$(led 0)" true
 md_fast
 wait_until "r5 rebuilt (sysfs degraded 0, idle)" 120 is "0 idle" bash -c "echo \$(cat /sys/block/\$(basename \$(readlink -f /dev/md/r5))/md/{degraded,sync_action})"
 wait_until "the console shows r5 clean" 60 is clean pool r5 .state
+wait_until "the alerts say r5 is clean again" 30 is info alert_of pool.rebuilt pool:r5
+expect_eq "r5's degraded alert cleared" "$(alert_of pool.degraded pool:r5)" ""
 expect_eq "ZP000100's role on the console" "$(pool r5 '.members[] | select(.serial == "ZP000100") | .role')" active
 wait_until "the agent darkens Slot00's fault LED" 60 is false led 0
 
