@@ -502,10 +502,7 @@ fn run_all(db: &Db, runner: &Runner, what: &str) -> anyhow::Result<f64> {
 /// A simulated appliance of the settings' layout, observed, with `pools`
 /// pools made on it by their create jobs through a runner (one worker):
 /// its database, engine and runner, and the seconds the jobs took.
-fn made_pools(
-    settings: &Settings,
-    pools: usize,
-) -> anyhow::Result<(Db, Arc<dyn storage::Backend>, Arc<Runner>, f64)> {
+fn made_pools(settings: &Settings, pools: usize) -> anyhow::Result<Made> {
     let db = Db::open(&settings.database)?;
     let backend: Arc<dyn storage::Backend> = Arc::from(crate::commands::engine(
         settings,
@@ -528,7 +525,21 @@ fn made_pools(
         Box::new(|| {}),
     );
     let create_s = run_all(&db, &runner, "pool")?;
-    Ok((db, backend, runner, create_s))
+    Ok(Made {
+        db,
+        backend,
+        runner,
+        seconds: create_s,
+    })
+}
+
+/// A simulated appliance with its pools made: its database, engine and
+/// runner, and the seconds the pool jobs took.
+struct Made {
+    db: Db,
+    backend: Arc<dyn storage::Backend>,
+    runner: Arc<Runner>,
+    seconds: f64,
 }
 
 /// `baystack bench pools`: a simulated appliance of `enclosures`
@@ -556,7 +567,12 @@ pub fn pools(
     }
     let mut settings = Settings::for_data_dir(scratch);
     settings.sim.layout = vec![bays; enclosures as usize];
-    let (db, backend, _runner, create_s) = made_pools(&settings, pools)?;
+    let Made {
+        db,
+        backend,
+        seconds: create_s,
+        ..
+    } = made_pools(&settings, pools)?;
     let mut conn = db.get()?;
     crate::agent::observe_once(&db, backend.as_ref())?;
     let made = views(&mut conn.conn(), None)?;
@@ -792,7 +808,12 @@ pub fn noc(
         settings.database = DatabaseUrl::parse(url)?;
         prepare(&settings.database)?;
     }
-    let (db, backend, runner, pools_s) = made_pools(&settings, pools)?;
+    let Made {
+        db,
+        backend,
+        runner,
+        seconds: pools_s,
+    } = made_pools(&settings, pools)?;
     // The volumes, spread over the pools, made by their jobs.
     let made: Vec<String> = crate::db::pools::list(&mut db.get()?.conn())?
         .into_iter()

@@ -155,6 +155,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 }
 
+/// `/metrics` alone, without a token, on an address of its own
+/// (`metrics_listen`): for a Prometheus that scrapes over a management
+/// network. Every other path is 404.
+pub fn serve_metrics(
+    state: Data<AppState>,
+    listen: SocketAddr,
+) -> io::Result<actix_server::Server> {
+    Ok(actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .route("/metrics", actix_web::web::get().to(super::metrics::serve))
+            .default_service(actix_web::web::to(|| async {
+                actix_web::HttpResponse::NotFound()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("only /metrics is served here\n")
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)?
+    .run())
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_headers;
@@ -200,27 +223,4 @@ mod tests {
             "a body written on its own"
         );
     }
-}
-
-/// `/metrics` alone, without a token, on an address of its own
-/// (`metrics_listen`): for a Prometheus that scrapes over a management
-/// network. Every other path is 404.
-pub fn serve_metrics(
-    state: Data<AppState>,
-    listen: SocketAddr,
-) -> io::Result<actix_server::Server> {
-    Ok(actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(state.clone())
-            .route("/metrics", actix_web::web::get().to(super::metrics::serve))
-            .default_service(actix_web::web::to(|| async {
-                actix_web::HttpResponse::NotFound()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("only /metrics is served here\n")
-            }))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(listen)?
-    .run())
 }
