@@ -223,6 +223,21 @@ async fn enqueue_led(
 
 // ---- the /bays page ----
 
+/// Columns an enclosure of `bays` bays is drawn in when no layout is
+/// configured: 12 bays as 4 by 3 (a 2U or 3U front of 3.5" bays), 24 as 6
+/// by 4 (4U), 60 as 12 by 5 (a top-loading JBOD); between those, the next
+/// layout up.
+pub fn default_columns(bays: usize) -> usize {
+    match bays {
+        0..=2 => 2,
+        3 => 3,
+        4..=12 => 4,
+        13..=24 => 6,
+        25..=48 => 8,
+        _ => 12,
+    }
+}
+
 /// The bay map with what the templates need.
 pub struct BayMap {
     pub enclosures: Vec<inventory::EnclosureView>,
@@ -303,18 +318,9 @@ impl BayMap {
         crate::naming::bay_name(&e.enclosure.label, bay.slot)
     }
 
-    /// Columns an enclosure of `bays` bays is drawn in: 12 bays as 4 by 3
-    /// (a 2U or 3U front of 3.5" bays), 24 as 6 by 4 (4U), 60 as 12 by 5 (a
-    /// top-loading JBOD); between those, the next layout up.
+    /// Columns an enclosure of `bays` bays is drawn in ([`default_columns`]).
     pub fn columns(&self, bays: usize) -> usize {
-        match bays {
-            0..=2 => 2,
-            3 => 3,
-            4..=12 => 4,
-            13..=24 => 6,
-            25..=48 => 8,
-            _ => 12,
-        }
+        default_columns(bays)
     }
 
     /// The grid classes of an enclosure: its configured layout where one

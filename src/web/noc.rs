@@ -239,18 +239,6 @@ pub struct WallAppliance {
     pub last_seen: String,
 }
 
-/// Columns of an enclosure's small map: as the bay map draws it.
-fn columns(bays: usize) -> usize {
-    match bays {
-        0..=2 => 2,
-        3 => 3,
-        4..=12 => 4,
-        13..=24 => 6,
-        25..=48 => 8,
-        _ => 12,
-    }
-}
-
 async fn load(state: &AppState) -> Result<WallModel, AppError> {
     let appliance = state.appliance().await?;
     let (hostname, tz) = match &appliance {
@@ -361,7 +349,7 @@ fn model(
         .map(|e| WallEnclosure {
             label: e.enclosure.label.clone(),
             present: e.enclosure.present,
-            columns: columns(e.bays.len()),
+            columns: super::bays::default_columns(e.bays.len()),
             troubled: e
                 .enclosure
                 .elements()
