@@ -75,21 +75,43 @@ impl Kind for BayLed {
         let backend = ctx.backend;
         match position {
             0 => Ok(backend.set_led(&p.bay, self.led, p.on, ctx)?),
-            _ => {
-                let inv = backend.inventory()?;
-                let bay = inv
-                    .enclosures
+            _ => read_led_back(ctx, self.led, p.on, |inv| {
+                inv.enclosures
                     .iter()
                     .find(|e| e.ident == p.bay.enclosure)
                     .and_then(|e| e.slots.iter().find(|s| s.slot == p.bay.slot))
+                    .cloned()
                     .ok_or_else(|| {
                         JobError::Failed(format!("the enclosure no longer reports {}", p.bay))
-                    })?;
-                led_reads(bay, self.led, p.on)
-            }
+                    })
+            }),
         }
     }
 }
+
+/// Reads the bay `find` picks until its LED reads as asked, for up to
+/// [`READ_BACK_FOR`]: an enclosure's processor may apply a control page a
+/// moment after it acknowledged it, so one early read is not called wrong.
+pub(super) fn read_led_back(
+    ctx: &StepCtx<'_>,
+    led: Led,
+    on: bool,
+    find: impl Fn(&crate::domain::Inventory) -> Result<Slot, JobError>,
+) -> Result<String, JobError> {
+    let deadline = std::time::Instant::now() + READ_BACK_FOR;
+    loop {
+        let bay = find(&ctx.backend.inventory()?)?;
+        match led_reads(&bay, led, on) {
+            Err(_) if std::time::Instant::now() < deadline && !ctx.stop_requested() => {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            read => return read,
+        }
+    }
+}
+
+/// How long the read-back waits for an enclosure to show an LED as asked.
+const READ_BACK_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether a bay's LED reads as it was asked to be: what it reads, in
 /// words, or the failure.

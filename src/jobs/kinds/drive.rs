@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bay::led_reads;
+use super::bay::read_led_back;
 use super::{Kind, capitalized};
 use crate::domain::{BayAddr, Led, SelfTestKind, resource};
 use crate::jobs::JobSpec;
@@ -81,16 +81,14 @@ impl Kind for DriveLocate {
                 let did = backend.set_led(&found, Led::Locate, p.on, ctx)?;
                 Ok(format!("found in {found}; {did}"))
             }
-            _ => {
-                let inv = backend.inventory()?;
-                let bay = inv
-                    .bay_of(&p.ident)
+            _ => read_led_back(ctx, Led::Locate, p.on, |inv| {
+                inv.bay_of(&p.ident)
                     .filter(|(e, s)| p.bay.as_ref() == Some(&BayAddr::new(e.ident.clone(), s.slot)))
+                    .map(|(_, s)| s.clone())
                     .ok_or_else(|| {
                         JobError::Failed("the drive is no longer in the bay it was found in".into())
-                    })?;
-                led_reads(bay.1, Led::Locate, p.on)
-            }
+                    })
+            }),
         }
     }
 }
