@@ -483,8 +483,12 @@ pub fn evaluate_alerts(
     stale_after: chrono::Duration,
 ) -> Result<db::alerts::Changes, AppError> {
     let (changes, sending) = db.get()?.write(|c| -> Result<_, AppError> {
-        let changes = db::alerts::evaluate(c, db::now(), stale_after)?;
-        Ok((changes, crate::jobs::kinds::enqueue_due_notifications(c)?))
+        let now = db::now();
+        let changes = db::alerts::evaluate(c, now, stale_after)?;
+        // Told once: planned in the transaction that made the change.
+        db::notify::plan_changes(c, &changes, now)?;
+        let sending = crate::jobs::kinds::enqueue_due_notifications(c, lights::SYSTEM_ACTOR)?;
+        Ok((changes, sending))
     })?;
     if sending > 0 {
         tracing::info!("{sending} notification(s) due: jobs enqueued");

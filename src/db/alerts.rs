@@ -96,9 +96,7 @@ pub fn evaluate(
     stale_after: Duration,
 ) -> QueryResult<Changes> {
     let facts = facts(c, now, stale_after)?;
-    let changes = sync(c, &alert::conditions(&facts), now)?;
-    super::notify::plan_changes(c, &changes, now)?;
-    Ok(changes)
+    sync(c, &alert::conditions(&facts), now)
 }
 
 fn open_rows(c: &mut Conn<'_>) -> QueryResult<Vec<AlertRow>> {

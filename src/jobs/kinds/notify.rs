@@ -53,8 +53,9 @@ fn spec(d: &DeliveryRow, channel: &str) -> JobSpec {
 }
 
 /// Enqueues an attempt for every delivery that is due, each once however
-/// many agents look at once; in one transaction. Returns how many.
-pub fn enqueue_due(c: &mut Conn<'_>) -> Result<usize, AppError> {
+/// many agents look at once, as `actor`; in one transaction. Returns how
+/// many.
+pub fn enqueue_due(c: &mut Conn<'_>, actor: &str) -> Result<usize, AppError> {
     let now = db::now();
     let due = store::due(c, now)?;
     if due.is_empty() {
@@ -70,14 +71,7 @@ pub fn enqueue_due(c: &mut Conn<'_>) -> Result<usize, AppError> {
         if !store::claim(c, d.id, d.job_id, -1)? {
             continue;
         }
-        let job = crate::jobs::enqueue_audited(
-            c,
-            &spec(&d, &chan.name),
-            crate::lights::SYSTEM_ACTOR,
-            None,
-            None,
-            None,
-        )?;
+        let job = crate::jobs::enqueue_audited(c, &spec(&d, &chan.name), actor, None, None, None)?;
         store::claim(c, d.id, Some(-1), job)?;
         n += 1;
     }
