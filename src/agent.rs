@@ -425,7 +425,9 @@ pub async fn run(
             Ok((due, busy))
         };
         let mut md_busy = false;
-        match tokio::task::spawn_blocking(look).await {
+        let looked = tokio::task::spawn_blocking(look).await;
+        wake.note_change();
+        match looked {
             Ok(Ok((n, busy))) => {
                 md_busy = busy;
                 if n > 0 {

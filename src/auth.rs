@@ -1,7 +1,6 @@
 //! Roles, password hashing and the random secrets behind sessions, CSRF
 //! tokens and API tokens.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, Mutex, mpsc};
 
@@ -14,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 /// What a user may do. Ordered: each role can do everything the one before
 /// it can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads every page.
@@ -121,30 +120,12 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
-thread_local! {
-    /// This thread's argon2 working memory, kept between hashes: allocated
-    /// once per hashing thread instead of 19 MiB per hash, which the
-    /// allocator would keep per thread anyway.
-    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with `blocks` of working memory: this thread's kept buffer, or
-/// for a hash with more memory than ours (an older, heavier setting) a
-/// buffer of its own that is freed after.
+/// Runs `f` with `blocks` of argon2 working memory (19 MiB for ours). It is
+/// mapped for the hash and unmapped after (`main` makes malloc map every
+/// big block apart), so an idle console holds none of it, and the hashing
+/// pool's few threads bound how much a burst of sign-ins takes.
 fn with_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
-    let ours = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
-        .map(|p| p.block_count())
-        .unwrap_or(0);
-    if blocks > ours {
-        return f(&mut vec![Block::default(); blocks]);
-    }
-    MEMORY.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() < ours {
-            *m = vec![Block::default(); ours];
-        }
-        f(&mut m[..blocks])
-    })
+    f(&mut vec![Block::default(); blocks])
 }
 
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).

@@ -23,6 +23,8 @@ use crate::jobs::{kinds, queue};
 use crate::storage;
 use crate::{db_run, stmt};
 
+pub mod pages;
+
 const ROUNDS: usize = 3;
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -468,6 +468,9 @@ pub const ENV_BACKEND: &str = "BAYSTACK_BACKEND";
 pub const ENV_SIM_SPEED: &str = "BAYSTACK_SIM_SPEED";
 /// Bays per simulated enclosure, comma-separated: `12,24`.
 pub const ENV_SIM_LAYOUT: &str = "BAYSTACK_SIM_LAYOUT";
+/// A simulated appliance has at most this many enclosures: 20 60-bay JBODs
+/// hold the 1,000 drives the benchmarks use.
+pub const MAX_SIM_ENCLOSURES: u32 = 24;
 
 impl Settings {
     /// Defaults < file < environment < flags.
@@ -576,8 +579,12 @@ impl Settings {
             }
             (None, Some(layout)) => layout.clone(),
             (None, None) => {
-                let enclosures =
-                    in_range("sim.enclosures", file.sim.enclosures.unwrap_or(1), 1, 16)?;
+                let enclosures = in_range(
+                    "sim.enclosures",
+                    file.sim.enclosures.unwrap_or(1),
+                    1,
+                    MAX_SIM_ENCLOSURES,
+                )?;
                 let bays = in_range("sim.bays", file.sim.bays.unwrap_or(12), 1, 102)?;
                 vec![bays; enclosures as usize]
             }
@@ -586,7 +593,7 @@ impl Settings {
             "the number of enclosures in sim.layout",
             layout.len(),
             1,
-            16,
+            MAX_SIM_ENCLOSURES as usize,
         )?;
         for bays in &layout {
             in_range("each enclosure in sim.layout", *bays, 1, 102)?;

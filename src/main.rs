@@ -182,6 +182,23 @@ enum BenchWhat {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// The dashboard, the bay map, the drives list and the pools list of a
+    /// console (this binary, started apart) on ENCLOSURES enclosures of
+    /// BAYS bays with POOLS pools, beside nginx sending the same bytes, both
+    /// loaded by wrk; the 304s of unchanged pages; the console's memory.
+    Pages {
+        #[arg(long, default_value_t = 20)]
+        enclosures: u32,
+        #[arg(long, default_value_t = 60)]
+        bays: u32,
+        #[arg(long, default_value_t = 100)]
+        pools: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Seconds of load per page and server.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -409,6 +426,65 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench {
             what:
+                BenchWhat::Pages {
+                    enclosures,
+                    bays,
+                    pools,
+                    connections,
+                    seconds,
+                },
+        } => {
+            let exe = std::env::current_exe()?;
+            let layout = vec![bays; enclosures as usize];
+            let r = in_scratch(|scratch| {
+                baystack::bench::pages::pages(scratch, &exe, &layout, pools, connections, seconds)
+            })?;
+            println!(
+                "{} drives, {} pools; wrk, {} connections, {} s per page and server",
+                r.drives, r.pools, r.connections, r.seconds
+            );
+            println!(
+                "{:<9} {:>9} {:>12} {:>12} {:>6} {:>12} {:>12} {:>12}",
+                "page",
+                "KiB",
+                "console/s",
+                "nginx/s",
+                "share",
+                "p99 console",
+                "p99 nginx",
+                "304s/s"
+            );
+            for row in &r.rows {
+                println!(
+                    "{:<9} {:>9.0} {:>12.0} {:>12.0} {:>5.0}% {:>9.1} ms {:>9.1} ms {:>12.0}",
+                    row.path,
+                    row.bytes as f64 / 1024.0,
+                    row.console.per_second,
+                    row.nginx.per_second,
+                    row.console.per_second / row.nginx.per_second * 100.0,
+                    row.console.p99_ms,
+                    row.nginx.p99_ms,
+                    row.not_modified.per_second,
+                );
+            }
+            let mib = |k: u64| k as f64 / 1024.0;
+            println!(
+                "resident memory, MiB (its own, then all with program text and libraries): \
+                 {} drives idle {:.1} / {:.1}; {} drives idle {:.1} / {:.1}, after the load \
+                 {:.1} / {:.1}; {:.1} KiB per drive",
+                r.small_drives,
+                mib(r.small.anon_kib),
+                mib(r.small.rss_kib),
+                r.drives,
+                mib(r.started.anon_kib),
+                mib(r.started.rss_kib),
+                mib(r.loaded.anon_kib),
+                mib(r.loaded.rss_kib),
+                r.per_drive_kib(),
+            );
+        }
+        Command::Bench {
+            what:
                 BenchWhat::Noc {
                     enclosures,
                     bays,
@@ -629,7 +705,26 @@ fn in_scratch<T>(f: impl FnOnce(&std::path::Path) -> anyhow::Result<T>) -> anyho
     result
 }
 
+/// glibc's malloc gives each thread that allocates an arena of its own (up
+/// to eight per core) and, after the first big block is freed, raises the
+/// size from which blocks are mapped apart: a page of HTML or a password
+/// hash's 19 MiB is then carved from an arena and its pages stay resident
+/// after it is freed. An idle console held tens of MiB that way. Two
+/// arenas, and big blocks always mapped apart, give them back.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes malloc's parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        use nix::libc::{M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallopt};
+        mallopt(M_ARENA_MAX, 2);
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     // The database holds password hashes and the audit log, the sim state
     // and lock files sit beside it: nothing Baystack creates is for other
     // users to read (the units set UMask=0077 too).

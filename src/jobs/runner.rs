@@ -445,6 +445,7 @@ impl Runner {
                 None
             }
         };
+        self.wake.note_change();
         if (self.find)(&job.kind).is_none_or(|k| k.observed_after()) {
             (self.after_job)();
         }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::action::{Answer, Body, Outcome};
 use super::page::{Frame, html};
-use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
+use super::{ApiError, AppState, Identity, PageError, client_address, drawn, jobs};
 use crate::db::inventory;
 use crate::domain::{BayAddr, Led};
 use crate::error::AppError;
@@ -422,22 +422,35 @@ async fn load_map(state: &AppState, flash: Option<String>) -> Result<BayMap, App
 }
 
 /// `GET /bays`.
-pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<BaysPage, PageError> {
-    Ok(BaysPage {
-        frame: Frame::new(&state, &who, "Bays", "bays").await?,
-        m: load_map(&state, None).await?,
-    })
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<HttpResponse, PageError> {
+    let changes = state.changes();
+    let draw = || async {
+        drawn::text(&BaysPage {
+            frame: Frame::drawn(&state, &who, "Bays", "bays").await?,
+            m: load_map(&state, None).await?,
+        })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
 }
 
 /// `GET /bays/map`: the map alone, for htmx to swap in.
 pub async fn map_partial(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
-) -> Result<MapPartial, PageError> {
-    Ok(MapPartial {
-        frame: Frame::new(&state, &who, "Bays", "bays").await?,
-        m: load_map(&state, None).await?,
-    })
+) -> Result<HttpResponse, PageError> {
+    let changes = state.changes();
+    let draw = || async {
+        drawn::text(&MapPartial {
+            frame: Frame::drawn(&state, &who, "Bays", "bays").await?,
+            m: load_map(&state, None).await?,
+        })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
 }
 
 #[cfg(test)]

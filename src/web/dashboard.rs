@@ -2,12 +2,12 @@
 //! The summary refreshes itself through htmx; a NOC wall screen can leave it
 //! open.
 
-use actix_web::web;
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 
 use super::page::{Frame, human_bytes};
-use super::{AppState, Identity, PageError};
+use super::{AppState, Identity, PageError, drawn};
 use crate::db::inventory::{self, BayRow, DriveRow, Summary};
 use crate::error::AppError;
 use crate::jobs::{self, JobRow};
@@ -30,7 +30,6 @@ pub struct SummaryPartial {
 pub struct SummaryView {
     pub summary: Summary,
     pub backend: String,
-    pub rendered_ms: i64,
     /// Jobs not finished yet, oldest first.
     pub active_jobs: Vec<JobRow>,
 }
@@ -111,23 +110,36 @@ async fn load(state: &AppState) -> Result<SummaryView, AppError> {
         summary,
         active_jobs,
         backend: state.settings.backend.to_string(),
-        rendered_ms: chrono::Utc::now().timestamp_millis(),
     })
 }
 
-pub async fn page(state: web::Data<AppState>, who: Identity) -> Result<DashboardPage, PageError> {
-    Ok(DashboardPage {
-        frame: Frame::new(&state, &who, "Dashboard", "dashboard").await?,
-        s: load(&state).await?,
-    })
-}
-
-pub async fn summary_partial(
+pub async fn page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
-) -> Result<SummaryPartial, PageError> {
-    Ok(SummaryPartial {
-        frame: Frame::new(&state, &who, "Dashboard", "dashboard").await?,
-        s: load(&state).await?,
-    })
+) -> Result<HttpResponse, PageError> {
+    let changes = state.changes();
+    let draw = || async {
+        drawn::text(&DashboardPage {
+            frame: Frame::drawn(&state, &who, "Dashboard", "dashboard").await?,
+            s: load(&state).await?,
+        })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+}
+
+/// `GET /dashboard/summary`: what the dashboard polls.
+pub async fn summary_partial(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<HttpResponse, PageError> {
+    let changes = state.changes();
+    let draw = || async {
+        drawn::text(&SummaryPartial {
+            frame: Frame::drawn(&state, &who, "Dashboard", "dashboard").await?,
+            s: load(&state).await?,
+        })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
 }

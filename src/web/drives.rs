@@ -13,7 +13,7 @@ use serde_json::json;
 use super::action::{Answer, Body, Outcome};
 use super::bays::LedBody;
 use super::page::{Frame, human_bytes};
-use super::{ApiError, AppState, Identity, PageError, client_address, jobs};
+use super::{ApiError, AppState, Identity, PageError, client_address, drawn, jobs};
 use crate::db::inventory::{self, DriveRow, Place};
 use crate::db::smart as db_smart;
 use crate::domain::SelfTestKind;
@@ -111,10 +111,11 @@ pub fn sorted(
 
 /// `GET /drives?sort=health|temperature|bay`.
 pub async fn page(
+    req: HttpRequest,
     state: web::Data<AppState>,
     who: Identity,
     q: web::Query<DrivesQuery>,
-) -> Result<DrivesPage, PageError> {
+) -> Result<HttpResponse, PageError> {
     let sort = match q.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Sort::Health,
         Some(text) => Sort::parse(text).ok_or_else(|| {
@@ -124,25 +125,29 @@ pub async fn page(
             )
         })?,
     };
-    let drives = state
-        .db
-        .run(|conn| -> Result<_, AppError> { Ok(inventory::drives(&mut conn.conn())?) })
-        .await?;
-    let rows: Vec<Row> = sorted(drives, sort)
-        .into_iter()
-        .map(|(d, place)| Row {
-            bay: place.map(|p| p.name()),
-            size: human_bytes(d.size_bytes),
-            d,
+    let changes = state.changes();
+    let draw = || async {
+        let drives = state
+            .db
+            .run(|conn| -> Result<_, AppError> { Ok(inventory::drives(&mut conn.conn())?) })
+            .await?;
+        let rows: Vec<Row> = sorted(drives, sort)
+            .into_iter()
+            .map(|(d, place)| Row {
+                bay: place.map(|p| p.name()),
+                size: human_bytes(d.size_bytes),
+                d,
+            })
+            .collect();
+        drawn::text(&DrivesPage {
+            frame: Frame::drawn(&state, &who, "Drives", "drives").await?,
+            missing: rows.iter().filter(|r| !r.d.present).count(),
+            rows,
+            sort,
+            sorts: Sort::ALL,
         })
-        .collect();
-    Ok(DrivesPage {
-        frame: Frame::new(&state, &who, "Drives", "drives").await?,
-        missing: rows.iter().filter(|r| !r.d.present).count(),
-        rows,
-        sort,
-        sorts: Sort::ALL,
-    })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
 }
 
 // ---- the API ----

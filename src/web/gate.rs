@@ -2,6 +2,7 @@
 //! (API token or session cookie), applies the first-boot rule, the route's
 //! access rule and CSRF protection, and only then lets a handler run.
 
+use std::collections::HashMap;
 use std::future::{Ready, ready};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -149,14 +150,74 @@ fn presented_credentials(req: &ServiceRequest) -> Presented {
     }
 }
 
-/// Looks up a bearer token or a session; slides the session's expiry.
-async fn identify(state: &AppState, presented: Presented) -> Result<Option<Identity>, AppError> {
+/// How long a GET trusts who a session or token was found to be.
+pub const SEEN_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+/// At most this many sessions and tokens are remembered.
+const SEEN_MOST: usize = 4096;
+
+/// Who recent GETs were made by, by the hash of their secret. A GET is
+/// read-only, so it may act on who the secret belonged to up to
+/// [`SEEN_FRESH`] ago (a session ended on another console sharing the
+/// database stops reading that much later). Anything else reads the
+/// database, and every such request here makes this forget all.
+#[derive(Default)]
+pub struct Seen(std::sync::Mutex<HashMap<String, (std::time::Instant, u64, Identity)>>);
+
+impl Seen {
+    fn get(&self, hash: &str, changes: u64) -> Option<Identity> {
+        self.0
+            .lock()
+            .expect("seen identities")
+            .get(hash)
+            .filter(|(at, c, _)| *c == changes && at.elapsed() < SEEN_FRESH)
+            .map(|(_, _, who)| who.clone())
+    }
+
+    fn put(&self, hash: String, changes: u64, who: &Identity) {
+        let mut all = self.0.lock().expect("seen identities");
+        if all.len() >= SEEN_MOST {
+            all.retain(|_, (at, c, _)| *c == changes && at.elapsed() < SEEN_FRESH);
+            if all.len() >= SEEN_MOST {
+                all.clear();
+            }
+        }
+        all.insert(hash, (std::time::Instant::now(), changes, who.clone()));
+    }
+}
+
+/// Looks up a bearer token or a session; slides the session's expiry. A
+/// read-only request (`reads`) may be answered from [`Seen`].
+async fn identify(
+    state: &AppState,
+    presented: Presented,
+    reads: bool,
+) -> Result<Option<Identity>, AppError> {
+    let secret = match &presented {
+        Presented::None => return Ok(None),
+        Presented::Bearer(s) | Presented::Session(s) => s,
+    };
+    let hash = auth::secret_hash(secret);
+    let changes = state.changes();
+    if reads && let Some(who) = state.seen.get(&hash, changes) {
+        return Ok(Some(who));
+    }
+    let found = look_up(state, presented, hash.clone()).await?;
+    if reads && let Some(who) = &found {
+        state.seen.put(hash, changes, who);
+    }
+    Ok(found)
+}
+
+async fn look_up(
+    state: &AppState,
+    presented: Presented,
+    hash: String,
+) -> Result<Option<Identity>, AppError> {
     let idle = Duration::minutes(i64::from(state.settings.security.session_idle_minutes));
     let max_age = Duration::hours(i64::from(state.settings.security.session_max_hours));
     match presented {
         Presented::None => Ok(None),
-        Presented::Bearer(token) => {
-            let hash = auth::secret_hash(&token);
+        Presented::Bearer(_) => {
             state
                 .db
                 .run(move |conn| -> Result<Option<Identity>, AppError> {
@@ -180,8 +241,7 @@ async fn identify(state: &AppState, presented: Presented) -> Result<Option<Ident
                 })
                 .await
         }
-        Presented::Session(secret) => {
-            let hash = auth::secret_hash(&secret);
+        Presented::Session(_) => {
             state
                 .db
                 .run(move |conn| -> Result<Option<Identity>, AppError> {
@@ -404,7 +464,7 @@ async fn guarded(
     };
     let presented = presented_credentials(&req);
     let had_bearer = matches!(presented, Presented::Bearer(_));
-    let identity = match identify(&state, presented).await {
+    let identity = match identify(&state, presented, !is_unsafe(&method)).await {
         Ok(i) => i,
         Err(e) => return fail(req, e),
     };
@@ -585,12 +645,19 @@ async fn guarded(
     }
     let secure = is_https(req.request());
     let mut res = next.call(req).await?.map_into_boxed_body();
+    if is_unsafe(&method) {
+        state.note_change();
+    }
     // Nothing behind the gate may be kept by a browser or a proxy: Back
-    // after signing out must not show the dashboard again.
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
+    // after signing out must not show the dashboard again. The drawn pages
+    // say `private, no-cache` (kept, but asked for again every time), and
+    // signing out clears what the browser kept.
+    if !res.headers().contains_key(header::CACHE_CONTROL) {
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
     if let Some(t) = set_pre_cookie {
         let _ = res.response_mut().add_cookie(&pre_csrf_cookie(&t, secure));
     }

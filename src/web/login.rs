@@ -391,6 +391,9 @@ pub async fn logout(
             gate::is_https(&req),
         ))
         .insert_header((header::LOCATION, "/login"))
+        // The drawn pages may be kept by the browser (to be asked for again
+        // with their ETag): Back after signing out must not show them.
+        .insert_header(("clear-site-data", "\"cache\""))
         .finish())
 }
 

@@ -14,6 +14,7 @@ pub mod assets;
 pub mod audit;
 pub mod bays;
 pub mod dashboard;
+pub mod drawn;
 pub mod drives;
 pub mod errors;
 pub mod forwarded;
@@ -62,8 +63,8 @@ pub struct AppState {
     /// another console sharing the database, so it is read again after
     /// [`APPLIANCE_FRESH`]. While `None` the database is asked.
     appliance: RwLock<Option<(std::time::Instant, Appliance)>>,
-    /// Two threads that run every password hash (19 MiB each, reused), so
-    /// a login flood cannot grow memory.
+    /// Two threads that run every password hash (19 MiB each while it
+    /// runs), so a login flood cannot grow memory.
     pub hashing: HashPool,
     /// Wakes this process's job runner when a job is enqueued; a runner in
     /// another process finds it by polling.
@@ -75,6 +76,11 @@ pub struct AppState {
     pub wall: noc::Wall,
     /// `/metrics`' job duration histogram.
     pub job_durations: std::sync::Mutex<metrics::JobDurations>,
+    /// The big pages, drawn once per change.
+    pub pages: drawn::Pages,
+    /// Who GETs were recently made by, read at most once per
+    /// [`gate::SEEN_FRESH`].
+    pub seen: gate::Seen,
 }
 
 impl AppState {
@@ -88,7 +94,21 @@ impl AppState {
             machine_names: forwarded::MachineNames::default(),
             job_durations: Default::default(),
             wall: noc::Wall::default(),
+            pages: drawn::Pages::default(),
+            seen: gate::Seen::default(),
         }
+    }
+
+    /// How many things this process did that may have changed what the
+    /// pages show: requests other than GET and HEAD, and where the agent
+    /// runs in the console, its looks and jobs. A page drawn before one is
+    /// drawn again.
+    pub fn changes(&self) -> u64 {
+        self.wake.changes()
+    }
+
+    pub fn note_change(&self) {
+        self.wake.note_change();
     }
 
     pub fn with_wake(mut self, wake: Arc<Wake>) -> Self {

@@ -131,6 +131,21 @@ impl Frame {
         })
     }
 
+    /// The frame of a page drawn for everyone with `who`'s role
+    /// ([`super::drawn`]): marks where the name and CSRF token go.
+    pub async fn drawn(
+        state: &AppState,
+        who: &Identity,
+        title: impl Into<String>,
+        nav: &'static str,
+    ) -> Result<Frame, AppError> {
+        Ok(Frame {
+            username: super::drawn::USER_MARK.to_string(),
+            csrf: super::drawn::CSRF_MARK.to_string(),
+            ..Frame::new(state, who, title, nav).await?
+        })
+    }
+
     pub fn nav_items(&self) -> impl Iterator<Item = &'static NavItem> + '_ {
         NAV.iter().filter(|n| self.role.allows(n.role))
     }

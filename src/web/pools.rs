@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::action::{Answer, Body, Outcome};
 use super::page::{Frame, human_bytes};
-use super::{ApiError, AppState, Identity, PageError, client_address};
+use super::{ApiError, AppState, Identity, PageError, client_address, drawn};
 use crate::db::Conn;
 use crate::db::inventory::{self, DriveRow, Place};
 use crate::db::pools::{self, MemberRow, PoolRow, ScrubRow};
@@ -744,11 +744,19 @@ pub struct ListPage {
 }
 
 /// `GET /pools`.
-pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<ListPage, PageError> {
-    Ok(ListPage {
-        frame: Frame::new(&state, &who, "Pools", "pools").await?,
-        pools: load(&state, None).await?,
-    })
+pub async fn list_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+) -> Result<HttpResponse, PageError> {
+    let changes = state.changes();
+    let draw = || async {
+        drawn::text(&ListPage {
+            frame: Frame::drawn(&state, &who, "Pools", "pools").await?,
+            pools: load(&state, None).await?,
+        })
+    };
+    Ok(state.pages.serve(&req, &who, changes, draw).await?)
 }
 
 /// A drive on the create page: where it is, and why it cannot be picked.

@@ -31,6 +31,7 @@ async fn login_sets_a_strict_http_only_cookie_and_logout_ends_it(backend: Backen
     let r = c.post_form("/logout", &[("csrf_token", &csrf)]).await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/login");
+    assert_eq!(r.header("clear-site-data").as_deref(), Some("\"cache\""));
     let r = c.get("/").await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/login");
@@ -498,20 +499,30 @@ async fn other_host_names_are_refused(backend: Backend) {
     }
 }
 
-/// Pages behind the gate are never cached, so Back after signing out shows
-/// nothing; HEAD works where GET does.
+/// Pages behind the gate are never cached, but for the drawn pages, which
+/// the browser must ask for again every time and which signing out clears,
+/// so Back after signing out shows nothing; HEAD works where GET does.
 async fn signed_in_pages_are_not_kept_by_the_browser(backend: Backend) {
     let app = TestApp::new(backend);
     let mut c = app.client().await;
     c.setup().await;
     c.login("admin", ADMIN_PASSWORD).await;
-    for path in ["/", "/users", "/api/v1/system", "/login"] {
+    for path in ["/users", "/api/v1/system", "/login", "/drives/1"] {
         let r = c.get(path).await;
         assert_eq!(
             r.header("cache-control").as_deref(),
             Some("no-store"),
             "{path}"
         );
+    }
+    for path in ["/", "/bays", "/drives", "/pools", "/dashboard/summary"] {
+        let r = c.get(path).await;
+        assert_eq!(
+            r.header("cache-control").as_deref(),
+            Some("private, no-cache"),
+            "{path}"
+        );
+        assert!(r.header("etag").is_some(), "{path}");
     }
     // (The body is dropped on the wire by actix's HTTP/1 encoder.)
     let r = c.request(actix_web::http::Method::HEAD, "/").await;
@@ -552,7 +563,10 @@ async fn sessions_end_on_a_new_sign_in_and_after_their_lifetime(backend: Backend
         "the old one ended"
     );
     assert_eq!(c.get("/").await.status, 200);
-    // Started a day and a minute ago (moved back rather than waited for).
+    // Started a day and a minute ago (moved back rather than waited for),
+    // behind the console's back: a GET finds out once it no longer trusts
+    // what it read of the session.
+    tokio::time::sleep(baystack::web::gate::SEEN_FRESH).await;
     {
         use baystack::db::schema::sessions;
         use diesel::prelude::*;
@@ -611,7 +625,87 @@ async fn the_audit_log_is_bounded(backend: Backend) {
     );
 }
 
+/// The big pages are drawn once for a role and shared: each person finds
+/// their own name and token in them, the browser is answered `304` while a
+/// page is unchanged, and a change made here shows at once.
+async fn drawn_pages_are_shared_and_answered_304_while_unchanged(backend: Backend) {
+    let app = TestApp::new(backend);
+    app.observe();
+    let mut a = app.client().await;
+    a.setup_as_admin().await;
+    let admin_token = a.bearer.take().unwrap();
+    a.add_user(&admin_token, "olga", "operator", "a long operator password")
+        .await;
+    a.add_user(&admin_token, "otto", "operator", "otto's own long password")
+        .await;
+    a.login("olga", "a long operator password").await;
+    let mut b = app.client().await;
+    b.login("otto", "otto's own long password").await;
+
+    for path in [
+        "/",
+        "/bays",
+        "/bays/map",
+        "/drives",
+        "/drives?sort=bay",
+        "/pools",
+    ] {
+        let first = a.get(path).await;
+        assert_eq!(first.status, 200, "{path}");
+        let etag = first.header("etag").expect("an ETag");
+        let other = b.get(path).await;
+        let (mine, theirs) = (first.text(), other.text());
+        assert!(!mine.contains("bs-mark-"), "{path}: a mark was left");
+        // (The map alone, which htmx swaps in, has no frame.)
+        if path != "/bays/map" {
+            assert!(
+                mine.contains(">olga</a>") && !mine.contains("otto"),
+                "{path}"
+            );
+            assert!(
+                theirs.contains(">otto</a>") && !theirs.contains("olga"),
+                "{path}"
+            );
+            let (ta, tb) = (a.csrf().await, b.csrf().await);
+            assert!(mine.contains(&ta) && !mine.contains(&tb), "{path}");
+            assert!(theirs.contains(&tb) && !theirs.contains(&ta), "{path}");
+        }
+        assert_ne!(
+            other.header("etag").unwrap(),
+            etag,
+            "{path}: sessions differ"
+        );
+
+        a.extra_headers = vec![("if-none-match".into(), etag.clone())];
+        let again = a.get(path).await;
+        a.extra_headers.clear();
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.text().is_empty(), "{path}");
+        assert_eq!(again.header("etag").as_deref(), Some(etag.as_str()));
+        b.extra_headers = vec![("if-none-match".into(), etag.clone())];
+        assert_eq!(b.get(path).await.status, 200, "{path}: not another's");
+        b.extra_headers.clear();
+    }
+
+    // A change made here is on the next page at once, not a second later.
+    let before = a.get("/bays").await;
+    assert!(!before.text().contains("pending-job"));
+    let csrf = a.csrf().await;
+    let r = a
+        .post_form("/drives/3/locate", &[("csrf_token", &csrf), ("on", "true")])
+        .await;
+    assert!(r.status.as_u16() < 400, "{}", r.text());
+    let after = a.get("/bays").await;
+    assert!(after.text().contains("pending-job"), "the new job is shown");
+    assert_ne!(after.header("etag"), before.header("etag"));
+
+    // Unknown sort orders are refused, not drawn.
+    let r = a.get("/drives?sort=colour").await;
+    assert_eq!(r.status, 422, "{}", r.text());
+}
+
 both!(
+    drawn_pages_are_shared_and_answered_304_while_unchanged,
     the_audit_log_is_bounded,
     next_never_leaves_the_console,
     other_host_names_are_refused,

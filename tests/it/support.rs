@@ -174,7 +174,6 @@ impl TestApp {
         &self,
         lease: std::time::Duration,
     ) -> std::sync::Arc<baystack::jobs::runner::Runner> {
-        use baystack::jobs::Wake;
         use baystack::jobs::runner::{Runner, RunnerSettings};
         let backend = self.engine();
         Runner::new(
@@ -186,7 +185,8 @@ impl TestApp {
                 poll: std::time::Duration::from_millis(20),
                 max_attempts: 3,
             },
-            std::sync::Arc::new(Wake::default()),
+            // The console's own, as when the agent runs in the console.
+            self.state.wake.clone(),
             baystack::jobs::kinds::find,
             Box::new(|| {}),
         )
@@ -196,6 +196,8 @@ impl TestApp {
     pub fn observe(&self) {
         let backend = self.engine();
         baystack::agent::observe_once(self.db(), backend.as_ref()).expect("observe");
+        // As the agent does where it runs in the console.
+        self.state.wake.note_change();
     }
 }
 
