@@ -2,6 +2,7 @@
 # The whole test suite, on a fresh Debian 12 machine or a developer's one.
 #
 # It installs what the tests need (PostgreSQL, Chromium, cargo-nextest, aiosmtpd,
+# nginx and wrk for the pages benchmark's test,
 # Node packages for the browser test), starts a throw-away PostgreSQL on
 # loopback, runs the Rust tests (unit, HTTP on SQLite and PostgreSQL, CLI),
 # then the real-browser test, then the integration lab (the `linux` backend
@@ -40,6 +41,10 @@ command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # and the certificates they make for it.
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need_apt+=(python3-aiosmtpd)
 command -v openssl >/dev/null || need_apt+=(openssl)
+# `baystack bench pages` serves the same bytes from nginx and loads both
+# with wrk.
+[ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+command -v wrk >/dev/null || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "installing ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

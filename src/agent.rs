@@ -427,6 +427,7 @@ pub async fn run(
         let mut md_busy = false;
         let looked = tokio::task::spawn_blocking(look).await;
         wake.note_change();
+        crate::give_back_memory();
         match looked {
             Ok(Ok((n, busy))) => {
                 md_busy = busy;

@@ -40,7 +40,8 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     let watch = tokio::spawn(watch_alerts(db.clone(), settings.clone(), stop_rx.clone()));
     let agent_task = if with_agent {
         let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
-        let (db, settings, wake) = (db.clone(), settings.clone(), wake.clone());
+        let (db, settings, wake, stop_rx) =
+            (db.clone(), settings.clone(), wake.clone(), stop_rx.clone());
         Some(tokio::spawn(async move {
             agent::run(db, backend, &settings, wake, stop_rx).await
         }))
@@ -60,6 +61,7 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let tidy = tokio::spawn(tidy(state.clone(), stop_rx.clone()));
     let server = web::server::serve(state, listen, 2)
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!("console listening on http://{listen}/");
@@ -69,10 +71,24 @@ pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     watch.abort();
+    tidy.abort();
     if let Some(task) = agent_task {
         let _ = task.await;
     }
     result.context("the web server stopped with an error")
+}
+
+/// Every half minute: pages nobody asked for lately are forgotten, and
+/// what malloc holds free is given back, so an idle console stays small.
+async fn tidy(state: actix_web::web::Data<AppState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(web::drawn::KEEP / 2) => {}
+            _ = stop.changed() => return,
+        }
+        state.pages.sweep();
+        crate::give_back_memory();
+    }
 }
 
 /// The console's own look at the alerts, every observation interval: the

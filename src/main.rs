@@ -467,14 +467,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     row.not_modified.per_second,
                 );
             }
-            let mib = |k: u64| k as f64 / 1024.0;
+            let mib = |(least, most): (u64, u64)| {
+                format!("{:.1}-{:.1}", least as f64 / 1024.0, most as f64 / 1024.0)
+            };
             println!(
-                "resident memory, MiB (its own, then all with program text and libraries): \
-                 {} drives idle {:.1} / {:.1}; {} drives idle {:.1} / {:.1}, after the load \
-                 {:.1} / {:.1}; {:.1} KiB per drive",
+                "resident memory, MiB, least-most while watched (its own; with program text \
+                 and libraries): {} drives idle {}; {}",
                 r.small_drives,
                 mib(r.small.anon_kib),
-                mib(r.small.rss_kib),
+                mib(r.small.rss_kib)
+            );
+            println!(
+                "  {} drives idle {}; {}; after the load {}; {}. {:.1} KiB per drive",
                 r.drives,
                 mib(r.started.anon_kib),
                 mib(r.started.rss_kib),
@@ -705,26 +709,8 @@ fn in_scratch<T>(f: impl FnOnce(&std::path::Path) -> anyhow::Result<T>) -> anyho
     result
 }
 
-/// glibc's malloc gives each thread that allocates an arena of its own (up
-/// to eight per core) and, after the first big block is freed, raises the
-/// size from which blocks are mapped apart: a page of HTML or a password
-/// hash's 19 MiB is then carved from an arena and its pages stay resident
-/// after it is freed. An idle console held tens of MiB that way. Two
-/// arenas, and big blocks always mapped apart, give them back.
-fn tune_malloc() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes malloc's parameters; it is called before
-    // any other thread exists.
-    unsafe {
-        use nix::libc::{M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, mallopt};
-        mallopt(M_ARENA_MAX, 2);
-        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-        mallopt(M_TRIM_THRESHOLD, 256 * 1024);
-    }
-}
-
 fn main() -> ExitCode {
-    tune_malloc();
+    baystack::tune_malloc();
     // The database holds password hashes and the audit log, the sim state
     // and lock files sit beside it: nothing Baystack creates is for other
     // users to read (the units set UMask=0077 too).

@@ -10,12 +10,14 @@ document.addEventListener("htmx:configRequest", function (event) {
   }
 });
 
-// A form with data-confirm asks before it submits (delete, revoke). htmx
-// forms ask through htmx's own confirm step, so they are asked once.
+// A form, or the button that submits it, with data-confirm asks before it
+// submits (delete, revoke, a fault LED). What htmx posts asks through
+// htmx's own confirm step, so it is asked once.
 document.addEventListener("submit", function (event) {
-  var form = event.target;
-  var question = form.getAttribute && form.getAttribute("data-confirm");
-  if (question && !form.hasAttribute("hx-post") && !window.confirm(question)) {
+  var asking = [event.submitter, event.target].find(function (elt) {
+    return elt && elt.getAttribute && elt.getAttribute("data-confirm");
+  });
+  if (asking && !asking.hasAttribute("hx-post") && !window.confirm(asking.getAttribute("data-confirm"))) {
     event.preventDefault();
   }
 }, true);

@@ -43,11 +43,12 @@ pub struct PageRow {
 }
 
 /// Resident memory of a console process, KiB: all of it, and the part
-/// that is its own (not program text and libraries mapped from files).
+/// that is its own (not program text and libraries mapped from files);
+/// the least and the most seen while it was watched.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Memory {
-    pub rss_kib: u64,
-    pub anon_kib: u64,
+    pub rss_kib: (u64, u64),
+    pub anon_kib: (u64, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ pub struct PagesReport {
 impl PagesReport {
     /// What each drive adds to an idle console, KiB.
     pub fn per_drive_kib(&self) -> f64 {
-        (self.started.anon_kib as f64 - self.small.anon_kib as f64)
+        (self.started.anon_kib.0 as f64 - self.small.anon_kib.0 as f64)
             / (self.drives.saturating_sub(self.small_drives).max(1)) as f64
     }
 }
@@ -89,19 +90,34 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn memory(pid: u32) -> anyhow::Result<Memory> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+/// The memory of process `pid`, watched for `watch` (longer than the
+/// agent's interval, so that its looks are among what is seen).
+fn memory(pid: u32, watch: Duration) -> anyhow::Result<Memory> {
+    let (mut rss, mut anon) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < watch {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> anyhow::Result<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        rss.push(field("VmRSS:")?);
+        anon.push(field("RssAnon:")?);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let span = |v: &[u64]| {
+        (
+            v.iter().copied().min().unwrap_or(0),
+            v.iter().copied().max().unwrap_or(0),
+        )
     };
     Ok(Memory {
-        rss_kib: field("VmRSS:")?,
-        anon_kib: field("RssAnon:")?,
+        rss_kib: span(&rss),
+        anon_kib: span(&anon),
     })
 }
 
@@ -201,6 +217,21 @@ fn get(
         etag,
         r.body_mut().with_config().limit(64 << 20).read_to_vec()?,
     ))
+}
+
+/// The ETag of `path` once the console answers `304` to it: the page may
+/// change between two requests (a pool's resync moves on), so it is asked
+/// again a few times.
+fn unchanged(base: &str, path: &str, cookie: &str, mut etag: String) -> anyhow::Result<String> {
+    for _ in 0..5 {
+        let (status, now, _) = get(base, path, cookie, Some(&etag))?;
+        match status {
+            304 => return Ok(etag),
+            200 => etag = now,
+            _ => bail!("{path} asked again with its ETag was answered {status}"),
+        }
+    }
+    bail!("{path} asked again with its ETag was never answered 304")
 }
 
 /// `wrk` against `url` with `connections` connections for `seconds`.
@@ -361,9 +392,6 @@ fn appliance_in(dir: &Path, layout: &[u32], pools: usize) -> anyhow::Result<usiz
     Ok(drives)
 }
 
-/// Settles: the console's own timers and the agent's first looks.
-const SETTLE: Duration = Duration::from_secs(8);
-
 /// `baystack bench pages`: see the module's comment. `exe` is the
 /// `baystack` binary to start as the console.
 pub fn pages(
@@ -374,6 +402,10 @@ pub fn pages(
     connections: usize,
     seconds: f64,
 ) -> anyhow::Result<PagesReport> {
+    // A started console settles (its timers, the agent's first looks)
+    // before its memory is watched; both scale with the load's length.
+    let settle = Duration::from_secs_f64(seconds.clamp(1.0, 5.0));
+    let watch = Duration::from_secs_f64((seconds * 2.0).clamp(1.0, 6.0));
     // The small appliance first, for what a drive costs.
     let small_dir = scratch.join("small");
     std::fs::create_dir_all(&small_dir)?;
@@ -382,8 +414,8 @@ pub fn pages(
         let (console, base) = console(exe, &small_dir, &[12])?;
         let cookie = sign_in(&base)?;
         observed(&base, &cookie, small_drives)?;
-        std::thread::sleep(SETTLE);
-        memory(console.0.id())?
+        std::thread::sleep(settle);
+        memory(console.0.id(), watch)?
     };
 
     let dir = scratch.join("big");
@@ -392,8 +424,8 @@ pub fn pages(
     let (console, base) = console(exe, &dir, layout)?;
     let cookie = sign_in(&base)?;
     observed(&base, &cookie, drives)?;
-    std::thread::sleep(SETTLE);
-    let started = memory(console.0.id())?;
+    std::thread::sleep(settle);
+    let started = memory(console.0.id(), watch)?;
 
     // The same bytes for nginx.
     let root = scratch.join("www");
@@ -423,10 +455,7 @@ pub fn pages(
                 body.len()
             );
         }
-        let (status, _, _) = get(&base, path, &cookie, Some(&etag))?;
-        if status != 304 {
-            bail!("{path} asked again with its ETag was answered {status}, not 304");
-        }
+        let etag = unchanged(&base, path, &cookie, etag)?;
         let console = wrk(
             &format!("{base}{path}"),
             &cookie_header,
@@ -455,7 +484,7 @@ pub fn pages(
             not_modified,
         });
     }
-    let loaded = memory(console.0.id())?;
+    let loaded = memory(console.0.id(), watch)?;
     let pools = crate::db::pools::list(
         &mut crate::db::Db::open(&Settings::for_data_dir(&dir).database)?
             .get()?

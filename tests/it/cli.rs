@@ -908,6 +908,40 @@ fn the_bay_map_benchmark_renders_a_sixty_bay_jbod() {
     );
 }
 
+/// The pages benchmark runs whole on a small appliance: the console it
+/// starts, nginx and wrk (which the test command installs) beside it.
+#[test]
+fn the_pages_benchmark_loads_the_console_beside_nginx() {
+    let out = run(&[
+        "bench",
+        "pages",
+        "--enclosures",
+        "1",
+        "--bays",
+        "12",
+        "--pools",
+        "1",
+        "--connections",
+        "4",
+        "--seconds",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("10 drives, 1 pools; wrk, 4 connections"),
+        "{said}"
+    );
+    for page in ["/ ", "/bays ", "/drives ", "/pools "] {
+        assert!(
+            said.lines()
+                .any(|l| l.starts_with(page) && l.contains("% ")),
+            "{page}: {said}"
+        );
+    }
+    assert!(said.contains("10 drives idle "), "{said}");
+}
+
 /// CI cannot be talked out of the lints by an inherited SKIP_LINT.
 #[test]
 fn the_test_command_refuses_skip_lint_under_ci() {

@@ -152,8 +152,8 @@ fn resident_kib(pid: u32) -> u64 {
 }
 
 /// 60 sign-ins at once, each a 19 MiB argon2 hash: the hashes run on two
-/// threads that keep their memory, so what stays resident after the burst
-/// is two hashes' worth, not sixty.
+/// threads, each hash's memory mapped for it and given back after, so what
+/// stays resident after the burst is not sixty hashes' worth.
 #[test]
 fn resident_memory_stays_bounded_after_a_burst_of_sign_ins() {
     let dir = tempfile::tempdir().unwrap();
