@@ -238,6 +238,11 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
+/// Connections a pool keeps open while idle; those above it close after
+/// [`IDLE_TIMEOUT`] unused.
+const IDLE_CONNECTIONS: u32 = 2;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn sqlite_connection_pragmas() -> String {
     format!(
         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
@@ -280,6 +285,10 @@ impl Db {
                 // itself on its first real statement, and r2d2 drops it.
                 let pool = Pool::builder()
                     .max_size(8)
+                    // An idle console keeps two connections, and so two
+                    // page caches (2 MiB each at most, SQLite's default).
+                    .min_idle(Some(IDLE_CONNECTIONS))
+                    .idle_timeout(Some(IDLE_TIMEOUT))
                     .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(10))
                     .connection_customizer(Box::new(SqlitePragmas))
@@ -314,6 +323,8 @@ impl Db {
                 let applied_at_open = applied?;
                 let pool = Pool::builder()
                     .max_size(10)
+                    .min_idle(Some(IDLE_CONNECTIONS))
+                    .idle_timeout(Some(IDLE_TIMEOUT))
                     .test_on_check_out(false)
                     .connection_timeout(Duration::from_secs(10))
                     .build(ConnectionManager::<PgConnection>::new(text.as_str()))
