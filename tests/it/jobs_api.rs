@@ -425,6 +425,21 @@ async fn the_bay_map_lights_a_bay_in_one_click(backend: Backend) {
     c.login("admin", ADMIN_PASSWORD).await;
     let page = c.get("/bays").await.text();
     assert_eq!(page.matches("Identify</button>").count(), 12);
+    // A tile reads as words, as a screen reader or a copy takes it.
+    let start = page.find("data-slot=\"7\"").unwrap();
+    let end = start + page[start..].find("</li>").unwrap();
+    let mut words = String::new();
+    let mut in_tag = true;
+    for ch in page[start..end].chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => words.push(c),
+            _ => {}
+        }
+    }
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.starts_with("slot 7 healthy "), "{words}");
     let csrf = crate::support::csrf_from_page(&page);
     let bays = c.get("/api/v1/bays").await.json();
     let enclosure = bays[0]["enclosure"].as_str().unwrap().to_string();
