@@ -427,14 +427,13 @@ pub async fn page(
     state: web::Data<AppState>,
     who: Identity,
 ) -> Result<HttpResponse, PageError> {
-    let changes = state.changes();
     let draw = || async {
         drawn::text(&BaysPage {
             frame: Frame::drawn(&state, &who, "Bays", "bays").await?,
             m: load_map(&state, None).await?,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }
 
 /// `GET /bays/map`: the map alone, for htmx to swap in.
@@ -443,14 +442,13 @@ pub async fn map_partial(
     state: web::Data<AppState>,
     who: Identity,
 ) -> Result<HttpResponse, PageError> {
-    let changes = state.changes();
     let draw = || async {
         drawn::text(&MapPartial {
             frame: Frame::drawn(&state, &who, "Bays", "bays").await?,
             m: load_map(&state, None).await?,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }
 
 #[cfg(test)]

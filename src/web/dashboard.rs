@@ -118,14 +118,13 @@ pub async fn page(
     state: web::Data<AppState>,
     who: Identity,
 ) -> Result<HttpResponse, PageError> {
-    let changes = state.changes();
     let draw = || async {
         drawn::text(&DashboardPage {
             frame: Frame::drawn(&state, &who, "Dashboard", "dashboard").await?,
             s: load(&state).await?,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }
 
 /// `GET /dashboard/summary`: what the dashboard polls.
@@ -134,12 +133,11 @@ pub async fn summary_partial(
     state: web::Data<AppState>,
     who: Identity,
 ) -> Result<HttpResponse, PageError> {
-    let changes = state.changes();
     let draw = || async {
         drawn::text(&SummaryPartial {
             frame: Frame::drawn(&state, &who, "Dashboard", "dashboard").await?,
             s: load(&state).await?,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }

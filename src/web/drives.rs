@@ -125,7 +125,6 @@ pub async fn page(
             )
         })?,
     };
-    let changes = state.changes();
     let draw = || async {
         let drives = state
             .db
@@ -147,7 +146,7 @@ pub async fn page(
             sorts: Sort::ALL,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }
 
 // ---- the API ----

@@ -111,6 +111,21 @@ impl AppState {
         self.wake.note_change();
     }
 
+    /// Answers `req` with the page `draw` makes, drawn once per change and
+    /// shared by role ([`drawn::Pages::serve`]).
+    pub async fn drawn<F, Fut>(
+        &self,
+        req: &actix_web::HttpRequest,
+        who: &Identity,
+        draw: F,
+    ) -> Result<actix_web::HttpResponse, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<String, AppError>>,
+    {
+        self.pages.serve(req, who, self.changes(), draw).await
+    }
+
     pub fn with_wake(mut self, wake: Arc<Wake>) -> Self {
         self.wake = wake;
         self

@@ -749,14 +749,13 @@ pub async fn list_page(
     state: web::Data<AppState>,
     who: Identity,
 ) -> Result<HttpResponse, PageError> {
-    let changes = state.changes();
     let draw = || async {
         drawn::text(&ListPage {
             frame: Frame::drawn(&state, &who, "Pools", "pools").await?,
             pools: load(&state, None).await?,
         })
     };
-    Ok(state.pages.serve(&req, &who, changes, draw).await?)
+    Ok(state.drawn(&req, &who, draw).await?)
 }
 
 /// A drive on the create page: where it is, and why it cannot be picked.
