@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{AgentSettings, Settings};
+use crate::db::fleet::Fleet;
 use crate::db::smart as db_smart;
 use crate::db::{self, Db, inventory};
 use crate::domain::health::Health;
@@ -338,6 +339,7 @@ pub fn prune_audit(db: &Db, keep: chrono::Duration) -> Result<usize, AppError> {
 /// Runs the runner and the observer until `stop` turns true.
 pub async fn run(
     db: Db,
+    fleet: Fleet,
     backend: Arc<dyn Backend>,
     settings: &Settings,
     wake: Arc<Wake>,
@@ -410,7 +412,7 @@ pub async fn run(
                 Err(e) => tracing::error!("audit pruning task failed: {e}"),
             }
         }
-        let (db2, b2) = (db.clone(), backend.clone());
+        let (db2, b2, fleet2) = (db.clone(), backend.clone(), fleet.clone());
         let locate_off = Duration::from_secs(settings.agent.locate_off_minutes * 60);
         let stale_after = stale_after(&settings.agent);
         let console_url = settings.console_url.clone();
@@ -421,7 +423,7 @@ pub async fn run(
                 + grow_volume_groups(&db2)?
                 + heal_sectors(&db2)?;
             evaluate_alerts(&db2, stale_after)?;
-            register_appliance(&db2, stale_after, console_url.as_deref())?;
+            register_appliance(&db2, &fleet2, stale_after, console_url.as_deref())?;
             Ok((due, busy))
         };
         let mut md_busy = false;
@@ -508,18 +510,21 @@ pub fn evaluate_alerts(
     Ok(changes)
 }
 
-/// Records this appliance in the database's registry of appliances, with
-/// the state its wall shows, so a wall over a database several appliances
-/// share shows them all (and one whose agent stops, as such). Nothing
-/// before setup: an appliance is known by its host name.
+/// Records this appliance, with the state its wall shows, in the registry
+/// of appliances of its own database and, with `[fleet] database`, of the
+/// fleet's, so a wall over either shows every appliance that registers
+/// there (and one whose agent stops, as such). Nothing before setup: an
+/// appliance is known by its host name. A fleet registry that cannot be
+/// reached is said in the log and changes nothing else.
 pub fn register_appliance(
     db: &Db,
+    fleet: &Fleet,
     stale_after: chrono::Duration,
     console_url: Option<&str>,
 ) -> Result<(), AppError> {
-    db.get()?.write(|c| -> Result<(), AppError> {
+    let me = db.get()?.write(|c| -> Result<_, AppError> {
         let Some(me) = db::appliance::get(c)? else {
-            return Ok(());
+            return Ok(None);
         };
         let active = db::alerts::active(c)?;
         let (state, reason) = crate::domain::alert::overall(
@@ -528,21 +533,25 @@ pub fn register_appliance(
                 .map(|a| (a.severity(), a.acked_at.is_some(), a.summary.as_str())),
             None,
         );
-        db::wall::register(
-            c,
-            &db::wall::ApplianceRow {
-                id: me.hostname.clone(),
-                hostname: me.hostname,
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                console_url: console_url.map(str::to_string),
-                state: state.as_str().to_string(),
-                reason,
-                stale_after_seconds: stale_after.num_seconds(),
-                last_seen_at: db::now(),
-            },
-        )?;
-        Ok(())
-    })
+        let row = db::wall::ApplianceRow {
+            id: me.hostname.clone(),
+            hostname: me.hostname,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            console_url: console_url.map(str::to_string),
+            state: state.as_str().to_string(),
+            reason,
+            stale_after_seconds: stale_after.num_seconds(),
+            last_seen_at: db::now(),
+        };
+        db::wall::register(c, &row)?;
+        Ok(Some(row))
+    })?;
+    if let Some(row) = me.filter(|_| fleet.apart())
+        && let Err(why) = fleet.register(&row)
+    {
+        tracing::warn!("not registered in the fleet: {why}");
+    }
+    Ok(())
 }
 
 /// Enqueues one of the agent's own jobs, audited as the agent with why.

@@ -883,7 +883,7 @@ pub fn noc(
         "bench",
         db::now(),
     )?;
-    crate::agent::register_appliance(&db, stale, None)?;
+    crate::agent::register_appliance(&db, &crate::db::fleet::Fleet::new(&db, None), stale, None)?;
     db.get()?.write(|c| -> anyhow::Result<()> {
         for i in 1..appliances {
             let name = format!("bench{i:02}");

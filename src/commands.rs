@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::agent;
 use crate::auth::{self, Role};
 use crate::config::{BackendKind, Settings};
+use crate::db::fleet::Fleet;
 use crate::db::{self, Db, appliance, auth::Actor};
 use crate::domain::clock::{self, Clock};
 use crate::jobs::Wake;
@@ -35,21 +36,31 @@ pub fn engine(
 pub async fn serve(settings: Settings, with_agent: bool) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     tracing::info!("database {} ({})", db.description(), db.kind());
+    let fleet = Fleet::new(&db, settings.fleet_database.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let wake = Arc::new(Wake::default());
     let watch = tokio::spawn(watch_alerts(db.clone(), settings.clone(), stop_rx.clone()));
     let agent_task = if with_agent {
         let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
-        let (db, settings, wake, stop_rx) =
-            (db.clone(), settings.clone(), wake.clone(), stop_rx.clone());
+        let (db, fleet, settings, wake, stop_rx) = (
+            db.clone(),
+            fleet.clone(),
+            settings.clone(),
+            wake.clone(),
+            stop_rx.clone(),
+        );
         Some(tokio::spawn(async move {
-            agent::run(db, backend, &settings, wake, stop_rx).await
+            agent::run(db, fleet, backend, &settings, wake, stop_rx).await
         }))
     } else {
         None
     };
     let (listen, settings_metrics) = (settings.listen, settings.metrics_listen);
-    let state = actix_web::web::Data::new(AppState::new(db, settings).with_wake(wake));
+    let state = actix_web::web::Data::new(
+        AppState::new(db, settings)
+            .with_wake(wake)
+            .with_fleet(fleet),
+    );
     let metrics = match settings_metrics {
         Some(addr) => {
             let server = web::server::serve_metrics(state.clone(), addr)
@@ -123,8 +134,17 @@ pub async fn agent(settings: Settings) -> anyhow::Result<()> {
     let db = Db::open(&settings.database)?;
     let backend: Arc<dyn storage::Backend> = Arc::from(engine(&settings, clock::system())?);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let fleet = Fleet::new(&db, settings.fleet_database.clone());
     let task = tokio::spawn(async move {
-        agent::run(db, backend, &settings, Arc::new(Wake::default()), stop_rx).await
+        agent::run(
+            db,
+            fleet,
+            backend,
+            &settings,
+            Arc::new(Wake::default()),
+            stop_rx,
+        )
+        .await
     });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -287,6 +307,34 @@ pub struct CheckLine {
 }
 
 /// `baystack check`: config, database and, for `linux`, the system tools.
+/// Whether the database at `url` can be reached, and its schema.
+fn schema_line(subject: &str, url: &crate::config::DatabaseUrl) -> CheckLine {
+    let (ok, text) = match Db::inspect(url) {
+        Ok(status) => (
+            true,
+            match (&status.applied, status.pending) {
+                (None, _) => format!(
+                    "{}: new, {} migration(s) will be applied at start",
+                    url.redacted(),
+                    status.pending
+                ),
+                (Some(v), 0) => format!("{}: schema {v}, current", url.redacted()),
+                (Some(v), n) => format!(
+                    "{}: schema {v}, {n} migration(s) up to {} will be applied at start",
+                    url.redacted(),
+                    status.binary
+                ),
+            },
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    CheckLine {
+        subject: subject.into(),
+        ok,
+        text,
+    }
+}
+
 pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<CheckLine> {
     let mut lines = Vec::new();
     lines.push(CheckLine {
@@ -302,29 +350,9 @@ pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<
             settings.backend
         ),
     });
-    match Db::inspect(&settings.database) {
-        Ok(status) => lines.push(CheckLine {
-            subject: "database".into(),
-            ok: true,
-            text: match (&status.applied, status.pending) {
-                (None, _) => format!(
-                    "{}: new, {} migration(s) will be applied at start",
-                    settings.database.redacted(),
-                    status.pending
-                ),
-                (Some(v), 0) => format!("{}: schema {v}, current", settings.database.redacted()),
-                (Some(v), n) => format!(
-                    "{}: schema {v}, {n} migration(s) up to {} will be applied at start",
-                    settings.database.redacted(),
-                    status.binary
-                ),
-            },
-        }),
-        Err(e) => lines.push(CheckLine {
-            subject: "database".into(),
-            ok: false,
-            text: e.to_string(),
-        }),
+    lines.push(schema_line("database", &settings.database));
+    if let Some(url) = &settings.fleet_database {
+        lines.push(schema_line("fleet", url));
     }
     match settings.backend {
         BackendKind::Sim => lines.push(CheckLine {

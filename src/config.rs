@@ -212,9 +212,21 @@ pub struct FileConfig {
     pub agent: AgentFileConfig,
     #[serde(default)]
     pub linux: LinuxFileConfig,
+    #[serde(default)]
+    pub fleet: FleetFileConfig,
     /// How the bay map draws enclosures of a given model.
     #[serde(default)]
     pub bay_layout: Vec<BayLayoutFileConfig>,
+}
+
+/// `[fleet]`: the registry of appliances a wall shows together.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFileConfig {
+    /// A PostgreSQL of the fleet's own, which each appliance's agent
+    /// registers in and each wall reads; unset, it is the appliance's own
+    /// database.
+    pub database: Option<String>,
 }
 
 /// `[[bay_layout]]`: enclosures whose vendor and product (or identifier)
@@ -459,6 +471,9 @@ pub struct Settings {
     pub agent: AgentSettings,
     pub linux: LinuxSettings,
     pub bay_layouts: Vec<BayLayout>,
+    /// `[fleet] database`: a PostgreSQL the fleet's appliances register in,
+    /// apart from their own databases.
+    pub fleet_database: Option<DatabaseUrl>,
 }
 
 pub const ENV_LISTEN: &str = "BAYSTACK_LISTEN";
@@ -809,6 +824,20 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let fleet_database = match file.fleet.database.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) => match DatabaseUrl::parse(url) {
+                Ok(DatabaseUrl::Postgres(url)) => Some(DatabaseUrl::Postgres(url)),
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "fleet.database is not a postgres:// URL: the fleet's registry is one \
+                         PostgreSQL that every appliance reaches, such as \
+                         postgres://baystack@fleet.example.com/fleet"
+                            .into(),
+                    ));
+                }
+            },
+        };
         Ok(Settings {
             listen,
             metrics_listen,
@@ -821,6 +850,7 @@ impl Settings {
             agent,
             linux,
             bay_layouts,
+            fleet_database,
         })
     }
 
@@ -957,6 +987,35 @@ mod tests {
         ] {
             let e = resolve(bad).unwrap_err().to_string();
             assert!(e.contains("is not"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_fleet_database_is_a_postgresql() {
+        let resolve =
+            |text: &str| Settings::resolve(file(text), &env(&[]), &CliOverrides::default());
+        let s =
+            resolve("[fleet]\ndatabase = \"postgres://b:pw@fleet.example.com/fleet\"\n").unwrap();
+        assert_eq!(
+            s.fleet_database,
+            Some(DatabaseUrl::Postgres(
+                "postgres://b:pw@fleet.example.com/fleet".into()
+            ))
+        );
+        assert_eq!(resolve("").unwrap().fleet_database, None);
+        assert_eq!(
+            resolve("[fleet]\ndatabase = \" \"").unwrap().fleet_database,
+            None
+        );
+        for bad in ["/var/lib/fleet.db", "sqlite:fleet.db", "mysql://x/y"] {
+            let e = resolve(&format!("[fleet]\ndatabase = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("fleet.database is not a postgres:// URL"),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains(bad), "the URL is not echoed: {e}");
         }
     }
 

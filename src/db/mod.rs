@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod appliance;
 pub mod audit;
 pub mod auth;
+pub mod fleet;
 pub mod heals;
 pub mod inventory;
 pub mod metrics;
@@ -238,10 +239,32 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
-/// Connections a pool keeps open while idle; those above it close after
-/// [`IDLE_TIMEOUT`] unused.
-const IDLE_CONNECTIONS: u32 = 2;
+/// Connections above a pool's idle ones close after this long unused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many connections a pool holds, and how long a caller waits for one.
+struct PoolShape {
+    postgres_connections: u32,
+    /// Kept open while idle.
+    idle_connections: u32,
+    wait: Duration,
+}
+
+/// The appliance's own database.
+const OWN_POOL: PoolShape = PoolShape {
+    postgres_connections: 10,
+    idle_connections: 2,
+    wait: Duration::from_secs(10),
+};
+
+/// The fleet's registry ([`fleet::Fleet`]): one look or board read a
+/// second, so one connection kept, and no long wait for a server that is
+/// gone.
+const FLEET_POOL: PoolShape = PoolShape {
+    postgres_connections: 3,
+    idle_connections: 1,
+    wait: Duration::from_secs(3),
+};
 
 fn sqlite_connection_pragmas() -> String {
     format!(
@@ -252,6 +275,11 @@ fn sqlite_connection_pragmas() -> String {
 impl Db {
     /// Opens the database, applies pending migrations and builds the pool.
     pub fn open(url: &DatabaseUrl) -> Result<Db, OpenError> {
+        Self::open_shaped(url, &OWN_POOL)
+    }
+
+    /// [`Db::open`] with a pool of `shape`.
+    fn open_shaped(url: &DatabaseUrl, shape: &PoolShape) -> Result<Db, OpenError> {
         let description = url.redacted();
         match url {
             DatabaseUrl::Sqlite(path) => {
@@ -287,10 +315,10 @@ impl Db {
                     .max_size(8)
                     // An idle console keeps two connections, and so two
                     // page caches (2 MiB each at most, SQLite's default).
-                    .min_idle(Some(IDLE_CONNECTIONS))
+                    .min_idle(Some(shape.idle_connections))
                     .idle_timeout(Some(IDLE_TIMEOUT))
                     .test_on_check_out(false)
-                    .connection_timeout(Duration::from_secs(10))
+                    .connection_timeout(shape.wait)
                     .connection_customizer(Box::new(SqlitePragmas))
                     .build(ConnectionManager::<SqliteConnection>::new(path_text))
                     .map_err(|e| OpenError::Connect {
@@ -322,11 +350,11 @@ impl Db {
                 lock(&mut conn, "pg_advisory_unlock")?;
                 let applied_at_open = applied?;
                 let pool = Pool::builder()
-                    .max_size(10)
-                    .min_idle(Some(IDLE_CONNECTIONS))
+                    .max_size(shape.postgres_connections)
+                    .min_idle(Some(shape.idle_connections))
                     .idle_timeout(Some(IDLE_TIMEOUT))
                     .test_on_check_out(false)
-                    .connection_timeout(Duration::from_secs(10))
+                    .connection_timeout(shape.wait)
                     .build(ConnectionManager::<PgConnection>::new(text.as_str()))
                     .map_err(|e| OpenError::Connect {
                         url: description.clone(),

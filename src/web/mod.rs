@@ -44,6 +44,7 @@ use crate::auth::{HashPool, Role};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::appliance::{self, Appliance};
+use crate::db::fleet::Fleet;
 use crate::error::AppError;
 use crate::jobs::Wake;
 
@@ -57,6 +58,8 @@ pub const APPLIANCE_FRESH: std::time::Duration = std::time::Duration::from_secs(
 /// Shared by every request.
 pub struct AppState {
     pub db: Db,
+    /// The registry of appliances the wall shows ([`crate::db::fleet`]).
+    pub fleet: Fleet,
     pub settings: Arc<Settings>,
     /// The appliance's identity once set up (it never goes back to unset),
     /// with when it was read: the settings page can change it, here or on
@@ -86,6 +89,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> Self {
         AppState {
+            fleet: Fleet::new(&db, settings.fleet_database.clone()),
             db,
             settings: Arc::new(settings),
             appliance: RwLock::new(None),
@@ -124,6 +128,12 @@ impl AppState {
         Fut: std::future::Future<Output = Result<String, AppError>>,
     {
         self.pages.serve(req, who, self.changes(), draw).await
+    }
+
+    /// Shares `fleet` with the agent in this process.
+    pub fn with_fleet(mut self, fleet: Fleet) -> Self {
+        self.fleet = fleet;
+        self
     }
 
     pub fn with_wake(mut self, wake: Arc<Wake>) -> Self {

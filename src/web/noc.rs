@@ -250,11 +250,13 @@ async fn load(state: &AppState) -> Result<WallModel, AppError> {
     };
     let stale_after =
         crate::domain::alert::stale_after(state.settings.agent.observe_interval_seconds);
+    let fleet = state.fleet.clone();
     state
         .db
         .run(move |conn| -> Result<WallModel, AppError> {
+            let fleet = fleet.appliances();
             let mut c = conn.conn();
-            model(&mut c, hostname, tz, stale_after, db::now())
+            model(&mut c, fleet, hostname, tz, stale_after, db::now())
         })
         .await
 }
@@ -266,8 +268,11 @@ fn time(t: &NaiveDateTime, tz: chrono_tz::Tz) -> String {
         .to_string()
 }
 
+/// The wall of the appliance in `c`, with the `fleet` registry's
+/// appliances, or why they cannot be read.
 fn model(
     c: &mut Conn<'_>,
+    fleet: Result<Vec<wall::ApplianceRow>, String>,
     hostname: String,
     tz: chrono_tz::Tz,
     stale_after: chrono::Duration,
@@ -277,13 +282,15 @@ fn model(
     let observed_at = summary.observation.as_ref().map(|o| o.observed_at);
     let stale = observed_at.is_none_or(|t| now - t > stale_after);
     let active = alerts::active(c)?;
+    // A wall that cannot see the agent's looks, or the rest of the fleet,
+    // is never green.
     let silent = match observed_at {
         None => Some("The agent has not observed the appliance yet".to_string()),
         Some(t) if stale => Some(format!(
             "The agent has not observed the appliance since {}",
             time(&t, tz)
         )),
-        _ => None,
+        _ => fleet.as_ref().err().cloned(),
     };
     let (state, reason) = overall(
         active
@@ -399,7 +406,7 @@ fn model(
         .collect();
     let mut newest: Vec<&alerts::AlertRow> = unacked.clone();
     newest.sort_by_key(|a| std::cmp::Reverse(a.id));
-    let fleet_rows = wall::appliances(c)?;
+    let fleet_rows = fleet.unwrap_or_default();
     let mut fleet: Vec<WallAppliance> = if fleet_rows.len() > 1 {
         fleet_rows
             .into_iter()

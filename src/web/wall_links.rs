@@ -215,13 +215,15 @@ pub async fn api_create(
     Ok(HttpResponse::Created().json(v))
 }
 
-/// `GET /api/v1/appliances`: the appliances whose agents share this
-/// database, worst first; one that stopped reporting says so.
+/// `GET /api/v1/appliances`: the appliances in the fleet's registry,
+/// worst first; one that stopped reporting says so. A registry that cannot
+/// be reached is a 503 that says why.
 pub async fn api_appliances(state: web::Data<AppState>) -> Result<HttpResponse, super::ApiError> {
-    let rows = state
-        .db
-        .run(|conn| -> Result<_, AppError> { Ok(wall::appliances(&mut conn.conn())?) })
-        .await?;
+    let fleet = state.fleet.clone();
+    let rows = web::block(move || fleet.appliances())
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(AppError::Unavailable)?;
     let now = db::now();
     let mut out: Vec<(u8, serde_json::Value)> = rows
         .iter()

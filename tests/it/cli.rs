@@ -175,6 +175,32 @@ fn check_passes_for_sim_and_names_missing_tools_for_linux() {
         !dir.path().join("baystack.db").exists(),
         "check changes nothing"
     );
+    assert!(!report.contains("fleet"), "no fleet registry: {report}");
+
+    // A fleet registry that cannot be reached fails the check, in words
+    // and without its password.
+    let fleet_cfg = dir.path().join("fleet.toml");
+    let port = free_port();
+    std::fs::write(
+        &fleet_cfg,
+        format!("[fleet]\ndatabase = \"postgres://b:secret@127.0.0.1:{port}/fleet\"\n"),
+    )
+    .unwrap();
+    let out = run(&[
+        "check",
+        "--data-dir",
+        data,
+        "--config",
+        fleet_cfg.to_str().unwrap(),
+    ]);
+    let report = text(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    assert!(
+        report.contains("fleet")
+            && report.contains("cannot open database postgres://b:***@127.0.0.1"),
+        "{report}"
+    );
+    assert!(!report.contains("secret"), "{report}");
 
     let empty = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("linux.toml");

@@ -228,6 +228,7 @@ fn round(app: &TestApp, runner: &baystack::jobs::runner::Runner) {
     app.observe();
     baystack::agent::register_appliance(
         app.db(),
+        &app.state.fleet,
         chrono::Duration::seconds(60),
         Some("https://bay01.example.com"),
     )

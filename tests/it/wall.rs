@@ -2,8 +2,8 @@
 //! revoked (a revoked link is refused at once); the board drawn once per
 //! change and answered `304` while nothing changed; a failed drive turns
 //! it red, an old observation amber; the fleet of appliances sharing the
-//! database, worst first, one that stopped reporting shown as such. Bad
-//! input refused in words.
+//! database or a registry of the fleet's own, worst first, one that
+//! stopped reporting shown as such. Bad input refused in words.
 
 use std::time::Duration;
 
@@ -12,12 +12,18 @@ use baystack::storage::sim::SimAction;
 use serde_json::json;
 
 use crate::both;
-use crate::support::{Backend, TestApp};
+use crate::support::{ADMIN_PASSWORD, Backend, PgDatabase, SETUP_JSON, TestApp};
 
 fn look(app: &TestApp) {
     app.observe();
     baystack::agent::evaluate_alerts(app.db(), chrono::Duration::seconds(60)).unwrap();
-    baystack::agent::register_appliance(app.db(), chrono::Duration::seconds(60), None).unwrap();
+    baystack::agent::register_appliance(
+        app.db(),
+        &app.state.fleet,
+        chrono::Duration::seconds(60),
+        None,
+    )
+    .unwrap();
 }
 
 /// Long enough for the wall to read the state again.
@@ -242,16 +248,17 @@ async fn the_fleet_is_shown_worst_first(backend: Backend) {
     );
 }
 
-/// An agent that stops observing turns the wall amber, never green.
-async fn a_stale_wall_is_not_green(backend: Backend) {
-    let app = TestApp::with_settings(backend, |s| {
-        s.sim.layout = vec![12];
-        s.agent.observe_interval_seconds = 1;
-    });
-    let mut c = app.client().await;
-    c.setup_as_admin().await;
-    // The worn drive is the only trouble: replaced, the wall is green.
-    look(&app);
+/// Replaces the simulator's worn drive, its only trouble, so its wall can
+/// be green.
+async fn replace_the_worn_drive<S, B>(app: &TestApp, c: &mut crate::support::Client<S>)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
     let drives = c.get("/api/v1/drives").await.json();
     let worn = drives
         .as_array()
@@ -264,7 +271,124 @@ async fn a_stale_wall_is_not_green(backend: Backend) {
         worn["bay"]["slot"].as_u64().unwrap() as u32,
     );
     app.sim().act(&encl, slot, SimAction::ReplaceDrive).unwrap();
+    look(app);
+}
+
+/// `[fleet] database`: two appliances that keep their own SQLite register
+/// in a PostgreSQL of the fleet's, and each one's wall and API show both.
+/// A registry that goes away turns the wall amber with the reason and the
+/// API a 503 in words; the appliance's own wall and looks go on.
+#[actix_web::test]
+async fn a_fleet_registry_of_its_own_joins_appliances_with_their_own_databases() {
+    let fleet = PgDatabase::create();
+    let url = baystack::config::DatabaseUrl::Postgres(fleet.url.clone());
+    let apps: Vec<TestApp> = (0..2)
+        .map(|_| {
+            TestApp::with_settings(Backend::Sqlite, |s| {
+                s.sim.layout = vec![12];
+                s.fleet_database = Some(url.clone());
+            })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for (i, app) in apps.iter().enumerate() {
+        let mut c = app.client().await;
+        let setup = SETUP_JSON.replace("bay01", &format!("bay0{}", i + 1));
+        let r = c.post_json("/api/v1/setup", &setup).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        c.bearer = Some(c.token_for("admin", ADMIN_PASSWORD).await);
+        look(app);
+        replace_the_worn_drive(app, &mut c).await;
+        clients.push(c);
+    }
+    // Each appliance's own database holds only itself.
+    for (app, name) in apps.iter().zip(["bay01", "bay02"]) {
+        let own = baystack::db::wall::appliances(&mut app.db().get().unwrap().conn()).unwrap();
+        let names: Vec<&str> = own.iter().map(|a| a.hostname.as_str()).collect();
+        assert_eq!(names, [name]);
+    }
+    later();
+    for c in &mut clients {
+        let all = c.get("/api/v1/appliances").await.json();
+        let names: Vec<(&str, &str)> = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["hostname"].as_str().unwrap(),
+                    a["state"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(names, [("bay01", "green"), ("bay02", "green")], "{all}");
+        let board = c.get("/noc/board").await.text();
+        assert!(board.contains("wall-head state-green"), "{board}");
+        assert!(
+            board.contains("<strong>bay01</strong>") && board.contains("<strong>bay02</strong>"),
+            "{board}"
+        );
+    }
+
+    // The registry goes away under both.
+    fleet.drop_now();
+    later();
+    let c = &mut clients[0];
+    let board = c.get("/noc/board").await.text();
+    assert!(board.contains("wall-head state-amber"), "{board}");
+    assert!(board.contains("The fleet registry"), "{board}");
+    assert!(!board.contains("<strong>bay02</strong>"), "{board}");
+    assert!(board.contains("bay01"), "its own wall goes on: {board}");
+    let r = c.get("/api/v1/appliances").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("The fleet registry"), "{}", r.text());
+    // The agent's look goes on, saying the trouble in the log only.
+    look(&apps[0]);
+}
+
+/// A fleet registry that cannot be reached from the start: the wall is
+/// amber and says so, the API says so, and the rest of the console and the
+/// agent's looks go on.
+#[actix_web::test]
+async fn an_unreachable_fleet_registry_is_said_not_hidden() {
+    let port = crate::support::wire::free_port();
+    let app = TestApp::with_settings(Backend::Sqlite, |s| {
+        s.sim.layout = vec![12];
+        s.fleet_database = Some(baystack::config::DatabaseUrl::Postgres(format!(
+            "postgres://baystack:secret@127.0.0.1:{port}/fleet"
+        )));
+    });
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
     look(&app);
+    replace_the_worn_drive(&app, &mut c).await;
+    let board = c.get("/noc/board").await.text();
+    assert!(board.contains("wall-head state-amber"), "{board}");
+    assert!(
+        board.contains("The fleet registry cannot be reached"),
+        "{board}"
+    );
+    let r = c.get("/api/v1/appliances").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("The fleet registry cannot be reached"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("secret"), "{}", r.text());
+    assert_eq!(c.get("/api/v1/drives").await.status, 200);
+}
+
+/// An agent that stops observing turns the wall amber, never green.
+async fn a_stale_wall_is_not_green(backend: Backend) {
+    let app = TestApp::with_settings(backend, |s| {
+        s.sim.layout = vec![12];
+        s.agent.observe_interval_seconds = 1;
+    });
+    let mut c = app.client().await;
+    c.setup_as_admin().await;
+    look(&app);
+    replace_the_worn_drive(&app, &mut c).await;
     later();
     let board = c.get("/noc/board").await.text();
     assert!(board.contains("wall-head state-green"), "{board}");
