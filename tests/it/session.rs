@@ -704,7 +704,151 @@ async fn drawn_pages_are_shared_and_answered_304_while_unchanged(backend: Backen
     assert_eq!(r.status, 422, "{}", r.text());
 }
 
+/// Many sessions of different roles read the drawn pages at once over real
+/// connections, on a server with several workers, while one of them keeps
+/// changing what the pages show: every answer is whole and carries its own
+/// session's name and CSRF token and nobody else's, and an ETag that
+/// answers `304` is that session's own.
+async fn drawn_pages_stay_per_session_under_parallel_requests(backend: Backend) {
+    use crate::support::wire;
+    let app = TestApp::new(backend);
+    app.observe();
+    let mut a = app.client().await;
+    a.setup_as_admin().await;
+    let admin_token = a.bearer.take().unwrap();
+    let people = [
+        ("olga", "operator"),
+        ("otto", "operator"),
+        ("ingrid", "admin"),
+        ("wendy", "viewer"),
+    ];
+    let mut sessions = Vec::new();
+    for (name, role) in people {
+        let password = format!("{name}'s own long password");
+        a.add_user(&admin_token, name, role, &password).await;
+        let mut c = app.client().await;
+        assert_eq!(c.login(name, &password).await.status, 303);
+        let csrf = c.csrf().await;
+        let cookie = c
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        sessions.push((name, cookie, csrf));
+    }
+    let port = wire::free_port();
+    let state = app.state.clone();
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            let listen = format!("127.0.0.1:{port}").parse().unwrap();
+            baystack::web::server::serve(state, listen, 4)
+                .unwrap()
+                .await
+                .unwrap();
+        })
+    });
+    wire::wait_for_health(port);
+
+    let all: Vec<(String, String)> = sessions
+        .iter()
+        .map(|(n, _, t)| (n.to_string(), t.clone()))
+        .collect();
+    let mut threads = Vec::new();
+    for (i, (name, cookie, csrf)) in sessions.iter().cloned().enumerate() {
+        for _ in 0..2 {
+            let (name, cookie, csrf, all) =
+                (name.to_string(), cookie.clone(), csrf.clone(), all.clone());
+            threads.push(std::thread::spawn(move || {
+                let mut etags: Vec<(String, String)> = Vec::new();
+                let mut answers = 0;
+                for round in 0..8 {
+                    // The first operator keeps changing what pages show.
+                    if i == 0 {
+                        let body = format!("csrf_token={csrf}&on={}", round % 2 == 0);
+                        let form = "application/x-www-form-urlencoded";
+                        let headers = [("Cookie", cookie.as_str()), ("Content-Type", form)];
+                        let r = wire::call(port, "POST", "/drives/3/locate", &headers, &body);
+                        assert!(wire::status(&r) < 400, "{r}");
+                    }
+                    for path in [
+                        "/",
+                        "/bays",
+                        "/bays/map",
+                        "/drives",
+                        "/pools",
+                        "/dashboard/summary",
+                    ] {
+                        let mut headers = vec![("Cookie", cookie.as_str())];
+                        let known = etags
+                            .iter()
+                            .find(|(p, _)| p == path)
+                            .map(|(_, e)| e.clone());
+                        if round % 2 == 1
+                            && let Some(e) = &known
+                        {
+                            headers.push(("If-None-Match", e.as_str()));
+                        }
+                        let r = wire::call(port, "GET", path, &headers, "");
+                        answers += 1;
+                        let etag = r
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("etag: ")
+                                    .or_else(|| l.strip_prefix("ETag: "))
+                            })
+                            .map(str::to_string);
+                        match wire::status(&r) {
+                            304 => {
+                                assert_eq!(
+                                    etag, known,
+                                    "{name} {path}: a 304 for its own ETag only"
+                                );
+                                continue;
+                            }
+                            200 => {}
+                            other => panic!("{name} {path}: {other}: {r}"),
+                        }
+                        assert!(
+                            r.trim_end().ends_with('>'),
+                            "{name} {path}: a whole page: {r}"
+                        );
+                        assert!(!r.contains("bs-mark-"), "{name} {path}: a mark was left");
+                        if path.starts_with("/bays") {
+                            // Drawn for the role: a viewer has no buttons.
+                            let buttons = r.contains("baysform");
+                            assert_eq!(buttons, name != "wendy", "{name} {path}");
+                        }
+                        for (other, token) in &all {
+                            let framed = !path.ends_with("/map") && !path.ends_with("/summary");
+                            let named = r.contains(&format!(">{other}</a>"));
+                            let tokened = r.contains(token.as_str());
+                            if *other == name {
+                                assert!(
+                                    !framed || (named && tokened),
+                                    "{name} {path}: its own name and token"
+                                );
+                            } else {
+                                assert!(
+                                    !named && !tokened,
+                                    "{name} {path}: {other}'s name or token"
+                                );
+                            }
+                        }
+                        etags.retain(|(p, _)| p != path);
+                        etags.push((path.to_string(), etag.expect("an ETag")));
+                    }
+                }
+                answers
+            }));
+        }
+    }
+    let answers: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(answers, 4 * 2 * 8 * 6);
+}
+
 both!(
+    drawn_pages_stay_per_session_under_parallel_requests,
     drawn_pages_are_shared_and_answered_304_while_unchanged,
     the_audit_log_is_bounded,
     next_never_leaves_the_console,
