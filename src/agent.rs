@@ -283,6 +283,10 @@ async fn poll_smart(
                 for (drive, why) in report.failed {
                     tracing::warn!("SMART of {drive}: {why}");
                 }
+                if round || report.drives > 0 {
+                    // What a round of 1,000 drives' reports held is free now.
+                    crate::give_back_memory();
+                }
                 match tests {
                     Ok(0) => {}
                     Ok(n) => {

@@ -285,12 +285,7 @@ pub fn random_secret(prefix: &str) -> String {
 /// How secrets are stored: SHA-256, hex. The secrets are 256-bit random, so a
 /// fast hash is enough; only the holder of the secret can present it.
 pub fn secret_hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    crate::domain::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Compares two strings in time that depends only on their lengths.

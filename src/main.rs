@@ -467,12 +467,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     row.not_modified.per_second,
                 );
             }
-            let mib = |(least, most): (u64, u64)| {
-                format!("{:.1}-{:.1}", least as f64 / 1024.0, most as f64 / 1024.0)
+            let mib = |(least, median, most): (u64, u64, u64)| {
+                format!(
+                    "{:.1} ({:.1}-{:.1})",
+                    median as f64 / 1024.0,
+                    least as f64 / 1024.0,
+                    most as f64 / 1024.0
+                )
             };
             println!(
-                "resident memory, MiB, least-most while watched (its own; with program text \
-                 and libraries): {} drives idle {}; {}",
+                "resident memory, MiB, median (least-most) while watched (its own; with \
+                 program text and libraries): {} drives idle {}; {}",
                 r.small_drives,
                 mib(r.small.anon_kib),
                 mib(r.small.rss_kib)

@@ -44,11 +44,11 @@ pub struct PageRow {
 
 /// Resident memory of a console process, KiB: all of it, and the part
 /// that is its own (not program text and libraries mapped from files);
-/// the least and the most seen while it was watched.
+/// the least, the median and the most seen while it was watched.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Memory {
-    pub rss_kib: (u64, u64),
-    pub anon_kib: (u64, u64),
+    pub rss_kib: (u64, u64, u64),
+    pub anon_kib: (u64, u64, u64),
 }
 
 #[derive(Debug, Clone)]
@@ -69,16 +69,31 @@ pub struct PagesReport {
 impl PagesReport {
     /// What each drive adds to an idle console, KiB.
     pub fn per_drive_kib(&self) -> f64 {
-        (self.started.anon_kib.0 as f64 - self.small.anon_kib.0 as f64)
+        (self.started.anon_kib.1 as f64 - self.small.anon_kib.1 as f64)
             / (self.drives.saturating_sub(self.small_drives).max(1)) as f64
     }
 }
 
-/// A process that is killed when dropped.
+/// A process that is stopped when dropped: asked with SIGTERM, so that
+/// nginx's master stops its workers too (killed, it leaves them running),
+/// and killed if it has not stopped within five seconds.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -109,15 +124,17 @@ fn memory(pid: u32, watch: Duration) -> anyhow::Result<Memory> {
         anon.push(field("RssAnon:")?);
         std::thread::sleep(Duration::from_millis(100));
     }
-    let span = |v: &[u64]| {
+    let span = |v: &mut Vec<u64>| {
+        v.sort_unstable();
         (
-            v.iter().copied().min().unwrap_or(0),
-            v.iter().copied().max().unwrap_or(0),
+            v.first().copied().unwrap_or(0),
+            v.get(v.len() / 2).copied().unwrap_or(0),
+            v.last().copied().unwrap_or(0),
         )
     };
     Ok(Memory {
-        rss_kib: span(&rss),
-        anon_kib: span(&anon),
+        rss_kib: span(&mut rss),
+        anon_kib: span(&mut anon),
     })
 }
 
@@ -403,9 +420,11 @@ pub fn pages(
     seconds: f64,
 ) -> anyhow::Result<PagesReport> {
     // A started console settles (its timers, the agent's first looks)
-    // before its memory is watched; both scale with the load's length.
+    // before its memory is watched; both scale with the load's length. At
+    // full length the watch is longer than the agent's interval and the
+    // console's half-minute tidy, so a look and what follows are in it.
     let settle = Duration::from_secs_f64(seconds.clamp(1.0, 5.0));
-    let watch = Duration::from_secs_f64((seconds * 2.0).clamp(1.0, 6.0));
+    let watch = Duration::from_secs_f64((seconds * 5.0).clamp(1.0, 40.0));
     // The small appliance first, for what a drive costs.
     let small_dir = scratch.join("small");
     std::fs::create_dir_all(&small_dir)?;

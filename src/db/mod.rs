@@ -268,7 +268,7 @@ const FLEET_POOL: PoolShape = PoolShape {
 
 fn sqlite_connection_pragmas() -> String {
     format!(
-        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;"
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;"
     )
 }
 

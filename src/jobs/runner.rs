@@ -227,8 +227,7 @@ pub fn runner_id() -> String {
     let host = host_name();
     let mut b = [0u8; 3];
     crate::auth::fill_random(&mut b);
-    let suffix: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{host}:{}:{suffix}", std::process::id())
+    format!("{host}:{}:{}", std::process::id(), crate::domain::hex(&b))
 }
 
 impl Runner {

@@ -63,8 +63,7 @@ fn etag(asset: &Asset) -> String {
         OWN.iter()
             .map(|a| {
                 let digest = Sha256::digest(a.bytes);
-                let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-                format!("\"{hex}\"")
+                format!("\"{}\"", crate::domain::hex(&digest[..8]))
             })
             .collect()
     });
@@ -121,10 +120,7 @@ mod tests {
                 .find(|l| l.ends_with(asset.name))
                 .unwrap_or_else(|| panic!("{} is not in SHA384SUMS", asset.name));
             let want = line.split_whitespace().next().unwrap();
-            let got: String = Sha384::digest(asset.bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let got = crate::domain::hex(&Sha384::digest(asset.bytes));
             assert_eq!(got, want, "{} changed", asset.name);
         }
     }

@@ -12,11 +12,14 @@
 //! `Cache-Control: private, no-cache`: a browser that asks again with it is
 //! answered `304 Not Modified` while the page is unchanged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
@@ -77,21 +80,65 @@ impl Drawn {
         }
     }
 
-    /// The page for one person: their token and name in place of the marks.
-    fn body(&self, csrf: &str, user: &str) -> Bytes {
-        let fixed: usize = self.parts.iter().map(Bytes::len).sum();
-        let csrfs = self.marks.iter().filter(|m| **m == Mark::Csrf).count();
-        let users = self.marks.len() - csrfs;
-        let mut out = BytesMut::with_capacity(fixed + csrfs * csrf.len() + users * user.len());
-        for (i, part) in self.parts.iter().enumerate() {
-            out.extend_from_slice(part);
-            match self.marks.get(i) {
-                Some(Mark::Csrf) => out.extend_from_slice(csrf.as_bytes()),
-                Some(Mark::User) => out.extend_from_slice(user.as_bytes()),
-                None => {}
+    /// The page for one person, their token and name in place of the
+    /// marks. With a few marks, the shared parts go as they are, not copied
+    /// into a new page (the server copies each once, into its write buffer).
+    /// With many (the bay map has one per enclosure), the pieces would be
+    /// written out a few at a time, each write waking the browser: they are
+    /// spliced into one page, written whole.
+    fn body(&self, csrf: &str, user: &str) -> Pieces {
+        let mark = |m: &Mark| match m {
+            Mark::Csrf => csrf.as_bytes(),
+            Mark::User => user.as_bytes(),
+        };
+        let mut pieces = VecDeque::with_capacity(self.parts.len() * 2);
+        let mut size = 0;
+        if self.marks.len() <= FEW_MARKS {
+            for (i, part) in self.parts.iter().enumerate() {
+                pieces.push_back(part.clone());
+                if let Some(m) = self.marks.get(i) {
+                    pieces.push_back(Bytes::copy_from_slice(mark(m)));
+                }
             }
+            size = pieces.iter().map(|p| p.len() as u64).sum();
+        } else {
+            let fixed: usize = self.parts.iter().map(Bytes::len).sum();
+            let mut page =
+                BytesMut::with_capacity(fixed + self.marks.len() * csrf.len().max(user.len()));
+            for (i, part) in self.parts.iter().enumerate() {
+                page.extend_from_slice(part);
+                if let Some(m) = self.marks.get(i) {
+                    page.extend_from_slice(mark(m));
+                }
+            }
+            size += page.len() as u64;
+            pieces.push_back(page.freeze());
         }
-        out.freeze()
+        Pieces { size, pieces }
+    }
+}
+
+/// A page with more marks than this is spliced into one buffer per answer.
+const FEW_MARKS: usize = 4;
+
+/// A body sent as the pieces it is made of, with its length known.
+struct Pieces {
+    size: u64,
+    pieces: VecDeque<Bytes>,
+}
+
+impl MessageBody for Pieces {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Poll::Ready(self.pieces.pop_front().map(Ok))
     }
 }
 
@@ -173,7 +220,7 @@ impl Pages {
 
     fn draw(&self, key: Key, changes: u64, html: String) -> Arc<Drawn> {
         let digest = Sha256::digest(html.as_bytes());
-        let digest: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+        let digest = crate::domain::hex(&digest[..10]);
         let mut all = self.drawn.lock().expect("drawn pages");
         let drawn = match all.get(&key).filter(|d| d.digest == digest) {
             // Unchanged: keep the cut text, which is the same.
@@ -207,9 +254,12 @@ impl Pages {
 fn respond(req: &HttpRequest, who: &Identity, drawn: &Drawn) -> HttpResponse {
     // The session's token is unique to it and the name is the session's
     // user's, so the second half tells sessions apart.
-    let mine = Sha256::digest(format!("{}\n{}", who.csrf(), who.username).as_bytes());
-    let mine: String = mine[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let etag = format!("\"{}-{mine}\"", drawn.digest);
+    let mine = Sha256::new()
+        .chain_update(who.csrf())
+        .chain_update("\n")
+        .chain_update(&who.username)
+        .finalize();
+    let etag = format!("\"{}-{}\"", drawn.digest, crate::domain::hex(&mine[..6]));
     let unchanged = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -261,12 +311,21 @@ mod tests {
             format!("<p>{USER_MARK}</p><input value=\"{CSRF_MARK}\"><i>{CSRF_MARK}</i>{USER_MARK}");
         let d = Drawn::cut(html, "d".into(), 0);
         assert_eq!(d.marks, [Mark::User, Mark::Csrf, Mark::Csrf, Mark::User]);
+        let whole = |p: Pieces| {
+            let bytes: Vec<u8> = p.pieces.iter().flat_map(|b| b.iter().copied()).collect();
+            assert_eq!(p.size, bytes.len() as u64, "the size sent is the body's");
+            String::from_utf8(bytes).unwrap()
+        };
         assert_eq!(
-            &d.body("tok", "ann")[..],
-            b"<p>ann</p><input value=\"tok\"><i>tok</i>ann"
+            whole(d.body("tok", "ann")),
+            "<p>ann</p><input value=\"tok\"><i>tok</i>ann"
         );
+        let many = Drawn::cut(format!("{CSRF_MARK}.").repeat(FEW_MARKS + 1), "d".into(), 0);
+        assert_eq!(many.body("tok", "ann").pieces.len(), 1, "spliced whole");
+        assert_eq!(whole(many.body("tok", "ann")), "tok.".repeat(FEW_MARKS + 1));
         let plain = Drawn::cut("no marks".into(), "d".into(), 0);
-        assert_eq!(&plain.body("tok", "ann")[..], b"no marks");
+        assert_eq!(whole(plain.body("tok", "ann")), "no marks");
+        assert_eq!(crate::domain::hex(&[0, 9, 0xab, 0xff]), "0009abff");
         assert_eq!(
             escape("<a href='x'>&\""),
             "&lt;a href=&#x27;x&#x27;&gt;&amp;&quot;"

@@ -120,10 +120,27 @@ fn pre_csrf_cookie(value: &str, secure: bool) -> Cookie<'static> {
         .finish()
 }
 
+/// 48 bits, in hex, from a per-thread generator seeded from the operating
+/// system once: a request ID tells requests apart in the log and is no
+/// secret, so it costs no system call.
 fn new_request_id() -> String {
-    let mut b = [0u8; 6];
-    auth::fill_random(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+            let mut seed = [0u8; 8];
+            auth::fill_random(&mut seed);
+            u64::from_le_bytes(seed) | 1
+        });
+    }
+    let n = STATE.with(|s| {
+        // xorshift64*
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    });
+    crate::domain::hex(&n.to_be_bytes()[..6])
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -417,13 +434,11 @@ async fn guarded(
         .cloned()
         .expect("AppState is registered");
     let method = req.method().clone();
-    let pattern = req.match_pattern();
-    let rule = pattern
-        .as_deref()
-        .and_then(|p| super::rule_for(method.as_str(), p));
+    let pattern = super::pattern_for(req.path());
+    let rule = pattern.and_then(|p| super::rule_for(method.as_str(), p));
     let Some(rule) = rule else {
-        if let Some(p) = &pattern
-            && super::ROUTES.iter().all(|r| r.path != p.as_str())
+        if pattern.is_none()
+            && let Some(p) = req.match_pattern()
         {
             // A registered route that the table does not list: refuse.
             tracing::error!("route {p} has no access rule; refusing");

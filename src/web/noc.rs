@@ -75,7 +75,7 @@ impl Wall {
         let model = load(state).await?;
         let json = serde_json::to_vec(&model).map_err(|e| AppError::Internal(e.to_string()))?;
         let digest = Sha256::digest(&json);
-        let etag: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let etag = crate::domain::hex(&digest[..12]);
         let etag = format!("\"{etag}\"");
         let html = match self.current().filter(|b| b.etag == etag) {
             Some(b) => b.html.clone(),

@@ -20,6 +20,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::AppState;
 
 /// Serves the console on `listen` with `workers` threads until stopped.
+/// Bytes gathered from a body before they are written.
+const WRITE_BUFFER: usize = 128 * 1024;
+
 pub fn serve(
     state: Data<AppState>,
     listen: SocketAddr,
@@ -40,6 +43,10 @@ pub fn serve(
             .and_then(
                 HttpService::build()
                     .client_disconnect_timeout(Duration::from_secs(1))
+                    // A drawn page comes in pieces (shared text, then the
+                    // person's token): gathered up to this much before each
+                    // write, as much as actix keeps between answers anyway.
+                    .h1_write_buffer_size(WRITE_BUFFER)
                     .local_addr(listen)
                     .h1(map_config(app, |_| AppConfig::default())),
             )

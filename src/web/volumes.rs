@@ -581,7 +581,7 @@ fn new_serial() -> Result<String, AppError> {
     getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = crate::domain::hex(&b);
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
