@@ -83,9 +83,10 @@ impl Drawn {
     /// The page for one person, their token and name in place of the
     /// marks. With a few marks, the shared parts go as they are, not copied
     /// into a new page (the server copies each once, into its write buffer).
-    /// With many (the bay map has one per enclosure), the pieces would be
+    /// With many (a form per row, each with its token), the pieces would be
     /// written out a few at a time, each write waking the browser: they are
-    /// spliced into one page, written whole.
+    /// spliced into one page, written whole. (The bay map once had a form
+    /// per enclosure: spliced, it held 143-152% of nginx; in pieces, 71%.)
     fn body(&self, csrf: &str, user: &str) -> Pieces {
         let mark = |m: &Mark| match m {
             Mark::Csrf => csrf.as_bytes(),
