@@ -306,7 +306,6 @@ pub struct CheckLine {
     pub text: String,
 }
 
-/// `baystack check`: config, database and, for `linux`, the system tools.
 /// Whether the database at `url` can be reached, and its schema.
 fn schema_line(subject: &str, url: &crate::config::DatabaseUrl) -> CheckLine {
     let (ok, text) = match Db::inspect(url) {
@@ -335,6 +334,8 @@ fn schema_line(subject: &str, url: &crate::config::DatabaseUrl) -> CheckLine {
     }
 }
 
+/// `baystack check`: config, database (and the fleet's registry, if set
+/// apart) and, for `linux`, the system tools.
 pub fn check(settings: &Settings, config_file: Option<&std::path::Path>) -> Vec<CheckLine> {
     let mut lines = Vec::new();
     lines.push(CheckLine {

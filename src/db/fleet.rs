@@ -42,7 +42,8 @@ struct Inner {
 }
 
 enum Opened {
-    Not { tried: Option<Instant>, why: String },
+    Never,
+    Failed { at: Instant, why: String },
     Open(Db),
 }
 
@@ -55,10 +56,7 @@ impl Fleet {
                 .as_ref()
                 .map_or_else(String::new, DatabaseUrl::redacted),
             apart: apart.map(with_connect_timeout),
-            opened: Mutex::new(Opened::Not {
-                tried: None,
-                why: String::new(),
-            }),
+            opened: Mutex::new(Opened::Never),
         }))
     }
 
@@ -78,11 +76,8 @@ impl Fleet {
         let mut opened = self.0.opened.lock().unwrap_or_else(|e| e.into_inner());
         match &*opened {
             Opened::Open(db) => return Ok(db.clone()),
-            Opened::Not {
-                tried: Some(t),
-                why,
-            } if t.elapsed() < RETRY => return Err(why.clone()),
-            Opened::Not { .. } => {}
+            Opened::Failed { at, why } if at.elapsed() < RETRY => return Err(why.clone()),
+            Opened::Never | Opened::Failed { .. } => {}
         }
         match Db::open_shaped(url, &FLEET_POOL) {
             Ok(db) => {
@@ -96,8 +91,8 @@ impl Fleet {
                     one_line(&e.to_string())
                 );
                 tracing::warn!("{why}");
-                *opened = Opened::Not {
-                    tried: Some(Instant::now()),
+                *opened = Opened::Failed {
+                    at: Instant::now(),
                     why: why.clone(),
                 };
                 Err(why)

@@ -314,7 +314,7 @@ impl Db {
                 let pool = Pool::builder()
                     .max_size(8)
                     // An idle console keeps two connections, and so two
-                    // page caches (2 MiB each at most, SQLite's default).
+                    // page caches (256 KiB each at most: `cache_size`).
                     .min_idle(Some(shape.idle_connections))
                     .idle_timeout(Some(IDLE_TIMEOUT))
                     .test_on_check_out(false)

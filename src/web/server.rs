@@ -19,10 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::AppState;
 
-/// Serves the console on `listen` with `workers` threads until stopped.
 /// Bytes gathered from a body before they are written.
 const WRITE_BUFFER: usize = 128 * 1024;
 
+/// Serves the console on `listen` with `workers` threads until stopped.
 pub fn serve(
     state: Data<AppState>,
     listen: SocketAddr,
