@@ -393,6 +393,29 @@ pub async fn run(
             Err(e) => tracing::error!("target reconcile task failed: {e}"),
         }
     }
+    // The channel peers connect to; held until the agent stops.
+    let _channel = match settings.replication.listen {
+        None => None,
+        Some(bind) => {
+            let db2 = db.clone();
+            match tokio::task::spawn_blocking(move || crate::jobs::link::serve::listen(db2, bind))
+                .await
+            {
+                Ok(Ok(l)) => {
+                    tracing::info!("the replication channel listens on {}", l.address);
+                    Some(l)
+                }
+                Ok(Err(e)) => {
+                    tracing::error!("{e}: peers cannot reach this appliance");
+                    None
+                }
+                Err(e) => {
+                    tracing::error!("the replication channel's task failed: {e}");
+                    None
+                }
+            }
+        }
+    };
     tracing::info!(
         "agent {} started: {} backend, {} job workers, observing every {}s",
         runner.id,

@@ -214,6 +214,8 @@ pub struct FileConfig {
     pub linux: LinuxFileConfig,
     #[serde(default)]
     pub fleet: FleetFileConfig,
+    #[serde(default)]
+    pub replication: ReplicationFileConfig,
     /// How the bay map draws enclosures of a given model.
     #[serde(default)]
     pub bay_layout: Vec<BayLayoutFileConfig>,
@@ -227,6 +229,30 @@ pub struct FleetFileConfig {
     /// registers in and each wall reads; unset, it is the appliance's own
     /// database.
     pub database: Option<String>,
+}
+
+/// `[replication]`: the agent's channel to its peers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationFileConfig {
+    /// Where the agent's channel listens (`IP:port`), or `"off"`.
+    pub listen: Option<String>,
+    /// How peers reach this appliance's channel (`host:port`), when it is
+    /// not the address they see its connections come from.
+    pub address: Option<String>,
+}
+
+/// Where the agent's channel to its peers listens unless configured.
+pub const DEFAULT_REPLICATION_LISTEN: &str = "0.0.0.0:7790";
+pub const ENV_REPLICATION_LISTEN: &str = "BAYSTACK_REPLICATION_LISTEN";
+
+/// The agent's channel to its peers.
+#[derive(Debug, Clone)]
+pub struct ReplicationSettings {
+    /// Where it listens; `None` when switched off.
+    pub listen: Option<SocketAddr>,
+    /// How peers reach it, when set.
+    pub address: Option<String>,
 }
 
 /// `[[bay_layout]]`: enclosures whose vendor and product (or identifier)
@@ -474,6 +500,7 @@ pub struct Settings {
     /// `[fleet] database`: a PostgreSQL the fleet's appliances register in,
     /// apart from their own databases.
     pub fleet_database: Option<DatabaseUrl>,
+    pub replication: ReplicationSettings,
 }
 
 pub const ENV_LISTEN: &str = "BAYSTACK_LISTEN";
@@ -838,6 +865,28 @@ impl Settings {
                 }
             },
         };
+        let replication_listen = env_value(ENV_REPLICATION_LISTEN)
+            .or(file.replication.listen)
+            .unwrap_or_else(|| DEFAULT_REPLICATION_LISTEN.to_string());
+        let replication = ReplicationSettings {
+            listen: match replication_listen.trim() {
+                "off" => None,
+                text => Some(text.parse::<SocketAddr>().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "replication.listen {text:?} is not an IP:port pair such as \
+                         0.0.0.0:7790, or \"off\""
+                    ))
+                })?),
+            },
+            address: match file.replication.address.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(a) => {
+                    crate::naming::validate_address(a)
+                        .map_err(|e| ConfigError::Invalid(format!("replication.address {e}")))?;
+                    Some(a.to_string())
+                }
+            },
+        };
         Ok(Settings {
             listen,
             metrics_listen,
@@ -851,6 +900,7 @@ impl Settings {
             linux,
             bay_layouts,
             fleet_database,
+            replication,
         })
     }
 
@@ -987,6 +1037,41 @@ mod tests {
         ] {
             let e = resolve(bad).unwrap_err().to_string();
             assert!(e.contains("is not"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_replication_channel_listens_where_told_or_not_at_all() {
+        let resolve =
+            |text: &str| Settings::resolve(file(text), &env(&[]), &CliOverrides::default());
+        let s = resolve("").unwrap();
+        assert_eq!(s.replication.listen, Some("0.0.0.0:7790".parse().unwrap()));
+        assert_eq!(s.replication.address, None);
+        let s = resolve(
+            "[replication]\nlisten = \"10.0.0.5:7791\"\naddress = \"bay01.example.com:7791\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.replication.listen, Some("10.0.0.5:7791".parse().unwrap()));
+        assert_eq!(
+            s.replication.address.as_deref(),
+            Some("bay01.example.com:7791")
+        );
+        let s = resolve("[replication]\nlisten = \"off\"\n").unwrap();
+        assert_eq!(s.replication.listen, None);
+        for (bad, words) in [
+            (
+                "listen = \"7790\"",
+                "replication.listen \"7790\" is not an IP:port",
+            ),
+            (
+                "address = \"bay01\"",
+                "replication.address \"bay01\" needs a port",
+            ),
+        ] {
+            let e = resolve(&format!("[replication]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(words), "{bad}: {e}");
         }
     }
 

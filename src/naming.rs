@@ -99,6 +99,45 @@ pub fn validate_hostname(name: &str) -> Result<(), String> {
     validate_dns_label(name).map_err(|e| format!("the host name {e}"))
 }
 
+/// A peer's channel address: `host:port`, the host a DNS name, an IPv4
+/// address or a bracketed IPv6 address, the port 1 to 65535.
+pub fn validate_address(text: &str) -> Result<(), String> {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "{text:?} needs a port: host:port, for example bay02.example.com:7790"
+        ));
+    };
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && port.chars().all(|c| c.is_ascii_digit()) => {}
+        _ => return Err(format!("{text:?} has no port from 1 to 65535")),
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("{text:?} has no IPv6 address between its brackets"));
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Ok(());
+    }
+    if host.is_empty() || host.len() > 253 {
+        return Err(format!("{text:?} has no host name"));
+    }
+    for label in host.split('.') {
+        let fine = !label.is_empty()
+            && label.len() <= 63
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !fine {
+            return Err(format!(
+                "{text:?}: the host is a DNS name of letters, digits, '-' and '.', or an IP address"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A DNS domain the appliance's owner controls, such as `example.com`.
 pub fn validate_domain(domain: &str) -> Result<(), String> {
     if domain.len() > 253 {
@@ -438,6 +477,33 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_need_a_host_and_a_port() {
+        for good in [
+            "bay02:7790",
+            "bay02.example.com:1",
+            "10.0.0.2:65535",
+            "[::1]:7790",
+        ] {
+            assert_eq!(validate_address(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "bay02",
+            "bay02:0",
+            "bay02:65536",
+            "bay02:+7",
+            ":7790",
+            "[::1:7790",
+            "[zz]:7790",
+            "bay_02:7790",
+            "-bay:7790",
+            "a..b:7790",
+            "bay02:77 90",
+        ] {
+            assert!(validate_address(bad).is_err(), "{bad}");
+        }
+    }
 
     fn today() -> chrono::NaiveDate {
         chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()

@@ -19,6 +19,7 @@ pub mod heals;
 pub mod inventory;
 pub mod metrics;
 pub mod notify;
+pub mod peers;
 pub mod pools;
 pub mod volumes;
 pub mod wall;

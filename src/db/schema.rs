@@ -518,6 +518,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    link_identity (id) {
+        id -> BigInt,
+        cert_pem -> Text,
+        key_pem -> Text,
+        fingerprint -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pairing_codes (id) {
+        id -> BigInt,
+        secret_hash -> Text,
+        address -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        used_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    job_secrets (job_id) {
+        job_id -> BigInt,
+        secret -> Text,
+    }
+}
+
+diesel::table! {
+    peers (name) {
+        name -> Text,
+        address -> Text,
+        fingerprint -> Text,
+        paired_at -> Timestamp,
+        paired_by -> Text,
+        last_seen_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(volumes -> pools (pool_id));
 diesel::joinable!(snapshots -> volumes (volume_id));
 diesel::joinable!(targets -> volumes (volume_id));

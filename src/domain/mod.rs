@@ -9,6 +9,7 @@ pub mod drive;
 pub mod enclosure;
 pub mod health;
 pub mod notify;
+pub mod peer;
 pub mod pool;
 pub mod resource;
 pub mod target;

@@ -25,3 +25,9 @@ pub fn volume(name: &str) -> String {
 pub fn target(volume: &str) -> String {
     format!("target:{volume}")
 }
+
+/// A peer appliance, for jobs that pair with, talk to or forget it:
+/// `peer:<name>`.
+pub fn peer(name: &str) -> String {
+    format!("peer:{name}")
+}

@@ -11,6 +11,7 @@ pub const SYSTEM_ACTOR: &str = "baystack";
 
 pub mod block;
 pub mod kinds;
+pub mod link;
 pub mod queue;
 pub mod runner;
 mod wake;

@@ -13,6 +13,7 @@ mod jobs_api;
 mod linux_bays;
 mod metrics;
 mod notify;
+mod peers;
 mod pool_flow;
 mod pools;
 mod queue;

@@ -9,6 +9,7 @@ mod bay;
 mod drive;
 mod noop;
 mod notify;
+mod peer;
 mod pool;
 mod requalify;
 mod target;
@@ -32,6 +33,10 @@ pub use pool::{
     resize, scrub,
 };
 
+pub use peer::{
+    PairPayload, PeerPair, PeerRemove, RemovePayload, pair as pair_peer, remove as remove_peer,
+    session as peer_session,
+};
 pub use requalify::{Requalify, RequalifyPayload, requalify};
 pub use target::{
     Adopt, AdoptPayload, Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport,
@@ -163,6 +168,8 @@ pub static KINDS: &[&dyn JobKind] = &[
     &DriveSmart,
     &Noop,
     &Notify,
+    &PeerPair,
+    &PeerRemove,
     &PoolCreate,
     &PoolScrub,
     &PoolSpareAdd,
