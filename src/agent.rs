@@ -397,9 +397,11 @@ pub async fn run(
     let _channel = match settings.replication.listen {
         None => None,
         Some(bind) => {
-            let db2 = db.clone();
-            match tokio::task::spawn_blocking(move || crate::jobs::link::serve::listen(db2, bind))
-                .await
+            let (db2, b2) = (db.clone(), backend.clone());
+            match tokio::task::spawn_blocking(move || {
+                crate::jobs::link::serve::listen(db2, b2, bind)
+            })
+            .await
             {
                 Ok(Ok(l)) => {
                     tracing::info!("the replication channel listens on {}", l.address);
@@ -423,6 +425,7 @@ pub async fn run(
         settings.agent.workers,
         interval.as_secs()
     );
+    let replicator = tokio::spawn(schedule_replication(db.clone(), wake.clone(), stop.clone()));
     let keep_audit = chrono::Duration::days(i64::from(settings.security.audit_keep_days));
     let mut audit_pruned: Option<std::time::Instant> = None;
     loop {
@@ -487,6 +490,7 @@ pub async fn run(
         }
     }
     smart_poller.abort();
+    replicator.abort();
     // Workers finish the step they are in; an unfinished job keeps its lease
     // until it runs out, then another runner resumes it.
     halt.store(true, Ordering::Relaxed);
@@ -543,6 +547,36 @@ pub fn evaluate_alerts(
 /// there (and one whose agent stops, as such). Nothing before setup: an
 /// appliance is known by its host name. A fleet registry that cannot be
 /// reached is said in the log and changes nothing else.
+/// How often the agent looks for replication transfers that are due: a
+/// volume's interval is 10 s at the least.
+const REPLICATION_TICK: Duration = Duration::from_secs(1);
+
+/// Enqueues each replicated volume's transfer when it is due, until the
+/// agent stops.
+async fn schedule_replication(db: Db, wake: Arc<Wake>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let db2 = db.clone();
+        let due = tokio::task::spawn_blocking(move || {
+            db2.get()?
+                .write(|c| crate::jobs::kinds::enqueue_due_replications(c, lights::SYSTEM_ACTOR))
+        })
+        .await;
+        match due {
+            Ok(Ok(0)) => {}
+            Ok(Ok(_)) => wake.notify(),
+            Ok(Err(e)) => tracing::warn!("scheduling replication failed: {e}"),
+            Err(e) => tracing::error!("replication scheduling task failed: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(REPLICATION_TICK) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
 pub fn register_appliance(
     db: &Db,
     fleet: &Fleet,

@@ -221,9 +221,12 @@ struct FailedRow {
 
 /// Failed jobs of the last week that were not retried and after which
 /// nothing holding one of their resources has succeeded. A notification's
-/// attempt is not one: its delivery keeps its own failures and retries.
+/// attempt is not one: its delivery keeps its own failures and retries; nor
+/// is a replication transfer: its volume's replication is broken, an alert
+/// of its own, and the next transfer tries again.
 const FAILED_JOBS_SQL: &str = "SELECT j.id, j.summary, j.error, j.finished_at FROM jobs j \
-     WHERE j.state = 'failed' AND j.finished_at > ? AND j.kind <> 'alert.notify' \
+     WHERE j.state = 'failed' AND j.finished_at > ? \
+     AND j.kind NOT IN ('alert.notify', 'replication.ship') \
      AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.retry_of = j.id) \
      AND NOT EXISTS (SELECT 1 FROM job_resources mine \
        JOIN job_resources later ON later.resource = mine.resource AND later.job_id > mine.job_id \

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod peers;
 pub mod pools;
+pub mod replication;
 pub mod volumes;
 pub mod wall;
 

@@ -542,6 +542,52 @@ diesel::table! {
 }
 
 diesel::table! {
+    replications (volume) {
+        volume -> Text,
+        pool -> Text,
+        peer -> Text,
+        role -> Text,
+        state -> Text,
+        interval_s -> BigInt,
+        rpo_s -> BigInt,
+        bandwidth -> Nullable<Text>,
+        compress -> Bool,
+        seq -> BigInt,
+        consistent_at -> Nullable<Timestamp>,
+        inflight_seq -> Nullable<BigInt>,
+        inflight_base -> Nullable<BigInt>,
+        inflight_at -> Nullable<Timestamp>,
+        pending_bytes -> BigInt,
+        done_bytes -> BigInt,
+        resume_offset -> BigInt,
+        receiving_until -> Nullable<Timestamp>,
+        throughput_bps -> BigInt,
+        source_target -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    replication_transfers (id) {
+        id -> BigInt,
+        volume -> Text,
+        role -> Text,
+        seq -> BigInt,
+        base -> Nullable<BigInt>,
+        started_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+        data_bytes -> BigInt,
+        wire_bytes -> BigInt,
+        result -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     job_secrets (job_id) {
         job_id -> BigInt,
         secret -> Text,

@@ -11,6 +11,7 @@ pub mod health;
 pub mod notify;
 pub mod peer;
 pub mod pool;
+pub mod replica;
 pub mod resource;
 pub mod target;
 pub mod volume;

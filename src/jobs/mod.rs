@@ -285,6 +285,17 @@ impl From<EnqueueError> for crate::error::AppError {
     }
 }
 
+/// Records a job the agent asks for on its own schedule, over and over
+/// (a replication transfer), without an audit entry each time: its own
+/// history is kept where it belongs. Returns the job's id.
+pub fn enqueue_quiet(c: &mut Conn<'_>, spec: &JobSpec, actor: &str) -> Result<i64, EnqueueError> {
+    let refused = block::admit(c, &spec.resources, None)?;
+    if !refused.is_empty() {
+        return Err(EnqueueError::Blocked(refused));
+    }
+    Ok(queue::enqueue(c, spec, actor, None, crate::db::now())?)
+}
+
 /// Records a job and its `job.enqueue` audit entry, in the caller's
 /// transaction; `detail` is what the audit says beyond the job's summary
 /// ("retry of job 7", "lit for more than 30 min"). Returns the job's id.

@@ -251,6 +251,23 @@ pub fn enqueue(
     Ok(id)
 }
 
+/// Whether a job of `kind` holding `resource` is queued, running or
+/// waiting to be resumed.
+pub fn unfinished(c: &mut Conn<'_>, kind: &str, resource: &str) -> QueryResult<bool> {
+    let n: i64 = db_run!(c, c => jobs::table
+        .inner_join(job_resources::table)
+        .filter(jobs::kind.eq(kind))
+        .filter(job_resources::resource.eq(resource))
+        .filter(jobs::state.eq_any([
+            JobState::Queued.as_str(),
+            JobState::Running.as_str(),
+            JobState::Interrupted.as_str(),
+        ]))
+        .count()
+        .get_result(c))?;
+    Ok(n > 0)
+}
+
 /// Starts the oldest job that may start now for `runner`, if any; `None`
 /// when none may (or another runner took the last one first).
 pub fn claim_next(

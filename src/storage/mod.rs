@@ -9,6 +9,7 @@ use crate::config::BackendKind;
 use crate::domain::pool::{
     Array, ArraySpec, DriveRef, LogicalVolume, SyncAction, SyncWindow, VolumeGroup,
 };
+use crate::domain::replica::Delta;
 use crate::domain::target::{Lio, TargetSpec};
 use crate::domain::volume::FrontDevice;
 use crate::domain::{BayAddr, Inventory, KernelLog, Led, SelfTestKind, Smart};
@@ -71,7 +72,9 @@ impl CommandLog for NoLog {
 /// the async executor. Changing methods are called only by jobs, and are
 /// idempotent: asked to make something so that already is, they say so and
 /// succeed.
-pub trait Backend: Drives + Enclosures + Arrays + Volumes + Targets + Send + Sync {
+pub trait Backend:
+    Drives + Enclosures + Arrays + Volumes + Targets + Replicas + Send + Sync
+{
     fn kind(&self) -> BackendKind;
 
     /// Enclosures, bays and drives with their SMART data as they are now.
@@ -569,4 +572,51 @@ pub trait Targets {
         let _ = log;
         not_built("reading targetcli's saved configuration")
     }
+}
+
+/// Replication's view of thin volumes: which bytes changed between two
+/// points, and the bytes themselves. `vg` is a pool's name and the logical
+/// volumes are thin volumes of its thin pool, validated before they reach
+/// here.
+pub trait Replicas {
+    /// The extents of thin volume `to` that differ from thin volume `from`
+    /// (every extent `to` holds data in when `from` is `None`), both of
+    /// `vg`'s thin pool: what the pool's metadata says, not the bytes.
+    fn thin_delta(
+        &self,
+        vg: &str,
+        from: Option<&str>,
+        to: &str,
+        log: &mut dyn CommandLog,
+    ) -> Result<Delta, BackendError> {
+        let _ = (vg, from, to, log);
+        not_built("finding a thin volume's changed blocks")
+    }
+
+    /// Opens logical volume `vg/lv` for reading its bytes, or for writing
+    /// them with `write` (a snapshot is activated first where it is not).
+    fn open_volume(
+        &self,
+        vg: &str,
+        lv: &str,
+        write: bool,
+        log: &mut dyn CommandLog,
+    ) -> Result<Box<dyn VolumeIo>, BackendError> {
+        let _ = (vg, lv, write, log);
+        not_built("reading and writing a volume's bytes")
+    }
+}
+
+/// A logical volume's bytes, opened by [`Replicas::open_volume`].
+pub trait VolumeIo: Send {
+    /// Its size in bytes.
+    fn size(&self) -> u64;
+    /// Reads `buf.len()` bytes from `offset`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError>;
+    /// Writes `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError>;
+    /// Makes `length` bytes from `offset` read as zeroes.
+    fn zero(&mut self, offset: u64, length: u64) -> Result<(), BackendError>;
+    /// Makes everything written so far durable.
+    fn flush(&mut self) -> Result<(), BackendError>;
 }

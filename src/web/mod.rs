@@ -27,6 +27,7 @@ pub mod page;
 pub mod peers;
 pub mod pool_drives;
 pub mod pools;
+pub mod replication;
 pub mod server;
 pub mod settings;
 pub mod setup;
@@ -280,6 +281,8 @@ routes! {
     POST "/volumes/{name}/export" ADMIN => volumes::export;
     POST "/volumes/{name}/unexport" ADMIN => volumes::unexport;
     POST "/volumes/{name}/access" ADMIN => volumes::change_access;
+    POST "/volumes/{name}/replication" ADMIN => replication::enable;
+    POST "/volumes/{name}/replication/stop" ADMIN => replication::disable;
     GET "/targets" VIEWER => volumes::targets_page;
     POST "/targets/reconcile" ADMIN => volumes::reconcile;
     POST "/targets/adopt" ADMIN => volumes::adopt;
@@ -378,6 +381,9 @@ routes! {
     GET "/api/v1/peers" VIEWER => peers::api_list;
     POST "/api/v1/peers" ADMIN => peers::create_peer;
     DELETE "/api/v1/peers/{name}" ADMIN => peers::remove_peer;
+    GET "/api/v1/replication" VIEWER => replication::api_list;
+    POST "/api/v1/volumes/{name}/replication" ADMIN => replication::enable;
+    DELETE "/api/v1/volumes/{name}/replication" ADMIN => replication::disable;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -16,7 +16,7 @@ use crate::db::Conn;
 use crate::db::pools::{self, PoolRow};
 use crate::db::volumes::{self, SeenSession, SnapshotRow, TargetRow, VolumeRow};
 use crate::domain::pool::LogicalVolume;
-use crate::domain::target::{Chap, Portal, Secret, naa_wwn};
+use crate::domain::target::{Chap, Portal, Secret};
 use crate::domain::volume::{ThinFullness, size_words, snapshot_lv};
 use crate::error::AppError;
 use crate::jobs::{self, JobSpec, kinds};
@@ -63,7 +63,7 @@ pub struct CreateBody {
 }
 
 /// A boolean from JSON, or a form's checkbox ("on", "true", "1").
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(super) fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Flag {
@@ -461,7 +461,7 @@ fn unique(e: diesel::result::Error, what: String) -> AppError {
 }
 
 /// A ready volume named `name`, or why not.
-fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), AppError> {
+pub(super) fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), AppError> {
     let v = volumes::by_name(c, name)?
         .ok_or_else(|| AppError::NotFound(format!("there is no volume named {name:?}")))?;
     if v.lifecycle != "ready" {
@@ -478,20 +478,6 @@ fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), Ap
 }
 
 // ---- actions -----------------------------------------------------------
-
-/// What a new volume may take: a thick one the volume group's free space,
-/// a thin one its thin pool's size (or, with none yet, the half of the
-/// free space the thin pool will be given).
-fn room_for(p: &PoolRow, thin: bool) -> u64 {
-    let free = p.volume_group().map_or(0, |g| g.free_bytes);
-    if !thin {
-        return free;
-    }
-    match p.thin_pool() {
-        Some(t) => t.size_bytes,
-        None => crate::domain::volume::thin_pool_bytes(free, 4 << 20),
-    }
-}
 
 /// A thin pool's size and fullness in words, with the warning above 80%
 /// and 90% of its data or metadata.
@@ -524,72 +510,11 @@ async fn create(state: &AppState, who: &Identity, req: &HttpRequest, b: CreateBo
     };
     let (pool, thin, user) = (b.pool.trim().to_string(), b.thin, who.username.clone());
     record_and_enqueue(state, who, req, move |c| {
-        let p = pools::by_name(c, &pool)?
-            .ok_or_else(|| AppError::invalid("pool", format!("there is no pool named {pool:?}")))?;
-        if p.lifecycle != "ready" {
-            return Err(AppError::Conflict(format!(
-                "pool {pool} is {}; volumes are made in a ready pool",
-                p.lifecycle
-            )));
-        }
-        if volumes::by_name(c, &name)?.is_some() {
-            return Err(AppError::invalid(
-                "name",
-                format!("a volume named {name} already exists"),
-            ));
-        }
-        let room = room_for(&p, thin);
-        if size > room {
-            return Err(AppError::invalid(
-                "size",
-                format!(
-                    "{} is larger than the {} {} has room for ({})",
-                    size_words(size),
-                    if thin {
-                        "thin pool of"
-                    } else {
-                        "free space of pool"
-                    },
-                    pool,
-                    size_words(room)
-                ),
-            ));
-        }
-        let serial = new_serial()?;
-        let wwn = naa_wwn(&serial);
-        let record = volumes::NewVolume {
-            name: &name,
-            pool_id: p.id,
-            thin,
-            size_bytes: size,
-            serial: &serial,
-            wwn: &wwn,
-            created_by: &user,
-        };
-        volumes::insert(c, &record, crate::db::now())
-            .map_err(|e| unique(e, format!("a volume named {name} was made")))?;
-        Ok(kinds::create_volume(&pool, &name, size, thin))
+        kinds::record_volume(c, &name, &pool, size, thin, &user, None)
     })
     .await
     .map(Outcome::job)
     .into()
-}
-
-/// A unit serial for a new volume: a random UUID, as rtslib makes them.
-fn new_serial() -> Result<String, AppError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::domain::hex(&b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
 }
 
 /// `POST /api/v1/volumes` and `POST /volumes`.
@@ -628,9 +553,9 @@ pub async fn resize(
             ));
         }
         let room = if v.thin {
-            room_for(&p, true)
+            kinds::room_for(&p, true)
         } else {
-            now + room_for(&p, false)
+            now + kinds::room_for(&p, false)
         };
         if size > room {
             return Err(AppError::invalid(

@@ -17,6 +17,7 @@ mod peers;
 mod pool_flow;
 mod pools;
 mod queue;
+mod replication;
 mod roles;
 mod self_tests;
 mod session;

@@ -19,41 +19,62 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::support::{ADMIN_PASSWORD, Backend, Client, SETUP_JSON, TestApp, wire::free_port};
 
-/// An appliance named `host` whose channel listens on a loopback port of
-/// its own.
-struct Appliance {
-    app: TestApp,
-    channel: link::serve::Listener,
-    runner: std::sync::Arc<baystack::jobs::runner::Runner>,
+/// An appliance whose agent's channel listens on a loopback port of its
+/// own.
+pub struct Appliance {
+    pub app: TestApp,
+    pub channel: std::sync::Mutex<Option<link::serve::Listener>>,
+    pub runner: std::sync::Arc<baystack::jobs::runner::Runner>,
 }
 
 impl Appliance {
-    fn new(backend: Backend) -> Self {
+    pub fn new(backend: Backend) -> Self {
         let port = free_port();
         let app = TestApp::with_settings(backend, |s| {
             s.replication.listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+            s.sim.speed = 1000.0;
+            s.sim.layout = vec![12];
         });
-        let channel =
-            link::serve::listen(app.db().clone(), app.settings.replication.listen.unwrap())
-                .expect("the channel listens");
         let runner = app.runner(Duration::from_secs(30));
-        Appliance {
+        let a = Appliance {
             app,
-            channel,
+            channel: std::sync::Mutex::new(None),
             runner,
-        }
+        };
+        a.listen();
+        a
     }
 
-    fn address(&self) -> String {
-        self.channel.address.to_string()
+    /// The agent's channel starts listening (again, on the same port).
+    pub fn listen(&self) {
+        let engine: std::sync::Arc<dyn baystack::storage::Backend> =
+            std::sync::Arc::from(self.app.engine());
+        *self.channel.lock().unwrap() = Some(
+            link::serve::listen(
+                self.app.db().clone(),
+                engine,
+                self.app.settings.replication.listen.unwrap(),
+            )
+            .expect("the channel listens"),
+        );
     }
 
-    fn run_jobs(&self) {
+    /// The agent stops: its channel stops listening and ends its
+    /// connections.
+    pub fn hang_up(&self) {
+        self.channel.lock().unwrap().take();
+    }
+
+    pub fn address(&self) -> String {
+        self.app.settings.replication.listen.unwrap().to_string()
+    }
+
+    pub fn run_jobs(&self) {
         while self.runner.run_one().unwrap() {}
     }
 }
 
-async fn admin<S, B>(c: &mut Client<S>, host: &str)
+pub async fn admin<S, B>(c: &mut Client<S>, host: &str)
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
@@ -67,7 +88,7 @@ where
 
 /// Pastes `code` on `a` and runs the pairing job: the job as the API shows
 /// it after.
-async fn paste<S, B>(a: &Appliance, c: &mut Client<S>, code: &str) -> Value
+pub async fn paste<S, B>(a: &Appliance, c: &mut Client<S>, code: &str) -> Value
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,

@@ -11,6 +11,7 @@ mod noop;
 mod notify;
 mod peer;
 mod pool;
+mod replication;
 mod requalify;
 mod target;
 mod volume;
@@ -37,6 +38,10 @@ pub use peer::{
     PairPayload, PeerPair, PeerRemove, RemovePayload, pair as pair_peer, remove as remove_peer,
     session as peer_session,
 };
+pub use replication::{
+    ReplicationDisable, ReplicationEnable, ReplicationShip, VolumePayload as ReplicationPayload,
+    disable as disable_replication, enqueue_due as enqueue_due_replications, record_enable,
+};
 pub use requalify::{Requalify, RequalifyPayload, requalify};
 pub use target::{
     Adopt, AdoptPayload, Reconcile, ReconcilePayload, TargetExport, TargetPayload, TargetUnexport,
@@ -54,6 +59,7 @@ pub use volume::create as create_volume;
 pub use volume::delete as delete_volume;
 /// The job that grows a volume.
 pub use volume::resize as resize_volume;
+pub use volume::{new_serial, record_volume, room_for};
 
 /// The job that creates a pool.
 pub use pool::create as create_pool;
@@ -170,6 +176,9 @@ pub static KINDS: &[&dyn JobKind] = &[
     &Notify,
     &PeerPair,
     &PeerRemove,
+    &ReplicationEnable,
+    &ReplicationShip,
+    &ReplicationDisable,
     &PoolCreate,
     &PoolScrub,
     &PoolSpareAdd,

@@ -7,13 +7,123 @@
 use serde::{Deserialize, Serialize};
 
 use super::Kind;
+use crate::db::Conn;
+use crate::db::pools::{self, PoolRow};
+use crate::db::volumes;
 use crate::domain::resource;
+use crate::domain::target::naa_wwn;
 use crate::domain::volume::{
     THIN_POOL, front_name, size_words, snapshot_lv, thin_metadata_bytes, thin_pool_bytes,
 };
+use crate::error::AppError;
 use crate::jobs::JobSpec;
 use crate::jobs::runner::{JobError, StepCtx};
 use crate::storage::NoLog;
+
+/// A unit serial for a new volume: a random UUID, as rtslib makes them.
+pub fn new_serial() -> Result<String, AppError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| AppError::Internal(format!("no randomness: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::domain::hex(&b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+/// What a new volume of a pool may take: its volume group's free space
+/// (thick), or its thin pool (thin; the one the first thin volume will
+/// make when it has none).
+pub fn room_for(p: &PoolRow, thin: bool) -> u64 {
+    let free = p.volume_group().map_or(0, |g| g.free_bytes);
+    if !thin {
+        return free;
+    }
+    match p.thin_pool() {
+        Some(t) => t.size_bytes,
+        None => crate::domain::volume::thin_pool_bytes(free, 4 << 20),
+    }
+}
+
+/// Records a new volume `name` of `size` bytes in pool `pool` (its row, as
+/// being made) and returns the job that makes it; refused in words, naming
+/// the field, for a pool that is not there or not ready, a name taken, or
+/// a size the pool has no room for. `identity` is the unit serial and WWN
+/// it keeps (a replica keeps its source's); a new one otherwise.
+pub fn record_volume(
+    c: &mut Conn<'_>,
+    name: &str,
+    pool: &str,
+    size: u64,
+    thin: bool,
+    user: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<JobSpec, AppError> {
+    let p = pools::by_name(c, pool)?
+        .ok_or_else(|| AppError::invalid("pool", format!("there is no pool named {pool:?}")))?;
+    if p.lifecycle != "ready" {
+        return Err(AppError::Conflict(format!(
+            "pool {pool} is {}; volumes are made in a ready pool",
+            p.lifecycle
+        )));
+    }
+    if volumes::by_name(c, name)?.is_some() {
+        return Err(AppError::invalid(
+            "name",
+            format!("a volume named {name} already exists"),
+        ));
+    }
+    let room = room_for(&p, thin);
+    if size > room {
+        return Err(AppError::invalid(
+            "size",
+            format!(
+                "{} is larger than the {} {} has room for ({})",
+                size_words(size),
+                if thin {
+                    "thin pool of"
+                } else {
+                    "free space of pool"
+                },
+                pool,
+                size_words(room)
+            ),
+        ));
+    }
+    let (serial, wwn) = match identity {
+        Some((s, w)) => (s.to_string(), w.to_string()),
+        None => {
+            let s = new_serial()?;
+            let w = naa_wwn(&s);
+            (s, w)
+        }
+    };
+    let record = volumes::NewVolume {
+        name,
+        pool_id: p.id,
+        thin,
+        size_bytes: size,
+        serial: &serial,
+        wwn: &wwn,
+        created_by: user,
+    };
+    volumes::insert(c, &record, crate::db::now()).map_err(|e| {
+        if crate::error::is_unique_violation(&e) {
+            AppError::Conflict(format!(
+                "a volume named {name} was made at the same moment; nothing was changed"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(create(pool, name, size, thin))
+}
 
 /// The step `position` of a plan.
 fn step_at<S: Copy>(plan: &[S], position: i32, what: &str) -> Result<S, JobError> {

@@ -3,6 +3,8 @@
 //! ([`wire`]). A peer's agent listens ([`serve`]); a job connects to it
 //! ([`connect`]).
 
+pub mod receive;
+pub mod send;
 pub mod serve;
 pub mod tls;
 pub mod wire;

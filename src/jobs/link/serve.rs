@@ -11,9 +11,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::wire::{self, Msg, PROTOCOL};
-use super::{IO_TIMEOUT, tls, words};
+use super::{IO_TIMEOUT, receive, tls, words};
 use crate::db::{self, Db, audit, peers};
 use crate::error::AppError;
+use crate::storage::Backend;
 
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 32;
@@ -22,11 +23,18 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 
 type Server = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
 
-/// A listening channel; dropped, it stops listening.
+/// The connections being served, by a number of their own, so that a
+/// listener that stops can end them.
+type Live = Arc<parking_lot::Mutex<Vec<(u64, TcpStream)>>>;
+
+/// A listening channel; dropped, it stops listening and ends the
+/// connections it serves (a transfer in flight breaks off, as when the
+/// agent stops).
 pub struct Listener {
     pub address: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    live: Live,
 }
 
 impl Drop for Listener {
@@ -35,11 +43,14 @@ impl Drop for Listener {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        for (_, sock) in self.live.lock().drain(..) {
+            let _ = sock.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 
 /// Listens on `bind` for peers, as this appliance's identity.
-pub fn listen(db: Db, bind: SocketAddr) -> Result<Listener, String> {
+pub fn listen(db: Db, backend: Arc<dyn Backend>, bind: SocketAddr) -> Result<Listener, String> {
     let identity = tls::identity(&db).map_err(|e| e.to_string())?;
     let config = tls::server_config(&identity)?;
     let socket =
@@ -51,6 +62,9 @@ pub fn listen(db: Db, bind: SocketAddr) -> Result<Listener, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
     let open = Arc::new(AtomicUsize::new(0));
+    let live: Live = Arc::default();
+    let serving = live.clone();
+    let mut next_id = 0u64;
     let thread = std::thread::Builder::new()
         .name("channel".into())
         .spawn(move || {
@@ -62,13 +76,25 @@ pub fn listen(db: Db, bind: SocketAddr) -> Result<Listener, String> {
                             continue;
                         }
                         open.fetch_add(1, Ordering::Relaxed);
-                        let (db, config, open) = (db.clone(), config.clone(), open.clone());
+                        next_id += 1;
+                        let id = next_id;
+                        if let Ok(clone) = sock.try_clone() {
+                            serving.lock().push((id, clone));
+                        }
+                        let (db, backend, config, open, serving) = (
+                            db.clone(),
+                            backend.clone(),
+                            config.clone(),
+                            open.clone(),
+                            serving.clone(),
+                        );
                         let spawned = std::thread::Builder::new()
                             .name("channel-peer".into())
                             .spawn(move || {
-                                if let Err(e) = serve(&db, config, sock, from) {
+                                if let Err(e) = serve(&db, backend.as_ref(), config, sock, from) {
                                     tracing::info!(%from, "channel: {e}");
                                 }
+                                serving.lock().retain(|(n, _)| *n != id);
                                 open.fetch_sub(1, Ordering::Relaxed);
                             });
                         if spawned.is_err() {
@@ -90,12 +116,14 @@ pub fn listen(db: Db, bind: SocketAddr) -> Result<Listener, String> {
         address,
         stop,
         thread: Some(thread),
+        live,
     })
 }
 
 /// One connection, from its handshake to its end.
 fn serve(
     db: &Db,
+    backend: &dyn Backend,
     config: Arc<rustls::ServerConfig>,
     sock: TcpStream,
     from: SocketAddr,
@@ -159,7 +187,7 @@ fn serve(
             s.sock
                 .set_read_timeout(Some(IO_TIMEOUT))
                 .map_err(|e| e.to_string())?;
-            session(db, &mut s, &peer, from)
+            session(db, backend, &mut s, &peer, from)
         }
         other => refuse(
             &mut s,
@@ -197,7 +225,13 @@ fn own_name(db: &Db) -> Result<String, AppError> {
 }
 
 /// What a known peer asks for, until it hangs up.
-fn session(db: &Db, s: &mut Server, peer: &peers::PeerRow, from: SocketAddr) -> Result<(), String> {
+fn session(
+    db: &Db,
+    backend: &dyn Backend,
+    s: &mut Server,
+    peer: &peers::PeerRow,
+    from: SocketAddr,
+) -> Result<(), String> {
     loop {
         let m = match wire::recv_msg(s) {
             Ok(m) => m,
@@ -212,6 +246,36 @@ fn session(db: &Db, s: &mut Server, peer: &peers::PeerRow, from: SocketAddr) -> 
                 Ok(()) => Msg::Done,
                 Err(reason) => Msg::Refused { reason },
             },
+            Msg::Prepare {
+                volume,
+                size_bytes,
+                pool,
+                serial,
+            } => receive::prepare(db, peer, from, &volume, size_bytes, &pool, &serial),
+            Msg::Status { volume } => receive::status(db, peer, &volume),
+            Msg::Release { volume } => receive::release(db, backend, peer, from, &volume),
+            Msg::Offer {
+                volume,
+                seq,
+                base,
+                size_bytes,
+                taken_at_ms,
+                data_bytes: _,
+                target,
+            } => {
+                // The transfer answers for itself; a refused one ends the
+                // session.
+                let offer = receive::Offer {
+                    volume,
+                    seq,
+                    base,
+                    size_bytes,
+                    taken_at_ms,
+                    target,
+                };
+                receive::receive(db, backend, s, peer, offer)?;
+                continue;
+            }
             other => Msg::Refused {
                 reason: format!("not a request: {other:?}"),
             },

@@ -15,6 +15,7 @@ const MAX_FRAME: usize = MAX_BLOCK + 64;
 
 const KIND_MSG: u8 = 1;
 const KIND_BLOCK: u8 = 2;
+const KIND_ZBLOCK: u8 = 3;
 
 /// The version of the channel's messages this build speaks.
 pub const PROTOCOL: u32 = 1;
@@ -39,6 +40,52 @@ pub enum Msg {
     Welcome { name: String },
     /// A peer forgets this one (it was removed there).
     Forget,
+    /// A source asks for a replica of its volume: a thin volume of that
+    /// size, keeping the source's unit serial (and so its WWN), in the pool of that
+    /// name if there is one with room.
+    Prepare {
+        volume: String,
+        size_bytes: u64,
+        pool: String,
+        serial: String,
+    },
+    /// The replica is there (`ready`) or being made.
+    Prepared { ready: bool, detail: String },
+    /// How the replica of a volume stands.
+    Status { volume: String },
+    /// The replica's standing: made yet, its last consistent point.
+    Replica {
+        ready: bool,
+        seq: i64,
+        state: String,
+    },
+    /// A source offers point `seq` of a volume, relative to point `base`
+    /// (`None`: in full), `data_bytes` of changed blocks.
+    Offer {
+        volume: String,
+        seq: i64,
+        base: Option<i64>,
+        size_bytes: u64,
+        /// When the source took the point, milliseconds since the epoch.
+        taken_at_ms: i64,
+        data_bytes: u64,
+        /// The source's export, for a failover to export the same.
+        target: Option<crate::domain::replica::SourceTarget>,
+    },
+    /// The replica takes the offer: send what lies from byte `offset` of
+    /// the volume on (a transfer resumed skips what is written already);
+    /// `blank` when the replica has never held data, so a full point
+    /// need not zero what it does not send.
+    Accept { offset: u64, blank: bool },
+    /// These bytes of the volume read as zeroes in the point.
+    Zero { offset: u64, length: u64 },
+    /// Every block of point `seq` is sent: make it the consistent point.
+    Commit { seq: i64 },
+    /// Point `seq` is the replica's consistent point.
+    Committed { seq: i64 },
+    /// Replication of a volume is switched off: the replica is left an
+    /// ordinary volume.
+    Release { volume: String },
     /// Done as asked.
     Done,
     /// Refused, with the reason in words; the connection ends.
@@ -99,6 +146,36 @@ pub fn send_block(w: &mut impl Write, offset: u64, data: &[u8]) -> Result<(), Wi
     )
 }
 
+/// Writes a block compressed with zstd when that makes it smaller (as it
+/// is otherwise): offset (8 bytes), CRC-32 of the data as it is on the
+/// volume (4), its length (4), the compressed data. Returns the bytes
+/// that went on the wire.
+pub fn send_block_compressed(
+    w: &mut impl Write,
+    offset: u64,
+    data: &[u8],
+) -> Result<usize, WireError> {
+    let packed = zstd::bulk::compress(data, 1).map_err(WireError::Io)?;
+    if packed.len() >= data.len() {
+        send_block(w, offset, data)?;
+        return Ok(data.len() + 17);
+    }
+    let crc = crc32fast::hash(data);
+    let len =
+        u32::try_from(data.len()).map_err(|_| WireError::Garbled("a block too big".into()))?;
+    frame(
+        w,
+        KIND_ZBLOCK,
+        &[
+            &offset.to_be_bytes(),
+            &crc.to_be_bytes(),
+            &len.to_be_bytes(),
+            &packed,
+        ],
+    )?;
+    Ok(packed.len() + 21)
+}
+
 /// Reads one frame; a block whose bytes do not match its CRC-32 is
 /// refused with where it was to go.
 pub fn recv(r: &mut impl Read) -> Result<Frame, WireError> {
@@ -122,6 +199,29 @@ pub fn recv(r: &mut impl Read) -> Result<Frame, WireError> {
             let crc = u32::from_be_bytes(body[8..12].try_into().expect("four bytes"));
             let data = body.split_off(12);
             if crc32fast::hash(&data) != crc {
+                return Err(WireError::Garbled(format!(
+                    "the block for offset {offset} does not match its checksum: it was \
+                     changed on its way"
+                )));
+            }
+            Ok(Frame::Block(Block { offset, data }))
+        }
+        KIND_ZBLOCK => {
+            if body.len() < 16 {
+                return Err(WireError::Garbled("a block without its header".into()));
+            }
+            let offset = u64::from_be_bytes(body[..8].try_into().expect("eight bytes"));
+            let crc = u32::from_be_bytes(body[8..12].try_into().expect("four bytes"));
+            let len = u32::from_be_bytes(body[12..16].try_into().expect("four bytes")) as usize;
+            if len > MAX_BLOCK {
+                return Err(WireError::Garbled(format!("a block of {len} bytes")));
+            }
+            let data = zstd::bulk::decompress(&body[16..], len).map_err(|e| {
+                WireError::Garbled(format!(
+                    "the block for offset {offset} does not decompress: {e}"
+                ))
+            })?;
+            if data.len() != len || crc32fast::hash(&data) != crc {
                 return Err(WireError::Garbled(format!(
                     "the block for offset {offset} does not match its checksum: it was \
                      changed on its way"
@@ -176,6 +276,33 @@ mod tests {
         wire[last] ^= 1;
         let e = recv(&mut &wire[..]).unwrap_err().to_string();
         assert!(e.contains("offset 4096") && e.contains("checksum"), "{e}");
+    }
+
+    #[test]
+    fn compressed_blocks_read_back_and_a_changed_one_is_refused() {
+        let text: Vec<u8> = b"a volume full of the same words ".repeat(4096);
+        let mut wire = Vec::new();
+        let sent = send_block_compressed(&mut wire, 8192, &text).unwrap();
+        assert_eq!(sent, wire.len());
+        assert!(wire.len() < text.len() / 10, "{} bytes", wire.len());
+        assert_eq!(
+            recv(&mut &wire[..]).unwrap(),
+            Frame::Block(Block {
+                offset: 8192,
+                data: text.clone()
+            })
+        );
+        // Random bytes do not shrink: sent as they are.
+        let mut noise = vec![0u8; 4096];
+        crate::auth::fill_random(&mut noise);
+        let mut raw = Vec::new();
+        send_block_compressed(&mut raw, 0, &noise).unwrap();
+        assert_eq!(raw[4], KIND_BLOCK);
+        // A byte of the compressed stream changed: refused, in words.
+        let i = wire.len() - 5;
+        wire[i] ^= 0x40;
+        let e = recv(&mut &wire[..]).unwrap_err().to_string();
+        assert!(e.contains("offset 8192"), "{e}");
     }
 
     #[test]

@@ -549,6 +549,8 @@ fn by_id_names(dev_root: &Path) -> std::collections::HashMap<String, String> {
     best
 }
 
+impl super::Replicas for LinuxBackend {}
+
 impl Backend for LinuxBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::Linux

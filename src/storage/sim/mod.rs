@@ -7,7 +7,9 @@ mod drives;
 mod enclosures;
 mod generate;
 mod md;
+mod replicas;
 mod targets;
+pub mod thin;
 mod volumes;
 
 #[cfg(test)]
@@ -30,6 +32,8 @@ use crate::domain::{
 
 const STATE_FILE: &str = "sim-appliance.json";
 const STATE_VERSION: u32 = 2;
+/// Where the bytes of the simulated thin volumes are kept.
+const THIN_DIR: &str = "sim-thin";
 
 /// The simulator's persistent state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +132,8 @@ pub struct SimBackend {
     /// Serializes this process's changes; the file lock serializes
     /// processes.
     writer: Mutex<()>,
+    /// The bytes of its thin volumes.
+    thin: thin::ThinStore,
 }
 
 /// What an administrator can do to the simulated hardware (`baystack sim`).
@@ -240,6 +246,7 @@ impl SimBackend {
             speed: settings.speed,
             clock,
             writer: Mutex::new(()),
+            thin: thin::ThinStore::new(data_dir.join(THIN_DIR)),
         })
     }
 

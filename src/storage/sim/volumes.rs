@@ -164,6 +164,9 @@ impl Volumes for SimBackend {
                     size_words(size)
                 )));
             }
+            if thin {
+                self.thin.create(vg, lv, size)?;
+            }
             g.lvs.push(SimLv {
                 name: lv.into(),
                 uuid: lvm_uuid(&format!("lv:{}:{lv}", g.uuid)),
@@ -211,6 +214,9 @@ impl Volumes for SimBackend {
                     size_words(size - l.size_bytes)
                 )));
             }
+            if l.kind == LvKind::Thin {
+                self.thin.resize(vg, lv, size)?;
+            }
             let before = l.size_bytes;
             l.size_bytes = size;
             Ok(format!(
@@ -244,6 +250,9 @@ impl Volumes for SimBackend {
                 return Err(BackendError::Refused(format!(
                     "thin pool {vg}/{THIN_POOL} still holds thin volumes"
                 )));
+            }
+            if g.lvs[i].kind == LvKind::Thin {
+                self.thin.remove(vg, lv)?;
             }
             g.lvs.remove(i);
             Ok(format!("logical volume {vg}/{lv} removed"))
@@ -280,6 +289,7 @@ impl Volumes for SimBackend {
                 active,
                 used_bytes: o.used_bytes,
             };
+            self.thin.snapshot(vg, origin, new_lv)?;
             g.lvs.push(snap);
             Ok(format!("thin snapshot {vg}/{new_lv} of {origin} made"))
         })
@@ -297,6 +307,7 @@ impl Volumes for SimBackend {
             match (g.lv(from).is_some(), g.lv(to).is_some()) {
                 (false, true) => Ok(format!("{vg}/{from} was already renamed {to}")),
                 (true, false) => {
+                    self.thin.rename(vg, from, to)?;
                     for l in &mut g.lvs {
                         if l.name == from {
                             l.name = to.into();

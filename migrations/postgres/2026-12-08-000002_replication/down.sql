@@ -1,0 +1,2 @@
+DROP TABLE replication_transfers;
+DROP TABLE replications;
