@@ -210,6 +210,8 @@ async fn all(state: &AppState) -> Result<Vec<peers::PeerRow>, AppError> {
 #[template(path = "replication/page.html")]
 pub struct ReplicationPage {
     pub frame: Frame,
+    /// Every replicated volume, on both sides.
+    pub volumes: Vec<super::replication::Replication>,
     pub peers: Vec<peers::PeerRow>,
     pub codes: Vec<peers::CodeRow>,
     /// This appliance's certificate fingerprint, as people compare it.
@@ -223,6 +225,14 @@ pub struct ReplicationPage {
 }
 
 impl ReplicationPage {
+    pub fn state_words(&self, state: &str) -> &'static str {
+        crate::domain::replica::State::parse(state).map_or("unknown", |s| s.words())
+    }
+
+    pub fn bytes(&self, n: &i64) -> String {
+        crate::domain::volume::size_words(u64::try_from(*n).unwrap_or(0))
+    }
+
     pub fn fingerprint_of(&self, p: &peers::PeerRow) -> String {
         peer::fingerprint_words(&p.fingerprint)
     }
@@ -244,6 +254,7 @@ async fn page_with(
         .await?;
     Ok(ReplicationPage {
         frame: Frame::new(state, who, "Replication", "replication").await?,
+        volumes: super::replication::all(state).await?,
         peers: all(state).await?,
         codes,
         fingerprint: peer::fingerprint_words(&identity.fingerprint),

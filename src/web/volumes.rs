@@ -479,6 +479,37 @@ pub(super) fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, P
 
 // ---- actions -----------------------------------------------------------
 
+/// What replication forbids of a volume: a replica (until a failover
+/// promotes it) is not exported, grown or rolled back by hand, and a
+/// replicated volume is not deleted until its replication is switched off.
+fn replication_allows(c: &mut Conn<'_>, name: &str, action: &str) -> Result<(), AppError> {
+    use crate::domain::replica::{Role, State};
+    let Some(r) = crate::db::replication::get(c, name)? else {
+        return Ok(());
+    };
+    let replica = r.role() == Role::Replica && r.stored_state() != State::Promoted;
+    if action == "delete" {
+        return Err(AppError::Conflict(format!(
+            "volume {name} is replicated ({} of {}): switch its replication off first{}",
+            r.role,
+            r.peer,
+            if replica {
+                format!(", on {}", r.peer)
+            } else {
+                String::new()
+            }
+        )));
+    }
+    if replica {
+        return Err(AppError::Conflict(format!(
+            "volume {name} is {}'s replica: it is not {action} while it is one (it follows its \
+             source; a failover makes it a volume of its own)",
+            r.peer
+        )));
+    }
+    Ok(())
+}
+
 /// A thin pool's size and fullness in words, with the warning above 80%
 /// and 90% of its data or metadata.
 pub fn thin_words(t: &LogicalVolume) -> String {
@@ -542,6 +573,7 @@ pub async fn resize(
     };
     record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_volume(c, &name)?;
+        replication_allows(c, &name, "grown")?;
         let now = u64::try_from(v.size_bytes).unwrap_or(0);
         if size <= now {
             return Err(AppError::invalid(
@@ -604,6 +636,7 @@ pub async fn delete(
     };
     record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_volume(c, &name)?;
+        replication_allows(c, &name, "delete")?;
         let target = volumes::target_of(c, v.id)?;
         if target.is_some() && confirm.trim() != name {
             return Err(AppError::invalid(
@@ -721,6 +754,7 @@ pub async fn rollback(
     let (name, snap) = path.into_inner();
     record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_snapshot(c, &name, &snap)?;
+        replication_allows(c, &name, "rolled back")?;
         if volumes::target_of(c, v.id)?.is_some() {
             return Err(AppError::Conflict(format!(
                 "volume {name} is exported; unexport it before rolling it back (its initiators \
@@ -752,6 +786,7 @@ pub async fn export(
     let user = who.username.clone();
     record_and_enqueue(&state, &who, &req, move |c| {
         let (v, p) = ready_volume(c, &name)?;
+        replication_allows(c, &name, "exported")?;
         if volumes::target_of(c, v.id)?.is_some() {
             return Err(AppError::Conflict(format!(
                 "volume {name} is already exported"
@@ -967,6 +1002,25 @@ pub async fn list_page(state: web::Data<AppState>, who: Identity) -> Result<List
 pub struct VolumePage {
     pub frame: Frame,
     pub v: VolumeView,
+    /// Its replication, if it has one, with its newest transfers.
+    pub replication: Option<super::replication::Replication>,
+    pub transfers: Vec<crate::db::replication::TransferRow>,
+    /// The peers it could be replicated to.
+    pub peers: Vec<String>,
+}
+
+impl VolumePage {
+    pub fn bytes(&self, n: &i64) -> String {
+        size_words(u64::try_from(*n).unwrap_or(0))
+    }
+
+    pub fn rate(&self, n: &i64) -> String {
+        crate::domain::replica::rate_words(u64::try_from(*n).unwrap_or(0))
+    }
+
+    pub fn state_words(&self, state: &str) -> &'static str {
+        crate::domain::replica::State::parse(state).map_or("unknown", |s| s.words())
+    }
 }
 
 /// `GET /volumes/{name}`.
@@ -976,9 +1030,33 @@ pub async fn volume_page(
     path: web::Path<String>,
 ) -> Result<VolumePage, PageError> {
     let v = load_one(&state, path.into_inner()).await?;
+    let name = v.v.name.clone();
+    let (replication, transfers, peers) = state
+        .db
+        .run(move |conn| -> Result<_, AppError> {
+            let c = &mut conn.conn();
+            let r = crate::db::replication::get(c, &name)?;
+            let transfers = match &r {
+                Some(_) => crate::db::replication::transfers(c, &name, 10)?,
+                None => Vec::new(),
+            };
+            let peers = crate::db::peers::peers(c)?
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            Ok((
+                r.map(|r| super::replication::Replication::of(&r, crate::db::now())),
+                transfers,
+                peers,
+            ))
+        })
+        .await?;
     Ok(VolumePage {
         frame: Frame::new(&state, &who, &format!("Volume {}", v.v.name), "volumes").await?,
         v,
+        replication,
+        transfers,
+        peers,
     })
 }
 

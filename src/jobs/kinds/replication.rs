@@ -257,7 +257,7 @@ fn take_point(ctx: &mut StepCtx<'_>, r: &ReplicationRow, lv: &str) -> Result<Str
     ctx.backend.remove_volume(&r.pool, &point, &mut NoLog)?;
     let at = db::now();
     let backend = ctx.backend;
-    backend.snapshot_volume(&r.pool, lv, &point, false, ctx)?;
+    backend.snapshot_volume(&r.pool, lv, &point, true, ctx)?;
     let (volume, base) = (r.volume.clone(), (r.seq > 0).then_some(r.seq));
     ctx.commit_with_step(move |c, now| {
         store::update(

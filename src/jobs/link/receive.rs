@@ -320,7 +320,7 @@ pub(super) fn receive<S: std::io::Read + std::io::Write>(
     peer: &PeerRow,
     offer: Offer,
 ) -> Result<(), String> {
-    let accepted = accept(db, peer, &offer);
+    let accepted = grow_to(db, backend, peer, &offer).and_then(|()| accept(db, peer, &offer));
     let (r, offset, transfer) = match accepted {
         Ok(x) => x,
         Err(Refusal(reason)) => {
@@ -369,6 +369,52 @@ pub(super) fn receive<S: std::io::Read + std::io::Write>(
             Err(reason)
         }
     }
+}
+
+/// A source grown online: its replica is grown to the point's size (its
+/// logical volume, then its front device), as the source's was.
+fn grow_to(db: &Db, backend: &dyn Backend, peer: &PeerRow, o: &Offer) -> Result<(), Refusal> {
+    let (r, v) = {
+        let mut conn = db.get().map_err(db_words)?;
+        let c = &mut conn.conn();
+        let r = replica_of(c, peer, &o.volume)?;
+        let Some(v) = volumes::by_name(c, &o.volume)? else {
+            return Ok(());
+        };
+        (r, v)
+    };
+    if r.stored_state() == State::Promoted
+        || v.lifecycle != "ready"
+        || v.size_bytes as u64 >= o.size_bytes
+    {
+        return Ok(());
+    }
+    backend
+        .resize_volume(&r.pool, &v.lv, o.size_bytes, &mut NoLog)
+        .map_err(|e| format!("growing the replica of {}: {e}", o.volume))?;
+    backend
+        .set_front_device(&r.pool, &o.volume, &mut NoLog)
+        .map_err(|e| format!("growing the replica's front device: {e}"))?;
+    let mut conn = db.get().map_err(db_words)?;
+    conn.write(|c| -> Result<(), Refusal> {
+        volumes::set_size(c, &o.volume, o.size_bytes)?;
+        audit::record(
+            c,
+            &audit::Entry {
+                actor: Some(&actor(peer)),
+                address: None,
+                action: "replication.grow",
+                target: Some(&format!("volume {}", o.volume)),
+                outcome: audit::Outcome::Ok,
+                detail: &format!(
+                    "the replica grown from {} to {} bytes, as its source was",
+                    v.size_bytes, o.size_bytes
+                ),
+            },
+            db::now(),
+        )?;
+        Ok(())
+    })
 }
 
 /// Checks an offer against the replica and claims it: the offset to
@@ -522,7 +568,7 @@ fn commit(db: &Db, backend: &dyn Backend, r: &ReplicationRow, o: &Offer) -> Resu
         .remove_volume(&r.pool, &point, &mut NoLog)
         .map_err(|e| format!("removing an old {point}: {e}"))?;
     backend
-        .snapshot_volume(&r.pool, &o.volume, &point, false, &mut NoLog)
+        .snapshot_volume(&r.pool, &o.volume, &point, true, &mut NoLog)
         .map_err(|e| format!("the replica's snapshot {point}: {e}"))?;
     let mut conn = db.get().map_err(db_words)?;
     conn.write(|c| -> Result<(), Refusal> {

@@ -15,6 +15,7 @@ pub mod lvm;
 pub mod md;
 pub mod sg_ses;
 pub mod smartctl;
+pub mod thin;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -210,6 +211,9 @@ pub fn check_tool(tool: &Tool, settings: &LinuxSettings) -> ToolVerdict {
 pub struct LinuxBackend {
     settings: LinuxSettings,
     clock: Arc<dyn Clock>,
+    /// A thin pool holds one metadata snapshot at a time: replication's
+    /// reads of it take turns.
+    metadata_snap: std::sync::Mutex<()>,
 }
 
 impl LinuxBackend {
@@ -217,6 +221,7 @@ impl LinuxBackend {
         LinuxBackend {
             settings: settings.clone(),
             clock,
+            metadata_snap: std::sync::Mutex::new(()),
         }
     }
 
@@ -548,8 +553,6 @@ fn by_id_names(dev_root: &Path) -> std::collections::HashMap<String, String> {
     }
     best
 }
-
-impl super::Replicas for LinuxBackend {}
 
 impl Backend for LinuxBackend {
     fn kind(&self) -> BackendKind {

@@ -341,6 +341,32 @@ keep "$f/mdadm/lab-wipefs-member.json" wipefs --no-act --json "/dev/$sda"
 keep "$f/mdadm/lab-blkid-member.txt" blkid -p -o export "/dev/$sda"
 keep "$f/mdadm/lab-wipefs-blank.json" wipefs --no-act --json "/dev/$blank_disk"
 keep "$f/mdadm/lab-blkid-blank.txt" blkid -p -o export "/dev/$blank_disk"
+# Replication's view of the thin pool (src/storage/linux/thin): two thin
+# snapshots of thin1 with writes between them (a block in part, a whole
+# run, and one discarded), their thin ids, and what thin_delta reads
+# from a reserved metadata snapshot (of a point against itself too); what they say with
+# none reserved; the pool's status while one is held.
+mkdir -p "$f/thin"
+lvcreate -y -s -n thin1_r1 tank/thin1 </dev/null 2>&1 | sed 's/^/lab:   /'
+dd if=/dev/urandom of=/dev/tank/thin1 bs=4K count=1 seek=3 oflag=direct status=none
+dd if=/dev/urandom of=/dev/tank/thin1 bs=1M count=3 seek=8 oflag=direct status=none
+blkdiscard -o 1048576 -l 1048576 /dev/tank/thin1
+lvcreate -y -s -n thin1_r2 tank/thin1 </dev/null 2>&1 | sed 's/^/lab:   /'
+keep "$f/thin/lab-lvs-thin-ids.json" lvs --reportformat json --units b --nosuffix \
+  -o lv_name,vg_name,lv_size,lv_attr,pool_lv,origin,thin_id,lv_active tank
+id1=$(lvs --noheadings -o thin_id tank/thin1_r1 | tr -d ' ')
+id2=$(lvs --noheadings -o thin_id tank/thin1_r2 | tr -d ' ')
+keep "$f/thin/lab-thin-delta-unreserved.xml" thin_delta -m --snap1 "$id1" --snap2 "$id2" /dev/mapper/tank-pool_tmeta
+keep "$f/thin/lab-reserve.txt" dmsetup message tank-pool-tpool 0 reserve_metadata_snap
+keep "$f/thin/lab-reserve-again.txt" dmsetup message tank-pool-tpool 0 reserve_metadata_snap
+keep "$f/thin/lab-pool-status.txt" dmsetup status tank-pool-tpool
+keep "$f/thin/lab-thin-delta.xml" thin_delta -m --snap1 "$id1" --snap2 "$id2" /dev/mapper/tank-pool_tmeta
+keep "$f/thin/lab-thin-delta-verbose.xml" thin_delta -m --verbose --snap1 "$id1" --snap2 "$id2" /dev/mapper/tank-pool_tmeta
+keep "$f/thin/lab-thin-delta-same.xml" thin_delta -m --snap1 "$id2" --snap2 "$id2" /dev/mapper/tank-pool_tmeta
+keep "$f/thin/lab-release.txt" dmsetup message tank-pool-tpool 0 release_metadata_snap
+keep "$f/thin/lab-release-again.txt" dmsetup message tank-pool-tpool 0 release_metadata_snap
+keep "$f/thin/lab-activate-snapshot.txt" lvchange -ay -K tank/thin1_r1
+lvremove -y tank/thin1_r1 tank/thin1_r2 </dev/null 2>&1 | sed 's/^/lab:   /'
 vgremove -ff tank 2>&1 | sed 's/^/lab:   /'
 pvremove /dev/md/tank 2>&1 | sed 's/^/lab:   /'
 stop tank "/dev/$sda" "/dev/$sdc"

@@ -54,6 +54,26 @@ pub fn lvs(vg: &str) -> Vec<OsString> {
     args
 }
 
+/// `lvm lvs ... -o lv_name,thin_id <vg>`: the thin ids of `vg`'s thin
+/// volumes, as `parse::thin_ids` reads them.
+pub fn lvs_thin_ids(vg: &str) -> Vec<OsString> {
+    let mut args = report("lvs", "lv_name,thin_id");
+    args.push(vg.into());
+    args
+}
+
+/// Activates a thin snapshot made inactive (LVM sets its activation skip
+/// flag): `--ignoreactivationskip`.
+pub fn lvchange_activate_snapshot(vg: &str, lv: &str) -> Vec<OsString> {
+    vec![
+        "lvchange".into(),
+        "--activate".into(),
+        "y".into(),
+        "--ignoreactivationskip".into(),
+        lv_path(vg, lv),
+    ]
+}
+
 /// A size as LVM is given it: whole MiB, rounded up (`1025m`).
 fn mib(bytes: u64) -> OsString {
     format!("{}m", bytes.div_ceil(1 << 20)).into()

@@ -25,7 +25,7 @@ use crate::storage::{BackendError, CommandLog, Volumes};
 
 impl LinuxBackend {
     /// Runs an `lvm` report and reads it with `parse`.
-    fn lvm_report<T>(
+    pub(in crate::storage::linux) fn lvm_report<T>(
         &self,
         pool: Option<&str>,
         args: Vec<OsString>,
@@ -77,7 +77,7 @@ impl LinuxBackend {
 
     /// Runs an `lvm` command that changes something; what it reported (its
     /// progress goes to standard output, warnings to standard error).
-    fn lvm_change(
+    pub(in crate::storage::linux) fn lvm_change(
         &self,
         name: &str,
         args: Vec<OsString>,
@@ -95,13 +95,19 @@ impl LinuxBackend {
 
 /// Refuses a volume group or logical volume name that Baystack does not
 /// make, before any command: the pool's name, and for a logical volume a
-/// volume's name, a snapshot's `<volume>.<snapshot>`, the thin pool, or
-/// a rollback's `<volume>_old`.
-fn check_names(vg: &str, lvs: &[&str]) -> Result<(), BackendError> {
+/// volume's name, a snapshot's `<volume>.<snapshot>`, the thin pool, a
+/// rollback's `<volume>_old`, or a replication point's `<volume>_r<seq>`.
+pub(in crate::storage::linux) fn check_names(vg: &str, lvs: &[&str]) -> Result<(), BackendError> {
     validate_pool_name(vg).map_err(BackendError::Refused)?;
     for lv in lvs {
         let checked = if *lv == THIN_POOL {
             Ok(())
+        } else if let Some((volume, _)) = lv
+            .rsplit_once("_r")
+            .filter(|(v, _)| crate::domain::replica::point_of(v, lv).is_some())
+        {
+            // A replication point: `<volume>_r<seq>`.
+            validate_volume_name("volume", volume)
         } else if let Some((volume, snapshot)) = lv.split_once('.') {
             validate_volume_name("volume", volume)
                 .and_then(|()| validate_volume_name("snapshot", snapshot))

@@ -195,6 +195,29 @@ pub fn fullreport(text: &str) -> Result<Report, LvmError> {
     Ok(out)
 }
 
+/// `lvs --reportformat json -o lv_name,thin_id`: each thin volume's (and
+/// thin snapshot's) device id in its pool's metadata, what `thin_delta`
+/// and `thin_dump` name it by; logical volumes with none are left out.
+pub fn thin_ids(report: &str) -> Result<Vec<(String, u32)>, LvmError> {
+    let sections = sections(report)?;
+    expect(&sections, Kind::Lvs)?;
+    let mut out = Vec::new();
+    for s in &sections {
+        for row in rows(s, "lv")? {
+            let name = unbracket(&required_text(row, "lv_name")?);
+            if text(row, "thin_id").is_none() {
+                continue;
+            }
+            let id = count(row, "thin_id")?;
+            if out.iter().any(|(n, _): &(String, u32)| *n == name) {
+                return Err(LvmError::Bad(format!("{name} is listed twice")));
+            }
+            out.push((name, id));
+        }
+    }
+    Ok(out)
+}
+
 /// Any of the four, told apart by what it holds.
 pub fn any(text: &str) -> Result<(Kind, Report), LvmError> {
     let kind = kind_of(&sections(text)?)?;
