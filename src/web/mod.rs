@@ -283,6 +283,8 @@ routes! {
     POST "/volumes/{name}/access" ADMIN => volumes::change_access;
     POST "/volumes/{name}/replication" ADMIN => replication::enable;
     POST "/volumes/{name}/replication/stop" ADMIN => replication::disable;
+    POST "/volumes/{name}/replication/failover" ADMIN => replication::failover;
+    POST "/volumes/{name}/replication/failback" ADMIN => replication::failback;
     GET "/targets" VIEWER => volumes::targets_page;
     POST "/targets/reconcile" ADMIN => volumes::reconcile;
     POST "/targets/adopt" ADMIN => volumes::adopt;
@@ -384,6 +386,8 @@ routes! {
     GET "/api/v1/replication" VIEWER => replication::api_list;
     POST "/api/v1/volumes/{name}/replication" ADMIN => replication::enable;
     DELETE "/api/v1/volumes/{name}/replication" ADMIN => replication::disable;
+    POST "/api/v1/volumes/{name}/replication/failover" ADMIN => replication::failover;
+    POST "/api/v1/volumes/{name}/replication/failback" ADMIN => replication::failback;
     GET "/api/v1/bays" VIEWER => bays::api_list;
     GET "/api/v1/enclosures" VIEWER => bays::api_enclosures;
     DELETE "/api/v1/enclosures/{ident}" ADMIN => bays::api_forget;

@@ -356,3 +356,125 @@ pub async fn all(state: &AppState) -> Result<Vec<Replication>, AppError> {
 pub async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, super::ApiError> {
     Ok(HttpResponse::Ok().json(all(&state).await?))
 }
+
+/// `POST /volumes/{name}/replication/failover` and `POST
+/// /api/v1/volumes/{name}/replication/failover`, on the replica's side: it
+/// takes no more points, is made its last consistent point and exported
+/// as its source was (the same target name, who may log in, CHAP); 202
+/// `{"job_id"}`. Initiators then log in to this appliance's portal.
+pub async fn failover(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Answer {
+    let name = path.into_inner();
+    let (user, address) = (who.username.clone(), client_address(&req));
+    let back = format!("/volumes/{name}");
+    let id = state
+        .db
+        .run(move |conn| {
+            conn.write(|c| -> Result<i64, AppError> {
+                let r = store::get(c, &name)?
+                    .ok_or_else(|| AppError::NotFound(format!("volume {name} is not replicated")))?;
+                if r.role() != Role::Replica {
+                    return Err(AppError::Conflict(format!(
+                        "volume {name} is the source here: fail over on {}, which holds its replica",
+                        r.peer
+                    )));
+                }
+                if r.stored_state() == State::Promoted {
+                    return Err(AppError::Conflict(format!(
+                        "volume {name} was promoted already: fail back to replicate it to {} again",
+                        r.peer
+                    )));
+                }
+                if r.seq == 0 {
+                    return Err(AppError::Conflict(format!(
+                        "no consistent point of {name} has arrived yet: there is nothing whole to \
+                         fail over to"
+                    )));
+                }
+                let now = db::now();
+                store::update(c, &name, store::Change::state(State::Promoted), now)?;
+                let p = kinds::PointPayload {
+                    volume: name.clone(),
+                    peer: r.peer.clone(),
+                    seq: r.seq,
+                };
+                let job =
+                    crate::jobs::enqueue_audited(c, &kinds::failover(&p), &user, Some(&address), None, None)?;
+                crate::db::audit::record(
+                    c,
+                    &crate::db::audit::Entry {
+                        actor: Some(&user),
+                        address: Some(&address),
+                        action: "replication.failover",
+                        target: Some(&format!("volume {name}")),
+                        outcome: crate::db::audit::Outcome::Ok,
+                        detail: &format!(
+                            "the replica of {}'s volume promoted at point {} (taken {})",
+                            r.peer,
+                            r.seq,
+                            r.consistent_at.as_ref().map(db::rfc3339).unwrap_or_default()
+                        ),
+                    },
+                    now,
+                )?;
+                Ok(job)
+            })
+        })
+        .await;
+    if id.is_ok() {
+        state.wake.notify();
+    }
+    id.map(|id| Outcome::job(id).then(back)).into()
+}
+
+/// `POST /volumes/{name}/replication/failback` and `POST
+/// /api/v1/volumes/{name}/replication/failback`, on the side a failover
+/// promoted: the old source becomes its replica from the newest point both
+/// hold, and only what changed here since is sent; 202 `{"job_id"}`.
+pub async fn failback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: Identity,
+    path: web::Path<String>,
+) -> Answer {
+    let name = path.into_inner();
+    let (user, address) = (who.username.clone(), client_address(&req));
+    let back = format!("/volumes/{name}");
+    let id = state
+        .db
+        .run(move |conn| {
+            conn.write(|c| -> Result<i64, AppError> {
+                let r = store::get(c, &name)?.ok_or_else(|| {
+                    AppError::NotFound(format!("volume {name} is not replicated"))
+                })?;
+                if r.role() != Role::Replica || r.stored_state() != State::Promoted {
+                    return Err(AppError::Conflict(format!(
+                        "volume {name} here was not promoted by a failover: a failback runs on \
+                         the appliance a failover promoted"
+                    )));
+                }
+                let p = kinds::PointPayload {
+                    volume: name.clone(),
+                    peer: r.peer.clone(),
+                    seq: r.seq,
+                };
+                Ok(crate::jobs::enqueue_audited(
+                    c,
+                    &kinds::failback(&p),
+                    &user,
+                    Some(&address),
+                    None,
+                    None,
+                )?)
+            })
+        })
+        .await;
+    if id.is_ok() {
+        state.wake.notify();
+    }
+    id.map(|id| Outcome::job(id).then(back)).into()
+}

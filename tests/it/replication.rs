@@ -4,8 +4,10 @@
 //! replica equal byte for byte to the source at each point it claims; a
 //! transfer cut off when the replica's agent stops, the replica keeping its
 //! last point, then resuming where it was cut; a block changed on its way
-//! refused; bad settings refused in words; replication switched off on
-//! both sides with the replica kept as an ordinary volume.
+//! refused; bad settings refused in words; a failover on the replica's
+//! side exporting its last point under the source's target name, then a
+//! failback sending only what changed there; replication switched off on
+//! both sides with the copy kept as an ordinary volume.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -135,7 +137,7 @@ fn due_now(a: &Appliance) {
     .unwrap();
 }
 
-async fn a_volume_in_use_is_replicated_cut_off_resumed_and_released(backend: Backend) {
+async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(backend: Backend) {
     let a = Appliance::new(backend);
     let b = Appliance::new(backend);
     let halt = Arc::new(AtomicBool::new(false));
@@ -477,26 +479,127 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_and_released(backend: Bac
     assert_eq!(on_b["seq"], 3, "{on_b}");
     assert_eq!(on_b["state"], "broken", "{on_b}");
 
-    // Switched off: both forget; B keeps its copy as an ordinary volume.
+    // Failover on B: refused where it does not belong, then the replica is
+    // its last consistent point, exported under the source's target name.
+    for (on_b, path, words) in [
+        (false, "failover", "is the source here"),
+        (false, "failback", "was not promoted by a failover"),
+        (true, "failback", "was not promoted by a failover"),
+    ] {
+        let at = format!("/api/v1/volumes/db/replication/{path}");
+        let r = if on_b {
+            cb.post_json(&at, "{}").await
+        } else {
+            ca.post_json(&at, "{}").await
+        };
+        assert_eq!(r.status, 409, "{path}: {}", r.text());
+        assert!(r.text().contains(words), "{path}: {}", r.text());
+    }
+    sim.write_bytes("db", 0, &pattern(6, 4096)).unwrap();
     let r = cb
-        .request(Method::DELETE, "/api/v1/volumes/db/replication")
+        .post_json("/api/v1/volumes/db/replication/failover", "{}")
         .await;
-    assert_eq!(r.status, 409, "switched off on the source: {}", r.text());
+    let job = accepted(&mut cb, r).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let r = cb
+        .post_json("/api/v1/volumes/db/replication/failover", "{}")
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    // The export job the failover enqueued.
+    let start = Instant::now();
+    let source_iqn = ca.get("/api/v1/targets").await.json()[0]["iqn"].clone();
+    loop {
+        let t = cb.get("/api/v1/targets").await.json();
+        if t[0]["state"] == "exported" || t[0]["lifecycle"] == "ready" {
+            assert_eq!(t[0]["iqn"], source_iqn, "the source's target name: {t}");
+            assert_eq!(
+                t[0]["initiators"],
+                json!(["iqn.1991-05.com.microsoft:host1"])
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{t}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let promoted = bytes_of(&b, "db");
+    assert_eq!(
+        promoted,
+        bytes_of(&a, "db_r3"),
+        "the promoted volume is point 3"
+    );
+    let on_b = replication(&cb.get("/api/v1/replication").await.json(), "db");
+    assert_eq!(on_b["state"], "promoted", "{on_b}");
+    // A's next transfer is refused: the replica was promoted.
+    due_now(&a);
+    let job = transfer(&a, &mut ca).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("promoted"), "{job}");
+
+    // Written on B; failback from B sends only that difference to A.
+    let bsim = b.app.sim();
+    bsim.write_bytes("db", 30 * MIB, &pattern(7, 100_000))
+        .unwrap();
+    let r = cb
+        .post_json("/api/v1/volumes/db/replication/failback", "{}")
+        .await;
+    let job = accepted(&mut cb, r).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        ca.get("/api/v1/targets").await.json(),
+        json!([]),
+        "A unexported"
+    );
+    assert_eq!(
+        bytes_of(&a, "db"),
+        bytes_of(&a, "db_r3"),
+        "A is point 3 again"
+    );
+    let on_a = replication(&ca.get("/api/v1/replication").await.json(), "db");
+    assert_eq!(
+        (on_a["role"].as_str(), on_a["state"].as_str()),
+        (Some("replica"), Some("in_sync")),
+        "{on_a}"
+    );
+    let on_b = replication(&cb.get("/api/v1/replication").await.json(), "db");
+    assert_eq!(on_b["role"], "source", "{on_b}");
+    assert_eq!(
+        on_b["interval_s"], 10,
+        "the settings came with the failback"
+    );
+    due_now(&b);
+    let job = transfer(&b, &mut cb).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let said = job["steps"][1]["detail"].as_str().unwrap_or_default();
+    // 100,000 bytes from 30 MiB: two 64 KiB blocks.
+    assert!(said.contains("128 KiB of changes since point 3"), "{said}");
+    assert_eq!(bytes_of(&a, "db_r4"), bytes_of(&b, "db_r4"));
+    assert_eq!(bytes_of(&a, "db"), bytes_of(&b, "db"));
+
+    // Switched off on B, the source now: both forget; A keeps its copy.
     let r = ca
         .request(Method::DELETE, "/api/v1/volumes/db/replication")
         .await;
-    let job = accepted(&mut ca, r).await;
+    assert_eq!(r.status, 409, "switched off on the source: {}", r.text());
+    let r = cb
+        .request(Method::DELETE, "/api/v1/volumes/db/replication")
+        .await;
+    let job = accepted(&mut cb, r).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     assert_eq!(ca.get("/api/v1/replication").await.json(), json!([]));
     assert_eq!(cb.get("/api/v1/replication").await.json(), json!([]));
-    assert_eq!(cb.get("/api/v1/volumes/db").await.json()["name"], "db");
+    assert_eq!(ca.get("/api/v1/volumes/db").await.json()["name"], "db");
     assert!(lvs(&a).is_empty() && lvs(&b).is_empty());
     let audit = ca
         .get("/api/v1/audit?action=replication.enable")
         .await
         .json();
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    let audit = cb
+        .get("/api/v1/audit?action=replication.failover")
+        .await
+        .json();
+    assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
     halt.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-both!(a_volume_in_use_is_replicated_cut_off_resumed_and_released);
+both!(a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back);

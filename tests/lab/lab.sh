@@ -157,7 +157,7 @@ web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0))
 # to lose, so the main guest booted again for the bounce is on the same wire
 # to the peer (still up, its initiator's records kept).
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$peer" -a "$accel" -n lab-peer -c 1 -m 1024 \
-  -i 169.254.77.2/24 -u "$peer_port:$main_port" -t 2700 >/dev/null 2>&1 &
+  -s "$here/shelf-peer" -i 169.254.77.2/24 -u "$peer_port:$main_port" -t 2700 >/dev/null 2>&1 &
 peer_pid=$!
 setsid bash "$here/guest/boot.sh" -g "$guest" -q "$qemu" -o "$main" -a "$accel" -n lab-main -c 2 -m 2048 \
   -s "$here/shelf" -i 169.254.77.1/24 -u "$main_port:$peer_port" -f "$web_port" -t 2700 -k &

@@ -39,8 +39,10 @@ pub use peer::{
     session as peer_session,
 };
 pub use replication::{
-    ReplicationDisable, ReplicationEnable, ReplicationShip, VolumePayload as ReplicationPayload,
-    disable as disable_replication, enqueue_due as enqueue_due_replications, record_enable,
+    PointPayload, ReplicationDemote, ReplicationDisable, ReplicationEnable, ReplicationFailback,
+    ReplicationFailover, ReplicationShip, VolumePayload as ReplicationPayload, demote,
+    disable as disable_replication, enqueue_due as enqueue_due_replications, failback, failover,
+    record_enable,
 };
 pub use requalify::{Requalify, RequalifyPayload, requalify};
 pub use target::{
@@ -179,6 +181,9 @@ pub static KINDS: &[&dyn JobKind] = &[
     &ReplicationEnable,
     &ReplicationShip,
     &ReplicationDisable,
+    &ReplicationFailover,
+    &ReplicationFailback,
+    &ReplicationDemote,
     &PoolCreate,
     &PoolScrub,
     &PoolSpareAdd,

@@ -592,3 +592,412 @@ pub fn record_enable(
     )?;
     Ok(id)
 }
+
+/// A failover's or a failback's job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PointPayload {
+    pub volume: String,
+    pub peer: String,
+    /// The point it goes back to.
+    pub seq: i64,
+}
+
+fn point_resources(p: &PointPayload) -> Vec<String> {
+    vec![
+        resource::volume(&p.volume),
+        resource::target(&p.volume),
+        resource::peer(&p.peer),
+    ]
+}
+
+/// How long a failover waits for a transfer being received to stop.
+const RECEIVER_WAIT: std::time::Duration = std::time::Duration::from_secs(45);
+
+pub struct ReplicationFailover;
+
+/// The failover job, for a replica the caller marked promoted in the same
+/// transaction.
+pub fn failover(p: &PointPayload) -> JobSpec {
+    ReplicationFailover.spec(
+        p,
+        format!(
+            "Fail over volume {}: promote the replica of {}'s",
+            p.volume, p.peer
+        ),
+        point_resources(p),
+        vec![
+            "Stop taking points".into(),
+            format!("Make {} its last consistent point, {}", p.volume, p.seq),
+            "Export it as its source was".into(),
+        ],
+    )
+}
+
+impl Kind for ReplicationFailover {
+    type Payload = PointPayload;
+
+    fn name(&self) -> &'static str {
+        "replication.failover"
+    }
+
+    fn changes(&self, _p: &PointPayload, position: i32) -> bool {
+        position == 1
+    }
+
+    fn run_step(
+        &self,
+        p: &PointPayload,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let r = row(ctx, &p.volume)?;
+        let name = p.volume.clone();
+        let v = ctx
+            .read(move |c| volumes::by_name(c, &name))?
+            .ok_or_else(|| JobError::Refused(format!("there is no volume {}", p.volume)))?;
+        match position {
+            0 => {
+                let started = std::time::Instant::now();
+                loop {
+                    let r = row(ctx, &p.volume)?;
+                    if r.receiving_until.is_none_or(|t| t <= db::now()) {
+                        return Ok(format!("{} takes no more points from {}", p.volume, p.peer));
+                    }
+                    if started.elapsed() > RECEIVER_WAIT {
+                        return Err(JobError::Refused(format!(
+                            "a transfer from {} is still being received after {} s",
+                            p.peer,
+                            RECEIVER_WAIT.as_secs()
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            }
+            1 => {
+                let point = point_lv(&p.volume, p.seq);
+                let said = super::volume::remake_from(ctx, &r.pool, &v.lv, &point)?;
+                Ok(format!(
+                    "{} is point {} again (what {} had sent in full): {said}",
+                    p.volume, p.seq, p.peer
+                ))
+            }
+            _ => {
+                let Some(t) = r
+                    .source_target
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<SourceTarget>(t).ok())
+                else {
+                    return Ok(format!(
+                        "{} was not exported on {}: export it from its page",
+                        p.volume, p.peer
+                    ));
+                };
+                let (volume, pool, vid) = (p.volume.clone(), r.pool.clone(), v.id);
+                let by = format!("failover of {}", p.volume);
+                let iqn = t.iqn.clone();
+                let job = ctx.read(move |c| {
+                    if volumes::target_of(c, vid)?.is_some() {
+                        return Ok(None);
+                    }
+                    let chap = |x: &Option<(String, String)>| {
+                        x.as_ref()
+                            .map(|(user, secret)| crate::domain::target::Chap {
+                                user: user.clone(),
+                                secret: crate::domain::target::Secret::new(secret.clone()),
+                            })
+                    };
+                    // No initiators is open access, as an export records it.
+                    let initiators = match &t.access {
+                        crate::domain::target::Access::Initiators(i) => i.clone(),
+                        crate::domain::target::Access::Open => Vec::new(),
+                    };
+                    let (c1, c2) = (chap(&t.chap), chap(&t.mutual_chap));
+                    let device = volumes::front_path(&volume);
+                    volumes::insert_target(
+                        c,
+                        &volumes::NewTarget {
+                            volume_id: vid,
+                            iqn: &t.iqn,
+                            alias: &volume,
+                            backstore: &volume,
+                            device: &device,
+                            portals: &[crate::domain::target::Portal::all()],
+                            initiators: &initiators,
+                            chap: c1.as_ref(),
+                            mutual_chap: c2.as_ref(),
+                            created_by: &by,
+                        },
+                        db::now(),
+                    )?;
+                    let spec = super::export(&pool, &volume, &t.iqn);
+                    jobs::enqueue_audited(c, &spec, &by, None, None, None)
+                        .map(Some)
+                        .map_err(|e| match e {
+                            jobs::EnqueueError::Db(e) => e,
+                            other => {
+                                diesel::result::Error::QueryBuilderError(other.to_string().into())
+                            }
+                        })
+                })?;
+                Ok(match job {
+                    Some(id) => format!(
+                        "exported as {iqn} by job {id}: initiators log in to the same target name \
+                         at this appliance's portal"
+                    ),
+                    None => format!("{} was exported already", p.volume),
+                })
+            }
+        }
+    }
+}
+
+pub struct ReplicationFailback;
+
+/// The failback job, on the side a failover promoted.
+pub fn failback(p: &PointPayload) -> JobSpec {
+    ReplicationFailback.spec(
+        p,
+        format!(
+            "Fail back volume {}: replicate it to {} from here",
+            p.volume, p.peer
+        ),
+        point_resources(p),
+        vec![
+            format!("Ask {} to become the replica from point {}", p.peer, p.seq),
+            format!("Wait for {} to be the replica", p.peer),
+            format!("Replicate to {} from here", p.peer),
+        ],
+    )
+}
+
+impl Kind for ReplicationFailback {
+    type Payload = PointPayload;
+
+    fn name(&self) -> &'static str {
+        "replication.failback"
+    }
+
+    fn observed_after(&self) -> bool {
+        false
+    }
+
+    fn run_step(
+        &self,
+        p: &PointPayload,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        match position {
+            0 => {
+                let mut s = session(ctx, &p.peer)?;
+                match ask(
+                    &mut s,
+                    &wire::Msg::Reverse {
+                        volume: p.volume.clone(),
+                        seq: p.seq,
+                    },
+                )? {
+                    wire::Msg::Reversing {
+                        interval_s,
+                        rpo_s,
+                        compress,
+                        bandwidth,
+                        detail,
+                    } => {
+                        let volume = p.volume.clone();
+                        ctx.commit_with_step(move |c, now| {
+                            use crate::db::schema::replications as t;
+                            use diesel::prelude::*;
+                            crate::db_run!(c, c => diesel::update(t::table.find(&volume))
+                                .set((
+                                    t::interval_s.eq(interval_s),
+                                    t::rpo_s.eq(rpo_s),
+                                    t::compress.eq(compress),
+                                    t::bandwidth.eq(&bandwidth),
+                                    t::updated_at.eq(now),
+                                ))
+                                .execute(c))?;
+                            Ok(())
+                        });
+                        Ok(format!("{}: {detail}", p.peer))
+                    }
+                    wire::Msg::Refused { reason } => {
+                        Err(JobError::Refused(format!("{} refused: {reason}", p.peer)))
+                    }
+                    other => Err(JobError::Refused(format!("{} answered {other:?}", p.peer))),
+                }
+            }
+            1 => {
+                let started = std::time::Instant::now();
+                loop {
+                    let mut s = session(ctx, &p.peer)?;
+                    let answer = ask(
+                        &mut s,
+                        &wire::Msg::Status {
+                            volume: p.volume.clone(),
+                        },
+                    )?;
+                    if let wire::Msg::Replica { seq, state, .. } = &answer
+                        && *seq == p.seq
+                        && state == State::InSync.as_str()
+                    {
+                        return Ok(format!(
+                            "{} is the replica of {} at point {}",
+                            p.peer, p.volume, p.seq
+                        ));
+                    }
+                    if started.elapsed() > PREPARE_WAIT || ctx.stop_requested() {
+                        return Err(JobError::Refused(format!(
+                            "{} did not become the replica in {} minutes (it said {answer:?}): \
+                             see its jobs",
+                            p.peer,
+                            PREPARE_WAIT.as_secs() / 60
+                        )));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            }
+            _ => {
+                let volume = p.volume.clone();
+                ctx.commit_with_step(move |c, now| {
+                    store::update(
+                        c,
+                        &volume,
+                        Change {
+                            role: Some(Role::Source.as_str().into()),
+                            state: Some(State::InSync.as_str().into()),
+                            inflight_seq: Some(None),
+                            inflight_base: Some(None),
+                            inflight_at: Some(None),
+                            receiving_until: Some(None),
+                            last_error: Some(None),
+                            last_error_at: Some(None),
+                            ..Change::default()
+                        },
+                        now,
+                    )
+                    .map(|_| ())
+                });
+                Ok(format!(
+                    "{} is the source now: what changed here since point {} goes to {} at the \
+                     next point",
+                    p.volume, p.seq, p.peer
+                ))
+            }
+        }
+    }
+}
+
+pub struct ReplicationDemote;
+
+/// The job a failback asks of the old source: its volume made the point
+/// both sides hold again, and its side the replica.
+pub fn demote(p: &PointPayload) -> JobSpec {
+    ReplicationDemote.spec(
+        p,
+        format!(
+            "Make volume {} the replica of {}'s, from point {}",
+            p.volume, p.peer, p.seq
+        ),
+        point_resources(p),
+        vec![
+            format!("Unexport {}", p.volume),
+            format!("Make {} point {} again", p.volume, p.seq),
+            format!("Take {}'s points", p.peer),
+        ],
+    )
+}
+
+impl Kind for ReplicationDemote {
+    type Payload = PointPayload;
+
+    fn name(&self) -> &'static str {
+        "replication.demote"
+    }
+
+    fn changes(&self, _p: &PointPayload, position: i32) -> bool {
+        position < 2
+    }
+
+    fn run_step(
+        &self,
+        p: &PointPayload,
+        position: i32,
+        ctx: &mut StepCtx<'_>,
+    ) -> Result<String, JobError> {
+        let r = row(ctx, &p.volume)?;
+        let name = p.volume.clone();
+        let (v, target) = ctx.read(move |c| {
+            let Some(v) = volumes::by_name(c, &name)? else {
+                return Ok((None, None));
+            };
+            let t = volumes::target_of(c, v.id)?;
+            Ok((Some(v), t))
+        })?;
+        let v = v.ok_or_else(|| JobError::Refused(format!("there is no volume {}", p.volume)))?;
+        let backend = ctx.backend;
+        match position {
+            0 => {
+                let Some(t) = target else {
+                    return Ok(format!("{} is not exported", p.volume));
+                };
+                let said = backend.remove_target(&t.iqn, &t.backstore, ctx)?;
+                let vid = v.id;
+                ctx.commit_with_step(move |c, _| volumes::delete_target(c, vid).map(|_| ()));
+                Ok(format!(
+                    "{said}: its initiators use {}'s copy since the failover",
+                    p.peer
+                ))
+            }
+            1 => {
+                let point = point_lv(&p.volume, p.seq);
+                super::volume::remake_from(ctx, &r.pool, &v.lv, &point)
+            }
+            _ => {
+                let mut removed = Vec::new();
+                for lv in backend.logical_volumes(&r.pool, ctx)? {
+                    if crate::domain::replica::point_of(&p.volume, &lv.name)
+                        .is_some_and(|s| s != p.seq)
+                    {
+                        backend.remove_volume(&r.pool, &lv.name, ctx)?;
+                        removed.push(lv.name);
+                    }
+                }
+                let (volume, seq) = (p.volume.clone(), p.seq);
+                ctx.commit_with_step(move |c, now| {
+                    store::update(
+                        c,
+                        &volume,
+                        Change {
+                            role: Some(Role::Replica.as_str().into()),
+                            state: Some(State::InSync.as_str().into()),
+                            seq: Some(seq),
+                            inflight_seq: Some(None),
+                            inflight_base: Some(None),
+                            inflight_at: Some(None),
+                            pending_bytes: Some(0),
+                            done_bytes: Some(0),
+                            resume_offset: Some(0),
+                            last_error: Some(None),
+                            last_error_at: Some(None),
+                            ..Change::default()
+                        },
+                        now,
+                    )
+                    .map(|_| ())
+                });
+                Ok(format!(
+                    "{} is {}'s replica from point {}{}",
+                    p.volume,
+                    p.peer,
+                    p.seq,
+                    if removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; removed {}", removed.join(", "))
+                    }
+                ))
+            }
+        }
+    }
+}

@@ -642,6 +642,31 @@ pub fn rollback(pool: &str, volume: &str, snapshot: &str) -> JobSpec {
 
 pub struct RollBack;
 
+/// Makes `pool/volume` anew from thin snapshot `from_lv` (what a rollback's
+/// steps do, in one): its front device removed, the volume renamed
+/// `<volume>_old`, made again as a snapshot of `from_lv`, the old one
+/// removed, the front device made again. Each part finds itself done when
+/// run again. The volume must not be exported.
+pub(super) fn remake_from(
+    ctx: &mut StepCtx<'_>,
+    pool: &str,
+    volume: &str,
+    from_lv: &str,
+) -> Result<String, JobError> {
+    let backend = ctx.backend;
+    let old = old_lv(volume);
+    let mut said = vec![backend.remove_front_device(volume, ctx)?];
+    let lvs = backend.logical_volumes(pool, ctx)?;
+    if !lvs.iter().any(|l| l.name == old) {
+        said.push(backend.rename_volume(pool, volume, &old, ctx)?);
+    }
+    said.push(backend.snapshot_volume(pool, from_lv, volume, true, ctx)?);
+    said.push(backend.remove_volume(pool, &old, ctx)?);
+    said.push(backend.set_front_device(pool, volume, ctx)?);
+    read_back(ctx, pool)?;
+    Ok(said.join("; "))
+}
+
 impl Kind for RollBack {
     type Payload = SnapshotPayload;
 

@@ -664,3 +664,100 @@ pub(super) fn release(
     })();
     answer.unwrap_or_else(|r| Msg::Refused { reason: r.0 })
 }
+
+/// `Reverse`: a failback on the peer, which promoted its replica of this
+/// appliance's volume: this side is to be its replica from point `seq`,
+/// the newest both hold. The old source's own `replication.demote` job
+/// unexports its volume and makes it that point again; meanwhile its side
+/// is a replica being prepared. Answers with the replication's settings,
+/// which the peer keeps as the new source.
+pub(super) fn reverse(
+    db: &Db,
+    backend: &dyn Backend,
+    peer: &PeerRow,
+    from: SocketAddr,
+    volume: &str,
+    seq: i64,
+) -> Msg {
+    let answer = (|| -> Result<Msg, Refusal> {
+        crate::naming::validate_volume_name("volume", volume)?;
+        let mut conn = db.get().map_err(db_words)?;
+        let r = store::get(&mut conn.conn(), volume)?
+            .filter(|r| r.peer == peer.name)
+            .ok_or_else(|| {
+                Refusal(format!(
+                    "{volume} is not replicated with {} here",
+                    peer.name
+                ))
+            })?;
+        let settings = |detail: String| Msg::Reversing {
+            interval_s: r.interval_s,
+            rpo_s: r.rpo_s,
+            compress: r.compress,
+            bandwidth: r.bandwidth.clone(),
+            detail,
+        };
+        if r.role() == Role::Replica {
+            return Ok(settings(format!("{volume} here is its replica already")));
+        }
+        let point = point_lv(volume, seq);
+        let lvs = backend
+            .logical_volumes(&r.pool, &mut NoLog)
+            .map_err(|e| e.to_string())?;
+        if !lvs.iter().any(|l| l.name == point) {
+            return Err(Refusal(format!(
+                "this appliance does not hold point {seq} of {volume} (its last point both \
+                 held is {}): switch replication off and on again for a full copy",
+                r.seq
+            )));
+        }
+        let p = crate::jobs::kinds::PointPayload {
+            volume: volume.into(),
+            peer: peer.name.clone(),
+            seq,
+        };
+        let job = conn.write(|c| -> Result<i64, Refusal> {
+            let now = db::now();
+            store::update(
+                c,
+                volume,
+                Change {
+                    role: Some(Role::Replica.as_str().into()),
+                    ..Change::state(State::Preparing)
+                },
+                now,
+            )?;
+            let by = actor(peer);
+            let job = crate::jobs::enqueue_audited(
+                c,
+                &crate::jobs::kinds::demote(&p),
+                &by,
+                Some(&from.ip().to_string()),
+                None,
+                Some("a failback on the peer"),
+            )
+            .map_err(|e| AppError::from(e).to_string())?;
+            audit::record(
+                c,
+                &audit::Entry {
+                    actor: Some(&by),
+                    address: Some(&from.ip().to_string()),
+                    action: "replication.reverse",
+                    target: Some(&format!("volume {volume}")),
+                    outcome: audit::Outcome::Ok,
+                    detail: &format!(
+                        "{} failed back: {volume} here becomes its replica from point {seq} \
+                         (job {job})",
+                        peer.name
+                    ),
+                },
+                now,
+            )?;
+            Ok(job)
+        })?;
+        Ok(settings(format!(
+            "{volume} is made point {seq} again and becomes the replica (job {job})"
+        )))
+    })();
+    answer.unwrap_or_else(|r| Msg::Refused { reason: r.0 })
+}

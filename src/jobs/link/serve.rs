@@ -254,6 +254,7 @@ fn session(
             } => receive::prepare(db, peer, from, &volume, size_bytes, &pool, &serial),
             Msg::Status { volume } => receive::status(db, peer, &volume),
             Msg::Release { volume } => receive::release(db, backend, peer, from, &volume),
+            Msg::Reverse { volume, seq } => receive::reverse(db, backend, peer, from, &volume, seq),
             Msg::Offer {
                 volume,
                 seq,

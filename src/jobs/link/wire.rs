@@ -86,6 +86,19 @@ pub enum Msg {
     /// Replication of a volume is switched off: the replica is left an
     /// ordinary volume.
     Release { volume: String },
+    /// Failback: the replica was promoted on the asking side, which is to
+    /// be the source from its point `seq` on; this side (the old source)
+    /// is to become its replica at that point.
+    Reverse { volume: String, seq: i64 },
+    /// The old source takes the reverse, and hands over the replication's
+    /// settings (its bandwidth as JSON).
+    Reversing {
+        interval_s: i64,
+        rpo_s: i64,
+        compress: bool,
+        bandwidth: Option<String>,
+        detail: String,
+    },
     /// Done as asked.
     Done,
     /// Refused, with the reason in words; the connection ends.

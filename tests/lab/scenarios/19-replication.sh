@@ -1,0 +1,177 @@
+# Replication between the two guests on real LVM thin volumes, checked
+# with lvs, md5sum of the points on both sides and the peer's open-iscsi,
+# not the consoles' word: a console in each guest, each with a raid1 pool
+# of its own disks; the peer's console makes a pairing code and the main
+# one pastes it; a thin volume exported to the peer's initiator and
+# written by it all along is replicated without a session dropped (the
+# same session id before and after); the replica's points are the
+# source's, block for block; the peer's console killed part-way through a
+# transfer (held to 8 Mbit/s to be caught) and started again on its
+# database: the replica kept its last point, and the transfer resumes
+# where it was cut; a failover on the peer exports its last point under the
+# main guest's target name and the peer's own initiator reads it there; a
+# failback sends back only what was written on the peer since; replication
+# switched off on the peer, both keeping a copy.
+MIB=1048576
+PEER1=iqn.2024-01.lab.baystack:peer
+PEER_URL=http://$PEER_IP:8080
+PEER_DIR=/tmp/peer-console
+
+modprobe -r iscsi_target_mod target_core_iblock target_core_user tcm_loop target_core_file \
+  target_core_pscsi target_core_mod 2>/dev/null || true
+console_start 0.0.0.0:8080
+pools_teardown
+volumes_teardown
+
+# The peer's console, on its own disks, with its channel on its own port.
+wait_until "the peer guest answers" 240 curl -fsS --max-time 2 -X POST "http://$PEER_IP:7070/run" --data '{"argv":["true"]}'
+peer_down() {
+  peer_try bash -c 'pkill -f /lab/bin/baystack; sleep 0.5; for d in $(dmsetup ls | awk "/^baystack-/ {print \$1}"); do dmsetup remove "$d"; done; vgchange -an >/dev/null 2>&1; mdadm --stop --scan; for d in /dev/disk/by-id/ata-*_BAYPB000?; do mdadm --zero-superblock "$d" 2>/dev/null; wipefs -a "$d" >/dev/null 2>&1; done; sed -i "/^ARRAY /d" /etc/mdadm/mdadm.conf; true' >/dev/null
+}
+on_teardown peer_down
+PEER_TOKEN=$(peer bash /lab/lab/guest/console.sh "$PEER_DIR" 0.0.0.0:8080 '[agent]' 'observe_interval_seconds = 2')
+# papi METHOD PATH [JSON]: the peer's console, as api is the main one's.
+papi() {
+  curl -sS -X "$1" "$PEER_URL$2" -H "authorization: Bearer $PEER_TOKEN" \
+    -H 'content-type: application/json' ${3:+--data "$3"}
+}
+pjob_ok() { # pjob_ok WHAT METHOD PATH JSON: a peer console job that must succeed
+  local id job start=$SECONDS
+  id=$(papi "$2" "$3" "${4:-}" | jq -er .job_id) || fail "$1: the peer's console refused"
+  while :; do
+    job=$(papi GET "/api/v1/jobs/$id")
+    case $(jq -r .state <<<"$job") in
+      succeeded) say "ok: $1 (the peer)"; return ;;
+      failed | cancelled) fail "$1 on the peer: $(jq -c '{error, steps: [.steps[] | {name, detail}]}' <<<"$job")" ;;
+    esac
+    ((SECONDS - start < 180)) || fail "$1 on the peer: not done in 180 s"
+    sleep 0.5
+  done
+}
+peer_ready() { papi GET /api/v1/drives | jq -e '[.[] | select(.serial | startswith("BAYPB")) | select(.health == "healthy")] | length == 2' >/dev/null; }
+wait_until "the peer's console sees its two disks healthy" 120 peer_ready
+pjob_ok "pool tank on the peer" POST /api/v1/pools '{"name":"tank","level":"raid1","drives":["BAYPB0001","BAYPB0002"],"write_hole":"none"}'
+
+# ---- the source: a thin volume, exported, being written ---------------------
+ours='[.[] | select(.serial | startswith("BAYSA"))]'
+wait_until "the console shows its SATA disks healthy" 120 is 3 drives "$ours | map(select(.health == \"healthy\")) | length"
+create tank '{"name":"tank","level":"raid1","drives":["BAYSA0001","BAYSA0003"],"write_hole":"none"}'
+job_ok "thin volume db" POST /api/v1/volumes '{"name":"db","pool":"tank","size":"16 MiB","thin":true}'
+job_ok "db exported to the peer" POST /api/v1/volumes/db/export "{\"initiators\":[\"$PEER1\"]}"
+iqn=$(api_ok GET /api/v1/targets | jq -r '.[] | select(.volume == "db") | .iqn')
+initiator up "$PEER1"
+peer iscsiadm -m discovery -t sendtargets -p "$MAIN_IP" >/dev/null
+peer iscsiadm -m node -T "$iqn" -p "$MAIN_IP" --login >/dev/null
+disk=$(initiator disk "$iqn")
+peer dd if=/dev/urandom of=/tmp/pattern bs=1M count=4 status=none
+# The initiator writes 4 MiB at 2 MiB over and over until told to stop.
+peer_try bash -c "setsid bash /lab/lab/guest/initiator.sh stream $disk /tmp/pattern 2 /tmp/stop-writing >/tmp/written 2>&1 </dev/null &" >/dev/null
+wait_until "the peer is writing" 30 peer_try test -e /tmp/writing
+sid_before=$(initiator sessions | awk -v t="$iqn" '$1 == t {print $3}')
+[ -n "$sid_before" ] || fail "no session to $iqn"
+
+# ---- pairing --------------------------------------------------------------
+code=$(papi POST /api/v1/peers/pairing-code "{\"address\":\"$PEER_IP:7790\"}" | jq -er .code) ||
+  fail "the peer made no pairing code"
+job_ok "paired with the peer" POST /api/v1/peers "{\"code\":\"$code\"}"
+expect_eq "the main console's peer" "$(api_ok GET /api/v1/peers | jq -r '.[0].name + " " + .[0].address')" "lab-peer $PEER_IP:7790"
+expect_eq "the peer's peer, where the main guest's channel is" "$(papi GET /api/v1/peers | jq -r '.[0].name + " " + .[0].address')" "lab-main $MAIN_IP:7790"
+# The code is used: a second paste is refused by the peer.
+id=$(api_ok POST /api/v1/peers "{\"code\":\"$code\"}" | jq .job_id)
+expect_match "a replayed code" "$(wait_job "$id" | jq -r .error)" "used already, by lab-main"
+
+# ---- replication switched on while the peer writes ----------------------------
+job_ok "db replicated to lab-peer" POST /api/v1/volumes/db/replication \
+  '{"peer":"lab-peer","interval_s":10,"rpo_s":120,"bandwidth_limit":"8 Mbit/s"}'
+state() { api_ok GET /api/v1/replication | jq -r '.[] | select(.volume == "db") | .state'; }
+wait_until "db in sync (its first point, in full)" 180 is in_sync state
+expect_eq "the replica on the peer (lvs there)" "$(peer lvs --noheadings -o lv_attr tank/db | tr -d ' ' | cut -c1)" V
+expect_eq "the peer's replica is not exported" "$(papi GET /api/v1/targets | jq length)" 0
+sid_after=$(initiator sessions | awk -v t="$iqn" '$1 == t {print $3}')
+expect_eq "the initiator's session, through switching replication on" "$sid_after" "$sid_before"
+
+# ---- block for block --------------------------------------------------------
+peer touch /tmp/stop-writing
+wait_until "the writer stopped" 60 peer_try bash -c '! pgrep -f "initiator.sh stream" >/dev/null'
+seq_of() { api_ok GET /api/v1/replication | jq -r '.[] | select(.volume == "db") | "\(.seq) \(.inflight_seq)"'; }
+quiet=$(seq_of | cut -d' ' -f1)
+newer() { local s; s=$(seq_of); [ "${s#* }" = null ] && [ "${s% *}" -gt "$quiet" ]; }
+wait_until "a point taken after the writer stopped" 60 newer
+same_point() {
+  local n main_sum peer_sum
+  n=$(seq_of | cut -d' ' -f1)
+  main_sum=$(md5sum <"/dev/tank/db_r$n") || return 1
+  peer_sum=$(peer_try bash -c "md5sum </dev/tank/db_r$n") || return 1
+  [ "$main_sum" = "$peer_sum" ] || { echo "point $n differs: $main_sum here, $peer_sum there"; return 1; }
+  echo "point $n: $main_sum"
+}
+wait_until "the peer's point is the main one's, block for block (md5sum of both)" 30 same_point
+say "$(cat "$SCN/wait.out")"
+main_live=$(md5sum </dev/tank/db)
+expect_eq "the volume as the initiator left it, and its replica" "$(peer bash -c 'md5sum </dev/tank/db')" "$main_live"
+
+# ---- the link cut part-way, and back ------------------------------------------
+# 8 MiB rewritten each pass: a point carries 8 MiB, 8 s at 8 Mbit/s.
+peer rm -f /tmp/stop-writing /tmp/writing
+peer dd if=/dev/urandom of=/tmp/pattern8 bs=1M count=8 status=none
+peer_try bash -c "setsid bash /lab/lab/guest/initiator.sh stream $disk /tmp/pattern8 8 /tmp/stop-writing >/tmp/written 2>&1 </dev/null &" >/dev/null
+wait_until "the peer is writing again" 30 peer_try test -e /tmp/writing
+sending() { api_ok GET /api/v1/replication | jq -e '.[] | select(.volume == "db") | .pending_bytes > 4194304 and .inflight_seq != null' >/dev/null; }
+wait_until "a transfer of more than 4 MiB under way" 120 sending
+# The replica makes its progress durable every 2 s.
+sleep 3
+seq_before=$(papi GET /api/v1/replication | jq -r '.[0].seq')
+peer pkill -f /lab/bin/baystack
+say "the peer's console killed part-way through point $(seq_of | cut -d' ' -f2)"
+wait_until "db broken on the main console" 60 is broken state
+peer touch /tmp/stop-writing
+expect_eq "the replica's last point, after the cut" "$(peer bash -c "lvs --noheadings -o lv_name tank | tr -d ' ' | grep '^db_r'")" "db_r$seq_before"
+peer_try bash -c "cd $PEER_DIR && setsid /lab/bin/baystack serve --config $PEER_DIR/baystack.toml >>$PEER_DIR/console.log 2>&1 </dev/null & echo \$! >$PEER_DIR/pid" >/dev/null
+wait_until "db in sync again" 180 is in_sync state
+resumed() { api_ok GET '/api/v1/jobs?resource=volume:db&state=succeeded&limit=20' | jq -e '[.[] | select(.kind == "replication.ship")] | length > 0' >/dev/null; }
+wait_until "a transfer after the cut succeeded" 30 resumed
+ship=$(api_ok GET '/api/v1/jobs?resource=volume:db&limit=50' | jq -r '[.[] | select(.kind == "replication.ship" and .state == "succeeded")] | last | .id')
+said=$(api_ok GET "/api/v1/jobs/$ship" | jq -r '.steps[1].detail')
+say "the transfer after the cut: $said"
+expect_match "the transfer after the cut resumed where it stopped" "$said" "resumed from byte"
+wait_until "the peer's point is the main one's again" 60 same_point
+
+# ---- failover: the peer's replica exported, read by an initiator -------------
+peer iscsiadm -m node -T "$iqn" -p "$MAIN_IP" --logout >/dev/null
+n=$(papi GET /api/v1/replication | jq -r '.[0].seq')
+point_sum=$(md5sum <"/dev/tank/db_r$n")
+pjob_ok "failover of db on the peer" POST /api/v1/volumes/db/replication/failover '{}'
+peer_exported() { papi GET /api/v1/targets | jq -e --arg i "$iqn" '.[] | select(.iqn == $i) | .state == "exported"' >/dev/null; }
+wait_until "db exported by the peer under the main guest's target name" 120 peer_exported
+expect_eq "the peer's target in its LIO (configfs)" "$(peer cat "/sys/kernel/config/target/iscsi/$iqn/tpgt_1/enable")" 1
+peer iscsiadm -m discovery -t sendtargets -p 127.0.0.1 >/dev/null
+peer iscsiadm -m node -T "$iqn" -p 127.0.0.1 --login >/dev/null
+pdisk=$(peer bash -c "for _ in \$(seq 1 100); do d=\$(iscsiadm -m session -P 3 | awk '/Current Portal: 127.0.0.1/ {p=1} p && /Attached scsi disk/ {print \$4; exit}'); [ -n \"\$d\" ] && [ -b /dev/\$d ] && { echo /dev/\$d; exit; }; sleep 0.2; done; exit 1")
+expect_eq "what the initiator reads from the promoted replica (md5sum), and point $n on the main guest" \
+  "$(peer bash -c "md5sum <$pdisk")" "$point_sum"
+# Main keeps trying to send: the peer refuses, it was promoted.
+wait_until "db broken on the main console: the replica was promoted" 60 is broken state
+expect_match "the main console's reason" "$(api_ok GET /api/v1/replication | jq -r '.[0].last_error')" promoted
+
+# ---- failback: only what changed on the peer goes back -------------------------
+peer dd if=/dev/urandom of="$pdisk" bs=1M count=1 seek=4 oflag=direct status=none
+peer iscsiadm -m node -T "$iqn" -p 127.0.0.1 --logout >/dev/null
+pjob_ok "failback of db from the peer" POST /api/v1/volumes/db/replication/failback '{}'
+role() { api_ok GET /api/v1/replication | jq -r '.[0].role + " " + .[0].state'; }
+expect_eq "the main console's side" "$(role)" "replica in_sync"
+expect_eq "main's target, taken down by the failback" "$(ls "$CFS/iscsi" | grep -c "^$iqn\$" || true)" 0
+newer_here() { [ "$(api_ok GET /api/v1/replication | jq -r '.[0].seq')" -gt "$n" ]; }
+wait_until "a point from the peer arrived" 120 newer_here
+ship=$(papi GET '/api/v1/jobs?resource=volume:db&limit=50' | jq -r '[.[] | select(.kind == "replication.ship" and .state == "succeeded")] | first | .id')
+said=$(papi GET "/api/v1/jobs/$ship" | jq -r '.steps[1].detail')
+say "the peer's first point after the failback: $said"
+expect_match "it carried what the peer wrote, since point $n" "$said" "1 MiB of changes since point $n"
+expect_eq "the volume here and on the peer (md5sum)" "$(md5sum </dev/tank/db)" "$(peer bash -c 'md5sum </dev/tank/db')"
+
+# ---- switched off on the peer, the source now: both keep a copy ----------------
+pjob_ok "replication of db switched off" DELETE /api/v1/volumes/db/replication
+expect_eq "replications on the main console" "$(api_ok GET /api/v1/replication | jq length)" 0
+expect_eq "replications on the peer's" "$(papi GET /api/v1/replication | jq length)" 0
+expect_eq "the main guest's copy, an ordinary volume here" "$(api_ok GET /api/v1/volumes/db | jq -r .name)" db
+expect_eq "points left on the main guest" "$(lvs --noheadings -o lv_name tank | tr -d ' ' | grep -c '^db_r' || true)" 0
+expect_eq "points left on the peer" "$(peer bash -c "lvs --noheadings -o lv_name tank | tr -d ' ' | grep -c '^db_r' || true")" 0
