@@ -540,6 +540,23 @@ pub fn sim_mismatch(settings: &Settings, array: &str, blocks: u32) -> anyhow::Re
     Ok(open_sim(settings)?.plant_mismatches(array, blocks)?)
 }
 
+/// A simulated initiator writes `bytes` bytes of a pattern (from `seed`)
+/// to thin volume `volume` at byte `at`, as a host writing to its LUN.
+pub fn sim_write(
+    settings: &Settings,
+    volume: &str,
+    at: u64,
+    bytes: u64,
+    seed: u8,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(bytes <= 1 << 30, "write at most 1 GiB at a time");
+    let data: Vec<u8> = (0..bytes)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
+    open_sim(settings)?.write_bytes(volume, at, &data)?;
+    Ok(format!("{bytes} bytes written to {volume} at byte {at}"))
+}
+
 /// A simulated initiator logs in to a target (or, with `logout`, out):
 /// refused as LIO refuses it when not in the ACL or with a wrong secret.
 pub fn sim_initiator(

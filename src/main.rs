@@ -265,6 +265,21 @@ enum SimCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// A simulated initiator writes to a thin volume: a pattern of
+    /// `--bytes` bytes at byte `--at` (as a host writing to its LUN; the
+    /// simulator keeps the bytes of thin volumes only).
+    Write {
+        volume: String,
+        #[arg(long, default_value_t = 0)]
+        at: u64,
+        #[arg(long, default_value_t = 1 << 20)]
+        bytes: u64,
+        /// Another seed writes other bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u8,
+        #[command(flatten)]
+        common: Common,
+    },
     /// An enclosure's power supply, fan or sensor reports a status: OK,
     /// non-critical, critical, unrecoverable.
     Element {
@@ -612,6 +627,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             chap,
                             logout
                         )?
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+                SimCommand::Write {
+                    volume,
+                    at,
+                    bytes,
+                    seed,
+                    common,
+                } => {
+                    println!(
+                        "{}",
+                        commands::sim_write(&common.settings()?, &volume, at, bytes, seed)?
                     );
                     return Ok(ExitCode::SUCCESS);
                 }

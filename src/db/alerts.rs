@@ -18,7 +18,8 @@ use super::Conn;
 use super::schema::{alerts, observations};
 use crate::db_run;
 use crate::domain::alert::{
-    self, Condition, DriveFacts, EnclosureFacts, Facts, FailedJob, Open, PoolFacts, Severity,
+    self, Condition, DriveFacts, EnclosureFacts, Facts, FailedJob, Open, PoolFacts, ReplicaFacts,
+    Severity,
 };
 use crate::domain::health::Health;
 use crate::domain::pool::{RaidLevel, SyncAction};
@@ -329,6 +330,19 @@ pub fn facts(c: &mut Conn<'_>, now: NaiveDateTime, stale_after: Duration) -> Que
                 summary: f.summary,
                 error: f.error.unwrap_or_default(),
                 finished_at: f.finished_at,
+            })
+            .collect(),
+        replicas: super::replication::all(c)?
+            .into_iter()
+            .map(|r| ReplicaFacts {
+                lag_s: r.lag_s(now),
+                role: r.role(),
+                state: r.stored_state(),
+                volume: r.volume,
+                peer: r.peer,
+                rpo_s: r.rpo_s,
+                since: r.created_at,
+                last_error: r.last_error,
             })
             .collect(),
         observed_at,

@@ -29,6 +29,7 @@ pub struct Snapshot {
     /// The active alerts.
     pub alerts: Vec<AlertRow>,
     pub observed_at: Option<NaiveDateTime>,
+    pub replications: Vec<super::replication::ReplicationRow>,
 }
 
 #[derive(QueryableByName)]
@@ -63,6 +64,7 @@ pub fn snapshot(c: &mut Conn<'_>) -> QueryResult<Snapshot> {
         enclosures: super::inventory::enclosures(c)?,
         jobs,
         alerts,
+        replications: super::replication::all(c)?,
         observed_at: db_run!(c, c => observations::table
             .select(observations::observed_at)
             .first(c)

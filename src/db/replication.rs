@@ -95,6 +95,8 @@ impl ReplicationRow {
 #[diesel(table_name = replications)]
 pub struct Change {
     pub state: Option<String>,
+    pub interval_s: Option<i64>,
+    pub rpo_s: Option<i64>,
     pub peer: Option<String>,
     pub role: Option<String>,
     pub seq: Option<i64>,

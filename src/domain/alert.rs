@@ -99,6 +99,16 @@ pub const RULES: &[(&str, &str)] = &[
         "an enclosure reports a power supply, fan or sensor in trouble",
     ),
     (
+        "replication.lagging",
+        "a replicated volume's last consistent point is older than its objective (critical at \
+         three times it)",
+    ),
+    (
+        "replication.broken",
+        "a volume's last transfer to its replica failed (the link, the peer, or the peer's \
+         refusal); it is tried again",
+    ),
+    (
         "job.failed",
         "a job failed and nothing on its resources has succeeded since (a week at most)",
     ),
@@ -157,6 +167,23 @@ pub struct EnclosureFacts {
     pub troubled: Vec<(String, String, String, String)>,
 }
 
+/// A replicated volume as the rules need it.
+#[derive(Debug, Clone)]
+pub struct ReplicaFacts {
+    pub volume: String,
+    pub peer: String,
+    pub role: super::replica::Role,
+    pub state: super::replica::State,
+    /// How old the last consistent point is, in seconds; `None` before
+    /// the first.
+    pub lag_s: Option<i64>,
+    pub rpo_s: i64,
+    /// Since when it has been replicated (the first point's lag counts
+    /// from there).
+    pub since: NaiveDateTime,
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct FailedJob {
     pub id: i64,
@@ -182,6 +209,7 @@ pub struct Facts {
     pub drives: Vec<DriveFacts>,
     pub enclosures: Vec<EnclosureFacts>,
     pub failed_jobs: Vec<FailedJob>,
+    pub replicas: Vec<ReplicaFacts>,
     /// When the agent last observed; `None`: never.
     pub observed_at: Option<NaiveDateTime>,
     /// How old an observation may be before the agent counts as silent.
@@ -199,6 +227,80 @@ pub fn stale_after(observe_interval_seconds: u64) -> Duration {
 pub const JOB_FAILED_FOR: Duration = Duration::days(7);
 /// How long "rebuild finished" stays.
 pub const REBUILT_FOR: Duration = Duration::days(1);
+
+fn replica_conditions(
+    f: &Facts,
+    r: &ReplicaFacts,
+    push: &mut impl FnMut(&'static str, String, Severity, String, String, String),
+) {
+    use super::replica::{Role, State};
+    if r.state == State::Promoted || r.state == State::Preparing {
+        return;
+    }
+    let subject = format!("volume:{}", r.volume);
+    let link = format!("/volumes/{}", r.volume);
+    // Before the first point, the lag counts from when it was switched on.
+    let lag = r
+        .lag_s
+        .unwrap_or_else(|| (f.now - r.since).num_seconds().max(0));
+    if r.rpo_s > 0 && lag > r.rpo_s {
+        let severity = if lag > 3 * r.rpo_s {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let (what, other) = match r.role {
+            Role::Source => ("replica", format!("on {}", r.peer)),
+            Role::Replica => ("copy", format!("of {}'s volume", r.peer)),
+        };
+        push(
+            "replication.lagging",
+            subject.clone(),
+            severity,
+            format!(
+                "Volume {}'s {what} {other} is {} behind (objective {})",
+                r.volume,
+                duration_words(lag),
+                duration_words(r.rpo_s)
+            ),
+            match (&r.last_error, r.lag_s) {
+                (Some(e), _) => format!("The last transfer failed: {e}"),
+                (None, None) => "The first point, sent in full, has not arrived yet.".into(),
+                (None, Some(_)) => {
+                    "Transfers are not keeping up: a slow link, a bandwidth limit, or much \
+                     written."
+                        .into()
+                }
+            },
+            link.clone(),
+        );
+    }
+    if r.role == Role::Source && r.state == State::Broken {
+        push(
+            "replication.broken",
+            subject,
+            Severity::Warning,
+            format!("Volume {}'s transfers to {} fail", r.volume, r.peer),
+            format!(
+                "{} It is tried again every few seconds; the replica keeps its last consistent \
+                 point meanwhile.",
+                r.last_error
+                    .as_deref()
+                    .unwrap_or("The last transfer failed.")
+            ),
+            link,
+        );
+    }
+}
+
+/// Seconds in words: "45 s", "12 min", "3 h".
+pub fn duration_words(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3600),
+    }
+}
 
 fn percent_severity(percent: f64) -> Option<Severity> {
     match ThinFullness::of(percent, 0.0) {
@@ -316,6 +418,9 @@ pub fn conditions(f: &Facts) -> Vec<Condition> {
                 "/bays".into(),
             );
         }
+    }
+    for r in &f.replicas {
+        replica_conditions(f, r, &mut push);
     }
     for j in &f.failed_jobs {
         if f.now - j.finished_at > JOB_FAILED_FOR {
@@ -582,6 +687,7 @@ mod tests {
             drives: vec![],
             enclosures: vec![],
             failed_jobs: vec![],
+            replicas: vec![],
             observed_at: Some(at("2026-12-07 11:59:50")),
             stale_after: Duration::seconds(30),
             open: vec![],
@@ -859,5 +965,72 @@ mod tests {
         );
         assert!(c[3].summary.contains("from Front 3"), "{}", c[3].summary);
         assert!(c.iter().all(|c| RULES.iter().any(|(r, _)| *r == c.rule)));
+    }
+
+    #[test]
+    fn a_replica_behind_its_objective_lags_and_a_failing_link_is_broken() {
+        use crate::domain::replica::{Role, State};
+        let replica = |role, state, lag: Option<i64>, error: Option<&str>| ReplicaFacts {
+            volume: "db".into(),
+            peer: "bay02".into(),
+            role,
+            state,
+            lag_s: lag,
+            rpo_s: 60,
+            since: at("2026-12-07 11:00:00"),
+            last_error: error.map(String::from),
+        };
+        let mut f = facts();
+        f.replicas = vec![replica(Role::Source, State::InSync, Some(30), None)];
+        assert!(conditions(&f).is_empty());
+        f.replicas = vec![replica(Role::Source, State::InSync, Some(90), None)];
+        let c = conditions(&f);
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].rule, c[0].severity),
+            ("replication.lagging", Severity::Warning)
+        );
+        assert_eq!(c[0].subject, "volume:db");
+        assert!(
+            c[0].summary.contains("90 s behind (objective 60 s)"),
+            "{}",
+            c[0].summary
+        );
+        f.replicas = vec![replica(
+            Role::Source,
+            State::Broken,
+            Some(200),
+            Some("bay02:7790: connection refused"),
+        )];
+        let c = conditions(&f);
+        let rules: Vec<_> = c.iter().map(|c| (c.rule, c.severity)).collect();
+        assert_eq!(
+            rules,
+            [
+                ("replication.lagging", Severity::Critical),
+                ("replication.broken", Severity::Warning)
+            ]
+        );
+        assert!(
+            c[1].detail.contains("connection refused"),
+            "{}",
+            c[1].detail
+        );
+        // The replica's side lags too, but the broken link is the source's.
+        f.replicas = vec![replica(Role::Replica, State::Broken, Some(200), None)];
+        let rules: Vec<_> = conditions(&f).iter().map(|c| c.rule).collect();
+        assert_eq!(rules, ["replication.lagging"]);
+        // Before the first point, the lag counts from switching on: an hour.
+        f.replicas = vec![replica(Role::Source, State::InitialSync, None, None)];
+        let c = conditions(&f);
+        assert!(
+            c[0].detail.contains("has not arrived yet"),
+            "{}",
+            c[0].detail
+        );
+        // A promoted replica is the volume in use: nothing to say.
+        f.replicas = vec![replica(Role::Replica, State::Promoted, Some(9999), None)];
+        assert!(conditions(&f).is_empty());
+        assert_eq!(duration_words(7300), "2 h");
     }
 }

@@ -82,6 +82,15 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 6] = [
+        State::Preparing,
+        State::InitialSync,
+        State::InSync,
+        State::Lagging,
+        State::Broken,
+        State::Promoted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Preparing => "preparing",
@@ -94,16 +103,7 @@ impl State {
     }
 
     pub fn parse(text: &str) -> Option<State> {
-        [
-            State::Preparing,
-            State::InitialSync,
-            State::InSync,
-            State::Lagging,
-            State::Broken,
-            State::Promoted,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        State::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
     /// In words, for a page.

@@ -133,6 +133,7 @@ fn encode_all(s: &Snapshot, jobs_hist: Histograms, now: NaiveDateTime) -> Result
     pools(&mut reg, s);
     drives(&mut reg, s);
     enclosures(&mut reg, s);
+    replication(&mut reg, s, now);
 
     let alerts = gauges(
         &mut reg,
@@ -182,6 +183,63 @@ fn encode_all(s: &Snapshot, jobs_hist: Histograms, now: NaiveDateTime) -> Result
     let mut out = String::new();
     encode(&mut out, &reg).map_err(|e| AppError::Internal(format!("metrics: {e}")))?;
     Ok(out)
+}
+
+/// Each replicated volume: its state as a state set, the age of its last
+/// consistent point against its objective, what is still to send, and the
+/// last transfer's speed.
+fn replication(reg: &mut Registry, s: &Snapshot, now: NaiveDateTime) {
+    use crate::domain::replica::State;
+    let state = gauges(
+        reg,
+        "baystack_replication_state",
+        "A replicated volume's state (1 for the one it is in), with its role and peer",
+    );
+    let lag = gauges(
+        reg,
+        "baystack_replication_lag_seconds",
+        "How old the last consistent point of a replicated volume is (absent before the first)",
+    );
+    let rpo = gauges(
+        reg,
+        "baystack_replication_rpo_seconds",
+        "A replicated volume's recovery point objective",
+    );
+    let pending = gauges(
+        reg,
+        "baystack_replication_pending_bytes",
+        "Bytes of the point in flight still to send",
+    );
+    let speed = gauges(
+        reg,
+        "baystack_replication_throughput_bytes_per_second",
+        "The last transfer's speed",
+    );
+    for r in &s.replications {
+        let labels = |extra: Vec<(&'static str, String)>| {
+            let mut l = vec![
+                ("volume", r.volume.clone()),
+                ("peer", r.peer.clone()),
+                ("role", r.role.clone()),
+            ];
+            l.extend(extra);
+            l
+        };
+        let now_state = r.state(now);
+        for st in State::ALL {
+            set(
+                &state,
+                labels(vec![("state", st.as_str().into())]),
+                f64::from(u8::from(st == now_state)),
+            );
+        }
+        if let Some(l) = r.lag_s(now) {
+            set(&lag, labels(vec![]), l as f64);
+        }
+        set(&rpo, labels(vec![]), r.rpo_s as f64);
+        set(&pending, labels(vec![]), r.pending_bytes as f64);
+        set(&speed, labels(vec![]), r.throughput_bps as f64);
+    }
 }
 
 fn pools(reg: &mut Registry, s: &Snapshot) {

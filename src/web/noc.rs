@@ -182,10 +182,24 @@ pub struct WallModel {
     pub volumes: usize,
     pub exported: usize,
     pub sessions: usize,
+    /// Each replicated volume: its state and lag, lagging or broken first.
+    pub replication: Vec<WallReplica>,
     pub jobs: Vec<WallJob>,
     pub alerts: Vec<WallAlert>,
     pub more_alerts: usize,
     pub fleet: Vec<WallAppliance>,
+}
+
+#[derive(Serialize)]
+pub struct WallReplica {
+    pub volume: String,
+    /// "to bay02" or "from bay01".
+    pub peer: String,
+    pub state: String,
+    /// `ok`, `warn`, `bad`.
+    pub class: &'static str,
+    /// "12 s behind", or what it waits for.
+    pub lag: String,
 }
 
 #[derive(Serialize)]
@@ -392,6 +406,40 @@ fn model(
         .collect();
     let volumes = crate::db::volumes::list(c)?;
     let targets = crate::db::volumes::all_targets(c)?;
+    let mut replication: Vec<WallReplica> = crate::db::replication::all(c)?
+        .iter()
+        .map(|r| {
+            use crate::domain::replica::{Role, State};
+            let st = r.state(now);
+            WallReplica {
+                volume: r.volume.clone(),
+                peer: match r.role() {
+                    Role::Source => format!("to {}", r.peer),
+                    Role::Replica => format!("from {}", r.peer),
+                },
+                state: st.words().into(),
+                class: match st {
+                    State::Broken => "bad",
+                    State::Lagging | State::Preparing | State::InitialSync => "warn",
+                    State::InSync | State::Promoted => "ok",
+                },
+                lag: match r.lag_s(now) {
+                    Some(l) => format!("{} behind", crate::domain::alert::duration_words(l)),
+                    None => "no point yet".into(),
+                },
+            }
+        })
+        .collect();
+    replication.sort_by_key(|r| {
+        (
+            match r.class {
+                "bad" => 0,
+                "warn" => 1,
+                _ => 2,
+            },
+            r.volume.clone(),
+        )
+    });
     let running = crate::jobs::list(
         c,
         &crate::jobs::JobFilter {
@@ -447,6 +495,7 @@ fn model(
         exported: targets.len(),
         sessions: targets.iter().map(|t| t.sessions().len()).sum(),
         volumes: volumes.len(),
+        replication,
         jobs: running
             .into_iter()
             .map(|j| WallJob {

@@ -8,7 +8,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::action::{Answer, Body, Outcome};
-use super::volumes::{flag, ready_volume};
 use super::{AppState, Identity, client_address};
 use crate::db::replication::{self as store, ReplicationRow};
 use crate::db::{self, peers};
@@ -35,7 +34,7 @@ pub struct EnableBody {
     /// A form's second rate, held Monday to Friday 08:00-18:00.
     #[serde(default)]
     pub office_hours_limit: Option<String>,
-    #[serde(default, deserialize_with = "flag")]
+    #[serde(default, deserialize_with = "super::action::flag")]
     pub compress: bool,
 }
 
@@ -184,7 +183,19 @@ pub async fn enable(
         .db
         .run(move |conn| {
             conn.write(|c| -> Result<i64, AppError> {
-                let (v, p) = ready_volume(c, &name)?;
+                let v = crate::db::volumes::by_name(c, &name)?.ok_or_else(|| {
+                    AppError::NotFound(format!("there is no volume named {name:?}"))
+                })?;
+                if v.lifecycle != "ready" {
+                    return Err(AppError::Conflict(format!(
+                        "volume {name} is {}; wait until its job ends",
+                        v.lifecycle
+                    )));
+                }
+                let pool = crate::db::pools::list(c)?
+                    .into_iter()
+                    .find(|p| p.id == v.pool_id)
+                    .ok_or_else(|| AppError::Conflict(format!("volume {name}'s pool is gone")))?;
                 if peers::peer(c, &peer)?.is_none() {
                     return Err(AppError::invalid(
                         "peer",
@@ -208,7 +219,7 @@ pub async fn enable(
                 let now = db::now();
                 let row = ReplicationRow {
                     volume: name.clone(),
-                    pool: p.name.clone(),
+                    pool: pool.name.clone(),
                     peer: peer.clone(),
                     role: Role::Source.as_str().into(),
                     state: State::Preparing.as_str().into(),
@@ -262,7 +273,7 @@ pub async fn disable(
                 let r = store::get(c, &name)?.ok_or_else(|| {
                     AppError::NotFound(format!("volume {name} is not replicated"))
                 })?;
-                if r.role() != Role::Source {
+                if r.role() != Role::Source && r.stored_state() != State::Promoted {
                     return Err(AppError::Conflict(format!(
                         "volume {name} here is {}'s replica: switch replication off on {}",
                         r.peer, r.peer
@@ -312,6 +323,9 @@ pub struct Replication {
     pub bandwidth_limit: Option<Bandwidth>,
     pub compress: bool,
     pub last_error: Option<String>,
+    /// `last_consistent_at` as stored, for pages to show in local time.
+    #[serde(skip)]
+    pub consistent_at: Option<chrono::NaiveDateTime>,
 }
 
 impl Replication {
@@ -334,6 +348,7 @@ impl Replication {
             bandwidth_limit: (bandwidth != Bandwidth::default()).then_some(bandwidth),
             compress: r.compress,
             last_error: r.last_error.clone(),
+            consistent_at: r.consistent_at,
         }
     }
 }

@@ -58,22 +58,8 @@ pub struct CreateBody {
     #[serde(default)]
     pub size: SizeInput,
     /// A form's checkbox sends "on"; the API a boolean.
-    #[serde(default, deserialize_with = "flag")]
+    #[serde(default, deserialize_with = "super::action::flag")]
     pub thin: bool,
-}
-
-/// A boolean from JSON, or a form's checkbox ("on", "true", "1").
-pub(super) fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Text(String),
-    }
-    Ok(match Flag::deserialize(d)? {
-        Flag::Bool(b) => b,
-        Flag::Text(t) => matches!(t.as_str(), "on" | "true" | "1" | "yes"),
-    })
 }
 
 /// `POST /api/v1/volumes/{name}/resize`: `{"size"}`.
@@ -117,7 +103,7 @@ pub struct ExportBody {
 pub struct ExportForm {
     #[serde(default)]
     pub initiators: String,
-    #[serde(default, deserialize_with = "flag")]
+    #[serde(default, deserialize_with = "super::action::flag")]
     pub open: bool,
     #[serde(default)]
     pub chap_user: String,
@@ -461,7 +447,7 @@ fn unique(e: diesel::result::Error, what: String) -> AppError {
 }
 
 /// A ready volume named `name`, or why not.
-pub(super) fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), AppError> {
+fn ready_volume(c: &mut Conn<'_>, name: &str) -> Result<(VolumeRow, PoolRow), AppError> {
     let v = volumes::by_name(c, name)?
         .ok_or_else(|| AppError::NotFound(format!("there is no volume named {name:?}")))?;
     if v.lifecycle != "ready" {

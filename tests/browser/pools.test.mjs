@@ -8,10 +8,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, waitForHealth, reloadUntil } from "./helpers.mjs";
 
 const BIN = process.env.BAYSTACK_BIN ?? new URL("../../target/debug/baystack", import.meta.url).pathname;
 const ARTIFACTS = process.env.ARTIFACTS ?? new URL("../../artifacts/browser", import.meta.url).pathname;
@@ -21,44 +21,11 @@ const PASSWORD = "correct horse battery staple";
 let server, browser, base, dataDir, config;
 const consoleErrors = [];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealth(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 
 // `baystack sim ...` against the running console's simulated appliance.
 function sim(...args) {
   return execFileSync(BIN, ["sim", ...args, "--config", config], { encoding: "utf8" });
-}
-
-// Reloads the page until `text` shows in `where`.
-async function reloadUntil(page, text, ms = 60000, where = "main") {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (((await page.textContent(where).catch(() => "")) ?? "").includes(text)) return;
-    if (Date.now() > deadline) throw new Error(`"${text}" not on ${page.url()} within ${ms} ms`);
-    await page.waitForTimeout(500);
-    await page.reload();
-  }
 }
 
 before(async () => {

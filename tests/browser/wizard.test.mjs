@@ -10,10 +10,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { freePort, waitForHealth } from "./helpers.mjs";
 
 const BIN = process.env.BAYSTACK_BIN ?? new URL("../../target/debug/baystack", import.meta.url).pathname;
 const ARTIFACTS = process.env.ARTIFACTS ?? new URL("../../artifacts/browser", import.meta.url).pathname;
@@ -33,29 +33,6 @@ async function newPage(options) {
   });
   page.on("pageerror", (e) => consoleErrors.push(`${page.url()}: ${e.message}`));
   return page;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHealth(url, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function shot(page, name) {
@@ -274,8 +251,9 @@ test("the admin signs in and the dashboard shows the appliance, kept fresh by ht
   await page.goto(`${base}/volumes`);
   assert.match(await page.textContent("main"), /No volume yet\. Volumes are made in a pool/);
   await page.goto(`${base}/replication`);
-  assert.match(await page.textContent("main"), /not built yet/);
-  await shot(page, "10-not-built");
+  assert.match(await page.textContent("main"), /No volume is replicated/);
+  assert.match(await page.textContent("main"), /No peers yet/);
+  await shot(page, "10-replication");
   await page.context().close();
 });
 

@@ -125,16 +125,24 @@ where
     finished(c, id).await
 }
 
-/// Makes the next point due at once (a test does not wait an interval).
-fn due_now(a: &Appliance) {
+/// Runs one SQL statement on an appliance's database, behind the console's
+/// back (what a test puts in place that the API cannot).
+fn sql(a: &Appliance, statement: &str) {
     use diesel::prelude::*;
     let mut conn = a.app.db().get().unwrap();
-    let sql = "UPDATE replications SET consistent_at = NULL, last_error_at = NULL";
     match &mut conn.conn() {
-        baystack::db::Conn::Sqlite(c) => diesel::sql_query(sql).execute(*c),
-        baystack::db::Conn::Postgres(c) => diesel::sql_query(sql).execute(*c),
+        baystack::db::Conn::Sqlite(c) => diesel::sql_query(statement).execute(*c),
+        baystack::db::Conn::Postgres(c) => diesel::sql_query(statement).execute(*c),
     }
     .unwrap();
+}
+
+/// Makes the next point due at once (a test does not wait an interval).
+fn due_now(a: &Appliance) {
+    sql(
+        a,
+        "UPDATE replications SET consistent_at = NULL, last_error_at = NULL",
+    );
 }
 
 async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(backend: Backend) {
@@ -333,6 +341,37 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
     assert_eq!(on_b["role"], "replica", "{on_b}");
     assert_eq!(on_b["state"], "in_sync");
     assert_eq!(on_b["last_consistent_at"], listed["last_consistent_at"]);
+    // The same in /metrics, on both sides.
+    let metrics = ca.get("/metrics").await.text();
+    assert!(
+        metrics.contains(
+            "baystack_replication_state{volume=\"db\",peer=\"bay02\",role=\"source\",state=\"in_sync\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baystack_replication_lag_seconds{volume=\"db\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "baystack_replication_rpo_seconds{volume=\"db\",peer=\"bay02\",role=\"source\"} 60"
+        ),
+        "{metrics}"
+    );
+    let metrics = cb.get("/metrics").await.text();
+    assert!(
+        metrics.contains(
+            "baystack_replication_state{volume=\"db\",peer=\"bay01\",role=\"replica\",state=\"in_sync\"} 1"
+        ),
+        "{metrics}"
+    );
+    // And on the wall.
+    let board = ca.get("/noc/board").await.text();
+    assert!(
+        board.contains("<strong>db</strong> to bay02 · in sync"),
+        "{board}"
+    );
     // The replica is not exported, nor can it be while it is one.
     assert_eq!(cb.get("/api/v1/targets").await.json(), json!([]));
 
@@ -364,17 +403,27 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
     assert_eq!(lvs(&a), ["db_r2"]);
     assert_eq!(lvs(&b), ["db_r2"]);
 
+    // A point the replica committed, its answer lost with the link: sent
+    // again, the replica says it has it, and nothing is sent twice.
+    sql(
+        &a,
+        "UPDATE replications SET seq = 1, inflight_seq = 2, inflight_base = 1, \
+         last_error_at = NULL",
+    );
+    let job = transfer(&a, &mut ca).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let said = job["steps"][1]["detail"].as_str().unwrap_or_default();
+    assert!(said.contains("had committed it already"), "{job}");
+    assert_eq!(
+        replication(&ca.get("/api/v1/replication").await.json(), "db")["seq"],
+        2
+    );
+
     // A transfer cut off: held to 1 MiB/s, B's agent stops part-way.
     {
-        use diesel::prelude::*;
-        let mut conn = a.app.db().get().unwrap();
         let limit = json!({"rate": 1_048_576, "windows": []}).to_string();
-        let sql = format!("UPDATE replications SET bandwidth = '{limit}', compress = false");
-        match &mut conn.conn() {
-            baystack::db::Conn::Sqlite(c) => diesel::sql_query(sql).execute(*c),
-            baystack::db::Conn::Postgres(c) => diesel::sql_query(sql).execute(*c),
-        }
-        .unwrap();
+        let statement = format!("UPDATE replications SET bandwidth = '{limit}', compress = false");
+        sql(&a, &statement);
     }
     sim.write_bytes("db", 8 * MIB, &pattern(5, 6 * MIB as usize))
         .unwrap();
@@ -406,6 +455,21 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
     assert_eq!(listed["state"], "broken", "{listed}");
     assert!(listed["last_error"].as_str().is_some(), "{listed}");
     assert!(listed["pending_bytes"].as_i64().unwrap() > 0, "{listed}");
+    // Broken is an alert on A once the agent evaluates.
+    {
+        let mut conn = a.app.db().get().unwrap();
+        let changes = conn
+            .write(|c| {
+                baystack::db::alerts::evaluate(
+                    c,
+                    baystack::db::now(),
+                    chrono::Duration::seconds(3600),
+                )
+            })
+            .unwrap();
+        let rules: Vec<&str> = changes.raised.iter().map(|a| a.rule.as_str()).collect();
+        assert!(rules.contains(&"replication.broken"), "{rules:?}");
+    }
     // B still holds point 2, whole.
     assert_eq!(bytes_of(&b, "db_r2"), bytes_of(&a, "db_r2"));
     let on_b = replication(&cb.get("/api/v1/replication").await.json(), "db");
@@ -416,16 +480,10 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
 
     // B's agent back: the transfer resumes where it was cut.
     b.listen();
-    {
-        use diesel::prelude::*;
-        let mut conn = a.app.db().get().unwrap();
-        let sql = "UPDATE replications SET bandwidth = NULL, last_error_at = NULL";
-        match &mut conn.conn() {
-            baystack::db::Conn::Sqlite(c) => diesel::sql_query(sql).execute(*c),
-            baystack::db::Conn::Postgres(c) => diesel::sql_query(sql).execute(*c),
-        }
-        .unwrap();
-    }
+    sql(
+        &a,
+        "UPDATE replications SET bandwidth = NULL, last_error_at = NULL",
+    );
     let job = transfer(&a, &mut ca).await;
     assert_eq!(job["state"], "succeeded", "{job}");
     let said = job["steps"][1]["detail"].as_str().unwrap_or_default();
@@ -453,6 +511,8 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
                 size_bytes: SIZE,
                 taken_at_ms: chrono::Utc::now().timestamp_millis(),
                 data_bytes: 4096,
+                interval_s: 10,
+                rpo_s: 60,
                 target: None,
             },
         )

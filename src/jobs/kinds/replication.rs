@@ -326,6 +326,8 @@ fn send_point(
         bandwidth: r.bandwidth(),
         tz,
         target,
+        interval_s: r.interval_s,
+        rpo_s: r.rpo_s,
     };
     let result = session(ctx, &r.peer).and_then(|mut s| {
         let name = r.volume.clone();
@@ -397,6 +399,13 @@ fn send_point(
                 )
                 .map(|_| ())
             });
+            if sent.already {
+                return Ok(format!(
+                    "point {seq} is {}'s consistent point: it had committed it already, its \
+                     answer lost with the link; nothing was sent again",
+                    r.peer
+                ));
+            }
             Ok(format!(
                 "point {seq} is {}'s consistent point: {} of changes{} in {:.1} s ({}/s{})",
                 r.peer,

@@ -250,6 +250,8 @@ pub(super) struct Offer {
     pub base: Option<i64>,
     pub size_bytes: u64,
     pub taken_at_ms: i64,
+    pub interval_s: i64,
+    pub rpo_s: i64,
     pub target: Option<SourceTarget>,
 }
 
@@ -320,6 +322,16 @@ pub(super) fn receive<S: std::io::Read + std::io::Write>(
     peer: &PeerRow,
     offer: Offer,
 ) -> Result<(), String> {
+    // The point committed here already, its acknowledgement lost (the
+    // link broke as it went): said again, nothing sent twice.
+    let committed = db
+        .get()
+        .ok()
+        .and_then(|mut conn| store::get(&mut conn.conn(), &offer.volume).ok().flatten())
+        .is_some_and(|r| r.peer == peer.name && r.role() == Role::Replica && r.seq == offer.seq);
+    if committed {
+        return wire::send(s, &Msg::Committed { seq: offer.seq }).map_err(|e| e.to_string());
+    }
     let accepted = grow_to(db, backend, peer, &offer).and_then(|()| accept(db, peer, &offer));
     let (r, offset, transfer) = match accepted {
         Ok(x) => x,
@@ -476,6 +488,8 @@ fn accept(db: &Db, peer: &PeerRow, o: &Offer) -> Result<(ReplicationRow, u64, i6
                 resume_offset: Some(offset as i64),
                 done_bytes: Some(if resume { r.done_bytes } else { 0 }),
                 receiving_until: Some(Some(now + CLAIM)),
+                interval_s: Some(o.interval_s),
+                rpo_s: Some(o.rpo_s),
                 source_target: o
                     .target
                     .as_ref()

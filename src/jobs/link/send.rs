@@ -30,6 +30,8 @@ pub struct Shipment<'a> {
     /// The appliance's time zone: a bandwidth window is in local time.
     pub tz: chrono_tz::Tz,
     pub target: Option<SourceTarget>,
+    pub interval_s: i64,
+    pub rpo_s: i64,
 }
 
 /// What a transfer carried.
@@ -42,6 +44,9 @@ pub struct Sent {
     /// Where the replica said it was written up to (0: from the start).
     pub resumed_at: u64,
     pub seconds: f64,
+    /// The replica had committed the point already (its acknowledgement
+    /// was lost with the link): nothing was sent again.
+    pub already: bool,
 }
 
 /// A piece of the plan: data to read and send, or bytes that read as
@@ -190,12 +195,22 @@ pub fn ship<S: std::io::Read + std::io::Write>(
             size_bytes: sh.size_bytes,
             taken_at_ms: sh.taken_at_ms,
             data_bytes: total,
+            interval_s: sh.interval_s,
+            rpo_s: sh.rpo_s,
             target: sh.target.clone(),
         },
     )
     .map_err(|e| e.to_string())?;
     let (from, blank) = match wire::recv_msg(s).map_err(|e| e.to_string())? {
         Msg::Accept { offset, blank } => (offset, blank),
+        Msg::Committed { seq } if seq == sh.seq => {
+            progress(total, total)?;
+            return Ok(Sent {
+                already: true,
+                seconds: started.elapsed().as_secs_f64(),
+                ..Sent::default()
+            });
+        }
         Msg::Refused { reason } => return Err(format!("the replica refused: {reason}")),
         other => return Err(format!("the replica answered {other:?}")),
     };

@@ -262,6 +262,8 @@ fn session(
                 size_bytes,
                 taken_at_ms,
                 data_bytes: _,
+                interval_s,
+                rpo_s,
                 target,
             } => {
                 // The transfer answers for itself; a refused one ends the
@@ -272,6 +274,8 @@ fn session(
                     base,
                     size_bytes,
                     taken_at_ms,
+                    interval_s,
+                    rpo_s,
                     target,
                 };
                 receive::receive(db, backend, s, peer, offer)?;

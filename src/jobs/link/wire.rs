@@ -69,6 +69,10 @@ pub enum Msg {
         /// When the source took the point, milliseconds since the epoch.
         taken_at_ms: i64,
         data_bytes: u64,
+        /// The source's interval and objective, which the replica's lag is
+        /// held to as well.
+        interval_s: i64,
+        rpo_s: i64,
         /// The source's export, for a failover to export the same.
         target: Option<crate::domain::replica::SourceTarget>,
     },
