@@ -335,6 +335,19 @@ impl Newcomers {
 }
 
 /// Deletes the audit entries older than `keep`; how many went.
+/// How long a replication transfer's job is kept once it succeeded: its
+/// volume's transfer history keeps what it did.
+const KEEP_SHIP_JOBS: chrono::Duration = chrono::Duration::days(1);
+
+/// Forgets replication transfers' jobs that succeeded more than a day ago
+/// (at a point every 10 s, 8,640 a day per volume). Returns how many.
+pub fn prune_ship_jobs(db: &Db) -> Result<usize, AppError> {
+    let before = db::now() - KEEP_SHIP_JOBS;
+    Ok(db
+        .get()?
+        .write(|c| crate::jobs::queue::forget_succeeded(c, "replication.ship", before))?)
+}
+
 pub fn prune_audit(db: &Db, keep: chrono::Duration) -> Result<usize, AppError> {
     let mut conn = db.get()?;
     Ok(conn.write(|c| crate::db::audit::prune(c, crate::db::now() - keep))?)
@@ -432,6 +445,15 @@ pub async fn run(
         if audit_pruned.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
             audit_pruned = Some(std::time::Instant::now());
             let db2 = db.clone();
+            let db3 = db.clone();
+            match tokio::task::spawn_blocking(move || prune_ship_jobs(&db3)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    tracing::info!("{n} replication transfer jobs older than a day forgotten")
+                }
+                Ok(Err(e)) => tracing::warn!("forgetting old transfer jobs failed: {e}"),
+                Err(e) => tracing::error!("transfer job pruning task failed: {e}"),
+            }
             match tokio::task::spawn_blocking(move || prune_audit(&db2, keep_audit)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(

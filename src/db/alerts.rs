@@ -224,7 +224,8 @@ struct FailedRow {
 /// nothing holding one of their resources has succeeded. A notification's
 /// attempt is not one: its delivery keeps its own failures and retries; nor
 /// is a replication transfer: its volume's replication is broken, an alert
-/// of its own, and the next transfer tries again.
+/// of its own, and the next transfer tries again. Nor does a transfer
+/// that succeeded on the same volume clear another job's failure.
 const FAILED_JOBS_SQL: &str = "SELECT j.id, j.summary, j.error, j.finished_at FROM jobs j \
      WHERE j.state = 'failed' AND j.finished_at > ? \
      AND j.kind NOT IN ('alert.notify', 'replication.ship') \
@@ -232,6 +233,7 @@ const FAILED_JOBS_SQL: &str = "SELECT j.id, j.summary, j.error, j.finished_at FR
      AND NOT EXISTS (SELECT 1 FROM job_resources mine \
        JOIN job_resources later ON later.resource = mine.resource AND later.job_id > mine.job_id \
        JOIN jobs k ON k.id = later.job_id AND k.state = 'succeeded' \
+         AND k.kind <> 'replication.ship' \
        WHERE mine.job_id = j.id) \
      ORDER BY j.id";
 

@@ -251,6 +251,27 @@ pub fn enqueue(
     Ok(id)
 }
 
+/// Forgets the jobs of `kind` that succeeded before `before`, with their
+/// steps, commands and resources (a kind the agent enqueues over and over,
+/// whose own history is kept elsewhere). Returns how many.
+pub fn forget_succeeded(c: &mut Conn<'_>, kind: &str, before: NaiveDateTime) -> QueryResult<usize> {
+    let old: Vec<i64> = db_run!(c, c => jobs::table
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::state.eq(JobState::Succeeded.as_str()))
+        .filter(jobs::finished_at.lt(before))
+        .select(jobs::id)
+        .limit(10_000)
+        .load(c))?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    db_run!(c, c => diesel::delete(job_commands::table.filter(job_commands::job_id.eq_any(&old))).execute(c))?;
+    db_run!(c, c => diesel::delete(job_steps::table.filter(job_steps::job_id.eq_any(&old))).execute(c))?;
+    db_run!(c, c => diesel::delete(job_resources::table.filter(job_resources::job_id.eq_any(&old))).execute(c))?;
+    db_run!(c, c => diesel::delete(open_resources::table.filter(open_resources::job_id.eq_any(&old))).execute(c))?;
+    db_run!(c, c => diesel::delete(jobs::table.filter(jobs::id.eq_any(&old))).execute(c))
+}
+
 /// Whether a job of `kind` holding `resource` is queued, running or
 /// waiting to be resumed.
 pub fn unfinished(c: &mut Conn<'_>, kind: &str, resource: &str) -> QueryResult<bool> {

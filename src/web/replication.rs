@@ -311,8 +311,12 @@ pub struct Replication {
     pub last_consistent_at: Option<String>,
     /// How old that point is now, in seconds.
     pub lag_s: Option<i64>,
-    /// Bytes of the point in flight still to send.
+    /// Bytes of the point in flight still to send (on the replica's side,
+    /// still to come, as of its last durable progress).
     pub pending_bytes: i64,
+    /// Bytes of the point in flight sent (on the replica's side, written
+    /// durably).
+    pub done_bytes: i64,
     /// The last transfer's speed.
     pub throughput_bps: i64,
     pub pool: String,
@@ -339,6 +343,7 @@ impl Replication {
             last_consistent_at: r.consistent_at.as_ref().map(db::rfc3339),
             lag_s: r.lag_s(now),
             pending_bytes: r.pending_bytes,
+            done_bytes: r.done_bytes,
             throughput_bps: r.throughput_bps,
             pool: r.pool.clone(),
             interval_s: r.interval_s,

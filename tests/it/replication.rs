@@ -659,6 +659,38 @@ async fn a_volume_in_use_is_replicated_cut_off_resumed_failed_over_and_back(back
         .await
         .json();
     assert_eq!(audit.as_array().unwrap().len(), 1, "{audit}");
+    // Succeeded transfers' jobs are forgotten once old (their history is
+    // the volume's); failed ones stay.
+    let ships = |c: &Value| {
+        c.as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["kind"] == "replication.ship")
+            .map(|j| j["state"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = ships(&ca.get("/api/v1/jobs?limit=500").await.json());
+    assert!(before.iter().any(|s| s == "succeeded"), "{before:?}");
+    let forgotten = a
+        .app
+        .db()
+        .get()
+        .unwrap()
+        .write(|c| {
+            baystack::jobs::queue::forget_succeeded(
+                c,
+                "replication.ship",
+                baystack::db::now() + chrono::Duration::days(1),
+            )
+        })
+        .unwrap();
+    let after = ships(&ca.get("/api/v1/jobs?limit=500").await.json());
+    assert_eq!(
+        forgotten,
+        before.iter().filter(|s| *s == "succeeded").count()
+    );
+    assert!(after.iter().all(|s| s == "failed"), "{after:?}");
+    assert!(!after.is_empty());
     halt.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 

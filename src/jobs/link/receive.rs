@@ -250,6 +250,8 @@ pub(super) struct Offer {
     pub base: Option<i64>,
     pub size_bytes: u64,
     pub taken_at_ms: i64,
+    /// The changed bytes it carries.
+    pub data_bytes: u64,
     pub interval_s: i64,
     pub rpo_s: i64,
     pub target: Option<SourceTarget>,
@@ -261,6 +263,8 @@ struct Receiving<'a> {
     db: &'a Db,
     volume: String,
     seq: i64,
+    /// What the point carries, for what is still to come.
+    data_bytes: u64,
     /// The volume is written in order up to here.
     upto: u64,
     written: u64,
@@ -273,6 +277,7 @@ impl Receiving<'_> {
     /// claim; refused when the replica was promoted meanwhile.
     fn persist(&mut self) -> Result<(), Refusal> {
         let (volume, upto, written, seq) = (self.volume.clone(), self.upto, self.written, self.seq);
+        let pending = self.data_bytes.saturating_sub(written);
         let mut conn = self.db.get().map_err(db_words)?;
         conn.write(|c| -> Result<(), Refusal> {
             let r = store::get(c, &volume)
@@ -291,6 +296,7 @@ impl Receiving<'_> {
                 Change {
                     resume_offset: Some(upto as i64),
                     done_bytes: Some(written as i64),
+                    pending_bytes: Some(pending as i64),
                     receiving_until: Some(Some(now + CLAIM)),
                     ..Change::default()
                 },
@@ -523,6 +529,7 @@ fn take_point<S: std::io::Read + std::io::Write>(
         db,
         volume: o.volume.clone(),
         seq: o.seq,
+        data_bytes: o.data_bytes,
         upto: offset,
         written: 0,
         since_persist: 0,

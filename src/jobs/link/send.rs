@@ -184,6 +184,42 @@ pub fn ship<S: std::io::Read + std::io::Write>(
     progress: &mut dyn FnMut(u64, u64) -> Result<(), String>,
     stop: &dyn Fn() -> bool,
 ) -> Result<Sent, String> {
+    ship_points(s, sh, delta, progress, stop).map_err(|e| match e {
+        // The replica stopped reading: it may have said why before it
+        // hung up (promoted meanwhile, a block refused).
+        Shipping::Wire(w) => match wire::recv_msg(s) {
+            Ok(Msg::Refused { reason }) => format!("the replica refused: {reason}"),
+            _ => w,
+        },
+        Shipping::Said(words) => words,
+    })
+}
+
+/// Why a transfer stopped: the link, or something said.
+enum Shipping {
+    Wire(String),
+    Said(String),
+}
+
+impl From<String> for Shipping {
+    fn from(words: String) -> Self {
+        Shipping::Said(words)
+    }
+}
+
+impl From<wire::WireError> for Shipping {
+    fn from(e: wire::WireError) -> Self {
+        Shipping::Wire(e.to_string())
+    }
+}
+
+fn ship_points<S: std::io::Read + std::io::Write>(
+    s: &mut S,
+    sh: &Shipment<'_>,
+    delta: &Delta,
+    progress: &mut dyn FnMut(u64, u64) -> Result<(), String>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Sent, Shipping> {
     let started = Instant::now();
     let total = delta.changed_bytes();
     wire::send(
@@ -199,9 +235,8 @@ pub fn ship<S: std::io::Read + std::io::Write>(
             rpo_s: sh.rpo_s,
             target: sh.target.clone(),
         },
-    )
-    .map_err(|e| e.to_string())?;
-    let (from, blank) = match wire::recv_msg(s).map_err(|e| e.to_string())? {
+    )?;
+    let (from, blank) = match wire::recv_msg(s)? {
         Msg::Accept { offset, blank } => (offset, blank),
         Msg::Committed { seq } if seq == sh.seq => {
             progress(total, total)?;
@@ -211,8 +246,8 @@ pub fn ship<S: std::io::Read + std::io::Write>(
                 ..Sent::default()
             });
         }
-        Msg::Refused { reason } => return Err(format!("the replica refused: {reason}")),
-        other => return Err(format!("the replica answered {other:?}")),
+        Msg::Refused { reason } => return Err(format!("the replica refused: {reason}").into()),
+        other => return Err(format!("the replica answered {other:?}").into()),
     };
     let mut io = sh
         .backend
@@ -241,14 +276,13 @@ pub fn ship<S: std::io::Read + std::io::Write>(
                         offset: e.offset,
                         length: e.length,
                     },
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
             }
             Piece::Data(e) => {
                 let mut at = e.offset;
                 while at < e.offset + e.length {
                     if stop() {
-                        return Err("stopped as asked".into());
+                        return Err(Shipping::Said("stopped as asked".into()));
                     }
                     let n = CHUNK.min(e.offset + e.length - at) as usize;
                     let chunk = &mut buf[..n];
@@ -257,8 +291,7 @@ pub fn ship<S: std::io::Read + std::io::Write>(
                         wire::send_block_compressed(s, at, chunk)
                     } else {
                         wire::send_block(s, at, chunk).map(|()| n + 17)
-                    }
-                    .map_err(|e| e.to_string())?;
+                    }?;
                     sent.data_bytes += n as u64;
                     sent.wire_bytes += wire_len as u64;
                     done += n as u64;
@@ -272,11 +305,13 @@ pub fn ship<S: std::io::Read + std::io::Write>(
             }
         }
     }
-    wire::send(s, &Msg::Commit { seq: sh.seq }).map_err(|e| e.to_string())?;
-    match wire::recv_msg(s).map_err(|e| e.to_string())? {
+    wire::send(s, &Msg::Commit { seq: sh.seq })?;
+    match wire::recv_msg(s)? {
         Msg::Committed { seq } if seq == sh.seq => {}
-        Msg::Refused { reason } => return Err(format!("the replica refused the commit: {reason}")),
-        other => return Err(format!("the replica answered {other:?}")),
+        Msg::Refused { reason } => {
+            return Err(format!("the replica refused the commit: {reason}").into());
+        }
+        other => return Err(format!("the replica answered {other:?}").into()),
     }
     sent.seconds = started.elapsed().as_secs_f64();
     progress(total, total)?;
