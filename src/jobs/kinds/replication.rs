@@ -57,6 +57,42 @@ fn ask(s: &mut super::super::link::Client, m: &wire::Msg) -> Result<wire::Msg, J
         .map_err(|e| JobError::Refused(e.to_string()))
 }
 
+/// Asks the peer how its replica of `volume` stands until `ready` says
+/// it is so, for at most [`PREPARE_WAIT`]; a refusal ends it at once.
+fn await_replica(
+    ctx: &StepCtx<'_>,
+    peer: &str,
+    volume: &str,
+    what: &str,
+    ready: impl Fn(&wire::Msg) -> bool,
+) -> Result<(), JobError> {
+    let started = std::time::Instant::now();
+    loop {
+        let mut s = session(ctx, peer)?;
+        let answer = ask(
+            &mut s,
+            &wire::Msg::Status {
+                volume: volume.into(),
+            },
+        )?;
+        match &answer {
+            m if ready(m) => return Ok(()),
+            wire::Msg::Replica { .. } => {}
+            wire::Msg::Refused { reason } => {
+                return Err(JobError::Refused(format!("{peer}: {reason}")));
+            }
+            other => return Err(JobError::Refused(format!("{peer} answered {other:?}"))),
+        }
+        if started.elapsed() > PREPARE_WAIT || ctx.stop_requested() {
+            return Err(JobError::Refused(format!(
+                "{peer} did not {what} of {volume} in {} minutes (it said {answer:?}): see its jobs",
+                PREPARE_WAIT.as_secs() / 60
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 pub struct ReplicationEnable;
 
 /// The enable job, for a replication the caller recorded in the same
@@ -116,39 +152,10 @@ impl Kind for ReplicationEnable {
                 }
             }
             1 => {
-                let started = std::time::Instant::now();
-                loop {
-                    let mut s = session(ctx, &p.peer)?;
-                    match ask(
-                        &mut s,
-                        &wire::Msg::Status {
-                            volume: p.volume.clone(),
-                        },
-                    )? {
-                        wire::Msg::Replica { ready: true, .. } => {
-                            return Ok(format!("{}'s replica of {} is made", p.peer, p.volume));
-                        }
-                        wire::Msg::Replica { .. } => {}
-                        wire::Msg::Refused { reason } => {
-                            return Err(JobError::Refused(format!("{}: {reason}", p.peer)));
-                        }
-                        other => {
-                            return Err(JobError::Refused(format!(
-                                "{} answered {other:?}",
-                                p.peer
-                            )));
-                        }
-                    }
-                    if started.elapsed() > PREPARE_WAIT || ctx.stop_requested() {
-                        return Err(JobError::Refused(format!(
-                            "{} has not made the replica of {} in {} minutes: see its jobs",
-                            p.peer,
-                            p.volume,
-                            PREPARE_WAIT.as_secs() / 60
-                        )));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                }
+                await_replica(ctx, &p.peer, &p.volume, "make its replica", |m| {
+                    matches!(m, wire::Msg::Replica { ready: true, .. })
+                })?;
+                Ok(format!("{}'s replica of {} is made", p.peer, p.volume))
             }
             _ => {
                 let volume = p.volume.clone();
@@ -837,34 +844,15 @@ impl Kind for ReplicationFailback {
                 }
             }
             1 => {
-                let started = std::time::Instant::now();
-                loop {
-                    let mut s = session(ctx, &p.peer)?;
-                    let answer = ask(
-                        &mut s,
-                        &wire::Msg::Status {
-                            volume: p.volume.clone(),
-                        },
-                    )?;
-                    if let wire::Msg::Replica { seq, state, .. } = &answer
-                        && *seq == p.seq
-                        && state == State::InSync.as_str()
-                    {
-                        return Ok(format!(
-                            "{} is the replica of {} at point {}",
-                            p.peer, p.volume, p.seq
-                        ));
-                    }
-                    if started.elapsed() > PREPARE_WAIT || ctx.stop_requested() {
-                        return Err(JobError::Refused(format!(
-                            "{} did not become the replica in {} minutes (it said {answer:?}): \
-                             see its jobs",
-                            p.peer,
-                            PREPARE_WAIT.as_secs() / 60
-                        )));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(250));
-                }
+                let seq = p.seq;
+                await_replica(ctx, &p.peer, &p.volume, "become the replica", |m| {
+                    matches!(m, wire::Msg::Replica { seq: s, state, .. }
+                        if *s == seq && state == State::InSync.as_str())
+                })?;
+                Ok(format!(
+                    "{} is the replica of {} at point {}",
+                    p.peer, p.volume, p.seq
+                ))
             }
             _ => {
                 let volume = p.volume.clone();
