@@ -443,7 +443,10 @@ impl Scratch {
         let raw = match &url {
             DatabaseUrl::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(path.to_str().unwrap()).expect("SQLite");
-                c.batch_execute("PRAGMA foreign_keys = ON;").unwrap();
+                // The pool just dropped may still be closing a connection on
+                // r2d2's threads; wait for its lock rather than fail.
+                c.batch_execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                    .unwrap();
                 Raw::Sqlite(c)
             }
             DatabaseUrl::Postgres(url) => Raw::Postgres(PgConnection::establish(url).expect("PG")),
