@@ -225,7 +225,14 @@ impl Kind for ReplicationShip {
         position: i32,
         ctx: &mut StepCtx<'_>,
     ) -> Result<String, JobError> {
-        let r = row(ctx, &p.volume)?;
+        // Switched off while this transfer waited its turn: nothing to do.
+        let name = p.volume.clone();
+        let Some(r) = ctx.read(move |c| store::get(c, &name))? else {
+            return Ok(format!(
+                "{} is not replicated any more: nothing to send",
+                p.volume
+            ));
+        };
         if r.role() != Role::Source {
             return Err(JobError::Refused(format!(
                 "{} is a replica here, not a source",
@@ -414,22 +421,27 @@ fn send_point(
                 ));
             }
             Ok(format!(
-                "point {seq} is {}'s consistent point: {} of changes{} in {:.1} s ({}/s{})",
+                "point {seq} is {}'s consistent point: {} of changes{}{}",
                 r.peer,
                 crate::domain::volume::size_words(total),
                 match base {
                     Some(b) => format!(" since point {b}"),
                     None => " (in full)".into(),
                 },
-                sent.seconds,
-                crate::domain::volume::size_words(throughput as u64),
                 if sent.resumed_at > 0 {
                     format!(
-                        "; resumed from byte {} the replica had written",
-                        sent.resumed_at
+                        "; resumed from byte {} the replica had written, {} sent in {:.1} s ({}/s)",
+                        sent.resumed_at,
+                        crate::domain::volume::size_words(sent.data_bytes),
+                        sent.seconds,
+                        crate::domain::volume::size_words(throughput as u64),
                     )
                 } else {
-                    String::new()
+                    format!(
+                        " in {:.1} s ({}/s)",
+                        sent.seconds,
+                        crate::domain::volume::size_words(throughput as u64)
+                    )
                 }
             ))
         }
@@ -531,8 +543,15 @@ impl Kind for ReplicationDisable {
 
 /// When a source's next transfer is due: at once for a point in flight or
 /// after a failure (once [`RETRY_AFTER_S`] has passed), else an interval
-/// after the last point; never while preparing or promoted.
-fn due_at(r: &ReplicationRow) -> Option<chrono::NaiveDateTime> {
+/// after the last point, less the time that point took to land on the
+/// replica (`landed_at`, its commit there) and a second for the agent's
+/// look: so that while transfers keep up the replica is never older than
+/// the interval, rather than an interval and a transfer. Never while
+/// preparing or promoted.
+fn due_at(
+    r: &ReplicationRow,
+    landed_at: Option<chrono::NaiveDateTime>,
+) -> Option<chrono::NaiveDateTime> {
     if r.role() != Role::Source {
         return None;
     }
@@ -541,7 +560,15 @@ fn due_at(r: &ReplicationRow) -> Option<chrono::NaiveDateTime> {
         _ => Some(match (r.last_error_at, r.consistent_at) {
             (Some(failed), _) => failed + chrono::Duration::seconds(RETRY_AFTER_S),
             (None, _) if r.inflight_seq.is_some() => chrono::NaiveDateTime::MIN,
-            (None, Some(at)) => at + chrono::Duration::seconds(r.interval_s),
+            (None, Some(at)) => {
+                let interval = chrono::Duration::seconds(r.interval_s);
+                let took = landed_at.map_or(chrono::Duration::zero(), |l| l - at);
+                let lead = (took + chrono::Duration::seconds(1)).clamp(
+                    chrono::Duration::zero(),
+                    interval - chrono::Duration::seconds(1),
+                );
+                at + interval - lead
+            }
             (None, None) => chrono::NaiveDateTime::MIN,
         }),
     }
@@ -554,7 +581,12 @@ pub fn enqueue_due(c: &mut Conn<'_>, actor: &str) -> Result<usize, AppError> {
     let now = db::now();
     let mut n = 0;
     for r in store::all(c)? {
-        if due_at(&r).is_none_or(|t| t > now) {
+        // When the last point landed: its transfer's end.
+        let landed = store::transfers(c, &r.volume, 1)?
+            .into_iter()
+            .find(|t| t.seq == r.seq && t.result == "ok")
+            .and_then(|t| t.finished_at);
+        if due_at(&r, landed).is_none_or(|t| t > now) {
             continue;
         }
         if queue::unfinished(c, ReplicationShip.name(), &resource::volume(&r.volume))? {
@@ -995,6 +1027,80 @@ impl Kind for ReplicationDemote {
                     }
                 ))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(at: chrono::NaiveDateTime) -> ReplicationRow {
+        ReplicationRow {
+            volume: "db".into(),
+            pool: "tank".into(),
+            peer: "bay02".into(),
+            role: Role::Source.as_str().into(),
+            state: State::InSync.as_str().into(),
+            interval_s: 10,
+            rpo_s: 60,
+            bandwidth: None,
+            compress: false,
+            seq: 4,
+            consistent_at: Some(at),
+            inflight_seq: None,
+            inflight_base: None,
+            inflight_at: None,
+            pending_bytes: 0,
+            done_bytes: 0,
+            resume_offset: 0,
+            receiving_until: None,
+            throughput_bps: 0,
+            source_target: None,
+            last_error: None,
+            last_error_at: None,
+            created_by: "admin".into(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn the_next_point_is_taken_early_by_what_the_last_took_to_land() {
+        let at = db::now();
+        let s = chrono::Duration::seconds;
+        let ms = chrono::Duration::milliseconds;
+        let r = source(at);
+        // Unknown landing: a second early, for the agent's look.
+        assert_eq!(due_at(&r, None), Some(at + s(9)));
+        // Landed 2.5 s after it was taken: 3.5 s early.
+        assert_eq!(due_at(&r, Some(at + ms(2500))), Some(at + ms(6500)));
+        // A transfer longer than the interval: a second after the last,
+        // never at once, never before the point it follows.
+        assert_eq!(due_at(&r, Some(at + s(30))), Some(at + s(1)));
+        // After a failure, the retry's time; in flight, at once; never
+        // while promoted or on the replica's side.
+        let failed = ReplicationRow {
+            last_error_at: Some(at + s(3)),
+            ..source(at)
+        };
+        assert_eq!(due_at(&failed, None), Some(at + s(3 + RETRY_AFTER_S)));
+        let flying = ReplicationRow {
+            inflight_seq: Some(5),
+            ..source(at)
+        };
+        assert_eq!(due_at(&flying, None), Some(chrono::NaiveDateTime::MIN));
+        for (role, state) in [
+            (Role::Source, State::Promoted),
+            (Role::Source, State::Preparing),
+            (Role::Replica, State::InSync),
+        ] {
+            let r = ReplicationRow {
+                role: role.as_str().into(),
+                state: state.as_str().into(),
+                ..source(at)
+            };
+            assert_eq!(due_at(&r, None), None, "{role:?} {state:?}");
         }
     }
 }

@@ -361,7 +361,12 @@ pub(super) fn receive<S: std::io::Read + std::io::Write>(
         let volume = offer.volume.clone();
         let _ = conn.write(|c| -> diesel::QueryResult<()> {
             store::transfer_ended(c, transfer, written as i64, 0, error, now)?;
-            if let Some(e) = error {
+            // A replica promoted (or released) meanwhile is left as that
+            // made it: the refusal is the sender's news, not a breakage here.
+            let still = store::get(c, &volume)?.is_some_and(|r| {
+                r.stored_state() != State::Promoted && r.inflight_seq == Some(offer.seq)
+            });
+            if let Some(e) = error.filter(|_| still) {
                 store::update(
                     c,
                     &volume,

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::wire::{self, Msg, PROTOCOL};
 use super::{IO_TIMEOUT, receive, tls, words};
@@ -135,6 +135,47 @@ fn serve(
         .map_err(|e| e.to_string())?;
     let conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
     let mut s = rustls::StreamOwned::new(conn, sock);
+    let result = talk(db, backend, &mut s, from);
+    linger(&mut s);
+    result
+}
+
+/// How long a connection's end waits for the peer to stop sending.
+const LINGER: Duration = Duration::from_secs(3);
+
+/// The end of a connection: TLS's close_notify sent and the socket's
+/// sending side shut, then what the peer still sends is read and dropped
+/// until it hangs up too, for at most [`LINGER`]. Closed at once with
+/// unread data, a socket answers with a reset, and the peer's kernel may
+/// then drop the last answer (a refusal mid-transfer) before it is read.
+fn linger(s: &mut Server) {
+    use std::io::Read;
+    s.conn.send_close_notify();
+    while s.conn.wants_write() {
+        if s.conn.write_tls(&mut s.sock).is_err() {
+            return;
+        }
+    }
+    let _ = s.sock.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut buf = vec![0u8; 64 << 10];
+    while Instant::now() < until {
+        let _ = s.sock.set_read_timeout(Some(Duration::from_millis(100)));
+        match s.sock.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A connection's handshake and what it asks for.
+fn talk(db: &Db, backend: &dyn Backend, s: &mut Server, from: SocketAddr) -> Result<(), String> {
     while s.conn.is_handshaking() {
         s.conn
             .complete_io(&mut s.sock)
@@ -146,7 +187,7 @@ fn serve(
         .and_then(|c| c.first())
         .map(tls::fingerprint)
         .ok_or("the client presented no certificate")?;
-    let first = wire::recv_msg(&mut s).map_err(|e| e.to_string())?;
+    let first = wire::recv_msg(s).map_err(|e| e.to_string())?;
     match first {
         Msg::Pair {
             protocol,
@@ -161,11 +202,11 @@ fn serve(
                     Err(reason) => Msg::Refused { reason },
                 },
             };
-            wire::send(&mut s, &answer).map_err(|e| e.to_string())
+            wire::send(s, &answer).map_err(|e| e.to_string())
         }
         Msg::Hello { protocol } => {
             if let Err(reason) = check_protocol(protocol) {
-                return refuse(&mut s, reason);
+                return refuse(s, reason);
             }
             let peer = {
                 let mut conn = db.get().map_err(|e| e.to_string())?;
@@ -174,7 +215,7 @@ fn serve(
             };
             let Some(peer) = peer else {
                 return refuse(
-                    &mut s,
+                    s,
                     format!(
                         "this appliance is not paired with one whose certificate's SHA-256 is {}; \
                          pair them with a new pairing code",
@@ -183,14 +224,14 @@ fn serve(
                 );
             };
             let own = own_name(db).map_err(|e| e.to_string())?;
-            wire::send(&mut s, &Msg::Welcome { name: own }).map_err(|e| e.to_string())?;
+            wire::send(s, &Msg::Welcome { name: own }).map_err(|e| e.to_string())?;
             s.sock
                 .set_read_timeout(Some(IO_TIMEOUT))
                 .map_err(|e| e.to_string())?;
-            session(db, backend, &mut s, &peer, from)
+            session(db, backend, s, &peer, from)
         }
         other => refuse(
-            &mut s,
+            s,
             format!("a session starts with a pairing or a hello, not {other:?}"),
         ),
     }

@@ -305,3 +305,46 @@ volumes_down() {
   dbroot=$(cat "$CFS/dbroot" 2>/dev/null) && rm -f "$dbroot"/pr/aptpl_*
   true
 }
+
+# peer_console_start: a second console, in the peer guest, on its own
+# disks (its shelf, `shelf-peer`), listening on 8080 and on its channel,
+# set up and seeing its two disks; papi and pjob_ok talk to it as api and
+# job_ok to the main one. Its storage is taken down after the scenario,
+# and what it did is kept: its log, jobs and replication, its process and
+# sockets.
+PEER_URL=http://$PEER_IP:8080
+PEER_DIR=/tmp/peer-console
+peer_console_start() {
+  wait_until "the peer guest answers" 240 curl -fsS --max-time 2 -X POST "http://$PEER_IP:7070/run" --data '{"argv":["true"]}'
+  on_teardown peer_down
+  on_teardown 'peer_state >"$LAB/out/$SCENARIO.peer-state.txt" 2>&1; peer_try cat $PEER_DIR/console.log >"$LAB/out/$SCENARIO.peer-console.log" 2>&1; papi GET /api/v1/jobs >"$LAB/out/$SCENARIO.peer-jobs.json" 2>&1; papi GET /api/v1/replication >"$LAB/out/$SCENARIO.peer-replication.json" 2>&1; api GET /api/v1/replication >"$LAB/out/$SCENARIO.replication.json" 2>&1'
+  PEER_TOKEN=$(peer bash /lab/lab/guest/console.sh "$PEER_DIR" 0.0.0.0:8080 '[agent]' 'observe_interval_seconds = 2')
+  wait_until "the peer's console sees its two disks healthy" 120 peer_ready
+}
+peer_down() {
+  peer_try bash -c 'pkill -f /lab/bin/baystack; sleep 0.5; iscsiadm -m node --logoutall=all >/dev/null 2>&1; targetcli clearconfig confirm=True >/dev/null 2>&1; for d in $(dmsetup ls | awk "/^baystack-/ {print \$1}"); do dmsetup remove "$d"; done; vgchange -an >/dev/null 2>&1; mdadm --stop --scan; for d in /dev/disk/by-id/ata-*_BAYPB000?; do mdadm --zero-superblock "$d" 2>/dev/null; wipefs -a "$d" >/dev/null 2>&1; done; sed -i "/^ARRAY /d" /etc/mdadm/mdadm.conf; true' >/dev/null
+}
+# peer_state: whether the peer's console runs, its sockets, memory, kernel.
+peer_state() {
+  peer_try bash -c 'pgrep -af "[/]lab/bin/baystack"; ss -ltn; free -m; dmesg | tail -n 15'
+}
+peer_ready() { papi GET /api/v1/drives | jq -e '[.[] | select(.serial | startswith("BAYPB")) | select(.health == "healthy")] | length == 2' >/dev/null; }
+# papi METHOD PATH [JSON]: the peer's console, as api is the main one's.
+papi() {
+  curl -sS -X "$1" "$PEER_URL$2" -H "authorization: Bearer $PEER_TOKEN" \
+    -H 'content-type: application/json' ${3:+--data "$3"}
+}
+# pjob_ok WHAT METHOD PATH JSON: a peer console job that must succeed.
+pjob_ok() {
+  local id job start=$SECONDS
+  id=$(papi "$2" "$3" "${4:-}" | jq -er .job_id) || fail "$1: the peer's console refused"
+  while :; do
+    job=$(papi GET "/api/v1/jobs/$id")
+    case $(jq -r .state <<<"$job") in
+      succeeded) say "ok: $1 (the peer)"; return ;;
+      failed | cancelled) fail "$1 on the peer: $(jq -c '{error, steps: [.steps[] | {name, detail}]}' <<<"$job")" ;;
+    esac
+    ((SECONDS - start < 180)) || fail "$1 on the peer: not done in 180 s"
+    sleep 0.5
+  done
+}

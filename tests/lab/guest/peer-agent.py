@@ -19,7 +19,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         req = json.loads(self.rfile.read(int(self.headers["content-length"])))
         try:
-            done = subprocess.run(req["argv"], capture_output=True, text=True,
+            done = subprocess.run(req["argv"], capture_output=True, text=True, errors="replace",
                                   timeout=req.get("timeout", 60))
             answer = {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
         except (OSError, subprocess.TimeoutExpired) as e:

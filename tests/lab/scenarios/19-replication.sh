@@ -10,11 +10,13 @@
 # database: the replica kept its last point, and the transfer resumes
 # where it was cut (or, when it had committed it, acknowledged again); a
 # failover on the peer exports its last point under the main guest's
-# target name and the peer's own initiator reads it there.
-MIB=1048576
+# target name and the peer's own initiator reads it there; the main
+# console says its replica was promoted; 1 MiB written there, a failback
+# unexports the main guest's volume, makes it the last common point and
+# a replica, and the peer's first point sends that 1 MiB alone; then the
+# two volumes are the same, and switching off on the peer leaves no point
+# on either side.
 PEER1=iqn.2024-01.lab.baystack:peer
-PEER_URL=http://$PEER_IP:8080
-PEER_DIR=/tmp/peer-console
 
 modprobe -r iscsi_target_mod target_core_iblock target_core_user tcm_loop target_core_file \
   target_core_pscsi target_core_mod 2>/dev/null || true
@@ -23,33 +25,7 @@ pools_teardown
 volumes_teardown
 
 # The peer's console, on its own disks, with its channel on its own port.
-wait_until "the peer guest answers" 240 curl -fsS --max-time 2 -X POST "http://$PEER_IP:7070/run" --data '{"argv":["true"]}'
-peer_down() {
-  peer_try bash -c 'pkill -f /lab/bin/baystack; sleep 0.5; iscsiadm -m node --logoutall=all >/dev/null 2>&1; targetcli clearconfig confirm=True >/dev/null 2>&1; for d in $(dmsetup ls | awk "/^baystack-/ {print \$1}"); do dmsetup remove "$d"; done; vgchange -an >/dev/null 2>&1; mdadm --stop --scan; for d in /dev/disk/by-id/ata-*_BAYPB000?; do mdadm --zero-superblock "$d" 2>/dev/null; wipefs -a "$d" >/dev/null 2>&1; done; sed -i "/^ARRAY /d" /etc/mdadm/mdadm.conf; true' >/dev/null
-}
-on_teardown peer_down
-on_teardown 'peer_try cat /tmp/peer-console/console.log >"$LAB/out/$SCENARIO.peer-console.log" 2>/dev/null || true'
-PEER_TOKEN=$(peer bash /lab/lab/guest/console.sh "$PEER_DIR" 0.0.0.0:8080 '[agent]' 'observe_interval_seconds = 2')
-# papi METHOD PATH [JSON]: the peer's console, as api is the main one's.
-papi() {
-  curl -sS -X "$1" "$PEER_URL$2" -H "authorization: Bearer $PEER_TOKEN" \
-    -H 'content-type: application/json' ${3:+--data "$3"}
-}
-pjob_ok() { # pjob_ok WHAT METHOD PATH JSON: a peer console job that must succeed
-  local id job start=$SECONDS
-  id=$(papi "$2" "$3" "${4:-}" | jq -er .job_id) || fail "$1: the peer's console refused"
-  while :; do
-    job=$(papi GET "/api/v1/jobs/$id")
-    case $(jq -r .state <<<"$job") in
-      succeeded) say "ok: $1 (the peer)"; return ;;
-      failed | cancelled) fail "$1 on the peer: $(jq -c '{error, steps: [.steps[] | {name, detail}]}' <<<"$job")" ;;
-    esac
-    ((SECONDS - start < 180)) || fail "$1 on the peer: not done in 180 s"
-    sleep 0.5
-  done
-}
-peer_ready() { papi GET /api/v1/drives | jq -e '[.[] | select(.serial | startswith("BAYPB")) | select(.health == "healthy")] | length == 2' >/dev/null; }
-wait_until "the peer's console sees its two disks healthy" 120 peer_ready
+peer_console_start
 pjob_ok "pool tank on the peer" POST /api/v1/pools '{"name":"tank","level":"raid1","drives":["BAYPB0001","BAYPB0002"],"write_hole":"none"}'
 
 # ---- the source: a thin volume, exported, being written ---------------------
@@ -159,8 +135,44 @@ peer iscsiadm -m node -T "$iqn" -p 127.0.0.1 --login >/dev/null
 pdisk=$(peer bash -c "for _ in \$(seq 1 100); do d=\$(iscsiadm -m session -P 3 | awk '/Current Portal: 127.0.0.1/ {p=1} p && /Attached scsi disk/ {print \$4; exit}'); [ -n \"\$d\" ] && [ -b /dev/\$d ] && { echo /dev/\$d; exit; }; sleep 0.2; done; exit 1")
 expect_eq "what the initiator reads from the promoted replica (md5sum), and point $n on the main guest" \
   "$(peer bash -c "md5sum <$pdisk")" "$point_sum"
-# What follows a failover in the lab (the main console told it was
-# promoted, a failback shipping back only the difference, switching off
-# there) runs on sim and in the browser test for now: in this lab the
-# peer's console stopped answering on its channel after the failover, which
-# the next stop looks into (its log is kept as 19-replication.peer-console.log).
+
+# ---- the main console told; failback sends back only what changed ------------
+said_promoted() {
+  local r
+  r=$(api_ok GET /api/v1/replication | jq -c '.[] | select(.volume == "db")')
+  echo "$r"
+  jq -e '.state == "broken" and (.last_error // "" | test("promoted"))' <<<"$r" >/dev/null
+}
+say "the peer after the failover: $(peer_state | tr '\n' '|')"
+wait_until "the main console says its replica was promoted" 60 said_promoted
+# 1 MiB written on the promoted replica through its own initiator.
+peer dd if=/dev/urandom of="$pdisk" bs=1M count=1 seek=3 oflag=direct status=none
+peer iscsiadm -m node -T "$iqn" -p 127.0.0.1 --logout >/dev/null
+pjob_ok "failback of db from the peer" POST /api/v1/volumes/db/replication/failback '{}'
+expect_eq "the main console's target for db, after the failback" "$(api_ok GET /api/v1/targets | jq length)" 0
+[ ! -e "/sys/kernel/config/target/iscsi/$iqn" ] || fail "$iqn still in the main guest's LIO after the failback"
+role() { api_ok GET /api/v1/replication | jq -r '.[] | select(.volume == "db") | "\(.role) \(.state)"'; }
+expect_match "db on the main console after the failback" "$(role)" "^replica "
+back_job() {
+  local id
+  for id in $(papi GET '/api/v1/jobs?resource=volume:db&state=succeeded&limit=30' | jq -r '.[] | select(.kind == "replication.ship") | .id'); do
+    papi GET "/api/v1/jobs/$id" | jq -r '.steps[1].detail' | grep "since point $n " && return 0
+  done
+  papi GET /api/v1/replication
+  return 1
+}
+wait_until "the peer's first point after the failback" 120 back_job
+said=$(cat "$SCN/wait.out")
+say "after the failback: $said"
+expect_match "the first point sent back" "$said" ": 1 MiB of changes since point $n "
+wait_until "db in sync on the main console, a replica now" 60 is "replica in_sync" role
+expect_eq "the main guest's volume and the peer's, after the failback (md5sum)" \
+  "$(md5sum </dev/tank/db)" "$(peer bash -c 'md5sum </dev/tank/db')"
+
+# ---- switched off on the peer, the source now: both forget ----------------------
+pjob_ok "replication of db switched off on the peer" DELETE /api/v1/volumes/db/replication
+replications() { api_ok GET /api/v1/replication | jq length; }
+wait_until "the main console forgot db's replication" 30 is 0 replications
+expect_eq "points left in the main guest (lvs)" "$(lvs --noheadings -o lv_name tank | grep -c '_r[0-9]' || true)" 0
+expect_eq "points left in the peer (lvs)" "$(peer bash -c "lvs --noheadings -o lv_name tank | grep -c '_r[0-9]' || true")" 0
+expect_eq "the main guest's copy of db, kept" "$(lvs --noheadings -o lv_name tank/db | tr -d ' ')" db
