@@ -81,15 +81,31 @@ impl Replicas for SimBackend {
             vg,
             lv: lv.into(),
             size,
+            map: None,
+            changed: false,
         }))
     }
 }
 
+/// A simulated thin volume held open: its block map read once and kept,
+/// written back (with the data, durably) on `flush`, as a block device's
+/// writes are durable after a flush and not before.
 struct SimVolume {
     thin: ThinStore,
     vg: String,
     lv: String,
     size: u64,
+    map: Option<Vec<u32>>,
+    changed: bool,
+}
+
+impl SimVolume {
+    fn map(&mut self) -> Result<&mut Vec<u32>, BackendError> {
+        if self.map.is_none() {
+            self.map = Some(self.thin.load_map(&self.vg, &self.lv)?);
+        }
+        Ok(self.map.as_mut().expect("just loaded"))
+    }
 }
 
 impl VolumeIo for SimVolume {
@@ -98,20 +114,29 @@ impl VolumeIo for SimVolume {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), BackendError> {
-        self.thin.read(&self.vg, &self.lv, offset, buf)
+        let (thin, vg) = (self.thin.clone(), self.vg.clone());
+        thin.read_with(&vg, self.map()?, offset, buf)
     }
 
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), BackendError> {
-        self.thin.write(&self.vg, &self.lv, offset, data)
+        let (thin, vg, lv) = (self.thin.clone(), self.vg.clone(), self.lv.clone());
+        thin.write_with(&vg, &lv, self.map()?, offset, data)?;
+        self.changed = true;
+        Ok(())
     }
 
     fn zero(&mut self, offset: u64, length: u64) -> Result<(), BackendError> {
-        self.thin.zero(&self.vg, &self.lv, offset, length)
+        let (thin, vg, lv) = (self.thin.clone(), self.vg.clone(), self.lv.clone());
+        thin.zero_with(&vg, &lv, self.map()?, offset, length)?;
+        self.changed = true;
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), BackendError> {
-        // Each write is in the file when it returns; a killed process
-        // loses none of it.
+        if let (true, Some(map)) = (self.changed, &self.map) {
+            self.thin.save_map(&self.vg, &self.lv, map, true)?;
+            self.changed = false;
+        }
         Ok(())
     }
 }

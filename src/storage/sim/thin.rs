@@ -134,8 +134,41 @@ impl ThinStore {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<(), BackendError> {
+        let map = self.load_map(vg, lv)?;
+        self.read_with(vg, &map, offset, buf)
+    }
+
+    /// The block map of volume `lv`, for the `*_with` calls of one who
+    /// holds it open (and saves it with [`ThinStore::save_map`]).
+    pub fn load_map(&self, vg: &str, lv: &str) -> Result<Vec<u32>, BackendError> {
+        self.pool(vg)?.map(lv)
+    }
+
+    /// Saves volume `lv`'s map; with `durable`, the pool's data and the
+    /// map are on disk when it returns (as a block device's after a flush).
+    pub fn save_map(
+        &self,
+        vg: &str,
+        lv: &str,
+        map: &[u32],
+        durable: bool,
+    ) -> Result<(), BackendError> {
         let p = self.pool(vg)?;
-        let map = p.map(lv)?;
+        if durable {
+            p.data.sync_data().map_err(|e| io("syncing", &p.dir, e))?;
+        }
+        p.save_map(lv, map, durable)
+    }
+
+    /// [`ThinStore::read`] through a map the caller holds.
+    pub fn read_with(
+        &self,
+        vg: &str,
+        map: &[u32],
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<(), BackendError> {
+        let p = self.pool(vg)?;
         let mut done = 0usize;
         while done < buf.len() {
             let at = offset + done as u64;
@@ -157,8 +190,22 @@ impl ThinStore {
     /// Writes `data` to volume `lv` at `offset`, into newly allocated data
     /// blocks (a block written in part keeps the rest of its old bytes).
     pub fn write(&self, vg: &str, lv: &str, offset: u64, data: &[u8]) -> Result<(), BackendError> {
+        let mut map = self.load_map(vg, lv)?;
+        self.write_with(vg, lv, &mut map, offset, data)?;
+        self.save_map(vg, lv, &map, false)
+    }
+
+    /// [`ThinStore::write`] through a map the caller holds: the data is
+    /// written, the map changed but not saved.
+    pub fn write_with(
+        &self,
+        vg: &str,
+        lv: &str,
+        map: &mut [u32],
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), BackendError> {
         let p = self.pool(vg)?;
-        let mut map = p.map(lv)?;
         let end = offset + data.len() as u64;
         if end.div_ceil(BLOCK) > map.len() as u64 {
             return Err(BackendError::Refused(format!(
@@ -196,40 +243,54 @@ impl ThinStore {
                 BackendError::Failed(format!("the simulated thin pool of {vg} is full"))
             })?;
         }
-        p.save_map(lv, &map)
+        Ok(())
     }
 
     /// Makes `length` bytes of `lv` from `offset` read as zeroes: whole
     /// blocks are unmapped (as a discard does), the ends of partial ones
     /// written with zeroes.
     pub fn zero(&self, vg: &str, lv: &str, offset: u64, length: u64) -> Result<(), BackendError> {
+        let mut map = self.load_map(vg, lv)?;
+        self.zero_with(vg, lv, &mut map, offset, length)?;
+        self.save_map(vg, lv, &map, false)
+    }
+
+    /// [`ThinStore::zero`] through a map the caller holds.
+    pub fn zero_with(
+        &self,
+        vg: &str,
+        lv: &str,
+        map: &mut [u32],
+        offset: u64,
+        length: u64,
+    ) -> Result<(), BackendError> {
         let end = offset + length;
         let (first_whole, end_whole) = (offset.div_ceil(BLOCK), end / BLOCK);
         if first_whole >= end_whole {
-            return self.write(vg, lv, offset, &vec![0; length as usize]);
+            return self.write_with(vg, lv, map, offset, &vec![0; length as usize]);
         }
         if offset < first_whole * BLOCK {
-            self.write(
+            self.write_with(
                 vg,
                 lv,
+                map,
                 offset,
                 &vec![0; (first_whole * BLOCK - offset) as usize],
             )?;
         }
         if end > end_whole * BLOCK {
-            self.write(
+            self.write_with(
                 vg,
                 lv,
+                map,
                 end_whole * BLOCK,
                 &vec![0; (end - end_whole * BLOCK) as usize],
             )?;
         }
-        let p = self.pool(vg)?;
-        let mut map = p.map(lv)?;
         for b in first_whole..end_whole.min(map.len() as u64) {
             map[b as usize] = 0;
         }
-        p.save_map(lv, &map)
+        Ok(())
     }
 
     /// What differs in `to` from `from` (every mapped block of `to` when
@@ -285,11 +346,15 @@ impl Pool {
             .collect())
     }
 
-    fn save_map(&self, lv: &str, map: &[u32]) -> Result<(), BackendError> {
+    fn save_map(&self, lv: &str, map: &[u32], durable: bool) -> Result<(), BackendError> {
         let path = self.map_path(lv);
         let tmp = self.dir.join(format!("{lv}.map.new"));
         let bytes: Vec<u8> = map.iter().flat_map(|d| d.to_le_bytes()).collect();
-        std::fs::write(&tmp, bytes).map_err(|e| io("writing", &tmp, e))?;
+        let mut f = File::create(&tmp).map_err(|e| io("writing", &tmp, e))?;
+        std::io::Write::write_all(&mut f, &bytes).map_err(|e| io("writing", &tmp, e))?;
+        if durable {
+            f.sync_data().map_err(|e| io("syncing", &tmp, e))?;
+        }
         std::fs::rename(&tmp, &path).map_err(|e| io("writing", &path, e))
     }
 }
