@@ -5,6 +5,9 @@
 #   tests/lab/lab.sh [FILTER]   runs every scenario (or those whose file name
 #                               matches the regex FILTER) and exits non-zero
 #                               if one fails
+#   tests/lab/lab.sh --bench [FILTER]
+#                               the benchmarks (bench/), not run by the test
+#                               command: their figures are read, not asserted
 #   tests/lab/lab.sh --refresh-fixtures
 #                               captures every tool output a parser reads in
 #                               the guest (guest/capture.sh) into tests/fixtures/
@@ -24,7 +27,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=${BAYSTACK_LAB_CACHE:-/var/cache/baystack-lab}
 out=${BAYSTACK_LAB_OUT:-$root/artifacts/lab}
-filter=${1:-}
+filter=${1:-} set=scenarios
+if [ "$filter" = --bench ]; then
+  set=bench filter=${2:-}
+fi
 t0=$(date +%s)
 
 skip() {
@@ -99,7 +105,7 @@ share() { # share NAME: a 9p share with the lab scripts and the console
   local dir=$run_dir/$1
   mkdir -p "$dir/bin" "$dir/lab"
   cp "$BAYSTACK_BIN" "$dir/bin/baystack"
-  cp -r "$here/guest" "$here/scenarios" "$here/ses" "$dir/lab/"
+  cp -r "$here/guest" "$here/scenarios" "$here/bench" "$here/ses" "$dir/lab/"
   echo "$dir"
 }
 
@@ -147,7 +153,7 @@ if [ "$filter" = --refresh-fixtures ]; then
   echo "lab: fixtures refreshed; git diff tests/fixtures shows what the tools now say differently"
   exit 0
 fi
-printf 'bash /lab/lab/guest/runner.sh main %q\n' "$filter" >"$main/script.sh"
+printf 'bash /lab/lab/guest/runner.sh main %q %q\n' "$filter" "$set" >"$main/script.sh"
 echo "bash /lab/lab/guest/runner.sh peer" >"$peer/script.sh"
 
 echo "lab: booting two guests ($accel): lab-main (2 vCPUs, the scenarios) and lab-peer (1 vCPU)"

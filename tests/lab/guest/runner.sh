@@ -1,14 +1,17 @@
 #!/bin/bash
 # The lab inside a guest (started by /lab/script.sh).
-#   runner.sh main [FILTER]   every scenario (or those whose name contains
-#                             FILTER), each on freshly wiped disks
+#   runner.sh main [FILTER [SET]]
+#                             every scenario (or those whose name matches
+#                             FILTER), each on freshly wiped disks; SET is
+#                             `scenarios` (the default) or `bench`, the
+#                             benchmarks, which run the same way
 #   runner.sh capture         guest/capture.sh: fresh fixtures for the parsers
 #   runner.sh peer            the second guest: serves guest/peer-agent.py on
 #                             the private link until the host writes /lab/stop
 set -u
 LAB=/lab
 here=$LAB/lab/guest
-role=$1 filter=${2:-}
+role=$1 filter=${2:-} set=${3:-scenarios}
 mkdir -p "$LAB/out"
 echo "lab: $(hostname) up after $(cut -d' ' -f1 /proc/uptime) s of guest time"
 
@@ -81,7 +84,7 @@ fi
 
 : >"$LAB/out/results"
 failed=0
-for file in "$here"/../scenarios/*.sh; do
+for file in "$here/../$set"/*.sh; do
   name=$(basename "$file" .sh)
   [ -z "$filter" ] || [[ $name =~ $filter ]] || continue
   started=$(date +%s.%N)
