@@ -24,6 +24,7 @@ use crate::storage;
 use crate::{db_run, stmt};
 
 pub mod pages;
+pub mod replication;
 
 const ROUNDS: usize = 3;
 

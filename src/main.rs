@@ -182,6 +182,37 @@ enum BenchWhat {
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
     },
+    /// Two consoles (this binary, started apart, on sim) paired over
+    /// loopback: a filled thin volume's first point and a point after 1% of
+    /// it changed, each beside a plain copy of the same bytes over a
+    /// loopback socket; then the lag of a volume written at 1% of its size
+    /// a minute, replicated over a link held to 100 Mbit/s.
+    Replication {
+        /// The first volume's size, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// The second volume's, in GiB.
+        #[arg(long, default_value_t = 10)]
+        lag_gib: u64,
+        /// How long the second volume is written.
+        #[arg(long, default_value_t = 120.0)]
+        lag_seconds: f64,
+        /// Seconds between points.
+        #[arg(long, default_value_t = 10)]
+        interval: i64,
+    },
+    /// The real thin_delta (thin-provisioning-tools) and Baystack's parser
+    /// of its output on thin metadata of GIB GiB in 64 KiB blocks, two
+    /// devices that differ in CHANGED percent of them, restored by
+    /// thin_restore into a scratch file.
+    ThinDelta {
+        #[arg(long, default_value_t = 100)]
+        gib: u64,
+        #[arg(long, default_value_t = 1.0)]
+        changed: f64,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// The dashboard, the bay map, the drives list and the pools list of a
     /// console (this binary, started apart) on ENCLOSURES enclosures of
     /// BAYS bays with POOLS pools, beside nginx sending the same bytes, both
@@ -438,6 +469,101 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ] {
                 println!("{what:<44} {ms:>9.1} {bytes:>9}");
             }
+        }
+        Command::Bench {
+            what:
+                BenchWhat::Replication {
+                    size_mib,
+                    lag_gib,
+                    lag_seconds,
+                    interval,
+                },
+        } => {
+            let exe = std::env::current_exe()?;
+            let r = in_scratch(|scratch| {
+                baystack::bench::replication::replication(
+                    scratch,
+                    &exe,
+                    size_mib << 20,
+                    lag_gib << 30,
+                    lag_seconds,
+                    interval,
+                )
+            })?;
+            let mib =
+                |rate: &baystack::bench::replication::Rate| rate.per_second() / f64::from(1 << 20);
+            println!(
+                "{:<40} {:>10} {:>9} {:>10} {:>10} {:>6}",
+                "", "MiB", "s", "MiB/s", "copy MiB/s", "share"
+            );
+            for (what, rate, copy) in [
+                ("first point, in full", &r.initial, &r.initial_copy),
+                ("1% of the blocks changed", &r.delta, &r.delta_copy),
+            ] {
+                println!(
+                    "{what:<40} {:>10.1} {:>9.2} {:>10.1} {:>10.1} {:>5.0}%",
+                    rate.bytes as f64 / f64::from(1 << 20),
+                    rate.seconds,
+                    mib(rate),
+                    mib(copy),
+                    mib(rate) / mib(copy) * 100.0
+                );
+            }
+            println!(
+                "  (the change's {} point(s) together; {})",
+                r.delta_points,
+                if r.cold {
+                    "the page cache dropped before each"
+                } else {
+                    "the page cache could not be dropped: not root"
+                }
+            );
+            let l = &r.lag;
+            println!(
+                "lag of a {} GiB volume written at 1%/min ({:.0} MiB in {:.0} s) over 100 Mbit/s, \
+                 a point every {} s: median {:.1} s, most {:.1} s ({} samples, {} points)",
+                l.size >> 30,
+                l.written as f64 / f64::from(1 << 20),
+                l.seconds,
+                l.interval_s,
+                l.median_s,
+                l.max_s,
+                l.samples,
+                l.points
+            );
+        }
+        Command::Bench {
+            what:
+                BenchWhat::ThinDelta {
+                    gib,
+                    changed,
+                    rounds,
+                },
+        } => {
+            let r = in_scratch(|scratch| {
+                baystack::bench::replication::thin_delta(scratch, gib, changed, rounds)
+            })?;
+            let ms = |v: &[f64]| {
+                v.iter()
+                    .map(|s| format!("{:.0}", s * 1000.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!(
+                "{} GiB of 64 KiB blocks ({} mapped), {} changed; metadata file {} MiB, \
+                 restored in {:.1} s",
+                gib,
+                r.blocks,
+                r.changed,
+                r.metadata_bytes >> 20,
+                r.restore_seconds
+            );
+            println!("thin_delta, ms:   {}", ms(&r.tool_seconds));
+            println!(
+                "its output parsed, ms: {} ({} KiB of XML)",
+                ms(&r.parse_seconds),
+                r.output_bytes >> 10
+            );
         }
         Command::Bench {
             what:

@@ -77,7 +77,7 @@ impl PagesReport {
 /// A process that is stopped when dropped: asked with SIGTERM, so that
 /// nginx's master stops its workers too (killed, it leaves them running),
 /// and killed if it has not stopped within five seconds.
-struct Running(Child);
+pub(super) struct Running(pub(super) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -99,7 +99,7 @@ impl Drop for Running {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(super) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -162,6 +162,12 @@ fn console(exe: &Path, dir: &Path, layout: &[u32]) -> anyhow::Result<(Running, S
         .with_context(|| format!("starting {}", exe.display()))?;
     let running = Running(child);
     let base = format!("http://127.0.0.1:{port}");
+    answering(&base)?;
+    Ok((running, base))
+}
+
+/// Waits up to 20 s for the console at `base` to answer `/healthz`.
+pub(super) fn answering(base: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while ureq::get(&format!("{base}/healthz")).call().is_err() {
         if Instant::now() > deadline {
@@ -169,7 +175,7 @@ fn console(exe: &Path, dir: &Path, layout: &[u32]) -> anyhow::Result<(Running, S
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok((running, base))
+    Ok(())
 }
 
 /// Signs in as the admin: the session cookie (`name=value`).

@@ -541,13 +541,18 @@ impl Kind for ReplicationDisable {
     }
 }
 
+/// How much earlier than the last point's landing asks a point is taken:
+/// the agent looks for due points every second, and the job then starts.
+/// With one second, `baystack bench replication` saw the replica up to
+/// 10.3 s old at a 10 s interval.
+const LOOK_S: i64 = 2;
+
 /// When a source's next transfer is due: at once for a point in flight or
 /// after a failure (once [`RETRY_AFTER_S`] has passed), else an interval
 /// after the last point, less the time that point took to land on the
-/// replica (`landed_at`, its commit there) and a second for the agent's
-/// look: so that while transfers keep up the replica is never older than
-/// the interval, rather than an interval and a transfer. Never while
-/// preparing or promoted.
+/// replica (`landed_at`, its commit there) and [`LOOK_S`]: so that while
+/// transfers keep up the replica is never older than the interval, rather
+/// than an interval and a transfer. Never while preparing or promoted.
 fn due_at(
     r: &ReplicationRow,
     landed_at: Option<chrono::NaiveDateTime>,
@@ -563,7 +568,7 @@ fn due_at(
             (None, Some(at)) => {
                 let interval = chrono::Duration::seconds(r.interval_s);
                 let took = landed_at.map_or(chrono::Duration::zero(), |l| l - at);
-                let lead = (took + chrono::Duration::seconds(1)).clamp(
+                let lead = (took + chrono::Duration::seconds(LOOK_S)).clamp(
                     chrono::Duration::zero(),
                     interval - chrono::Duration::seconds(1),
                 );
@@ -1071,10 +1076,13 @@ mod tests {
         let s = chrono::Duration::seconds;
         let ms = chrono::Duration::milliseconds;
         let r = source(at);
-        // Unknown landing: a second early, for the agent's look.
-        assert_eq!(due_at(&r, None), Some(at + s(9)));
-        // Landed 2.5 s after it was taken: 3.5 s early.
-        assert_eq!(due_at(&r, Some(at + ms(2500))), Some(at + ms(6500)));
+        // Unknown landing: early by the agent's look and the job's start.
+        assert_eq!(due_at(&r, None), Some(at + s(10 - LOOK_S)));
+        // Landed 2.5 s after it was taken: that much earlier still.
+        assert_eq!(
+            due_at(&r, Some(at + ms(2500))),
+            Some(at + ms(7500 - LOOK_S * 1000))
+        );
         // A transfer longer than the interval: a second after the last,
         // never at once, never before the point it follows.
         assert_eq!(due_at(&r, Some(at + s(30))), Some(at + s(1)));

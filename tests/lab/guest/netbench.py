@@ -8,7 +8,16 @@ of the product.
                                      the median round trip of 64 bytes
                                      (TCP_NODELAY), and 32 MiB sent to and
                                      received from the server, in MiB/s
+    netbench.py copy-serve ADDR PORT FILE
+                                     writes what one client sends into FILE
+                                     (a block device), syncs it, answers
+    netbench.py copy-send ADDR PORT FILE BYTES
+                                     a plain sequential copy: BYTES of FILE
+                                     read in 1 MiB pieces and sent; prints
+                                     the seconds from the first read to the
+                                     server's answer after its sync
 """
+import os
 import socket
 import sys
 import time
@@ -26,13 +35,18 @@ def recv_exactly(s, n):
         got += len(b)
 
 
-def serve(addr, port):
+def accept_one(addr, port):
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((addr, port))
     ls.listen(1)
     print("ready", flush=True)
     s, _ = ls.accept()
+    return s
+
+
+def serve(addr, port):
+    s = accept_one(addr, port)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for _ in range(200):
         recv_exactly(s, 64)
@@ -67,4 +81,39 @@ def run(addr, port):
     print(f"{rtts[len(rtts) // 2] * 1000:.2f} {send:.1f} {recv:.1f}")
 
 
-{"serve": serve, "run": run}[sys.argv[1]](sys.argv[2], int(sys.argv[3]))
+def copy_serve(addr, port, path):
+    s = accept_one(addr, port)
+    fd = os.open(path, os.O_WRONLY)
+    while True:
+        b = s.recv(CHUNK)
+        if not b:
+            break
+        os.write(fd, b)
+    os.fdatasync(fd)
+    os.close(fd)
+    s.sendall(b"k")
+    s.close()
+
+
+def copy_send(addr, port, path, size):
+    t = time.monotonic()
+    s = socket.create_connection((addr, port))
+    with open(path, "rb", buffering=0) as f:
+        left = int(size)
+        while left > 0:
+            b = f.read(min(CHUNK, left))
+            if not b:
+                raise SystemExit("the source ended early")
+            s.sendall(b)
+            left -= len(b)
+    s.shutdown(socket.SHUT_WR)
+    recv_exactly(s, 1)
+    print(f"{time.monotonic() - t:.3f}")
+
+
+if sys.argv[1] == "copy-serve":
+    copy_serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+elif sys.argv[1] == "copy-send":
+    copy_send(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
+else:
+    {"serve": serve, "run": run}[sys.argv[1]](sys.argv[2], int(sys.argv[3]))
