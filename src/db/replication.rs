@@ -59,6 +59,46 @@ pub struct ReplicationRow {
 }
 
 impl ReplicationRow {
+    /// A replication being prepared, before its first point: nothing in
+    /// flight, no error, no settings beyond the defaults (the caller sets
+    /// the interval, objective, bandwidth and compression of a source).
+    pub fn new(
+        volume: &str,
+        pool: &str,
+        peer: &str,
+        role: Role,
+        by: &str,
+        now: NaiveDateTime,
+    ) -> Self {
+        ReplicationRow {
+            volume: volume.into(),
+            pool: pool.into(),
+            peer: peer.into(),
+            role: role.as_str().into(),
+            state: State::Preparing.as_str().into(),
+            interval_s: 0,
+            rpo_s: 0,
+            bandwidth: None,
+            compress: false,
+            seq: 0,
+            consistent_at: None,
+            inflight_seq: None,
+            inflight_base: None,
+            inflight_at: None,
+            pending_bytes: 0,
+            done_bytes: 0,
+            resume_offset: 0,
+            receiving_until: None,
+            throughput_bps: 0,
+            source_target: None,
+            last_error: None,
+            last_error_at: None,
+            created_by: by.into(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn role(&self) -> Role {
         Role::parse(&self.role).unwrap_or(Role::Replica)
     }

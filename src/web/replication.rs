@@ -218,32 +218,12 @@ pub async fn enable(
                 }
                 let now = db::now();
                 let row = ReplicationRow {
-                    volume: name.clone(),
-                    pool: pool.name.clone(),
-                    peer: peer.clone(),
-                    role: Role::Source.as_str().into(),
-                    state: State::Preparing.as_str().into(),
                     interval_s: interval,
                     rpo_s: rpo,
                     bandwidth: (bandwidth != Bandwidth::default())
                         .then(|| serde_json::to_string(&bandwidth).expect("it serializes")),
                     compress,
-                    seq: 0,
-                    consistent_at: None,
-                    inflight_seq: None,
-                    inflight_base: None,
-                    inflight_at: None,
-                    pending_bytes: 0,
-                    done_bytes: 0,
-                    resume_offset: 0,
-                    receiving_until: None,
-                    throughput_bps: 0,
-                    source_target: None,
-                    last_error: None,
-                    last_error_at: None,
-                    created_by: user.clone(),
-                    created_at: now,
-                    updated_at: now,
+                    ..ReplicationRow::new(&name, &pool.name, &peer, Role::Source, &user, now)
                 };
                 kinds::record_enable(c, &row, &address)
             })

@@ -1042,31 +1042,12 @@ mod tests {
 
     fn source(at: chrono::NaiveDateTime) -> ReplicationRow {
         ReplicationRow {
-            volume: "db".into(),
-            pool: "tank".into(),
-            peer: "bay02".into(),
-            role: Role::Source.as_str().into(),
             state: State::InSync.as_str().into(),
             interval_s: 10,
             rpo_s: 60,
-            bandwidth: None,
-            compress: false,
             seq: 4,
             consistent_at: Some(at),
-            inflight_seq: None,
-            inflight_base: None,
-            inflight_at: None,
-            pending_bytes: 0,
-            done_bytes: 0,
-            resume_offset: 0,
-            receiving_until: None,
-            throughput_bps: 0,
-            source_target: None,
-            last_error: None,
-            last_error_at: None,
-            created_by: "admin".into(),
-            created_at: at,
-            updated_at: at,
+            ..ReplicationRow::new("db", "tank", "bay02", Role::Source, "admin", at)
         }
     }
 

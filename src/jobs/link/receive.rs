@@ -149,33 +149,7 @@ pub(super) fn prepare(
             let now = db::now();
             store::insert(
                 c,
-                &ReplicationRow {
-                    volume: volume.into(),
-                    pool: pool.clone(),
-                    peer: peer.name.clone(),
-                    role: Role::Replica.as_str().into(),
-                    state: State::Preparing.as_str().into(),
-                    interval_s: 0,
-                    rpo_s: 0,
-                    bandwidth: None,
-                    compress: false,
-                    seq: 0,
-                    consistent_at: None,
-                    inflight_seq: None,
-                    inflight_base: None,
-                    inflight_at: None,
-                    pending_bytes: 0,
-                    done_bytes: 0,
-                    resume_offset: 0,
-                    receiving_until: None,
-                    throughput_bps: 0,
-                    source_target: None,
-                    last_error: None,
-                    last_error_at: None,
-                    created_by: by.clone(),
-                    created_at: now,
-                    updated_at: now,
-                },
+                &ReplicationRow::new(volume, &pool, &peer.name, Role::Replica, &by, now),
             )
             .map_err(db_words)?;
             audit::record(
