@@ -586,11 +586,15 @@ pub fn enqueue_due(c: &mut Conn<'_>, actor: &str) -> Result<usize, AppError> {
     let now = db::now();
     let mut n = 0;
     for r in store::all(c)? {
-        // When the last point landed: its transfer's end.
-        let landed = store::transfers(c, &r.volume, 1)?
-            .into_iter()
-            .find(|t| t.seq == r.seq && t.result == "ok")
-            .and_then(|t| t.finished_at);
+        // When the last point landed: its transfer's end (looked up only
+        // where the schedule uses it, a source's point).
+        let landed = match (r.role(), r.consistent_at) {
+            (Role::Source, Some(_)) => store::transfers(c, &r.volume, 1)?
+                .into_iter()
+                .find(|t| t.seq == r.seq && t.result == "ok")
+                .and_then(|t| t.finished_at),
+            _ => None,
+        };
         if due_at(&r, landed).is_none_or(|t| t > now) {
             continue;
         }
