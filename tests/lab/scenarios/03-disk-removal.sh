@@ -7,8 +7,11 @@ serial=BAYSA0003
 dev=$(dev_of "$serial")
 present() { is "$1" drives ".[] | select(.serial == \"$serial\") | .present"; }
 wait_until "the console lists $serial ($dev) as present" 60 present true
+# All of them, not only the one pulled: the count is checked after.
+others=$(shelf -s length)
+wait_until "the console has observed all $others shelf disks" 60 \
+  is "$others" drives '[.[] | select(.present)] | length'
 before=$(drives ".[] | select(.serial == \"$serial\")")
-others=$(drives '[.[] | select(.present) | .serial] | length')
 
 scsi=$(readlink -f "/sys/block/$dev/device")        # .../host2/target2:0:0/2:0:0:0
 host=$(grep -o 'host[0-9]*' <<<"$scsi" | tail -1)

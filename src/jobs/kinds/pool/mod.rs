@@ -207,14 +207,8 @@ impl Kind for PoolCreate {
             }
             Step::VolumeGroup => Ok(backend.create_volume_group(&s.name, ctx)?),
             Step::ReadBack => {
-                let arrays = backend.arrays(&mut NoLog)?;
+                let (array, arrays) = settled(backend, &s.name)?;
                 let vgs = backend.volume_groups(&mut NoLog)?;
-                let array = arrays
-                    .iter()
-                    .find(|a| a.md_name.as_deref() == Some(s.name.as_str()))
-                    .ok_or_else(|| {
-                        JobError::Failed(format!("{} is not among the arrays now", s.device()))
-                    })?;
                 let state = array.state.map_or("running", |st| st.as_str()).to_string();
                 let vg_words = vgs
                     .iter()
@@ -237,13 +231,51 @@ impl Kind for PoolCreate {
 /// The UUID the create step recorded, read back from the system (a
 /// resumed job has no memory of it).
 fn array_uuid(ctx: &mut StepCtx<'_>, name: &str) -> Result<String, JobError> {
-    let backend = ctx.backend;
-    backend
-        .arrays(ctx)?
-        .into_iter()
-        .find(|a| a.md_name.as_deref() == Some(name))
-        .and_then(|a| a.uuid)
-        .ok_or_else(|| JobError::Failed(format!("/dev/md/{name} is not running, or has no UUID")))
+    settled(ctx.backend, name)?
+        .0
+        .uuid
+        .ok_or_else(|| JobError::Failed(format!("mdadm gives /dev/md/{name} no UUID")))
+}
+
+/// The array just made for pool `name`, with every array seen. udev
+/// names a new array (its `/dev/md/<name>` link) a moment after mdadm
+/// returns, and again after each change event, so a missing name is
+/// looked for again for a few seconds before it is an error.
+fn settled(
+    backend: &dyn crate::storage::Backend,
+    name: &str,
+) -> Result<(crate::domain::pool::Array, Vec<crate::domain::pool::Array>), JobError> {
+    const TRIES: u32 = 20;
+    for attempt in 1..=TRIES {
+        let arrays = backend.arrays(&mut NoLog)?;
+        if let Some(a) = arrays.iter().find(|a| a.md_name.as_deref() == Some(name)) {
+            return Ok((a.clone(), arrays));
+        }
+        if attempt == TRIES {
+            let seen: Vec<String> = arrays
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} ({})",
+                        a.name.as_deref().unwrap_or("an array with no kernel name"),
+                        a.md_name
+                            .as_deref()
+                            .map_or("no name".to_string(), |n| format!("named {n}"))
+                    )
+                })
+                .collect();
+            return Err(JobError::Failed(format!(
+                "/dev/md/{name} is not among the running arrays after 10 s; md runs {}",
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join(", ")
+                }
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    unreachable!("the last try returns")
 }
 
 /// The running array of pool `name`, as the engine sees it now.
