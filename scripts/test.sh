@@ -102,8 +102,10 @@ BAYSTACK_BIN="$root/target/debug/baystack" ARTIFACTS="$artifacts/browser" \
   node --test --test-reporter=spec tests/browser/
 
 # ---- the integration lab -------------------------------------------------
+# The release binary, as it ships (built above): under the guests' emulated
+# CPU it runs the scenarios about a fifth faster than the debug one.
 say "integration lab (qemu guests, the linux backend against a real kernel)"
-BAYSTACK_BIN="$root/target/debug/baystack" BAYSTACK_LAB_OUT="$artifacts/lab" tests/lab/lab.sh
+BAYSTACK_BIN="$BAYSTACK_RELEASE_BIN" BAYSTACK_LAB_OUT="$artifacts/lab" tests/lab/lab.sh
 
 # ---- style ---------------------------------------------------------------
 if [ -z "${SKIP_LINT:-}" ]; then
