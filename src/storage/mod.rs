@@ -619,4 +619,7 @@ pub trait VolumeIo: Send {
     fn zero(&mut self, offset: u64, length: u64) -> Result<(), BackendError>;
     /// Makes everything written so far durable.
     fn flush(&mut self) -> Result<(), BackendError>;
+    /// Starts writing what was written so far to the disk without
+    /// waiting for it, so the next `flush` has little left to wait for.
+    fn start_writeback(&mut self) {}
 }

@@ -26,6 +26,8 @@ use crate::storage::{Backend, NoLog};
 /// receiver's claim on the replica renewed), in bytes and in time.
 const PERSIST_BYTES: u64 = 64 << 20;
 const PERSIST_EVERY: Duration = Duration::from_secs(2);
+/// How often the writing of what was received is started, not waited for.
+const WRITEBACK_BYTES: u64 = 8 << 20;
 /// How long a receiver's claim lasts without being renewed.
 const CLAIM: chrono::Duration = chrono::Duration::seconds(30);
 
@@ -525,6 +527,7 @@ fn take_point<S: std::io::Read + std::io::Write>(
         }
         Ok(())
     };
+    let mut written_back = 0;
     loop {
         match wire::recv(s).map_err(|e| e.to_string())? {
             Frame::Block(b) => {
@@ -550,6 +553,10 @@ fn take_point<S: std::io::Read + std::io::Write>(
             Frame::Msg(other) => {
                 return Err(format!("a transfer takes blocks and a commit, not {other:?}").into());
             }
+        }
+        if rx.written - written_back >= WRITEBACK_BYTES {
+            io.start_writeback();
+            written_back = rx.written;
         }
         if rx.since_persist >= PERSIST_BYTES || rx.persisted_at.elapsed() >= PERSIST_EVERY {
             io.flush().map_err(|e| e.to_string())?;

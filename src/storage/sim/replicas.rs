@@ -132,6 +132,10 @@ impl VolumeIo for SimVolume {
         Ok(())
     }
 
+    fn start_writeback(&mut self) {
+        self.thin.start_writeback(&self.vg);
+    }
+
     fn flush(&mut self) -> Result<(), BackendError> {
         if let (true, Some(map)) = (self.changed, &self.map) {
             self.thin.save_map(&self.vg, &self.lv, map, true)?;

@@ -160,6 +160,18 @@ impl ThinStore {
         p.save_map(lv, map, durable)
     }
 
+    /// Starts writing the pool's data to the disk without waiting.
+    pub fn start_writeback(&self, vg: &str) {
+        if let Ok(p) = self.pool(vg) {
+            let _ = nix::fcntl::posix_fadvise(
+                &p.data,
+                0,
+                0,
+                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+            );
+        }
+    }
+
     /// [`ThinStore::read`] through a map the caller holds.
     pub fn read_with(
         &self,
