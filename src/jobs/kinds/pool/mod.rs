@@ -207,7 +207,7 @@ impl Kind for PoolCreate {
             }
             Step::VolumeGroup => Ok(backend.create_volume_group(&s.name, ctx)?),
             Step::ReadBack => {
-                let (array, arrays) = settled(backend, &s.name)?;
+                let (array, arrays) = settled(backend, &s.name, &mut NoLog)?;
                 let vgs = backend.volume_groups(&mut NoLog)?;
                 let state = array.state.map_or("running", |st| st.as_str()).to_string();
                 let vg_words = vgs
@@ -231,7 +231,8 @@ impl Kind for PoolCreate {
 /// The UUID the create step recorded, read back from the system (a
 /// resumed job has no memory of it).
 fn array_uuid(ctx: &mut StepCtx<'_>, name: &str) -> Result<String, JobError> {
-    settled(ctx.backend, name)?
+    let backend = ctx.backend;
+    settled(backend, name, ctx)?
         .0
         .uuid
         .ok_or_else(|| JobError::Failed(format!("mdadm gives /dev/md/{name} no UUID")))
@@ -240,42 +241,45 @@ fn array_uuid(ctx: &mut StepCtx<'_>, name: &str) -> Result<String, JobError> {
 /// The array just made for pool `name`, with every array seen. udev
 /// names a new array (its `/dev/md/<name>` link) a moment after mdadm
 /// returns, and again after each change event, so a missing name is
-/// looked for again for a few seconds before it is an error.
+/// looked for again, every 0.5 s for 10 s, before it is an error.
 fn settled(
     backend: &dyn crate::storage::Backend,
     name: &str,
+    log: &mut dyn crate::storage::CommandLog,
 ) -> Result<(crate::domain::pool::Array, Vec<crate::domain::pool::Array>), JobError> {
-    const TRIES: u32 = 20;
-    for attempt in 1..=TRIES {
-        let arrays = backend.arrays(&mut NoLog)?;
+    let mut tries = 1;
+    let arrays = loop {
+        let arrays = backend.arrays(log)?;
         if let Some(a) = arrays.iter().find(|a| a.md_name.as_deref() == Some(name)) {
             return Ok((a.clone(), arrays));
         }
-        if attempt == TRIES {
-            let seen: Vec<String> = arrays
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} ({})",
-                        a.name.as_deref().unwrap_or("an array with no kernel name"),
-                        a.md_name
-                            .as_deref()
-                            .map_or("no name".to_string(), |n| format!("named {n}"))
-                    )
-                })
-                .collect();
-            return Err(JobError::Failed(format!(
-                "/dev/md/{name} is not among the running arrays after 10 s; md runs {}",
-                if seen.is_empty() {
-                    "none".to_string()
-                } else {
-                    seen.join(", ")
-                }
-            )));
+        if tries == 20 {
+            break arrays;
         }
+        tries += 1;
         std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    unreachable!("the last try returns")
+    };
+    let seen: Vec<String> = arrays
+        .iter()
+        .map(|a| {
+            let md_name = a
+                .md_name
+                .as_deref()
+                .map_or("no name".into(), |n| format!("named {n}"));
+            format!(
+                "{} ({md_name})",
+                a.name.as_deref().unwrap_or("an array with no kernel name")
+            )
+        })
+        .collect();
+    let seen = if seen.is_empty() {
+        "none".to_string()
+    } else {
+        seen.join(", ")
+    };
+    Err(JobError::Failed(format!(
+        "/dev/md/{name} is not among the running arrays after 10 s; md runs {seen}"
+    )))
 }
 
 /// The running array of pool `name`, as the engine sees it now.
