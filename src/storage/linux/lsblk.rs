@@ -6,6 +6,14 @@
 //! devices, loop devices and disks imported over iSCSI are not drives of
 //! this appliance. A drive seen through two paths (multipath, dual-ported
 //! SAS) is one drive, matched on its WWN.
+//!
+//! A disk being added or removed is left out until the next look, rather
+//! than becoming a drive named only by its kernel name that would stay
+//! behind as a phantom missing drive. Caught in the lab, while a disk is
+//! deleted lsblk lists it with its size and nothing else: no bus
+//! (`subsystems` null), no serial, no WWN. And a SATA, SAS or NVMe disk
+//! always has a serial: one listed without a serial or a WWN is one udev
+//! has not described yet, or has forgotten already.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -118,6 +126,11 @@ fn disk(dev: &Value) -> Option<Disk> {
         return None;
     }
     let name = text(dev, "kname").or_else(|| text(dev, "name"))?;
+    // lsblk before 2.33 has no such column; later ones name the buses
+    // behind every disk there is (`block:scsi:pci`).
+    if dev.get("subsystems").is_some_and(Value::is_null) {
+        return None;
+    }
     let tran = text(dev, "tran").map(|t| t.to_ascii_lowercase());
     if tran.as_deref().is_some_and(|t| NOT_DRIVES.contains(&t)) {
         return None;
@@ -131,11 +144,20 @@ fn disk(dev: &Value) -> Option<Disk> {
         _ if subsystems.split(':').any(|s| s == "virtio") => Transport::Virtio,
         _ => Transport::Other,
     };
+    let serial = text(dev, "serial");
+    let wwn = text(dev, "wwn").map(|w| w.to_ascii_lowercase());
+    let always_named = matches!(
+        transport,
+        Transport::Sata | Transport::Sas | Transport::Nvme
+    );
+    if always_named && serial.is_none() && wwn.is_none() {
+        return None;
+    }
     Some(Disk {
         model: text(dev, "model").unwrap_or_default(),
         vendor: text(dev, "vendor").unwrap_or_default(),
-        serial: text(dev, "serial"),
-        wwn: text(dev, "wwn").map(|w| w.to_ascii_lowercase()),
+        serial,
+        wwn,
         size_bytes: number(dev, "size")?,
         rotational: flag(dev, "rota").unwrap_or(false),
         transport,
@@ -283,6 +305,25 @@ mod tests {
         assert!(sata.hctl.is_some());
         let virtio = disks.iter().find(|d| d.name == "vda").unwrap();
         assert_eq!(virtio.model, "", "virtio-blk has no model");
+    }
+
+    /// Disks coming or going: sdc as lsblk listed it in the lab while
+    /// the kernel deleted it (these fields verbatim, from `lsblk -J -O -b`
+    /// run in a loop beside `echo 1 > device/delete`), and a SATA disk
+    /// udev has not described (no serial, no WWN). Neither is a drive yet;
+    /// a virtio disk without a serial still is one.
+    #[test]
+    fn a_disk_coming_or_going_is_left_out() {
+        let text = r#"{"blockdevices": [
+          {"name": "sda", "kname": "sda", "type": "disk", "size": 67108864, "rota": false, "tran": "sata", "serial": "BAYSA0001", "wwn": null, "hctl": "0:0:0:0", "subsystems": "block:scsi:pci"},
+          {"name":"sdc","kname":"sdc","type":"disk","serial":null,"wwn":null,"tran":null,"hctl":null,"subsystems":null,"model":null,"vendor":null,"size":83886080,"rota":false},
+          {"name": "sdd", "kname": "sdd", "type": "disk", "size": 83886080, "rota": false, "tran": "sata", "serial": null, "wwn": null, "hctl": "3:0:0:0", "model": "BAYLAB SSD 80"},
+          {"name": "sde", "kname": "sde", "type": "disk", "size": 83886080, "tran": "sas", "serial": "", "wwn": null},
+          {"name": "nvme0n1", "kname": "nvme0n1", "type": "disk", "size": 83886080, "tran": "nvme"},
+          {"name": "vda", "kname": "vda", "type": "disk", "size": 50331648, "subsystems": "block:virtio:pci", "serial": null, "wwn": null}
+        ]}"#;
+        let names: Vec<String> = parse(text).unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["sda", "vda"]);
     }
 
     #[test]

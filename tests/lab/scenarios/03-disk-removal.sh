@@ -18,7 +18,11 @@ host=$(grep -o 'host[0-9]*' <<<"$scsi" | tail -1)
 echo 1 >"/sys/block/$dev/device/delete"
 wait_until "the kernel no longer has $dev" 30 test ! -e "/sys/block/$dev"
 wait_until "the console shows $serial missing" 30 present false
-expect_eq "the other drives stay present" "$(drives '[.[] | select(.present) | .serial] | length')" "$((others - 1))"
+# By serial, so that a failure says which drive is wrong; nothing else
+# (no half-gone disk under its kernel name) is listed as present.
+expect_eq "the other drives stay present" "$(drives '[.[] | select(.present) | .serial] | sort')" \
+  "$(shelf -s "[.[].serial | select(. != \"$serial\")] | sort")"
+expect_eq "and no drive was added" "$(drives length)" "$others"
 missing=$(drives ".[] | select(.serial == \"$serial\")")
 expect_eq "the missing drive keeps its record" "$(jq .id <<<"$missing")" "$(jq .id <<<"$before")"
 page=$(curl -fsS -H "authorization: Bearer $TOKEN" "$URL/drives/$(jq .id <<<"$missing")")
@@ -32,3 +36,4 @@ back=$(drives ".[] | select(.serial == \"$serial\")")
 expect_eq "it is the same drive to the console" "$(jq .id <<<"$back")" "$(jq .id <<<"$before")"
 expect_eq "with its current kernel name" "$(jq -r .dev_name <<<"$back")" "$(dev_of "$serial")"
 expect_eq "and its identity" "$(jq -r .ident <<<"$back")" "$(jq -r .ident <<<"$before")"
+expect_eq "its return added no drive either" "$(drives length)" "$others"
