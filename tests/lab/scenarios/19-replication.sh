@@ -6,7 +6,7 @@
 # written by it all along is replicated without a session dropped (the
 # same session id before and after); the replica's points are the
 # source's, block for block; the peer's console killed part-way through a
-# transfer (held to 2 Mbit/s to be caught) and started again on its
+# transfer (held to 4 Mbit/s to be caught) and started again on its
 # database: the replica kept its last point, and the transfer resumes
 # where it was cut (or, when it had committed it, acknowledged again); a
 # failover on the peer exports its last point under the main guest's
@@ -58,7 +58,7 @@ expect_match "a replayed code" "$(wait_job "$id" | jq -r .error)" "used already,
 
 # ---- replication switched on while the peer writes ----------------------------
 job_ok "db replicated to lab-peer" POST /api/v1/volumes/db/replication \
-  '{"peer":"lab-peer","interval_s":10,"rpo_s":120,"bandwidth_limit":"2 Mbit/s"}'
+  '{"peer":"lab-peer","interval_s":10,"rpo_s":120,"bandwidth_limit":"4 Mbit/s"}'
 state() { api_ok GET /api/v1/replication | jq -r '.[] | select(.volume == "db") | .state'; }
 wait_until "db in sync (its first point, in full)" 180 is in_sync state
 expect_eq "the replica on the peer (lvs there)" "$(peer lvs --noheadings -o lv_attr tank/db | tr -d ' ' | cut -c1)" V
@@ -88,7 +88,7 @@ expect_eq "the volume as the initiator left it, and its replica" "$(peer bash -c
 
 # ---- the link cut part-way, and back ------------------------------------------
 # 8 MiB rewritten each pass: a point carries what a pass wrote in its
-# interval, at 2 Mbit/s (250 kB/s) several seconds.
+# interval, at 4 Mbit/s (500 kB/s) several seconds.
 peer rm -f /tmp/stop-writing /tmp/writing
 peer dd if=/dev/urandom of=/tmp/pattern8 bs=1M count=8 status=none
 peer_try bash -c "setsid bash /lab/lab/guest/initiator.sh stream $disk /tmp/pattern8 8 /tmp/stop-writing >/tmp/written 2>&1 </dev/null &" >/dev/null
