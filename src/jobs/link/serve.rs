@@ -102,7 +102,15 @@ pub fn listen(db: Db, backend: Arc<dyn Backend>, bind: SocketAddr) -> Result<Lis
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
+                        // Woken as a connection comes (a sleep here made
+                        // every connection wait up to its length), or to
+                        // look whether to stop.
+                        use std::os::fd::AsFd;
+                        let mut ready = [nix::poll::PollFd::new(
+                            socket.as_fd(),
+                            nix::poll::PollFlags::POLLIN,
+                        )];
+                        let _ = nix::poll::poll(&mut ready, nix::poll::PollTimeout::from(100u16));
                     }
                     Err(e) => {
                         tracing::warn!("channel: accepting: {e}");
