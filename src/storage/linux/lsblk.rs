@@ -126,7 +126,7 @@ fn disk(dev: &Value) -> Option<Disk> {
         return None;
     }
     let name = text(dev, "kname").or_else(|| text(dev, "name"))?;
-    // lsblk before 2.33 has no such column; later ones name the buses
+    // An older lsblk has no such column; one that has it names the buses
     // behind every disk there is (`block:scsi:pci`).
     if dev.get("subsystems").is_some_and(Value::is_null) {
         return None;
