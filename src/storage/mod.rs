@@ -623,3 +623,15 @@ pub trait VolumeIo: Send {
     /// waiting for it, so the next `flush` has little left to wait for.
     fn start_writeback(&mut self) {}
 }
+
+/// [`VolumeIo::start_writeback`] for what is written through `file`:
+/// DONTNEED starts the writeback of its dirty pages, not waited for, and
+/// drops the clean ones (what a replica wrote is not read back).
+pub(crate) fn start_writeback(file: &std::fs::File) {
+    let _ = nix::fcntl::posix_fadvise(
+        file,
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    );
+}

@@ -163,12 +163,7 @@ impl ThinStore {
     /// Starts writing the pool's data to the disk without waiting.
     pub fn start_writeback(&self, vg: &str) {
         if let Ok(p) = self.pool(vg) {
-            let _ = nix::fcntl::posix_fadvise(
-                &p.data,
-                0,
-                0,
-                nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-            );
+            crate::storage::start_writeback(&p.data);
         }
     }
 

@@ -215,13 +215,6 @@ impl VolumeIo for BlockVolume {
     }
 
     fn start_writeback(&mut self) {
-        // DONTNEED starts the writeback of the dirty pages and drops the
-        // clean ones: what the replica wrote is not read back.
-        let _ = nix::fcntl::posix_fadvise(
-            &self.file,
-            0,
-            0,
-            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-        );
+        crate::storage::start_writeback(&self.file);
     }
 }
